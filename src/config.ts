@@ -1,0 +1,143 @@
+import os from 'node:os';
+import path from 'node:path';
+import dotenv from 'dotenv';
+import { z } from 'zod';
+import { ConfigError } from './errors';
+
+const UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1024,
+  kib: 1024,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** "1048576", "10mb", "1 GiB": units are binary (1 kb = 1024 bytes), as in the `bytes` package. */
+export function parseBytes(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  if (!m) return undefined;
+  const unit = UNITS[(m[2] || 'b').toLowerCase()];
+  if (unit === undefined) return undefined;
+  return Math.floor(Number(m[1]) * unit);
+}
+
+const byteSize = z
+  .string()
+  .transform((value, ctx) => {
+    const n = parseBytes(value);
+    if (n === undefined || n <= 0) {
+      ctx.addIssue({ code: 'custom', message: `${value} is not a size (use bytes, or e.g. 10mb, 1gb)` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const positiveInt = (what: string) =>
+  z
+    .string()
+    .regex(/^\d+$/, `must be a whole number of ${what}`)
+    .transform(Number)
+    .refine((n) => n > 0, `must be at least 1 ${what}`);
+
+const schema = z.object({
+  PORT: z
+    .string()
+    .regex(/^\d+$/, 'must be a port number')
+    .transform(Number)
+    .refine((n) => n <= 65535, 'must be a port number (0-65535)')
+    .default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  STORAGE: z.enum(['memory', 'tmp', 'volume']).default('volume'),
+  STORAGE_PATH: z.string().min(1).default('./data/files'),
+  MEMORY_STORE_MAX_BYTES: byteSize.default(256 * 1024 ** 2),
+  DATABASE_PATH: z.string().min(1).optional(),
+  MAX_UPLOAD_BYTES: byteSize.default(1024 ** 3),
+  MAX_FILES_PER_REQUEST: positiveInt('files').default(10),
+  ALLOWED_CONTENT_TYPES: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean))
+    .refine((types) => types.every((t) => /^[a-z0-9.+-]+\/(\*|[a-z0-9.+-]+)$/.test(t)), {
+      message: 'must be a comma-separated list of content types such as image/png,image/*,application/pdf',
+    }),
+  SHUTDOWN_GRACE_SECONDS: positiveInt('seconds').default(25),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = Record<string, string | undefined>;
+
+export interface Config {
+  port: number;
+  host: string;
+  storage: {
+    driver: 'memory' | 'tmp' | 'volume';
+    /** Absolute root directory of a filesystem store (tmp and volume). */
+    path: string;
+    /** Which variable the operator sets to move the store (named in startup errors). */
+    pathVariable: string;
+    memoryMaxBytes: number;
+  };
+  /** Absolute path of the SQLite file, or ':memory:'. */
+  databasePath: string;
+  uploads: { maxBytes: number; maxFiles: number; allowedContentTypes: string[] };
+  shutdownGraceMs: number;
+  logLevel: string;
+}
+
+/**
+ * Reads the configuration from `env` (by default the process environment after loading `.env`)
+ * and validates it. Throws ConfigError with one line per bad variable.
+ */
+export function loadConfig(env?: Env, cwd = process.cwd()): Config {
+  if (!env) {
+    dotenv.config({ path: path.join(cwd, '.env'), quiet: true });
+    env = process.env;
+  }
+  // An empty variable means "not set", as in a .env file with `NAME=`.
+  const raw = Object.fromEntries(
+    Object.keys(schema.shape)
+      .map((k) => [k, env[k]])
+      .filter(([, v]) => v !== undefined && v !== ''),
+  );
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? 'config');
+        const value = raw[name];
+        return `${name}: ${value === undefined ? '' : `${JSON.stringify(value)} `}${issue.message}`;
+      }),
+    );
+  }
+  const e = parsed.data;
+  const tmpBase = path.join(env.TMPDIR || os.tmpdir(), 'stowage');
+  const storagePath =
+    e.STORAGE === 'tmp' ? path.join(tmpBase, 'files') : path.resolve(cwd, e.STORAGE_PATH);
+  const defaultDatabase =
+    e.STORAGE === 'memory' ? ':memory:' : path.join(path.dirname(storagePath), 'stowage.db');
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    storage: {
+      driver: e.STORAGE,
+      path: storagePath,
+      pathVariable: e.STORAGE === 'tmp' ? 'TMPDIR' : 'STORAGE_PATH',
+      memoryMaxBytes: e.MEMORY_STORE_MAX_BYTES,
+    },
+    databasePath:
+      e.DATABASE_PATH === undefined || e.DATABASE_PATH === ':memory:'
+        ? (e.DATABASE_PATH ?? defaultDatabase)
+        : path.resolve(cwd, e.DATABASE_PATH),
+    uploads: {
+      maxBytes: e.MAX_UPLOAD_BYTES,
+      maxFiles: e.MAX_FILES_PER_REQUEST,
+      allowedContentTypes: e.ALLOWED_CONTENT_TYPES,
+    },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    logLevel: e.LOG_LEVEL,
+  };
+}

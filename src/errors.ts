@@ -1,0 +1,103 @@
+/**
+ * Typed errors. Each carries the HTTP status and a stable machine-readable code; the one error
+ * middleware turns them into `{"error":{"code","message","requestId"}}`. Anything that is not an
+ * AppError is an internal error and its message never reaches a client.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class BadRequest extends AppError {
+  constructor(message: string, code = 'bad_request', options?: { cause?: unknown }) {
+    super(400, code, message, options);
+  }
+}
+
+export class Unauthorized extends AppError {
+  constructor(message = 'Missing or invalid credentials.', code = 'unauthorized') {
+    super(401, code, message);
+  }
+}
+
+export class NotFound extends AppError {
+  constructor(message = 'Not found.', code = 'not_found') {
+    super(404, code, message);
+  }
+}
+
+/** A record exists but its blob is gone from the store. */
+export class FileMissing extends AppError {
+  constructor(message = 'File missing from storage. Please re-upload it.') {
+    super(404, 'file_missing', message);
+  }
+}
+
+export class Conflict extends AppError {
+  constructor(message: string, code = 'conflict') {
+    super(409, code, message);
+  }
+}
+
+export class PayloadTooLarge extends AppError {
+  constructor(message: string, code = 'payload_too_large') {
+    super(413, code, message);
+  }
+}
+
+export class UnsupportedMediaType extends AppError {
+  constructor(message: string, code = 'unsupported_media_type') {
+    super(415, code, message);
+  }
+}
+
+export class RangeNotSatisfiable extends AppError {
+  constructor(readonly size: number) {
+    super(416, 'range_not_satisfiable', `The requested range is outside the file's ${size} bytes.`);
+  }
+}
+
+export class Unprocessable extends AppError {
+  constructor(message: string, code = 'unprocessable') {
+    super(422, code, message);
+  }
+}
+
+export class StoreUnavailable extends AppError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(503, 'store_unavailable', message, options);
+  }
+}
+
+/** The store has no room left (memory cap reached, disk full). */
+export class InsufficientStorage extends AppError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(507, 'insufficient_storage', message, options);
+  }
+}
+
+/** Raised by stores for a key that does not exist; routes translate it for their context. */
+export class BlobNotFound extends Error {
+  constructor(readonly key: string, options?: { cause?: unknown }) {
+    super(`No blob at key ${key}`, options);
+    this.name = 'BlobNotFound';
+  }
+}
+
+/** Invalid configuration or an unusable environment at startup: one line per problem. */
+export class ConfigError extends Error {
+  constructor(
+    readonly problems: string[],
+    options?: { cause?: unknown },
+  ) {
+    super(problems.join('\n'), options);
+    this.name = 'ConfigError';
+  }
+}

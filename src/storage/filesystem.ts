@@ -1,0 +1,182 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BlobNotFound, InsufficientStorage, StoreUnavailable } from '../errors';
+import { assertValidKey, type BlobInfo, type ByteRange, type ListOptions, type ListPage, type PutOptions, type Store } from './store';
+
+/** Internal names start with a dot; keys never do, so the two can't collide. */
+const TEMP_DIR = '.tmp';
+/** Temp files older than this at startup were left by a crash and are removed. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+function isErrno(err: unknown, ...codes: string[]): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && codes.includes(code);
+}
+
+/**
+ * Blobs as files under a root directory: `tmp` (os.tmpdir()/stowage) and `volume` (a mounted
+ * disk) are this same driver at different roots. Writes go to `<root>/.tmp/<uuid>.part`, are
+ * flushed to disk, then renamed into place, so a reader never sees a partial file and a failed
+ * write leaves nothing under its key.
+ */
+export class FileSystemStore implements Store {
+  private readonly tempDir: string;
+
+  constructor(
+    readonly driver: 'tmp' | 'volume',
+    private readonly root: string,
+  ) {
+    this.tempDir = path.join(root, TEMP_DIR);
+  }
+
+  get location(): string {
+    return this.root;
+  }
+
+  /** Creates the directories and clears temp files left by a crash. Called once at startup. */
+  async prepare(): Promise<void> {
+    await fsp.mkdir(this.tempDir, { recursive: true });
+    const now = Date.now();
+    for (const name of await fsp.readdir(this.tempDir)) {
+      const file = path.join(this.tempDir, name);
+      const stat = await fsp.stat(file).catch(() => undefined);
+      if (stat && now - stat.mtimeMs > STALE_TEMP_MS) await fsp.rm(file, { force: true });
+    }
+  }
+
+  private pathOf(key: string): string {
+    assertValidKey(key);
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
+    const target = this.pathOf(key);
+    const temp = path.join(this.tempDir, `${randomUUID()}.part`);
+    try {
+      // Recreated on every write: a tmp reaper may have wiped it since startup.
+      await fsp.mkdir(this.tempDir, { recursive: true });
+      // `flush` fsyncs before close, so the rename below publishes bytes that are on disk.
+      const out = fs.createWriteStream(temp, { flags: 'wx', flush: true });
+      await pipeline(body, out, { signal: options.signal });
+      const size = out.bytesWritten;
+      await fsp.mkdir(path.dirname(target), { recursive: true });
+      await fsp.rename(temp, target);
+      await this.syncDir(path.dirname(target));
+      return { size };
+    } catch (err) {
+      body.destroy();
+      await fsp.rm(temp, { force: true });
+      // An abort surfaces as a generic AbortError; callers want the reason they aborted with.
+      throw options.signal?.aborted ? options.signal.reason : this.wrap(err, `write ${key}`);
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    const file = this.pathOf(key);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(file, 'r');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw new BlobNotFound(key, { cause: err });
+      throw this.wrap(err, `read ${key}`);
+    }
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 256 * 1024 });
+  }
+
+  async head(key: string): Promise<BlobInfo | undefined> {
+    try {
+      const stat = await fsp.stat(this.pathOf(key));
+      return stat.isFile() ? { key, size: stat.size, modifiedAt: stat.mtime } : undefined;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
+      throw this.wrap(err, `stat ${key}`);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await fsp.rm(this.pathOf(key), { force: true });
+    } catch (err) {
+      throw this.wrap(err, `delete ${key}`);
+    }
+  }
+
+  async list({ prefix = '', cursor, limit = 1000 }: ListOptions = {}): Promise<ListPage> {
+    const items: BlobInfo[] = [];
+    try {
+      for await (const info of this.walk('', prefix, cursor)) {
+        if (items.length === limit) return { items, cursor: items[items.length - 1].key };
+        items.push(info);
+      }
+    } catch (err) {
+      throw this.wrap(err, 'list');
+    }
+    return { items };
+  }
+
+  /**
+   * Yields blobs in lexicographic key order, one directory listing at a time, skipping whole
+   * subtrees that sort before the cursor or outside the prefix, so memory stays bounded.
+   */
+  private async *walk(dir: string, prefix: string, cursor?: string): AsyncGenerator<BlobInfo> {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fsp.readdir(path.join(this.root, dir), { withFileTypes: true });
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return;
+      throw err;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      if (entry.name.startsWith('.')) continue;
+      const key = dir ? `${dir}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) {
+        const sub = `${key}/`;
+        if (!(prefix.startsWith(sub) || sub.startsWith(prefix))) continue;
+        if (cursor !== undefined && !cursor.startsWith(sub) && sub < cursor) continue;
+        yield* this.walk(key, prefix, cursor);
+      } else if (entry.isFile() && key.startsWith(prefix) && (cursor === undefined || key > cursor)) {
+        const stat = await fsp.stat(path.join(this.root, key)).catch(() => undefined);
+        if (stat) yield { key, size: stat.size, modifiedAt: stat.mtime };
+      }
+    }
+  }
+
+  async probe(): Promise<void> {
+    const file = path.join(this.tempDir, `probe-${randomUUID()}`);
+    try {
+      await fsp.mkdir(this.tempDir, { recursive: true });
+      await fsp.writeFile(file, 'probe', { flag: 'wx' });
+      if ((await fsp.readFile(file, 'utf8')) !== 'probe') throw new Error('probe read back different bytes');
+      await fsp.rm(file);
+    } catch (err) {
+      await fsp.rm(file, { force: true }).catch(() => undefined);
+      throw new StoreUnavailable(`${this.root} is not writable`, { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  private async syncDir(dir: string): Promise<void> {
+    const handle = await fsp.open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private wrap(err: unknown, what: string): unknown {
+    if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
+      return new InsufficientStorage(`No space left in ${this.root}.`, { cause: err });
+    }
+    if (isErrno(err, 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'EIO')) {
+      return new StoreUnavailable(`Storage at ${this.root} failed to ${what}.`, { cause: err });
+    }
+    return err;
+  }
+}

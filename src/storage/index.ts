@@ -1,0 +1,36 @@
+import type { Config } from '../config';
+import { ConfigError } from '../errors';
+import { FileSystemStore } from './filesystem';
+import { MemoryStore } from './memory';
+import type { Store } from './store';
+
+export type { Store } from './store';
+
+export function createStore(storage: Config['storage']): Store {
+  switch (storage.driver) {
+    case 'memory':
+      return new MemoryStore(storage.memoryMaxBytes);
+    case 'tmp':
+    case 'volume':
+      return new FileSystemStore(storage.driver, storage.path);
+  }
+}
+
+/**
+ * Creates the store's directories and proves it can write, read and delete before the server
+ * takes a request, so no request is the first to find a missing or read-only directory.
+ */
+export async function openStore(storage: Config['storage']): Promise<Store> {
+  const store = createStore(storage);
+  try {
+    if (store instanceof FileSystemStore) await store.prepare();
+    await store.probe();
+  } catch (err) {
+    const fix =
+      storage.driver === 'tmp'
+        ? 'set TMPDIR to a writable directory, or STORAGE=memory'
+        : 'set STORAGE_PATH to a writable directory, or STORAGE=tmp';
+    throw new ConfigError([`${storage.pathVariable}: ${storage.path} is not writable (${fix})`], { cause: err });
+  }
+  return store;
+}

@@ -1,0 +1,38 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+/** A stream of `data` cut into chunks, like a network body arriving in pieces. */
+export function chunked(data: Buffer, chunkSize = 64 * 1024): Readable {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < data.length; i += chunkSize) chunks.push(data.subarray(i, i + chunkSize));
+  return Readable.from(chunks);
+}
+
+/** Emits `data`, then fails: a client that disconnects halfway through an upload. */
+export function failingAfter(data: Buffer, error = new Error('client went away')): Readable {
+  let sent = false;
+  return new Readable({
+    read() {
+      if (!sent) {
+        sent = true;
+        this.push(data);
+      } else {
+        this.destroy(error);
+      }
+    },
+  });
+}
+
+export function randomData(size: number): Buffer {
+  return randomBytes(size);
+}
