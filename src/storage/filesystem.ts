@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BlobNotFound, InsufficientStorage, StoreUnavailable } from '../errors';
@@ -56,11 +57,12 @@ export class FileSystemStore implements Store {
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
     const target = this.pathOf(key);
     const temp = path.join(this.tempDir, `${randomUUID()}.part`);
+    let out: fs.WriteStream | undefined;
     try {
       // Recreated on every write: a tmp reaper may have wiped it since startup.
       await fsp.mkdir(this.tempDir, { recursive: true });
       // `flush` fsyncs before close, so the rename below publishes bytes that are on disk.
-      const out = fs.createWriteStream(temp, { flags: 'wx', flush: true });
+      out = fs.createWriteStream(temp, { flags: 'wx', flush: true });
       await pipeline(body, out, { signal: options.signal });
       const size = out.bytesWritten;
       await fsp.mkdir(path.dirname(target), { recursive: true });
@@ -69,6 +71,8 @@ export class FileSystemStore implements Store {
       return { size };
     } catch (err) {
       body.destroy();
+      // The file may still be opening; removing it before then would let the open recreate it.
+      if (out && !out.closed) await once(out, 'close');
       await fsp.rm(temp, { force: true });
       // An abort surfaces as a generic AbortError; callers want the reason they aborted with.
       throw options.signal?.aborted ? options.signal.reason : this.wrap(err, `write ${key}`);

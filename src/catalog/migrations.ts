@@ -1,0 +1,53 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import type { Database } from './schema';
+
+/**
+ * Migrations live in code (not files on disk) so the compiled package carries them and they run
+ * the same from `stowage migrate`, at startup, and in tests. Names sort in the order they apply.
+ * Each one must stay valid SQL for both SQLite and PostgreSQL.
+ */
+const migrations: Record<string, Migration> = {
+  '2026-11-23-001-files': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('files')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('owner', 'varchar(128)', (c) => c.notNull())
+        .addColumn('original_name', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('content_type', 'varchar(255)', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('sha256', 'char(64)')
+        .addColumn('store', 'varchar(32)', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('status', 'varchar(16)', (c) => c.notNull())
+        .addColumn('status_message', 'text')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('files_owner_created')
+        .on('files')
+        .columns(['owner', 'created_at', 'id'])
+        .execute();
+      await db.schema.createIndex('files_status_updated').on('files').columns(['status', 'updated_at']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table files`.execute(db);
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export interface MigrationOutcome {
+  applied: string[];
+}
+
+/** Brings the schema up to date; a no-op when it already is. */
+export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationOutcome> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results = [] } = await migrator.migrateToLatest();
+  if (error) throw new Error('Database migration failed', { cause: error });
+  return { applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}

@@ -1,0 +1,63 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { MulterError } from 'multer';
+import { AppError, BadRequest, NotFound, PayloadTooLarge } from '../errors';
+
+/** Headers a failed download may have set for its body that must not describe the JSON error. */
+const CONTENT_HEADERS = ['Content-Type', 'Content-Disposition', 'Content-Length', 'Content-Range', 'ETag', 'Last-Modified', 'Accept-Ranges'];
+
+function fromMulter(err: MulterError, maxBytes: number, maxFiles: number): AppError {
+  switch (err.code) {
+    case 'LIMIT_FILE_SIZE':
+      return new PayloadTooLarge(
+        `${err.field === 'file' ? 'A file' : 'A part'} is larger than the limit of ${maxBytes} bytes (MAX_UPLOAD_BYTES).`,
+        'file_too_large',
+      );
+    case 'LIMIT_FILE_COUNT':
+      return new PayloadTooLarge(`At most ${maxFiles} files can be sent in one request.`, 'too_many_files');
+    case 'LIMIT_UNEXPECTED_FILE':
+      return new BadRequest(`Files must be sent in fields named "file" (got "${err.field}").`, 'unexpected_field');
+    default:
+      return new BadRequest(`The multipart form was rejected: ${err.message}.`, 'malformed_multipart');
+  }
+}
+
+/** Turns whatever went wrong into the one error shape; internal details go to the log only. */
+export function errorHandler(limits: { maxBytes: number; maxFiles: number }): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    let error: AppError;
+    if (err instanceof AppError) error = err;
+    else if (err instanceof MulterError) error = fromMulter(err, limits.maxBytes, limits.maxFiles);
+    else if (isBusboyError(err)) error = new BadRequest(`The multipart form is malformed: ${err.message}.`, 'malformed_multipart');
+    else if (isBodyParserError(err)) {
+      error =
+        err.status === 413
+          ? new PayloadTooLarge('The JSON body is too large.')
+          : new BadRequest('The request body is not valid JSON.', 'invalid_json');
+    } else {
+      error = new AppError(500, 'internal_error', 'Something went wrong on our side. Try again, and report the requestId if it persists.');
+    }
+    if (error.status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.info({ code: error.code }, error.message);
+
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    for (const header of CONTENT_HEADERS) {
+      if (!(header === 'Content-Range' && error.status === 416)) res.removeHeader(header);
+    }
+    res.status(error.status).json({ error: { code: error.code, message: error.message, requestId: String(req.id) } });
+  };
+}
+
+export const notFoundRoute: RequestHandler = (req, _res, next) => {
+  next(new NotFound(`No route for ${req.method} ${req.path}.`, 'route_not_found'));
+};
+
+function isBusboyError(err: unknown): err is Error {
+  return err instanceof Error && /^(Malformed|Unexpected end of (form|multipart)|Multipart: Boundary not found|Unsupported content type)/i.test(err.message);
+}
+
+function isBodyParserError(err: unknown): err is Error & { status: number; type: string } {
+  return typeof (err as { type?: unknown })?.type === 'string' && typeof (err as { status?: unknown }).status === 'number';
+}

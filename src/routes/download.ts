@@ -1,0 +1,104 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { create as contentDisposition } from 'content-disposition';
+import parseRange from 'range-parser';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import type { FileCatalog, FileRecord } from '../catalog/files';
+import { BlobNotFound, Conflict, FileMissing, NotFound, RangeNotSatisfiable } from '../errors';
+import type { ByteRange, Store } from '../storage/store';
+
+const MISSING_MESSAGE = 'File missing from storage. Please re-upload it.';
+
+/** Looks up the owner's record and refuses anything but a ready file. */
+export async function readyRecord(catalog: FileCatalog, req: Request): Promise<FileRecord> {
+  const record = await catalog.get(req.owner, String(req.params.id));
+  if (!record) throw new NotFound('No file with that id.');
+  switch (record.status) {
+    case 'ready':
+      return record;
+    case 'pending':
+      throw new Conflict('The file is still being uploaded.', 'file_pending');
+    case 'missing':
+      throw new FileMissing(record.status_message ?? MISSING_MESSAGE);
+    case 'failed':
+      throw new FileMissing(record.status_message ?? MISSING_MESSAGE);
+  }
+}
+
+/**
+ * The byte range to send: undefined for the whole file. Multiple ranges are answered with the
+ * whole file (allowed by RFC 9110), and an If-Range that doesn't match the ETag does the same.
+ */
+function requestedRange(req: Request, size: number, etag: string): ByteRange | undefined {
+  const header = req.get('range');
+  if (!header) return undefined;
+  const ifRange = req.get('if-range');
+  if (ifRange && ifRange !== etag) return undefined;
+  const ranges = parseRange(size, header, { combine: true });
+  if (ranges === -1) throw new RangeNotSatisfiable(size);
+  if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return undefined;
+  return { start: ranges[0].start, end: ranges[0].end };
+}
+
+/**
+ * `GET|HEAD /v1/files/:id/content`. Headers come from the record (so a HEAD costs the store only
+ * an existence check); a blob found missing marks the record `missing` and answers 404
+ * `file_missing` instead of a broken stream.
+ */
+export function downloadContent(deps: { store: Store; catalog: FileCatalog; log: Logger }): RequestHandler {
+  const { store, catalog } = deps;
+
+  const blobMissing = async (req: Request, record: FileRecord, cause?: unknown) => {
+    req.log.error({ fileId: record.id, key: record.key, store: record.store, err: cause }, 'file missing from storage');
+    await catalog.setStatus(record.id, 'missing', MISSING_MESSAGE);
+    return new FileMissing(MISSING_MESSAGE);
+  };
+
+  return async (req: Request, res: Response) => {
+    const record = await readyRecord(catalog, req);
+    const size = Number(record.size);
+    const etag = `"${record.sha256}"`;
+    res.setHeader('ETag', etag);
+    res.setHeader('Last-Modified', new Date(record.updated_at).toUTCString());
+    res.setHeader('Accept-Ranges', 'bytes');
+    res.setHeader('Cache-Control', 'private, no-cache');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Content-Disposition', contentDisposition(record.name, { type: 'attachment' }));
+    res.setHeader('Content-Type', record.content_type);
+
+    if (req.fresh) {
+      res.status(304).end();
+      return;
+    }
+    let range: ByteRange | undefined;
+    try {
+      range = requestedRange(req, size, etag);
+    } catch (err) {
+      res.setHeader('Content-Range', `bytes */${size}`);
+      throw err;
+    }
+    if (range) {
+      res.status(206);
+      res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+    }
+    res.setHeader('Content-Length', String(range ? range.end - range.start + 1 : size));
+
+    if (req.method === 'HEAD') {
+      if (!(await store.head(record.key))) throw await blobMissing(req, record);
+      res.end();
+      return;
+    }
+    let body;
+    try {
+      body = await store.get(record.key, range);
+    } catch (err) {
+      if (err instanceof BlobNotFound) throw await blobMissing(req, record, err);
+      throw err;
+    }
+    // A client that goes away mid-download just ends the pipeline; nothing to clean up.
+    await pipeline(body, res).catch((err) => {
+      if (!res.destroyed) req.log.error({ err, fileId: record.id }, 'download stream failed');
+      res.destroy();
+    });
+  };
+}

@@ -1,0 +1,93 @@
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import multer from 'multer';
+import type { Logger } from 'pino';
+import type { FileCatalog } from '../catalog/files';
+import type { Config } from '../config';
+import { BadRequest, UnsupportedMediaType } from '../errors';
+import type { Store } from '../storage/store';
+import { StoreStorageEngine, type UploadedFile } from '../uploads/storage-engine';
+import { presentFile } from './present';
+
+function typeAllowed(allowed: string[], type: string): boolean {
+  const t = type.toLowerCase();
+  return allowed.some((a) => a === t || (a.endsWith('/*') && t.startsWith(a.slice(0, -1))));
+}
+
+/**
+ * `POST /v1/files`: multipart/form-data with one or more `file` fields. Each part streams into the
+ * store (see StoreStorageEngine); only when every part is stored are the records marked ready, in
+ * one transaction, so a request either adds all its files or none.
+ */
+export function uploadFiles(deps: { config: Config; store: Store; catalog: FileCatalog; log: Logger }): (RequestHandler | ErrorRequestHandler)[] {
+  const { uploads } = deps.config;
+  const engine = new StoreStorageEngine(deps);
+  const parse = multer({
+    storage: engine,
+    // Browsers send file names as raw UTF-8; busboy would otherwise read them as latin1.
+    defParamCharset: 'utf8',
+    limits: {
+      fileSize: uploads.maxBytes,
+      files: uploads.maxFiles,
+      fields: 100,
+      fieldSize: 64 * 1024,
+      parts: uploads.maxFiles + 100,
+    },
+    fileFilter(_req, file, accept) {
+      const type = file.mimetype || 'application/octet-stream';
+      if (uploads.allowedContentTypes.length > 0 && !typeAllowed(uploads.allowedContentTypes, type)) {
+        return accept(
+          new UnsupportedMediaType(
+            `Files of type ${type} are not accepted (allowed: ${uploads.allowedContentTypes.join(', ')}).`,
+            'unsupported_file_type',
+          ),
+        );
+      }
+      accept(null, true);
+    },
+  }).array('file');
+
+  const requireMultipart: RequestHandler = (req, _res, next) => {
+    if (!req.is('multipart/form-data')) {
+      return next(
+        new UnsupportedMediaType('Send multipart/form-data with one or more "file" fields.', 'multipart_required'),
+      );
+    }
+    next();
+  };
+
+  const finish = async (req: Request, res: Response) => {
+    const files = (req.files ?? []) as UploadedFile[];
+    if (files.length === 0) throw new BadRequest('The form has no "file" field with a file in it.', 'no_files');
+    const started = res.locals.startedAt as number;
+    try {
+      await deps.catalog.markReady(req.owner, files.map(({ id, size, sha256 }) => ({ id, size, sha256 })));
+    } catch (err) {
+      await Promise.allSettled(files.map((f) => deps.catalog.discardPending(f.id).then(() => deps.store.delete(f.key))));
+      throw err;
+    }
+    const records = await Promise.all(files.map((f) => deps.catalog.get(req.owner, f.id)));
+    for (const f of files) {
+      req.log.info(
+        { event: 'upload', fileId: f.id, owner: req.owner, size: f.size, durationMs: Date.now() - started, outcome: 'stored' },
+        'upload stored',
+      );
+    }
+    res.status(201).json({ files: records.map((r) => presentFile(r!)) });
+  };
+
+  const markStart: RequestHandler = (_req, res, next) => {
+    res.locals.startedAt = Date.now();
+    next();
+  };
+
+  const failed: ErrorRequestHandler = async (err, req, res, next) => {
+    await engine.settled(req);
+    req.log.warn(
+      { event: 'upload', owner: req.owner, durationMs: Date.now() - (res.locals.startedAt as number), outcome: 'failed', err },
+      'upload failed',
+    );
+    next(err);
+  };
+
+  return [markStart, requireMultipart, parse, finish, failed];
+}
