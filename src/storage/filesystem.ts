@@ -2,9 +2,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { BlobNotFound, InsufficientStorage, StoreUnavailable } from '../errors';
 import { assertValidKey, type BlobInfo, type ByteRange, type ListOptions, type ListPage, type PutOptions, type Store } from './store';
 
@@ -72,7 +71,7 @@ export class FileSystemStore implements Store {
     } catch (err) {
       body.destroy();
       // The file may still be opening; removing it before then would let the open recreate it.
-      if (out && !out.closed) await once(out, 'close');
+      if (out) await finished(out).catch(() => undefined);
       await fsp.rm(temp, { force: true });
       // An abort surfaces as a generic AbortError; callers want the reason they aborted with.
       throw options.signal?.aborted ? options.signal.reason : this.wrap(err, `write ${key}`);

@@ -1,0 +1,102 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+
+export const ROOT = path.resolve(__dirname, '../..');
+const CLI = 'dist/src/cli/index.js';
+
+export interface LogLine {
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** A free TCP port on 127.0.0.1, to hand to a child through PORT. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * A directory holding the built app as a container image would: owned by root and not writable
+ * by the user the service runs as. As root the service runs as `nobody` (root ignores
+ * permissions); otherwise as the current user, with the directory made read-only.
+ */
+export async function installReadOnlyApp(base: string): Promise<{ appDir: string; asUser: { uid?: number; gid?: number } }> {
+  if (!fs.existsSync(path.join(ROOT, CLI))) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does).`);
+  const appDir = path.join(base, 'app');
+  await fsp.mkdir(appDir);
+  for (const entry of ['dist', 'node_modules', 'package.json']) {
+    await fsp.cp(path.join(ROOT, entry), path.join(appDir, entry), { recursive: true, verbatimSymlinks: true });
+  }
+  if (process.getuid?.() === 0) {
+    await fsp.chmod(base, 0o755);
+    return { appDir, asUser: { uid: 65534, gid: 65534 } };
+  }
+  await fsp.chmod(appDir, 0o555);
+  return { appDir, asUser: {} };
+}
+
+/** A directory the service user can write to. */
+export async function writableDir(dir: string, asUser: { uid?: number; gid?: number }): Promise<string> {
+  await fsp.mkdir(dir, { recursive: true });
+  if (asUser.uid !== undefined) await fsp.chown(dir, asUser.uid, asUser.gid!);
+  return dir;
+}
+
+/** A running `stowage` child process whose JSON log lines can be awaited. */
+export class ServiceProcess {
+  readonly lines: LogLine[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<number | null>;
+  private waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+
+  constructor(readonly child: ChildProcess) {
+    readline.createInterface({ input: child.stdout! }).on('line', (text) => {
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        line = { msg: text };
+      }
+      this.lines.push(line);
+      this.waiters = this.waiters.filter((w) => !(w.match(line) && (w.resolve(line), true)));
+    });
+    readline.createInterface({ input: child.stderr! }).on('line', (text) => this.stderr.push(text));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  waitFor(match: (l: LogLine) => boolean): Promise<LogLine> {
+    const seen = this.lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ match, resolve });
+      this.exited.then((code) => reject(new Error(`service exited (${code}) before the log line; stderr:\n${this.stderr.join('\n')}`)));
+    });
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill('SIGTERM');
+    return this.exited;
+  }
+}
+
+export function runService(
+  args: string[],
+  options: { cwd?: string; env: Record<string, string>; asUser?: { uid?: number; gid?: number }; appDir?: string },
+): ServiceProcess {
+  const appDir = options.appDir ?? ROOT;
+  const child = spawn(process.execPath, [path.join(appDir, CLI), ...args], {
+    cwd: options.cwd ?? appDir,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
+    uid: options.asUser?.uid,
+    gid: options.asUser?.gid,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new ServiceProcess(child);
+}
