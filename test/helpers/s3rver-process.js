@@ -18,11 +18,14 @@ async function main() {
   await s3rver.configureBuckets();
   const handle = s3rver.callback();
   const server = http.createServer((req, res) => {
-    const uploadId = new URL(req.url, 'http://localhost').searchParams.get('uploadId');
+    const url = new URL(req.url, 'http://localhost');
+    const uploadId = url.searchParams.get('uploadId');
     if (req.method === 'DELETE' && uploadId !== null) {
       // s3rver answers AbortMultipartUpload with 405 and keeps the parts; answer it the way S3
-      // does, on s3rver's own layout (`<bucket>/._S3rver_uploads/<uploadId>/`).
-      abortUpload(path.join(directory, bucket, UPLOADS_DIR, path.basename(uploadId)), res).catch((err) => res.destroy(err));
+      // does, on s3rver's own layout (`<bucket>/._S3rver_uploads/<uploadId>/`). Path-style only.
+      const requestBucket = path.basename(decodeURIComponent(url.pathname.split('/')[1]));
+      const uploadDir = path.join(directory, requestBucket, UPLOADS_DIR, path.basename(uploadId));
+      abortUpload(uploadDir, res).catch((err) => res.destroy(err));
     } else {
       handle(req, res);
     }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { S3StoreOptions } from '../../src/storage/s3';
 import { makeTempDir } from './tmp';
 
@@ -25,17 +25,24 @@ import { makeTempDir } from './tmp';
  * - AbortMultipartUpload answers 405 and keeps the parts: the child process answers that one
  *   request itself, as S3 does, and hands every other request to s3rver.
  */
-export interface S3TestServer {
+/** One bucket on the server. */
+export interface S3TestBucket {
   endpoint: string;
   bucket: string;
-  /** Options for an S3Store (or a client) talking to this server. */
+  /** Options for an S3Store talking to this bucket. */
   storeOptions(overrides?: Partial<S3StoreOptions>): S3StoreOptions;
-  /** A client for inspecting the bucket directly, bypassing the store under test. */
-  client(): S3Client;
   /** Every object key in the bucket, whatever its prefix. */
   objectKeys(): Promise<string[]>;
   /** Each multipart upload started and neither completed nor aborted, with its parts received. */
   inProgressUploads(): Promise<{ key: string; parts: number }[]>;
+}
+
+/** The server, with its first bucket; start one per test file, a new bucket per test. */
+export interface S3TestServer extends S3TestBucket {
+  /** A client for inspecting buckets directly, bypassing the store under test. */
+  client(): S3Client;
+  /** Creates another empty bucket on the same server. */
+  newBucket(): Promise<S3TestBucket>;
   close(): Promise<void>;
 }
 
@@ -45,7 +52,6 @@ const UPLOADS_DIR = '._S3rver_uploads';
 
 export async function startS3Server(bucket = 'stowage-test'): Promise<S3TestServer> {
   const directory = await makeTempDir('stowage-s3rver-');
-  const uploadsDir = path.join(directory, bucket, UPLOADS_DIR);
   const child = spawn(
     process.execPath,
     ['--openssl-legacy-provider', path.join(__dirname, 's3rver-process.js'), directory, bucket],
@@ -58,17 +64,6 @@ export async function startS3Server(bucket = 'stowage-test'): Promise<S3TestServ
   });
   const endpoint = `http://127.0.0.1:${port}`;
 
-  const storeOptions = (overrides: Partial<S3StoreOptions> = {}): S3StoreOptions => ({
-    bucket,
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    partSize: 5 * 1024 * 1024,
-    queueSize: 2,
-    checksums: 'when_required',
-    credentials: CREDENTIALS,
-    ...overrides,
-  });
   const clients: S3Client[] = [];
   const client = () => {
     const c = new S3Client({
@@ -84,30 +79,53 @@ export async function startS3Server(bucket = 'stowage-test'): Promise<S3TestServ
   };
   const inspector = client();
 
+  const bucketView = (name: string): S3TestBucket => {
+    const uploadsDir = path.join(directory, name, UPLOADS_DIR);
+    return {
+      endpoint,
+      bucket: name,
+      storeOptions: (overrides = {}) => ({
+        bucket: name,
+        region: 'us-east-1',
+        endpoint,
+        forcePathStyle: true,
+        partSize: 5 * 1024 * 1024,
+        queueSize: 2,
+        checksums: 'when_required',
+        credentials: CREDENTIALS,
+        ...overrides,
+      }),
+      async objectKeys() {
+        const keys: string[] = [];
+        let token: string | undefined;
+        do {
+          const res = await inspector.send(new ListObjectsV2Command({ Bucket: name, ContinuationToken: token }));
+          keys.push(...(res.Contents ?? []).map((o) => o.Key ?? ''));
+          token = res.IsTruncated ? res.NextContinuationToken : undefined;
+        } while (token);
+        return keys;
+      },
+      async inProgressUploads() {
+        const ids = await fsp.readdir(uploadsDir).catch(() => []);
+        return Promise.all(
+          ids.map(async (id) => ({
+            key: await fsp.readFile(path.join(uploadsDir, id, 'key'), 'utf8'),
+            // Parts are stored as files named by part number, beside `key` and `metadata`.
+            parts: (await fsp.readdir(path.join(uploadsDir, id))).filter((f) => /^\d+$/.test(f)).length,
+          })),
+        );
+      },
+    };
+  };
+
+  let buckets = 0;
   return {
-    endpoint,
-    bucket,
-    storeOptions,
+    ...bucketView(bucket),
     client,
-    async objectKeys() {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const res = await inspector.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-        keys.push(...(res.Contents ?? []).map((o) => o.Key ?? ''));
-        token = res.IsTruncated ? res.NextContinuationToken : undefined;
-      } while (token);
-      return keys;
-    },
-    async inProgressUploads() {
-      const ids = await fsp.readdir(uploadsDir).catch(() => []);
-      return Promise.all(
-        ids.map(async (id) => ({
-          key: await fsp.readFile(path.join(uploadsDir, id, 'key'), 'utf8'),
-          // Parts are stored as files named by part number, beside `key` and `metadata`.
-          parts: (await fsp.readdir(path.join(uploadsDir, id))).filter((f) => /^\d+$/.test(f)).length,
-        })),
-      );
+    async newBucket() {
+      const name = `${bucket}-${++buckets}`;
+      await inspector.send(new CreateBucketCommand({ Bucket: name }));
+      return bucketView(name);
     },
     async close() {
       for (const c of clients) c.destroy();

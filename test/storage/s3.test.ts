@@ -4,23 +4,29 @@ import { Readable } from 'node:stream';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { StoreUnavailable } from '../../src/errors';
 import { S3Store } from '../../src/storage/s3';
-import { startS3Server, type S3TestServer } from '../helpers/s3server';
+import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
 import { chunked, randomData, readAll, sha256 } from '../helpers/streams';
 import { storeContract } from './contract';
 
 const MiB = 1024 * 1024;
 
+let server: S3TestServer;
+beforeAll(async () => {
+  server = await startS3Server();
+});
+afterAll(() => server.close());
+
 storeContract('s3', async () => {
-  const server = await startS3Server();
-  const store = new S3Store(server.storeOptions({ prefix: 'stowage/' }));
+  const bucket = await server.newBucket();
+  const store = new S3Store(bucket.storeOptions({ prefix: 'stowage/' }));
   return {
     store,
     // Whole bucket, internal probe objects included, plus multipart uploads left open.
     physicalKeys: async () => [
-      ...(await server.objectKeys()),
-      ...(await server.inProgressUploads()).map((u) => `(multipart upload) ${u.key}`),
+      ...(await bucket.objectKeys()),
+      ...(await bucket.inProgressUploads()).map((u) => `(multipart upload) ${u.key}`),
     ],
-    cleanup: () => server.close(),
+    cleanup: async () => {},
   };
 });
 
@@ -42,26 +48,23 @@ function lazyStream(total: number, beforeChunk: (offset: number) => Promise<void
 }
 
 describe('S3Store against s3rver', () => {
-  let server: S3TestServer;
+  let bucket: S3TestBucket;
   let store: S3Store;
   beforeEach(async () => {
-    server = await startS3Server();
-    store = new S3Store(server.storeOptions({ prefix: 'p/' }));
+    bucket = await server.newBucket();
+    store = new S3Store(bucket.storeOptions({ prefix: 'p/' }));
   });
-  afterEach(async () => {
-    await store.close();
-    await server.close();
-  });
+  afterEach(() => store.close());
 
   it('round-trips 64 MiB through a multipart upload', async () => {
-    store = new S3Store(server.storeOptions({ partSize: 5 * MiB, queueSize: 4 }));
+    store = new S3Store(bucket.storeOptions({ partSize: 5 * MiB, queueSize: 4 }));
     const data = randomData(64 * MiB);
     expect(await store.put('big/blob', chunked(data, 256 * 1024))).toEqual({ size: data.length });
     expect(await store.head('big/blob')).toMatchObject({ key: 'big/blob', size: data.length });
     expect(sha256(await readAll(await store.get('big/blob')))).toBe(sha256(data));
     const tail = await readAll(await store.get('big/blob', { start: data.length - 10 * MiB, end: data.length - 1 }));
     expect(sha256(tail)).toBe(sha256(data.subarray(data.length - 10 * MiB)));
-    expect(await server.inProgressUploads()).toEqual([]);
+    expect(await bucket.inProgressUploads()).toEqual([]);
   });
 
   it('aborts the multipart upload when aborted after parts went up, and rejects with the reason', async () => {
@@ -72,15 +75,15 @@ describe('S3Store against s3rver', () => {
     // filled and a few 64 KiB chunks, so by byte 6 x partSize at least two parts are stored.
     const body = lazyStream(100 * MiB, async (offset) => {
       if (offset !== 6 * 5 * MiB) return;
-      inProgressAtAbort = await server.inProgressUploads();
+      inProgressAtAbort = await bucket.inProgressUploads();
       controller.abort(reason);
     });
     await expect(store.put('cancelled', body, { signal: controller.signal })).rejects.toBe(reason);
     expect(inProgressAtAbort).toEqual([{ key: 'p/cancelled', parts: expect.any(Number) }]);
     expect(inProgressAtAbort[0].parts).toBeGreaterThanOrEqual(2);
     expect(await store.head('cancelled')).toBeUndefined();
-    expect(await server.objectKeys()).toEqual([]);
-    expect(await server.inProgressUploads()).toEqual([]);
+    expect(await bucket.objectKeys()).toEqual([]);
+    expect(await bucket.inProgressUploads()).toEqual([]);
     expect(body.destroyed).toBe(true);
   });
 
@@ -89,8 +92,8 @@ describe('S3Store against s3rver', () => {
       if (offset === 6 * 5 * MiB) throw new Error('client went away');
     });
     await expect(store.put('broken', body)).rejects.toThrow('client went away');
-    expect(await server.objectKeys()).toEqual([]);
-    expect(await server.inProgressUploads()).toEqual([]);
+    expect(await bucket.objectKeys()).toEqual([]);
+    expect(await bucket.inProgressUploads()).toEqual([]);
   });
 
   it('rejects at once with the reason of an already aborted signal, uploading nothing', async () => {
@@ -98,17 +101,17 @@ describe('S3Store against s3rver', () => {
     const body = chunked(Buffer.from('x'));
     await expect(store.put('k', body, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
     expect(body.destroyed).toBe(true);
-    expect(await server.objectKeys()).toEqual([]);
+    expect(await bucket.objectKeys()).toEqual([]);
   });
 
   it('keeps keys under the prefix and hides probe objects from list', async () => {
     await store.put('a', chunked(Buffer.from('a')));
     const inspector = server.client();
     for (const name of ['1', '2', '3']) {
-      await inspector.send(new PutObjectCommand({ Bucket: server.bucket, Key: `p/.stowage-probe/${name}`, Body: 'x' }));
+      await inspector.send(new PutObjectCommand({ Bucket: bucket.bucket, Key: `p/.stowage-probe/${name}`, Body: 'x' }));
     }
     await store.put('b', chunked(Buffer.from('b')));
-    expect((await server.objectKeys()).sort()).toEqual(['p/.stowage-probe/1', 'p/.stowage-probe/2', 'p/.stowage-probe/3', 'p/a', 'p/b']);
+    expect((await bucket.objectKeys()).sort()).toEqual(['p/.stowage-probe/1', 'p/.stowage-probe/2', 'p/.stowage-probe/3', 'p/a', 'p/b']);
     // The hidden keys sort first: they must not fill the first page and leave it empty.
     const first = await store.list({ limit: 1 });
     expect(first.items.map((i) => i.key)).toEqual(['a']);
@@ -125,19 +128,19 @@ describe('S3Store against s3rver', () => {
 
   describe('probe', () => {
     it('names S3_BUCKET when the bucket does not exist', async () => {
-      const missing = new S3Store(server.storeOptions({ bucket: 'no-such-bucket' }));
+      const missing = new S3Store(bucket.storeOptions({ bucket: 'no-such-bucket' }));
       const err = await missing.probe().catch((e: unknown) => e);
       await missing.close();
       expect(err).toBeInstanceOf(StoreUnavailable);
       expect((err as Error).message).toBe(
-        `S3_BUCKET: bucket "no-such-bucket" does not exist at ${server.endpoint} (create it, or set S3_BUCKET)`,
+        `S3_BUCKET: bucket "no-such-bucket" does not exist at ${bucket.endpoint} (create it, or set S3_BUCKET)`,
       );
       expect((err as Error).cause).toMatchObject({ name: 'NoSuchBucket' });
     });
 
     it('names S3_ENDPOINT when nothing listens there', async () => {
       const endpoint = await closedPortEndpoint();
-      const unreachable = new S3Store(server.storeOptions({ endpoint }));
+      const unreachable = new S3Store(bucket.storeOptions({ endpoint }));
       const err = await unreachable.probe().catch((e: unknown) => e);
       await unreachable.close();
       expect(err).toBeInstanceOf(StoreUnavailable);
@@ -148,17 +151,17 @@ describe('S3Store against s3rver', () => {
     });
 
     it('names the credential variables when the access key is refused', async () => {
-      const denied = new S3Store(server.storeOptions({ credentials: { accessKeyId: 'NOT-A-KEY', secretAccessKey: 'x' } }));
+      const denied = new S3Store(bucket.storeOptions({ credentials: { accessKeyId: 'NOT-A-KEY', secretAccessKey: 'x' } }));
       const err = await denied.probe().catch((e: unknown) => e);
       await denied.close();
       expect(err).toBeInstanceOf(StoreUnavailable);
-      expect((err as Error).message).toMatch(/^AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY: access to bucket "stowage-test" at .* was denied \(InvalidAccessKeyId;/);
+      expect((err as Error).message).toMatch(/^AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY: access to bucket "stowage-test-\d+" at http:\/\/127\.0\.0\.1:\d+ was denied \(InvalidAccessKeyId;/);
       expect((err as Error).cause).toMatchObject({ name: 'InvalidAccessKeyId' });
     });
   });
 
   it('wraps an unreachable endpoint as StoreUnavailable on reads and writes', async () => {
-    const unreachable = new S3Store(server.storeOptions({ endpoint: await closedPortEndpoint() }));
+    const unreachable = new S3Store(bucket.storeOptions({ endpoint: await closedPortEndpoint() }));
     await expect(unreachable.get('x')).rejects.toBeInstanceOf(StoreUnavailable);
     await expect(unreachable.head('x')).rejects.toBeInstanceOf(StoreUnavailable);
     await expect(unreachable.put('x', chunked(Buffer.from('x')))).rejects.toBeInstanceOf(StoreUnavailable);
