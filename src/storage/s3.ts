@@ -20,7 +20,7 @@ export interface S3StoreOptions {
   endpoint?: string;
   /** `https://host/bucket/key` instead of `https://bucket.host/key`; most non-AWS services need it. */
   forcePathStyle?: boolean;
-  /** Prepended to every key, e.g. `stowage/`, so one bucket can hold other things too. */
+  /** Prepended as is to every key (so usually ends in `/`, e.g. `stowage/`): the bucket can be shared. */
   prefix?: string;
   /** Multipart part size in bytes (S3 minimum 5 MiB). */
   partSize: number;
@@ -98,7 +98,7 @@ function networkCode(err: unknown): string | undefined {
 function exactRange(body: Readable, range: ByteRange, contentRange?: string, contentLength?: number): Readable {
   const first = contentRange === undefined ? 0 : Number(/^bytes (\d+)-/.exec(contentRange)?.[1]);
   const length = range.end - range.start + 1;
-  if (first === range.start && contentLength === length) return body;
+  if (first === range.start && contentLength !== undefined && contentLength <= length) return body;
   if (!(first <= range.start)) {
     body.destroy();
     throw new Error(`Asked for bytes from ${range.start}, the server sent ${contentRange}`);
@@ -122,7 +122,7 @@ function exactRange(body: Readable, range: ByteRange, contentRange?: string, con
 
 function isNotFound(err: unknown): boolean {
   const name = errorName(err);
-  return name === 'NoSuchKey' || name === 'NotFound' || httpStatus(err) === 404 && name !== 'NoSuchBucket';
+  return name === 'NoSuchKey' || name === 'NotFound' || (httpStatus(err) === 404 && name !== 'NoSuchBucket');
 }
 
 /**
@@ -196,9 +196,9 @@ export class S3Store implements Store {
       // later in the background (and leaves the part reader waiting on a body that may never
       // end). Failing the body instead lets in-flight parts finish, then lib-storage aborts the
       // multipart upload and only then rejects, so no parts linger once put() has settled.
+      //
+      // Once done() resolves the object is committed: an abort arriving later changes nothing.
       await upload.done();
-      // An abort that lands after the last byte was read can't stop the completed upload.
-      signal?.throwIfAborted();
       return { size };
     } catch (err) {
       body.destroy();
@@ -325,7 +325,8 @@ export class S3Store implements Store {
     const where = `bucket "${this.bucket}" at ${this.endpointName}`;
     const code = networkCode(err);
     if (code) {
-      return `S3_ENDPOINT: cannot connect to ${this.endpointName} (${code}) (check S3_ENDPOINT, or unset it to use AWS S3)`;
+      const fix = this.options.endpoint ? 'check S3_ENDPOINT, or unset it to use AWS S3' : 'check the network, or set S3_ENDPOINT';
+      return `S3_ENDPOINT: cannot connect to ${this.endpointName} (${code}) (${fix})`;
     }
     if (name === 'NoSuchBucket') {
       return `S3_BUCKET: bucket "${this.bucket}" does not exist at ${this.endpointName} (create it, or set S3_BUCKET)`;
@@ -346,7 +347,9 @@ export class S3Store implements Store {
   private wrap(err: unknown, what: string): unknown {
     const status = httpStatus(err);
     const name = errorName(err);
-    if (networkCode(err) || (status !== undefined && status >= 500) || name === 'NoSuchBucket' || (name && CREDENTIAL_ERRORS.has(name)) || status === 403) {
+    const outage = networkCode(err) !== undefined || (status !== undefined && status >= 500);
+    const misconfigured = name === 'NoSuchBucket' || (name !== undefined && CREDENTIAL_ERRORS.has(name)) || status === 403;
+    if (outage || misconfigured) {
       return new StoreUnavailable(`Storage at ${this.location} failed to ${what}.`, { cause: err });
     }
     return err;
