@@ -1,0 +1,357 @@
+import { randomUUID } from 'node:crypto';
+import { Readable, Transform, pipeline } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { BlobNotFound, StoreUnavailable } from '../errors';
+import { assertValidKey, type BlobInfo, type ByteRange, type ListOptions, type ListPage, type PutOptions, type Store } from './store';
+
+export interface S3StoreOptions {
+  bucket: string;
+  region: string;
+  /** For S3-compatible services (R2, MinIO, Tigris...); unset means AWS S3. */
+  endpoint?: string;
+  /** `https://host/bucket/key` instead of `https://bucket.host/key`; most non-AWS services need it. */
+  forcePathStyle?: boolean;
+  /** Prepended as is to every key (so usually ends in `/`, e.g. `stowage/`): the bucket can be shared. */
+  prefix?: string;
+  /** Multipart part size in bytes (S3 minimum 5 MiB). */
+  partSize: number;
+  /** Parts uploaded in parallel per put; a put holds about (queueSize + 1) x partSize in memory. */
+  queueSize: number;
+  /**
+   * `when_supported` sends CRC32 checksums with every upload (the SDK's default).
+   * `when_required` only where S3 demands them: needed for servers that don't understand the
+   * SDK's aws-chunked checksum framing and would store it as object data (s3rver).
+   */
+  checksums: 'when_supported' | 'when_required';
+  /** Normally unset: the SDK's default provider chain (AWS_ACCESS_KEY_ID..., roles) applies. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+export interface PresignGetOptions {
+  expiresIn: number;
+  responseContentDisposition?: string;
+  responseContentType?: string;
+}
+
+export interface PresignPutOptions {
+  expiresIn: number;
+  contentType: string;
+  /** Signed into the URL, so the uploader can't send a different size. */
+  contentLength?: number;
+}
+
+/**
+ * Probe objects live under this directory of the prefix. Store keys never start with a dot, so
+ * it can't collide with one, and `list` hides it.
+ */
+const PROBE_DIR = '.stowage-probe/';
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+const CREDENTIAL_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'CredentialsProviderError']);
+
+interface SdkErrorShape {
+  name?: unknown;
+  code?: unknown;
+  errors?: unknown;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function httpStatus(err: unknown): number | undefined {
+  return (err as SdkErrorShape | null)?.$metadata?.httpStatusCode;
+}
+
+function errorName(err: unknown): string | undefined {
+  const name = (err as SdkErrorShape | null)?.name;
+  return typeof name === 'string' ? name : undefined;
+}
+
+/** The socket-level code of a failed connection; Node 20 may wrap several in an AggregateError. */
+function networkCode(err: unknown): string | undefined {
+  const e = err as SdkErrorShape | null;
+  if (typeof e?.code === 'string' && NETWORK_CODES.has(e.code)) return e.code;
+  if (Array.isArray(e?.errors)) {
+    for (const inner of e.errors) {
+      const code = networkCode(inner);
+      if (code) return code;
+    }
+  }
+  if (errorName(err) === 'TimeoutError') return 'ETIMEDOUT';
+  // The SDK replaces a thrown value that fails `instanceof Error` (one from another realm, as
+  // under jest) with "AWS SDK error wrapper for <message>", keeping only the message.
+  const message = err instanceof Error ? err.message : '';
+  return message.startsWith('AWS SDK error wrapper') ? [...NETWORK_CODES].find((c) => message.includes(c)) : undefined;
+}
+
+/**
+ * HTTP lets a server ignore Range (200 with the whole body), and some S3-compatible servers send
+ * more than asked (s3rver turns `bytes=0-0` into the whole object). Cut such a body down to the
+ * requested bytes rather than hand out the wrong ones.
+ */
+function exactRange(body: Readable, range: ByteRange, contentRange?: string, contentLength?: number): Readable {
+  const first = contentRange === undefined ? 0 : Number(/^bytes (\d+)-/.exec(contentRange)?.[1]);
+  const length = range.end - range.start + 1;
+  if (first === range.start && contentLength !== undefined && contentLength <= length) return body;
+  if (!(first <= range.start)) {
+    body.destroy();
+    throw new Error(`Asked for bytes from ${range.start}, the server sent ${contentRange}`);
+  }
+  const skip = range.start - first;
+  return Readable.from(
+    (async function* () {
+      let position = 0;
+      // Leaving the loop early destroys the body, which stops the download.
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        const from = Math.max(0, skip - position);
+        const to = Math.min(chunk.length, skip + length - position);
+        position += chunk.length;
+        if (to > from) yield chunk.subarray(from, to);
+        if (position >= skip + length) break;
+      }
+    })(),
+    { objectMode: false },
+  );
+}
+
+function isNotFound(err: unknown): boolean {
+  const name = errorName(err);
+  return name === 'NoSuchKey' || name === 'NotFound' || (httpStatus(err) === 404 && name !== 'NoSuchBucket');
+}
+
+/**
+ * Blobs as objects in an S3-compatible bucket. Puts stream through lib-storage's multipart
+ * upload with bounded memory; S3 only makes an object visible once its upload completes, which
+ * gives the atomicity the Store contract asks for.
+ */
+export class S3Store implements Store {
+  readonly driver = 's3';
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly endpointName: string;
+
+  constructor(private readonly options: S3StoreOptions) {
+    this.bucket = options.bucket;
+    this.prefix = options.prefix ?? '';
+    this.endpointName = options.endpoint ?? `AWS S3 (${options.region})`;
+    const checksums = options.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
+    this.client = new S3Client({
+      region: options.region,
+      endpoint: options.endpoint,
+      forcePathStyle: options.forcePathStyle,
+      credentials: options.credentials,
+      requestChecksumCalculation: checksums,
+      responseChecksumValidation: checksums,
+    });
+  }
+
+  get location(): string {
+    return `s3://${this.bucket}/${this.prefix}${this.options.endpoint ? ` at ${this.options.endpoint}` : ''}`;
+  }
+
+  private objectKey(key: string): string {
+    assertValidKey(key);
+    return this.prefix + key;
+  }
+
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
+    const { signal } = options;
+    try {
+      assertValidKey(key);
+      signal?.throwIfAborted();
+    } catch (err) {
+      body.destroy();
+      throw err;
+    }
+    let size = 0;
+    let bodyError: unknown;
+    // Counts bytes on their way to the uploader; a body error or an abort destroys it, which
+    // ends lib-storage's part reader with that error.
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    pipeline(body, counted, (err) => {
+      bodyError ??= err;
+    });
+    const onAbort = () => counted.destroy(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key: this.prefix + key, Body: counted, ContentType: options.contentType },
+        partSize: this.options.partSize,
+        queueSize: this.options.queueSize,
+      });
+      // Not upload.abort(): that makes done() reject at once while AbortMultipartUpload is sent
+      // later in the background (and leaves the part reader waiting on a body that may never
+      // end). Failing the body instead lets in-flight parts finish, then lib-storage aborts the
+      // multipart upload and only then rejects, so no parts linger once put() has settled.
+      //
+      // Once done() resolves the object is committed: an abort arriving later changes nothing.
+      await upload.done();
+      return { size };
+    } catch (err) {
+      body.destroy();
+      counted.destroy();
+      if (signal?.aborted) throw signal.reason;
+      throw bodyError ?? this.wrap(err, `write ${key}`);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(key),
+          // Absolute ranges only: suffix ranges are resolved by callers, who know the size.
+          Range: range && `bytes=${range.start}-${range.end}`,
+        }),
+      );
+      if (!(res.Body instanceof Readable)) throw new Error('GetObject returned no stream body');
+      return range ? exactRange(res.Body, range, res.ContentRange, res.ContentLength) : res.Body;
+    } catch (err) {
+      if (isNotFound(err)) throw new BlobNotFound(key, { cause: err });
+      throw this.wrap(err, `read ${key}`);
+    }
+  }
+
+  async head(key: string): Promise<BlobInfo | undefined> {
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      return { key, size: res.ContentLength ?? 0, modifiedAt: res.LastModified ?? new Date(0) };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw this.wrap(err, `stat ${key}`);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      // S3 answers 204 for a missing key too, which makes this idempotent.
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+    } catch (err) {
+      throw this.wrap(err, `delete ${key}`);
+    }
+  }
+
+  async list({ prefix = '', cursor, limit = 1000 }: ListOptions = {}): Promise<ListPage> {
+    const items: BlobInfo[] = [];
+    // The cursor is the last key looked at (shown or hidden), so pages resume with StartAfter
+    // and stay valid across processes, unlike S3's continuation tokens.
+    let after = cursor;
+    try {
+      for (;;) {
+        const res = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.prefix + prefix,
+            StartAfter: after === undefined ? undefined : this.prefix + after,
+            MaxKeys: limit - items.length,
+          }),
+        );
+        for (const object of res.Contents ?? []) {
+          if (object.Key === undefined) continue;
+          after = object.Key.slice(this.prefix.length);
+          if (after.startsWith(PROBE_DIR)) continue;
+          items.push({ key: after, size: object.Size ?? 0, modifiedAt: object.LastModified ?? new Date(0) });
+        }
+        if (!res.IsTruncated) return { items };
+        if (items.length >= limit) return { items, cursor: after };
+      }
+    } catch (err) {
+      throw this.wrap(err, 'list');
+    }
+  }
+
+  async probe(): Promise<void> {
+    const Key = `${this.prefix}${PROBE_DIR}${randomUUID()}`;
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: 'probe' }));
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      const text = await res.Body?.transformToString();
+      if (text !== 'probe') throw new Error(`probe object read back as ${JSON.stringify(text)}`);
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+    } catch (err) {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch(() => undefined);
+      throw new StoreUnavailable(this.probeMessage(err), { cause: err });
+    }
+  }
+
+  /** A URL that downloads the blob straight from the bucket, without going through stowage. */
+  async presignGet(key: string, options: PresignGetOptions): Promise<string> {
+    const command = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: this.objectKey(key),
+      ResponseContentDisposition: options.responseContentDisposition,
+      ResponseContentType: options.responseContentType,
+    });
+    return getSignedUrl(this.client, command, { expiresIn: options.expiresIn });
+  }
+
+  /**
+   * A URL a client can PUT the blob's bytes to directly. It must send the same Content-Type
+   * (and Content-Length, when given): both are signed.
+   */
+  async presignPut(key: string, options: PresignPutOptions): Promise<string> {
+    const command = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: this.objectKey(key),
+      ContentType: options.contentType,
+      ContentLength: options.contentLength,
+    });
+    return getSignedUrl(this.client, command, { expiresIn: options.expiresIn });
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  /** Names the variable the operator has to change, since this runs at startup. */
+  private probeMessage(err: unknown): string {
+    const name = errorName(err);
+    const where = `bucket "${this.bucket}" at ${this.endpointName}`;
+    const code = networkCode(err);
+    if (code) {
+      const fix = this.options.endpoint ? 'check S3_ENDPOINT, or unset it to use AWS S3' : 'check the network, or set S3_ENDPOINT';
+      return `S3_ENDPOINT: cannot connect to ${this.endpointName} (${code}) (${fix})`;
+    }
+    if (name === 'NoSuchBucket') {
+      return `S3_BUCKET: bucket "${this.bucket}" does not exist at ${this.endpointName} (create it, or set S3_BUCKET)`;
+    }
+    if (name === 'CredentialsProviderError') {
+      return `AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: no S3 credentials found (set both)`;
+    }
+    if ((name && CREDENTIAL_ERRORS.has(name)) || httpStatus(err) === 403) {
+      return `AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: access to ${where} was denied (${name ?? 'HTTP 403'}; check the keys and the bucket's permissions)`;
+    }
+    if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || httpStatus(err) === 301) {
+      return `S3_REGION: ${where} is not in region "${this.options.region}" (set S3_REGION to the bucket's region)`;
+    }
+    return `S3: ${where} failed the write/read/delete probe: ${err instanceof Error ? err.message : String(err)}`;
+  }
+
+  /** Outages and misconfiguration become StoreUnavailable (503); anything else is a bug. */
+  private wrap(err: unknown, what: string): unknown {
+    const status = httpStatus(err);
+    const name = errorName(err);
+    const outage = networkCode(err) !== undefined || (status !== undefined && status >= 500);
+    const misconfigured = name === 'NoSuchBucket' || (name !== undefined && CREDENTIAL_ERRORS.has(name)) || status === 403;
+    if (outage || misconfigured) {
+      return new StoreUnavailable(`Storage at ${this.location} failed to ${what}.`, { cause: err });
+    }
+    return err;
+  }
+}

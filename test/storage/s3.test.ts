@@ -1,0 +1,209 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { StoreUnavailable } from '../../src/errors';
+import { S3Store } from '../../src/storage/s3';
+import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
+import { chunked, randomData, readAll, sha256 } from '../helpers/streams';
+import { storeContract } from './contract';
+
+const MiB = 1024 * 1024;
+
+let server: S3TestServer;
+beforeAll(async () => {
+  server = await startS3Server();
+});
+afterAll(() => server.close());
+
+storeContract('s3', async () => {
+  const bucket = await server.newBucket();
+  const store = new S3Store(bucket.storeOptions({ prefix: 'stowage/' }));
+  return {
+    store,
+    // Whole bucket, internal probe objects included, plus multipart uploads left open.
+    physicalKeys: async () => [
+      ...(await bucket.objectKeys()),
+      ...(await bucket.inProgressUploads()).map((u) => `(multipart upload) ${u.key}`),
+    ],
+    cleanup: async () => {},
+  };
+});
+
+/**
+ * `total` random bytes in 64 KiB chunks, made only as the reader asks for them. `beforeChunk`
+ * runs before each chunk with the offset it starts at.
+ */
+function lazyStream(total: number, beforeChunk: (offset: number) => Promise<void>): Readable {
+  const chunkSize = 64 * 1024;
+  return Readable.from(
+    (async function* () {
+      for (let offset = 0; offset < total; offset += chunkSize) {
+        await beforeChunk(offset);
+        yield randomData(Math.min(chunkSize, total - offset));
+      }
+    })(),
+    { objectMode: false },
+  );
+}
+
+describe('S3Store against s3rver', () => {
+  let bucket: S3TestBucket;
+  let store: S3Store;
+  beforeEach(async () => {
+    bucket = await server.newBucket();
+    store = new S3Store(bucket.storeOptions({ prefix: 'p/' }));
+  });
+  afterEach(() => store.close());
+
+  it('round-trips 64 MiB through a multipart upload', async () => {
+    store = new S3Store(bucket.storeOptions({ partSize: 5 * MiB, queueSize: 4 }));
+    const data = randomData(64 * MiB);
+    expect(await store.put('big/blob', chunked(data, 256 * 1024))).toEqual({ size: data.length });
+    expect(await store.head('big/blob')).toMatchObject({ key: 'big/blob', size: data.length });
+    expect(sha256(await readAll(await store.get('big/blob')))).toBe(sha256(data));
+    const tail = await readAll(await store.get('big/blob', { start: data.length - 10 * MiB, end: data.length - 1 }));
+    expect(sha256(tail)).toBe(sha256(data.subarray(data.length - 10 * MiB)));
+    expect(await bucket.inProgressUploads()).toEqual([]);
+  });
+
+  it('aborts the multipart upload when aborted after parts went up, and rejects with the reason', async () => {
+    const controller = new AbortController();
+    const reason = new Error('client cancelled');
+    let inProgressAtAbort: { key: string; parts: number }[] = [];
+    // The uploader reads ahead by at most the parts in flight (queueSize 2) plus the part being
+    // filled and a few 64 KiB chunks, so by byte 6 x partSize at least two parts are stored.
+    const body = lazyStream(100 * MiB, async (offset) => {
+      if (offset !== 6 * 5 * MiB) return;
+      inProgressAtAbort = await bucket.inProgressUploads();
+      controller.abort(reason);
+    });
+    await expect(store.put('cancelled', body, { signal: controller.signal })).rejects.toBe(reason);
+    expect(inProgressAtAbort).toEqual([{ key: 'p/cancelled', parts: expect.any(Number) }]);
+    expect(inProgressAtAbort[0].parts).toBeGreaterThanOrEqual(2);
+    expect(await store.head('cancelled')).toBeUndefined();
+    expect(await bucket.objectKeys()).toEqual([]);
+    expect(await bucket.inProgressUploads()).toEqual([]);
+    expect(body.destroyed).toBe(true);
+  });
+
+  it('aborts the multipart upload when the body fails after parts went up', async () => {
+    const body = lazyStream(100 * MiB, async (offset) => {
+      if (offset === 6 * 5 * MiB) throw new Error('client went away');
+    });
+    await expect(store.put('broken', body)).rejects.toThrow('client went away');
+    expect(await bucket.objectKeys()).toEqual([]);
+    expect(await bucket.inProgressUploads()).toEqual([]);
+  });
+
+  it('rejects at once with the reason of an already aborted signal, uploading nothing', async () => {
+    const reason = new Error('too late');
+    const body = chunked(Buffer.from('x'));
+    await expect(store.put('k', body, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(body.destroyed).toBe(true);
+    expect(await bucket.objectKeys()).toEqual([]);
+  });
+
+  it('keeps keys under the prefix and hides probe objects from list', async () => {
+    await store.put('a', chunked(Buffer.from('a')));
+    const inspector = server.client();
+    for (const name of ['1', '2', '3']) {
+      await inspector.send(new PutObjectCommand({ Bucket: bucket.bucket, Key: `p/.stowage-probe/${name}`, Body: 'x' }));
+    }
+    await store.put('b', chunked(Buffer.from('b')));
+    expect((await bucket.objectKeys()).sort()).toEqual(['p/.stowage-probe/1', 'p/.stowage-probe/2', 'p/.stowage-probe/3', 'p/a', 'p/b']);
+    // The hidden keys sort first: they must not fill the first page and leave it empty.
+    const first = await store.list({ limit: 1 });
+    expect(first.items.map((i) => i.key)).toEqual(['a']);
+    const second = await store.list({ limit: 1, cursor: first.cursor });
+    expect(second.items.map((i) => i.key)).toEqual(['b']);
+    expect(second.cursor).toBeUndefined();
+  });
+
+  it('sets the content type given to put', async () => {
+    await store.put('typed', chunked(Buffer.from('{}')), { contentType: 'application/json' });
+    const res = await fetch(await store.presignGet('typed', { expiresIn: 60 }));
+    expect(res.headers.get('content-type')).toBe('application/json');
+  });
+
+  describe('probe', () => {
+    it('names S3_BUCKET when the bucket does not exist', async () => {
+      const missing = new S3Store(bucket.storeOptions({ bucket: 'no-such-bucket' }));
+      const err = await missing.probe().catch((e: unknown) => e);
+      await missing.close();
+      expect(err).toBeInstanceOf(StoreUnavailable);
+      expect((err as Error).message).toBe(
+        `S3_BUCKET: bucket "no-such-bucket" does not exist at ${bucket.endpoint} (create it, or set S3_BUCKET)`,
+      );
+      expect((err as Error).cause).toMatchObject({ name: 'NoSuchBucket' });
+    });
+
+    it('names S3_ENDPOINT when nothing listens there', async () => {
+      const endpoint = await closedPortEndpoint();
+      const unreachable = new S3Store(bucket.storeOptions({ endpoint }));
+      const err = await unreachable.probe().catch((e: unknown) => e);
+      await unreachable.close();
+      expect(err).toBeInstanceOf(StoreUnavailable);
+      expect((err as Error).message).toBe(
+        `S3_ENDPOINT: cannot connect to ${endpoint} (ECONNREFUSED) (check S3_ENDPOINT, or unset it to use AWS S3)`,
+      );
+      expect((err as Error).cause).toBeDefined();
+    });
+
+    it('names the credential variables when the access key is refused', async () => {
+      const denied = new S3Store(bucket.storeOptions({ credentials: { accessKeyId: 'NOT-A-KEY', secretAccessKey: 'x' } }));
+      const err = await denied.probe().catch((e: unknown) => e);
+      await denied.close();
+      expect(err).toBeInstanceOf(StoreUnavailable);
+      expect((err as Error).message).toMatch(/^AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY: access to bucket "stowage-test-\d+" at http:\/\/127\.0\.0\.1:\d+ was denied \(InvalidAccessKeyId;/);
+      expect((err as Error).cause).toMatchObject({ name: 'InvalidAccessKeyId' });
+    });
+  });
+
+  it('wraps an unreachable endpoint as StoreUnavailable on reads and writes', async () => {
+    const unreachable = new S3Store(bucket.storeOptions({ endpoint: await closedPortEndpoint() }));
+    await expect(unreachable.get('x')).rejects.toBeInstanceOf(StoreUnavailable);
+    await expect(unreachable.head('x')).rejects.toBeInstanceOf(StoreUnavailable);
+    await expect(unreachable.put('x', chunked(Buffer.from('x')))).rejects.toBeInstanceOf(StoreUnavailable);
+    await unreachable.close();
+  });
+
+  describe('presigned URLs', () => {
+    it('downloads the bytes with the Content-Disposition and type asked for', async () => {
+      const data = randomData(300_000);
+      await store.put('files/report', chunked(data));
+      const url = await store.presignGet('files/report', {
+        expiresIn: 300,
+        responseContentDisposition: 'attachment; filename="report.pdf"',
+        responseContentType: 'application/pdf',
+      });
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-disposition')).toBe('attachment; filename="report.pdf"');
+      expect(res.headers.get('content-type')).toBe('application/pdf');
+      expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(sha256(data));
+    });
+
+    it('uploads bytes straight to the bucket with a presigned PUT', async () => {
+      const data = randomData(123_456);
+      const url = await store.presignPut('direct/upload', {
+        expiresIn: 300,
+        contentType: 'image/png',
+        contentLength: data.length,
+      });
+      const res = await fetch(url, { method: 'PUT', body: data, headers: { 'content-type': 'image/png' } });
+      expect(res.status).toBe(200);
+      expect(await store.head('direct/upload')).toMatchObject({ key: 'direct/upload', size: data.length });
+      expect(sha256(await readAll(await store.get('direct/upload')))).toBe(sha256(data));
+    });
+  });
+});
+
+/** An endpoint on a port that was just free: connecting to it is refused. */
+async function closedPortEndpoint(): Promise<string> {
+  const probe = http.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
