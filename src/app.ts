@@ -8,24 +8,27 @@ import { requestLogging } from './http/logging';
 import { ownerFromHeader } from './http/owner';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
+import { tasksRouter } from './routes/tasks';
 import type { Store } from './storage/store';
+import type { TaskQueue } from './tasks/queue';
 
 export interface AppDeps {
   config: Config;
   store: Store;
   db: CatalogDb;
+  queue: TaskQueue;
   log: Logger;
 }
 
 /** Builds the Express app from its dependencies; nothing here reads the environment. */
-export function createApp({ config, store, db, log }: AppDeps): Express {
+export function createApp({ config, store, db, queue, log }: AppDeps): Express {
   const catalog = new FileCatalog(db);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestLogging(log));
   app.use(healthRouter({ store, db }));
-  app.use('/v1', ownerFromHeader, filesRouter({ config, store, catalog, log }));
+  app.use('/v1', ownerFromHeader, filesRouter({ config, store, catalog, log }), tasksRouter({ queue, catalog }));
   app.use(notFoundRoute);
   app.use(errorHandler(config.uploads));
   return app;

@@ -65,6 +65,10 @@ const schema = z.object({
       message: 'must be a comma-separated list of content types such as image/png,image/*,application/pdf',
     }),
   SHUTDOWN_GRACE_SECONDS: positiveInt('seconds').default(25),
+  WORKERS: z.string().regex(/^\d+$/, 'must be a whole number (0 runs no task worker in this process)').transform(Number).default(1),
+  WORKER_CONCURRENCY: positiveInt('tasks').default(2),
+  TASK_LEASE_SECONDS: positiveInt('seconds').default(30),
+  TASK_MAX_ATTEMPTS: positiveInt('attempts').default(3),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -86,6 +90,14 @@ export interface Config {
   uploads: { maxBytes: number; maxFiles: number; allowedContentTypes: string[] };
   shutdownGraceMs: number;
   logLevel: string;
+  tasks: {
+    /** Task slots run inside `serve`; 0 when a separate `stowage worker` process runs them. */
+    inProcessWorkers: number;
+    /** Task slots of a `stowage worker` process. */
+    workerConcurrency: number;
+    leaseMs: number;
+    maxAttempts: number;
+  };
 }
 
 /**
@@ -139,5 +151,11 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
+    tasks: {
+      inProcessWorkers: e.WORKERS,
+      workerConcurrency: e.WORKER_CONCURRENCY,
+      leaseMs: e.TASK_LEASE_SECONDS * 1000,
+      maxAttempts: e.TASK_MAX_ATTEMPTS,
+    },
   };
 }

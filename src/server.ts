@@ -3,10 +3,14 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './app';
 import { type CatalogDb, openDatabase } from './catalog/database';
+import { FileCatalog } from './catalog/files';
 import { migrateToLatest } from './catalog/migrations';
 import type { Config } from './config';
 import { openStore } from './storage';
 import type { Store } from './storage/store';
+import { taskHandlers } from './tasks/handlers';
+import { TaskQueue } from './tasks/queue';
+import { Worker } from './tasks/worker';
 
 export interface RunningServer {
   port: number;
@@ -14,8 +18,15 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+export interface Resources {
+  store: Store;
+  db: CatalogDb;
+  catalog: FileCatalog;
+  queue: TaskQueue;
+}
+
 /** Opens the store and the catalog, proving both usable, and runs pending migrations. */
-export async function openResources(config: Config, log: Logger): Promise<{ store: Store; db: CatalogDb }> {
+export async function openResources(config: Config, log: Logger): Promise<Resources> {
   const store = await openStore(config.storage);
   const db = openDatabase(config.databasePath);
   try {
@@ -25,12 +36,22 @@ export async function openResources(config: Config, log: Logger): Promise<{ stor
     await db.destroy();
     throw err;
   }
-  return { store, db };
+  return { store, db, catalog: new FileCatalog(db), queue: new TaskQueue(db) };
+}
+
+/** A worker over the given resources, or undefined when there are no slots to run. */
+export function createWorker(resources: Resources, config: Config, log: Logger, concurrency: number): Worker | undefined {
+  const { store, catalog, queue } = resources;
+  const handlers = taskHandlers({ store, catalog, log });
+  if (concurrency < 1 || Object.keys(handlers).length === 0) return undefined;
+  return new Worker({ queue, catalog, store, log, handlers, concurrency, leaseMs: config.tasks.leaseMs });
 }
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  const { store, db } = await openResources(config, log);
-  const app = createApp({ config, store, db, log });
+  const resources = await openResources(config, log);
+  const { store, db, queue } = resources;
+  const app = createApp({ config, store, db, queue, log });
+  const worker = createWorker(resources, config, log, config.tasks.inProcessWorkers);
   const server = http.createServer(app);
   // Large uploads on slow links can take longer than Node's 5-minute default.
   server.requestTimeout = 0;
@@ -41,6 +62,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const { port } = server.address() as AddressInfo;
   log.info({ port, host: config.host, storage: store.driver, location: store.location, database: config.databasePath }, 'listening');
+  worker?.start();
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -52,12 +74,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const graceOver = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), config.shutdownGraceMs);
       });
+      const workerStopped = worker?.stop(config.shutdownGraceMs);
       if ((await Promise.race([closed, graceOver])) === 'timeout') {
         log.warn('grace period over: closing remaining connections');
         server.closeAllConnections();
         await closed;
       }
       clearTimeout(timer);
+      await workerStopped;
       await store.close();
       await db.destroy();
       log.info('stopped');

@@ -1,7 +1,7 @@
-import type { Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { BadRequest } from '../errors';
 import type { CatalogDb } from './database';
-import type { FileStatus, FilesTable } from './schema';
+import type { Database, FileStatus, FilesTable } from './schema';
 
 export type FileRecord = Selectable<FilesTable>;
 
@@ -18,6 +18,30 @@ export interface NewFile {
 export interface FilePage {
   files: FileRecord[];
   nextCursor?: string;
+}
+
+export interface StoredBlob {
+  id: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Marks pending records ready with their measured size and digest. Runs on whatever executor it
+ * is given, so callers can make it part of a larger transaction (a task's completion).
+ */
+export async function markFilesReady(db: Kysely<Database>, owner: string, items: StoredBlob[]): Promise<void> {
+  const now = new Date().toISOString();
+  for (const item of items) {
+    const result = await db
+      .updateTable('files')
+      .set({ status: 'ready', size: item.size, sha256: item.sha256, status_message: null, updated_at: now })
+      .where('id', '=', item.id)
+      .where('owner', '=', owner)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    if (result.numUpdatedRows !== 1n) throw new Error(`File ${item.id} is no longer pending`);
+  }
 }
 
 function encodeCursor(record: FileRecord): string {
@@ -61,20 +85,8 @@ export class FileCatalog {
   }
 
   /** Marks pending uploads ready with their measured size and digest, all or none. */
-  async markReady(owner: string, items: { id: string; size: number; sha256: string }[]): Promise<void> {
-    const now = new Date().toISOString();
-    await this.db.transaction().execute(async (trx) => {
-      for (const item of items) {
-        const result = await trx
-          .updateTable('files')
-          .set({ status: 'ready', size: item.size, sha256: item.sha256, status_message: null, updated_at: now })
-          .where('id', '=', item.id)
-          .where('owner', '=', owner)
-          .where('status', '=', 'pending')
-          .executeTakeFirst();
-        if (result.numUpdatedRows !== 1n) throw new Error(`Upload ${item.id} is no longer pending`);
-      }
-    });
+  async markReady(owner: string, items: StoredBlob[]): Promise<void> {
+    await this.db.transaction().execute((trx) => markFilesReady(trx, owner, items));
   }
 
   async setStatus(id: string, status: FileStatus, message: string | null): Promise<void> {
@@ -83,6 +95,12 @@ export class FileCatalog {
       .set({ status, status_message: message, updated_at: new Date().toISOString() })
       .where('id', '=', id)
       .execute();
+  }
+
+  /** The owner's records with these ids, in no particular order. */
+  async getMany(owner: string, ids: string[]): Promise<FileRecord[]> {
+    if (ids.length === 0) return [];
+    return this.db.selectFrom('files').selectAll().where('owner', '=', owner).where('id', 'in', ids).execute();
   }
 
   async get(owner: string, id: string): Promise<FileRecord | undefined> {

@@ -36,6 +36,36 @@ const migrations: Record<string, Migration> = {
       await sql`drop table files`.execute(db);
     },
   },
+  '2026-11-23-003-tasks': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('tasks')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('kind', 'varchar(64)', (c) => c.notNull())
+        .addColumn('owner', 'varchar(128)', (c) => c.notNull())
+        .addColumn('status', 'varchar(16)', (c) => c.notNull())
+        .addColumn('progress', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('log', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('max_attempts', 'integer', (c) => c.notNull())
+        .addColumn('run_after', 'varchar(32)', (c) => c.notNull())
+        .addColumn('running_until', 'varchar(32)')
+        .addColumn('worker_id', 'varchar(128)')
+        .addColumn('error_code', 'varchar(64)')
+        .addColumn('error_message', 'text')
+        .addColumn('output_file_ids', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('finished_at', 'varchar(32)')
+        .execute();
+      await db.schema.createIndex('tasks_claim').on('tasks').columns(['status', 'run_after']).execute();
+      await db.schema.createIndex('tasks_owner_created').on('tasks').columns(['owner', 'created_at', 'id']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table tasks`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -19,7 +19,37 @@ export interface FilesTable {
   updated_at: string;
 }
 
+export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** JSON columns are stored as text: portable between SQLite and PostgreSQL. */
+export interface TasksTable {
+  id: string;
+  kind: string;
+  owner: string;
+  status: TaskStatus;
+  progress: number;
+  /** JSON: the task's input, as validated when it was queued. */
+  payload: string;
+  /** JSON: `{ at, message }[]`, lines meant for the user. Written only by the lease holder. */
+  log: string;
+  attempts: number;
+  max_attempts: number;
+  /** Not claimable before this time (retry backoff). */
+  run_after: string;
+  /** Lease: a running task whose worker hasn't extended this by then is claimed again. */
+  running_until: string | null;
+  worker_id: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  /** JSON: file ids of the outputs. */
+  output_file_ids: string;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+}
+
 export interface Database {
   files: FilesTable;
+  tasks: TasksTable;
   kysely_migration?: { name: string; timestamp: Generated<string> };
 }

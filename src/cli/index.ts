@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../config';
 import { ConfigError } from '../errors';
 import { createLogger } from '../http/logging';
 import { serve } from './serve';
+import { runWorker } from './worker';
 
 /** Config problems are the operator's to fix: print them plainly, one per line, and exit 1. */
 function fail(err: unknown): never {
@@ -33,6 +34,11 @@ program
   .command('serve', { isDefault: true })
   .description('start the HTTP server (PORT, HOST; see .env.example)')
   .action(() => withConfig((config) => serve(config, createLogger(config.logLevel))));
+
+program
+  .command('worker')
+  .description('run queued tasks (reports...) without serving HTTP; WORKER_CONCURRENCY at a time')
+  .action(() => withConfig((config) => runWorker(config, createLogger(config.logLevel))));
 
 program
   .command('migrate')

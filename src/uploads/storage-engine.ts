@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
-import { Transform, pipeline } from 'node:stream';
 import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
 import type { Logger } from 'pino';
 import type { FileCatalog } from '../catalog/files';
+import { putHashed } from '../storage/put-hashed';
 import type { Store } from '../storage/store';
 import { newFileId, sanitizeFilename, storeKeyFor } from './names';
 
@@ -90,15 +89,6 @@ export class StoreStorageEngine implements StorageEngine {
     });
     log.debug({ fileId: id, owner: req.owner }, 'upload started');
 
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
     // busboy ends a file that hits the size limit early; abort so the truncated part is dropped.
     const controller = new AbortController();
     const onLimit = () => controller.abort(new Error('File size limit reached'));
@@ -108,8 +98,8 @@ export class StoreStorageEngine implements StorageEngine {
     file.stream.once('limit', onLimit);
     req.once('close', onClose);
     try {
-      const body = pipeline(file.stream, meter, () => undefined);
-      await store.put(key, body, { signal: controller.signal, contentType: file.mimetype });
+      const { size, sha256 } = await putHashed(store, key, file.stream, { signal: controller.signal, contentType: file.mimetype });
+      return { id, key, size, sha256 };
     } catch (err) {
       await catalog.discardPending(id);
       throw err;
@@ -117,7 +107,6 @@ export class StoreStorageEngine implements StorageEngine {
       file.stream.off('limit', onLimit);
       req.off('close', onClose);
     }
-    return { id, key, size, sha256: hash.digest('hex') };
   }
 
   private async discard(id: string, key: string): Promise<void> {

@@ -10,6 +10,7 @@ import { loadConfig, type Config, type Env } from '../../src/config';
 import { createLogger } from '../../src/http/logging';
 import { openResources } from '../../src/server';
 import type { Store } from '../../src/storage/store';
+import type { TaskQueue } from '../../src/tasks/queue';
 import { listFilesDeep, makeTempDir } from './tmp';
 
 export interface LogLine {
@@ -54,6 +55,7 @@ export interface TestApp {
   store: Store;
   db: CatalogDb;
   catalog: FileCatalog;
+  queue: TaskQueue;
   logs: LogCapture;
   dir: string;
   /** Every file under the data dir except the database, including temp files. */
@@ -66,14 +68,15 @@ export async function buildTestApp(env: Env = {}): Promise<TestApp> {
   const dir = await makeTempDir();
   const config = loadConfig({ STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), TMPDIR: dir, LOG_LEVEL: 'debug', ...env }, dir);
   const logs = new LogCapture();
-  const { store, db } = await openResources(config, logs.log);
-  const app = createApp({ config, store, db, log: logs.log });
+  const { store, db, queue } = await openResources(config, logs.log);
+  const app = createApp({ config, store, db, queue, log: logs.log });
   return {
     app,
     config,
     store,
     db,
     catalog: new FileCatalog(db),
+    queue,
     logs,
     dir,
     storedFiles: async () => (await listFilesDeep(dir)).filter((f) => !/stowage\.db/.test(f)),

@@ -1,0 +1,104 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import readline from 'node:readline';
+import { Readable } from 'node:stream';
+
+export const ROOT = path.resolve(__dirname, '../..');
+
+/** Peak resident set size of a live process, from Linux's VmHWM (the high-water mark). */
+export function peakRssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
+  return kb / 1024;
+}
+
+export interface Child {
+  process: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a server script and waits for the JSON log line that carries its port. */
+export async function startChild(script: string, env: Record<string, string>): Promise<Child> {
+  const child = spawn(process.execPath, [script], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const parsed = JSON.parse(line) as { msg?: string; port?: number };
+        if (parsed.msg === 'listening' && parsed.port) resolve(parsed.port);
+      } catch {
+        // not a log line
+      }
+    });
+  });
+  return {
+    process: child,
+    port,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** `count` repetitions of one random block: incompressible, and costs the client nothing to make. */
+export function repeatedBody(block: Buffer, count: number, head?: Buffer, tail?: Buffer): Readable {
+  return Readable.from(
+    (function* () {
+      if (head) yield head;
+      for (let i = 0; i < count; i++) yield block;
+      if (tail) yield tail;
+    })(),
+    { objectMode: false },
+  );
+}
+
+export function request(
+  options: http.RequestOptions & { body?: Readable | Buffer },
+): Promise<{ status: number; bytes: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(options, (res) => {
+      let bytes = 0;
+      const text: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (text.length < 64) text.push(chunk);
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, bytes, body: Buffer.concat(text).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (options.body instanceof Readable) options.body.pipe(req);
+    else req.end(options.body);
+  });
+}
+
+export function multipart(filename: string, size: number, block: Buffer) {
+  const boundary = 'stowage-bench-boundary';
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  return {
+    contentType: `multipart/form-data; boundary=${boundary}`,
+    length: head.length + size + tail.length,
+    body: () => repeatedBody(block, size / block.length, head, tail),
+  };
+}
+
+export const mbps = (bytes: number, ms: number) => bytes / 1024 / 1024 / (ms / 1000);
+
+export function table(rows: Record<string, string | number>[]): void {
+  const keys = Object.keys(rows[0]);
+  const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => String(r[k]).length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
+  console.log(line(keys));
+  for (const r of rows) console.log(line(keys.map((k) => String(r[k]))));
+}

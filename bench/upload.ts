@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { ROOT, type Child, mbps, multipart, peakRssMb, repeatedBody, request, startChild, table } from './harness';
+
+const GiB = 1024 ** 3;
+const BLOCK = randomBytes(1024 * 1024);
+const SMALL_SIZE = 16 * 1024;
+const SMALL_COUNT = 2000;
+const SMALL_CONCURRENCY = 16;
+
+interface Target {
+  name: string;
+  start(dir: string): Promise<Child>;
+  upload(port: number, name: string, size: number, block: Buffer, agent?: http.Agent): Promise<string>;
+  downloadPath(id: string): string;
+}
+
+const bare: Target = {
+  name: 'bare pipeline(req, createWriteStream)',
+  start: (dir) => startChild(path.join(ROOT, 'dist/bench/bare-server.js'), { BARE_DIR: dir }),
+  async upload(port, _name, size, block, agent) {
+    const res = await request({
+      host: '127.0.0.1', port, method: 'POST', path: '/', agent,
+      headers: { 'content-length': size },
+      body: repeatedBody(block, size / block.length),
+    });
+    return (JSON.parse(res.body) as { id: string }).id;
+  },
+  downloadPath: (id) => `/${id}`,
+};
+
+const stowage: Target = {
+  name: 'stowage (volume store)',
+  start: (dir) =>
+    startChild(path.join(ROOT, 'dist/src/cli/index.js'), {
+      PORT: '0', HOST: '127.0.0.1', STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'),
+      MAX_UPLOAD_BYTES: '2gb', LOG_LEVEL: 'info',
+    }),
+  async upload(port, name, size, block, agent) {
+    const form = multipart(name, size, block);
+    const res = await request({
+      host: '127.0.0.1', port, method: 'POST', path: '/v1/files', agent,
+      headers: { 'content-type': form.contentType, 'content-length': form.length },
+      body: form.body(),
+    });
+    if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${res.body}`);
+    return (JSON.parse(res.body) as { files: { id: string }[] }).files[0].id;
+  },
+  downloadPath: (id) => `/v1/files/${id}/content`,
+};
+
+async function runLarge(target: Target) {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stowage-bench-'));
+  const child = await target.start(dir);
+  try {
+    let t = performance.now();
+    const id = await target.upload(child.port, 'big.bin', GiB, BLOCK);
+    const upMs = performance.now() - t;
+    t = performance.now();
+    const down = await request({ host: '127.0.0.1', port: child.port, path: target.downloadPath(id) });
+    const downMs = performance.now() - t;
+    if (down.bytes !== GiB) throw new Error(`downloaded ${down.bytes} bytes`);
+    return { up: mbps(GiB, upMs), down: mbps(GiB, downMs), rss: peakRssMb(child.process.pid!) };
+  } finally {
+    await child.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function runSmall(target: Target) {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stowage-bench-'));
+  const child = await target.start(dir);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: SMALL_CONCURRENCY });
+  const block = BLOCK.subarray(0, SMALL_SIZE);
+  try {
+    const ids: string[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < SMALL_COUNT) {
+        next++;
+        ids.push(await target.upload(child.port, `small-${next}.bin`, SMALL_SIZE, block, agent));
+      }
+    };
+    let t = performance.now();
+    await Promise.all(Array.from({ length: SMALL_CONCURRENCY }, worker));
+    const upMs = performance.now() - t;
+    let i = 0;
+    const reader = async () => {
+      while (i < ids.length) {
+        const id = ids[i++];
+        const res = await request({ host: '127.0.0.1', port: child.port, path: target.downloadPath(id), agent });
+        if (res.bytes !== SMALL_SIZE) throw new Error(`small download got ${res.bytes} bytes`);
+      }
+    };
+    t = performance.now();
+    await Promise.all(Array.from({ length: SMALL_CONCURRENCY }, reader));
+    const downMs = performance.now() - t;
+    return { up: SMALL_COUNT / (upMs / 1000), down: SMALL_COUNT / (downMs / 1000), rss: peakRssMb(child.process.pid!) };
+  } finally {
+    agent.destroy();
+    await child.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+const best = <T extends { up: number; down: number; rss: number }>(runs: T[]) => ({
+  up: Math.max(...runs.map((r) => r.up)),
+  down: Math.max(...runs.map((r) => r.down)),
+  rss: Math.max(...runs.map((r) => r.rss)),
+});
+
+/**
+ * 1 GiB and many small files through stowage's volume store against a bare Node server, in the
+ * same run. Each server runs as its own child process so its peak RSS is its own. Best of
+ * `repeats` runs each, alternating, so neither side gets a warmer disk cache.
+ */
+export async function runUploadBench(repeats = 3): Promise<void> {
+  console.log(`\n## Uploads and downloads (volume store), best of ${repeats}`);
+  const large: Record<string, { up: number; down: number; rss: number }[]> = { bare: [], stowage: [] };
+  const small: Record<string, { up: number; down: number; rss: number }[]> = { bare: [], stowage: [] };
+  for (let i = 0; i < repeats; i++) {
+    large.bare.push(await runLarge(bare));
+    large.stowage.push(await runLarge(stowage));
+    small.bare.push(await runSmall(bare));
+    small.stowage.push(await runSmall(stowage));
+  }
+  const [lb, ls, sb, ss] = [best(large.bare), best(large.stowage), best(small.bare), best(small.stowage)];
+  table([
+    { case: '1 GiB upload', bare: `${lb.up.toFixed(0)} MB/s`, stowage: `${ls.up.toFixed(0)} MB/s`, ratio: (ls.up / lb.up).toFixed(2), target: '>= 0.80' },
+    { case: '1 GiB download', bare: `${lb.down.toFixed(0)} MB/s`, stowage: `${ls.down.toFixed(0)} MB/s`, ratio: (ls.down / lb.down).toFixed(2), target: '>= 0.80' },
+    { case: 'peak RSS, 1 GiB', bare: `${lb.rss.toFixed(0)} MB`, stowage: `${ls.rss.toFixed(0)} MB`, ratio: (ls.rss / lb.rss).toFixed(2), target: '< 150 MB' },
+    { case: `${SMALL_COUNT} x 16 KiB upload (c=${SMALL_CONCURRENCY})`, bare: `${sb.up.toFixed(0)} files/s`, stowage: `${ss.up.toFixed(0)} files/s`, ratio: (ss.up / sb.up).toFixed(2), target: '-' },
+    { case: `${SMALL_COUNT} x 16 KiB download`, bare: `${sb.down.toFixed(0)} files/s`, stowage: `${ss.down.toFixed(0)} files/s`, ratio: (ss.down / sb.down).toFixed(2), target: '-' },
+    { case: 'peak RSS, small files', bare: `${sb.rss.toFixed(0)} MB`, stowage: `${ss.rss.toFixed(0)} MB`, ratio: (ss.rss / sb.rss).toFixed(2), target: '-' },
+  ]);
+}
+
+if (require.main === module) {
+  runUploadBench().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

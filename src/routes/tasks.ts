@@ -1,0 +1,117 @@
+import { Router, type Request, type Response } from 'express';
+import type { FileCatalog } from '../catalog/files';
+import { BadRequest, NotFound } from '../errors';
+import type { TaskQueue } from '../tasks/queue';
+import { FINISHED, type Task } from '../tasks/task';
+
+/** Cross-process changes (a worker in another process) are picked up this often. */
+const EVENTS_POLL_MS = 500;
+/** A comment line this often keeps proxies (Heroku's 55 s idle window) from closing the stream. */
+const EVENTS_KEEPALIVE_MS = 15_000;
+
+export async function presentTask(task: Task, catalog: FileCatalog) {
+  const outputs = await catalog.getMany(task.owner, task.outputFileIds);
+  return {
+    id: task.id,
+    kind: task.kind,
+    status: task.status,
+    progress: task.progress,
+    log: task.log,
+    attempts: task.attempts,
+    maxAttempts: task.maxAttempts,
+    error: task.errorCode && task.status !== 'succeeded' ? { code: task.errorCode, message: task.errorMessage } : null,
+    outputs: task.outputFileIds.flatMap((id) => {
+      const f = outputs.find((o) => o.id === id);
+      return f
+        ? [{ id: f.id, name: f.name, contentType: f.content_type, size: Number(f.size), sha256: f.sha256, status: f.status, links: { self: `/v1/files/${f.id}`, content: `/v1/files/${f.id}/content` } }]
+        : [];
+    }),
+    createdAt: task.createdAt,
+    updatedAt: task.updatedAt,
+    finishedAt: task.finishedAt,
+    links: { self: `/v1/tasks/${task.id}`, events: `/v1/tasks/${task.id}/events` },
+  };
+}
+
+export function tasksRouter(deps: { queue: TaskQueue; catalog: FileCatalog }): Router {
+  const { queue, catalog } = deps;
+  const router = Router();
+
+  const ownTask = async (req: Request) => {
+    const task = await queue.get(req.owner, String(req.params.id));
+    if (!task) throw new NotFound('No task with that id.');
+    return task;
+  };
+
+  router.get('/tasks', async (req, res) => {
+    const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new BadRequest('limit must be a whole number from 1 to 200.', 'invalid_limit');
+    const cursor = typeof req.query.cursor === 'string' ? req.query.cursor : undefined;
+    const page = await queue.list(req.owner, { limit, cursor });
+    res.json({ tasks: await Promise.all(page.tasks.map((t) => presentTask(t, catalog))), nextCursor: page.nextCursor ?? null });
+  });
+
+  router.get('/tasks/:id', async (req, res) => {
+    res.json(await presentTask(await ownTask(req), catalog));
+  });
+
+  router.delete('/tasks/:id', async (req, res) => {
+    await ownTask(req);
+    res.json(await presentTask(await queue.cancel(req.owner, String(req.params.id)), catalog));
+  });
+
+  /**
+   * Server-sent events: `progress` with the task whenever it changes, then `done` with its final
+   * state, after which the stream ends. A client that connects after the end gets `done` at once.
+   */
+  router.get('/tasks/:id/events', async (req: Request, res: Response) => {
+    let task = await ownTask(req);
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    let lastSent = '';
+    let sending = false;
+    let again = false;
+    const send = async () => {
+      if (sending) return void (again = true);
+      sending = true;
+      try {
+        do {
+          again = false;
+          task = (await queue.get(req.owner, task.id)) ?? task;
+          const finished = FINISHED.includes(task.status);
+          const stamp = `${task.updatedAt}|${task.status}|${task.progress}`;
+          if (stamp !== lastSent || finished) {
+            lastSent = stamp;
+            res.write(`event: ${finished ? 'done' : 'progress'}\ndata: ${JSON.stringify(await presentTask(task, catalog))}\n\n`);
+          }
+          if (finished) return stop();
+        } while (again && !res.writableEnded);
+      } catch (err) {
+        req.log.error({ err, taskId: task.id }, 'task events failed');
+        stop();
+      } finally {
+        sending = false;
+      }
+    };
+    const onChanged = (id: string) => {
+      if (id === task.id) void send();
+    };
+    const poll = setInterval(() => void send(), EVENTS_POLL_MS);
+    const keepalive = setInterval(() => res.write(': keepalive\n\n'), EVENTS_KEEPALIVE_MS);
+    function stop() {
+      clearInterval(poll);
+      clearInterval(keepalive);
+      queue.events.off('changed', onChanged);
+      if (!res.writableEnded) res.end();
+    }
+    queue.events.on('changed', onChanged);
+    req.on('close', stop);
+    await send();
+  });
+
+  return router;
+}

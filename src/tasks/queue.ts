@@ -1,0 +1,295 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { ExpressionBuilder } from 'kysely';
+import type { CatalogDb } from '../catalog/database';
+import { markFilesReady, type StoredBlob } from '../catalog/files';
+import type { Database } from '../catalog/schema';
+import { BadRequest, Conflict, NotFound } from '../errors';
+import { FINISHED, type Task, type TaskLogLine, toTask } from './task';
+
+/** Most log lines a task keeps; older ones are dropped so a row can't grow without bound. */
+const MAX_LOG_LINES = 500;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export interface TaskPage {
+  tasks: Task[];
+  nextCursor?: string;
+}
+
+/** Claimable: queued and due, or running with a lease that ran out (its worker died). */
+function claimable(now: string) {
+  return (eb: ExpressionBuilder<Database, 'tasks'>) =>
+    eb.or([
+      eb.and([eb('status', '=', 'queued'), eb('run_after', '<=', now)]),
+      eb.and([eb('status', '=', 'running'), eb('running_until', '<', now)]),
+    ]);
+}
+
+/**
+ * Durable tasks in the catalog database. Workers claim a task with a lease and extend it while
+ * they work; every write a worker makes is conditional on still holding the lease, so a worker
+ * that was presumed dead (and whose task was claimed again) can no longer change the task, and a
+ * task completes exactly once. `events` tells in-process listeners about changes at once;
+ * other processes see them by reading the table.
+ */
+export class TaskQueue {
+  readonly events = new EventEmitter();
+
+  constructor(private readonly db: CatalogDb) {
+    this.events.setMaxListeners(0);
+  }
+
+  async enqueue(kind: string, owner: string, payload: unknown, options: { maxAttempts?: number } = {}): Promise<Task> {
+    const now = iso(Date.now());
+    const row = {
+      id: randomBytes(16).toString('hex'),
+      kind,
+      owner,
+      status: 'queued' as const,
+      progress: 0,
+      payload: JSON.stringify(payload),
+      log: JSON.stringify([{ at: now, message: 'Queued.' }]),
+      attempts: 0,
+      max_attempts: options.maxAttempts ?? 3,
+      run_after: now,
+      running_until: null,
+      worker_id: null,
+      error_code: null,
+      error_message: null,
+      output_file_ids: '[]',
+      created_at: now,
+      updated_at: now,
+      finished_at: null,
+    };
+    await this.db.insertInto('tasks').values(row).execute();
+    this.events.emit('enqueued', kind);
+    this.changed(row.id);
+    return toTask(row);
+  }
+
+  async get(owner: string, id: string): Promise<Task | undefined> {
+    const row = await this.db.selectFrom('tasks').selectAll().where('id', '=', id).where('owner', '=', owner).executeTakeFirst();
+    return row && toTask(row);
+  }
+
+  async list(owner: string, { limit, cursor }: { limit: number; cursor?: string }): Promise<TaskPage> {
+    let query = this.db.selectFrom('tasks').selectAll().where('owner', '=', owner);
+    if (cursor) {
+      const [createdAt, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+      if (!createdAt || !id) throw new BadRequest('The cursor is not one this API returned.', 'invalid_cursor');
+      query = query.where((eb) =>
+        eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]),
+      );
+    }
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+    const tasks = rows.slice(0, limit).map(toTask);
+    const last = tasks[tasks.length - 1];
+    return {
+      tasks,
+      nextCursor: rows.length > limit ? Buffer.from(`${last.createdAt}|${last.id}`).toString('base64url') : undefined,
+    };
+  }
+
+  /** Tasks waiting to run, for metrics. */
+  async depth(): Promise<number> {
+    const row = await this.db
+      .selectFrom('tasks')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'queued')
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /**
+   * Takes the oldest claimable task of one of `kinds` for `workerId`, or undefined. The update
+   * repeats the claim condition, so of two workers racing for one task exactly one gets it. A
+   * task whose lease ran out on its last attempt is failed instead of being run again.
+   */
+  async claim(workerId: string, kinds: string[], leaseMs: number): Promise<Task | undefined> {
+    for (let tries = 0; tries < 5; tries++) {
+      const nowMs = Date.now();
+      const now = iso(nowMs);
+      const candidate = await this.db
+        .selectFrom('tasks')
+        .select(['id', 'status', 'attempts', 'max_attempts'])
+        .where('kind', 'in', kinds)
+        .where(claimable(now))
+        .orderBy('run_after')
+        .limit(1)
+        .executeTakeFirst();
+      if (!candidate) return undefined;
+      if (candidate.status === 'running' && Number(candidate.attempts) >= Number(candidate.max_attempts)) {
+        await this.db
+          .updateTable('tasks')
+          .set({
+            status: 'failed',
+            error_code: 'worker_lost',
+            error_message: 'The task was interrupted too many times and was given up.',
+            running_until: null,
+            finished_at: now,
+            updated_at: now,
+          })
+          .where('id', '=', candidate.id)
+          .where(claimable(now))
+          .execute();
+        this.changed(candidate.id);
+        continue;
+      }
+      const result = await this.db
+        .updateTable('tasks')
+        .set((eb) => ({
+          status: 'running',
+          attempts: eb('attempts', '+', 1),
+          running_until: iso(nowMs + leaseMs),
+          worker_id: workerId,
+          updated_at: now,
+        }))
+        .where('id', '=', candidate.id)
+        .where(claimable(now))
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 1n) {
+        const row = await this.db.selectFrom('tasks').selectAll().where('id', '=', candidate.id).executeTakeFirstOrThrow();
+        this.changed(row.id);
+        return toTask(row);
+      }
+    }
+    return undefined;
+  }
+
+  /** Extends the lease and records progress; false when this worker no longer holds the task. */
+  async heartbeat(task: Task, workerId: string, leaseMs: number, update: { progress?: number; message?: string } = {}): Promise<boolean> {
+    const now = Date.now();
+    const log = update.message ? this.appendLog(task, update.message, now) : undefined;
+    const result = await this.db
+      .updateTable('tasks')
+      .set({
+        running_until: iso(now + leaseMs),
+        updated_at: iso(now),
+        ...(update.progress !== undefined && { progress: Math.max(0, Math.min(100, Math.round(update.progress))) }),
+        ...(log && { log: JSON.stringify(log) }),
+      })
+      .where('id', '=', task.id)
+      .where('worker_id', '=', workerId)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    if (result.numUpdatedRows !== 1n) return false;
+    if (log) task.log = log;
+    this.changed(task.id);
+    return true;
+  }
+
+  /**
+   * Completes the task and makes its outputs ready in one transaction, only if this worker still
+   * holds it. False means the outputs were not published (the task was cancelled or reclaimed).
+   */
+  async succeed(task: Task, workerId: string, outputs: StoredBlob[], message = 'Done.'): Promise<boolean> {
+    const now = iso(Date.now());
+    const done = await this.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('tasks')
+        .set({
+          status: 'succeeded',
+          progress: 100,
+          running_until: null,
+          log: JSON.stringify(this.appendLog(task, message, Date.now())),
+          output_file_ids: JSON.stringify(outputs.map((o) => o.id)),
+          finished_at: now,
+          updated_at: now,
+        })
+        .where('id', '=', task.id)
+        .where('worker_id', '=', workerId)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+      if (result.numUpdatedRows !== 1n) return false;
+      await markFilesReady(trx, task.owner, outputs);
+      return true;
+    });
+    if (done) this.changed(task.id);
+    return done;
+  }
+
+  /**
+   * Records a failure: retried after `retryInMs` while attempts remain, otherwise final.
+   * Pass `retryInMs: undefined` for a failure that retrying can't fix.
+   */
+  async fail(task: Task, workerId: string, error: { code: string; message: string; retryInMs?: number }): Promise<void> {
+    const nowMs = Date.now();
+    const now = iso(nowMs);
+    const retry = error.retryInMs !== undefined && task.attempts < task.maxAttempts;
+    const line = retry ? `Attempt ${task.attempts} failed: ${error.message} Retrying.` : `Failed: ${error.message}`;
+    await this.db
+      .updateTable('tasks')
+      .set({
+        status: retry ? 'queued' : 'failed',
+        run_after: retry ? iso(nowMs + error.retryInMs!) : task.runAfter,
+        running_until: null,
+        worker_id: null,
+        error_code: error.code,
+        error_message: error.message,
+        log: JSON.stringify(this.appendLog(task, line, nowMs)),
+        finished_at: retry ? null : now,
+        updated_at: now,
+      })
+      .where('id', '=', task.id)
+      .where('worker_id', '=', workerId)
+      .where('status', '=', 'running')
+      .execute();
+    if (retry) this.events.emit('enqueued', task.kind);
+    this.changed(task.id);
+  }
+
+  /** Hands a task back unfinished (worker shutting down); the attempt is not counted. */
+  async release(task: Task, workerId: string): Promise<void> {
+    const now = Date.now();
+    await this.db
+      .updateTable('tasks')
+      .set((eb) => ({
+        status: 'queued',
+        attempts: eb('attempts', '-', 1),
+        running_until: null,
+        worker_id: null,
+        log: JSON.stringify(this.appendLog(task, 'Handed back by a worker that is shutting down.', now)),
+        updated_at: iso(now),
+      }))
+      .where('id', '=', task.id)
+      .where('worker_id', '=', workerId)
+      .where('status', '=', 'running')
+      .execute();
+    this.events.emit('enqueued', task.kind);
+    this.changed(task.id);
+  }
+
+  /** Cancels a queued or running task; a running one stops at its worker's next heartbeat. */
+  async cancel(owner: string, id: string): Promise<Task> {
+    const task = await this.get(owner, id);
+    if (!task) throw new NotFound('No task with that id.');
+    if (FINISHED.includes(task.status)) throw new Conflict(`The task has already ${task.status}.`, 'task_finished');
+    const now = Date.now();
+    const result = await this.db
+      .updateTable('tasks')
+      .set({
+        status: 'cancelled',
+        running_until: null,
+        log: JSON.stringify(this.appendLog(task, 'Cancelled.', now)),
+        finished_at: iso(now),
+        updated_at: iso(now),
+      })
+      .where('id', '=', id)
+      .where('owner', '=', owner)
+      .where('status', 'in', ['queued', 'running'])
+      .executeTakeFirst();
+    if (result.numUpdatedRows !== 1n) return this.cancel(owner, id);
+    this.changed(id);
+    this.events.emit('cancelled', id);
+    return (await this.get(owner, id))!;
+  }
+
+  private appendLog(task: Task, message: string, at: number): TaskLogLine[] {
+    return [...task.log, { at: iso(at), message }].slice(-MAX_LOG_LINES);
+  }
+
+  private changed(id: string): void {
+    this.events.emit('changed', id);
+  }
+}

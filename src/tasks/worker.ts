@@ -1,0 +1,220 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { PassThrough, type Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { FileCatalog, StoredBlob } from '../catalog/files';
+import { putHashed } from '../storage/put-hashed';
+import type { Store } from '../storage/store';
+import { newFileId, sanitizeFilename, storeKeyFor } from '../uploads/names';
+import type { TaskQueue } from './queue';
+import { type Task, TaskFailure } from './task';
+
+export interface TaskOutput extends StoredBlob {
+  key: string;
+  name: string;
+}
+
+export interface TaskContext {
+  task: Task;
+  /** Aborted when the task is cancelled, its lease is lost, or the worker hands it back. */
+  signal: AbortSignal;
+  /** Records progress (0-100) and optionally a line for the user; also extends the lease. */
+  progress(percent: number, message?: string): Promise<void>;
+  /**
+   * Streams an output file into the store as a pending record of the task's owner. It becomes
+   * ready only when the task succeeds; if the task fails or is cancelled it is removed.
+   */
+  output(name: string, contentType: string, write: (out: Writable) => Promise<unknown>): Promise<TaskOutput>;
+}
+
+/** Does a task's work; resolves with an optional final line for the user. */
+export type TaskHandler = (ctx: TaskContext) => Promise<string | void>;
+
+export interface WorkerOptions {
+  queue: TaskQueue;
+  catalog: FileCatalog;
+  store: Store;
+  log: Logger;
+  handlers: Record<string, TaskHandler>;
+  concurrency: number;
+  leaseMs: number;
+  /** How often an idle worker looks for tasks queued by other processes. */
+  pollMs?: number;
+  /** First retry delay; doubles with each attempt. */
+  retryBaseMs?: number;
+  workerId?: string;
+}
+
+class HandedBack extends Error {}
+class LeaseLost extends Error {}
+
+/**
+ * Runs tasks from the queue, `concurrency` at a time. In-process (`serve` with WORKERS=n) or in
+ * its own process (`stowage worker`): the queue is in the database, so any number of workers
+ * share it.
+ */
+export class Worker {
+  readonly id: string;
+  private stopping = false;
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  private slots: Promise<void>[] = [];
+  private wake: (() => void)[] = [];
+  private readonly onEnqueued = () => this.wakeAll();
+  private readonly onCancelled = (id: string) => this.running.get(id)?.controller.abort(new LeaseLost('cancelled'));
+
+  constructor(private readonly o: WorkerOptions) {
+    this.id = o.workerId ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  }
+
+  start(): void {
+    this.o.queue.events.on('enqueued', this.onEnqueued);
+    this.o.queue.events.on('cancelled', this.onCancelled);
+    this.slots = Array.from({ length: this.o.concurrency }, () => this.loop());
+    this.o.log.info({ workerId: this.id, concurrency: this.o.concurrency, kinds: Object.keys(this.o.handlers) }, 'worker started');
+  }
+
+  /**
+   * Stops claiming, gives running tasks `graceMs` to finish, then hands the rest back to the
+   * queue (another worker picks them up at once, without waiting for the lease to run out).
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.o.queue.events.off('enqueued', this.onEnqueued);
+    this.o.queue.events.off('cancelled', this.onCancelled);
+    this.wakeAll();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([Promise.all(this.slots), grace]);
+    clearTimeout(timer);
+    for (const { controller } of this.running.values()) controller.abort(new HandedBack('worker stopping'));
+    await Promise.all(this.slots);
+    this.o.log.info({ workerId: this.id }, 'worker stopped');
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      let task: Task | undefined;
+      try {
+        task = await this.o.queue.claim(this.id, Object.keys(this.o.handlers), this.o.leaseMs);
+      } catch (err) {
+        this.o.log.error({ err }, 'claiming a task failed');
+      }
+      if (task) await this.run(task);
+      else await this.idle();
+    }
+  }
+
+  private idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.o.pollMs ?? 1000);
+      timer.unref();
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wake = self.wake.filter((w) => w !== done);
+        resolve();
+      }
+      this.wake.push(done);
+    });
+  }
+
+  private wakeAll(): void {
+    for (const wake of [...this.wake]) wake();
+  }
+
+  private async run(task: Task): Promise<void> {
+    const { queue, log } = this.o;
+    const controller = new AbortController();
+    const outputs: TaskOutput[] = [];
+    const started = Date.now();
+    let release!: () => void;
+    this.running.set(task.id, { controller, done: new Promise((r) => (release = r)) });
+    const taskLog = log.child({ taskId: task.id, kind: task.kind, attempt: task.attempts, workerId: this.id });
+    taskLog.info('task started');
+
+    const beat = async (update: { progress?: number; message?: string } = {}) => {
+      if (controller.signal.aborted) throw controller.signal.reason;
+      if (!(await queue.heartbeat(task, this.id, this.o.leaseMs, update))) {
+        controller.abort(new LeaseLost('lease lost'));
+        throw controller.signal.reason;
+      }
+    };
+    const heartbeat = setInterval(() => beat().catch(() => undefined), Math.max(50, this.o.leaseMs / 3));
+
+    const ctx: TaskContext = {
+      task,
+      signal: controller.signal,
+      progress: (percent, message) => beat({ progress: percent, message }),
+      output: (name, contentType, write) => this.output(task, outputs, controller.signal, name, contentType, write),
+    };
+    try {
+      const message = await this.o.handlers[task.kind](ctx);
+      controller.signal.throwIfAborted();
+      if (await queue.succeed(task, this.id, outputs, message || 'Done.')) {
+        taskLog.info({ durationMs: Date.now() - started, outcome: 'succeeded', outputs: outputs.map((o) => o.id) }, 'task finished');
+      } else {
+        await this.discard(outputs);
+        taskLog.warn({ outcome: 'lost' }, 'task was cancelled or reclaimed before it finished; outputs discarded');
+      }
+    } catch (err) {
+      await this.discard(outputs);
+      const reason = controller.signal.aborted ? controller.signal.reason : err;
+      if (reason instanceof HandedBack) {
+        await queue.release(task, this.id);
+        taskLog.info({ outcome: 'handed back' }, 'task handed back');
+      } else if (reason instanceof LeaseLost) {
+        taskLog.warn({ outcome: 'lost', reason: reason.message }, 'task stopped: cancelled or reclaimed');
+      } else if (err instanceof TaskFailure) {
+        await queue.fail(task, this.id, { code: err.code, message: err.message });
+        taskLog.info({ outcome: 'failed', code: err.code, durationMs: Date.now() - started }, err.message);
+      } else {
+        const retryInMs = (this.o.retryBaseMs ?? 2000) * 2 ** (task.attempts - 1) * (0.75 + Math.random() / 2);
+        await queue.fail(task, this.id, {
+          code: 'internal_error',
+          message: 'Something went wrong on our side while running this task.',
+          retryInMs: Math.min(retryInMs, 5 * 60_000),
+        });
+        taskLog.error({ err, outcome: 'error', durationMs: Date.now() - started }, 'task attempt failed');
+      }
+    } finally {
+      clearInterval(heartbeat);
+      this.running.delete(task.id);
+      release();
+    }
+  }
+
+  private async output(
+    task: Task,
+    outputs: TaskOutput[],
+    signal: AbortSignal,
+    name: string,
+    contentType: string,
+    write: (out: Writable) => Promise<unknown>,
+  ): Promise<TaskOutput> {
+    const { catalog, store } = this.o;
+    const id = newFileId();
+    const key = storeKeyFor(id);
+    const clean = sanitizeFilename(name);
+    await catalog.createPending({ id, owner: task.owner, originalName: name, name: clean, contentType, store: store.driver, key });
+    const pending: TaskOutput = { id, key, name: clean, size: 0, sha256: '' };
+    outputs.push(pending);
+    const pipe = new PassThrough();
+    const [stored] = await Promise.all([
+      putHashed(store, key, pipe, { signal, contentType }),
+      write(pipe).catch((err: unknown) => {
+        pipe.destroy(err as Error);
+        throw err;
+      }),
+    ]);
+    return Object.assign(pending, stored);
+  }
+
+  private async discard(outputs: TaskOutput[]): Promise<void> {
+    for (const o of outputs) {
+      await this.o.catalog.discardPending(o.id).catch(() => undefined);
+      await this.o.store.delete(o.key).catch(() => undefined);
+    }
+  }
+}
