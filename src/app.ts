@@ -9,23 +9,32 @@ import { ownerFromHeader } from './http/owner';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
 import type { Store } from './storage/store';
+import { StoreSet } from './storage/store-set';
+import { directUploadsRouter } from './routes/direct-uploads';
 
 export interface AppDeps {
   config: Config;
   store: Store;
+  /** Stores records may point at, for reads and deletes; defaults to the primary store alone. */
+  stores?: StoreSet;
   db: CatalogDb;
   log: Logger;
 }
 
 /** Builds the Express app from its dependencies; nothing here reads the environment. */
-export function createApp({ config, store, db, log }: AppDeps): Express {
+export function createApp({ config, store, stores = new StoreSet(store), db, log }: AppDeps): Express {
   const catalog = new FileCatalog(db);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestLogging(log));
   app.use(healthRouter({ store, db }));
-  app.use('/v1', ownerFromHeader, filesRouter({ config, store, catalog, log }));
+  app.use(
+    '/v1',
+    ownerFromHeader,
+    filesRouter({ config, store, stores, catalog, log }),
+    directUploadsRouter({ config, stores, catalog, db, log }),
+  );
   app.use(notFoundRoute);
   app.use(errorHandler(config.uploads));
   return app;

@@ -5,8 +5,10 @@ import { createApp } from './app';
 import { type CatalogDb, openDatabase } from './catalog/database';
 import { migrateToLatest } from './catalog/migrations';
 import type { Config } from './config';
-import { openStore } from './storage';
+import { openStores } from './storage/open-stores';
 import type { Store } from './storage/store';
+import type { StoreSet } from './storage/store-set';
+import { startPendingUploadSweeper } from './uploads/pending-sweeper';
 
 export interface RunningServer {
   port: number;
@@ -15,8 +17,8 @@ export interface RunningServer {
 }
 
 /** Opens the store and the catalog, proving both usable, and runs pending migrations. */
-export async function openResources(config: Config, log: Logger): Promise<{ store: Store; db: CatalogDb }> {
-  const store = await openStore(config.storage);
+export async function openResources(config: Config, log: Logger): Promise<{ store: Store; stores: StoreSet; db: CatalogDb }> {
+  const stores = await openStores(config.storage);
   const db = openDatabase(config.databasePath);
   try {
     const { applied } = await migrateToLatest(db);
@@ -25,12 +27,12 @@ export async function openResources(config: Config, log: Logger): Promise<{ stor
     await db.destroy();
     throw err;
   }
-  return { store, db };
+  return { store: stores.primary, stores, db };
 }
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  const { store, db } = await openResources(config, log);
-  const app = createApp({ config, store, db, log });
+  const { store, stores, db } = await openResources(config, log);
+  const app = createApp({ config, store, stores, db, log });
   const server = http.createServer(app);
   // Large uploads on slow links can take longer than Node's 5-minute default.
   server.requestTimeout = 0;
@@ -41,6 +43,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const { port } = server.address() as AddressInfo;
   log.info({ port, host: config.host, storage: store.driver, location: store.location, database: config.databasePath }, 'listening');
+  const sweeper = startPendingUploadSweeper({ db, stores, log, intervalMs: config.directUploads.sweepIntervalMs });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -58,7 +61,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         await closed;
       }
       clearTimeout(timer);
-      await store.close();
+      await sweeper.stop();
+      await stores.close();
       await db.destroy();
       log.info('stopped');
     })());

@@ -10,6 +10,7 @@ import { loadConfig, type Config, type Env } from '../../src/config';
 import { createLogger } from '../../src/http/logging';
 import { openResources } from '../../src/server';
 import type { Store } from '../../src/storage/store';
+import type { StoreSet } from '../../src/storage/store-set';
 import { listFilesDeep, makeTempDir } from './tmp';
 
 export interface LogLine {
@@ -52,6 +53,7 @@ export interface TestApp {
   app: Express;
   config: Config;
   store: Store;
+  stores: StoreSet;
   db: CatalogDb;
   catalog: FileCatalog;
   logs: LogCapture;
@@ -66,19 +68,20 @@ export async function buildTestApp(env: Env = {}): Promise<TestApp> {
   const dir = await makeTempDir();
   const config = loadConfig({ STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), TMPDIR: dir, LOG_LEVEL: 'debug', ...env }, dir);
   const logs = new LogCapture();
-  const { store, db } = await openResources(config, logs.log);
-  const app = createApp({ config, store, db, log: logs.log });
+  const { store, stores, db } = await openResources(config, logs.log);
+  const app = createApp({ config, store, stores, db, log: logs.log });
   return {
     app,
     config,
     store,
+    stores,
     db,
     catalog: new FileCatalog(db),
     logs,
     dir,
     storedFiles: async () => (await listFilesDeep(dir)).filter((f) => !/stowage\.db/.test(f)),
     close: async () => {
-      await store.close();
+      await stores.close();
       await db.destroy();
       await fsp.rm(dir, { recursive: true, force: true });
     },
