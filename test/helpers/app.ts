@@ -63,9 +63,12 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** The real app on a real store and database in a fresh temp dir (volume store by default). */
-export async function buildTestApp(env: Env = {}): Promise<TestApp> {
-  const dir = await makeTempDir();
+/**
+ * The real app on a real store and database in a fresh temp dir (volume store by default). Given
+ * `existingDir`, it runs there instead (its catalog and volume kept) and `close` leaves it.
+ */
+export async function buildTestApp(env: Env = {}, existingDir?: string): Promise<TestApp> {
+  const dir = existingDir ?? (await makeTempDir());
   const config = loadConfig({ STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), TMPDIR: dir, LOG_LEVEL: 'debug', ...env }, dir);
   const logs = new LogCapture();
   const { store, stores, db } = await openResources(config, logs.log);
@@ -83,7 +86,7 @@ export async function buildTestApp(env: Env = {}): Promise<TestApp> {
     close: async () => {
       await stores.close();
       await db.destroy();
-      await fsp.rm(dir, { recursive: true, force: true });
+      if (!existingDir) await fsp.rm(dir, { recursive: true, force: true });
     },
   };
 }
