@@ -45,10 +45,10 @@ export function objectStorageFields(parsers: {
     S3_BUCKET: z.string().min(1).optional(),
     /** Fly's Tigris (`fly storage create`) sets these two. */
     BUCKET_NAME: z.string().min(1).optional(),
-    AWS_ENDPOINT_URL_S3: z.url({ message: 'must be a URL such as https://fly.storage.tigris.dev' }).optional(),
+    AWS_ENDPOINT_URL_S3: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://fly.storage.tigris.dev' }).optional(),
     S3_REGION: z.string().min(1).optional(),
     AWS_REGION: z.string().min(1).optional(),
-    S3_ENDPOINT: z.url({ message: 'must be a URL such as https://<account>.r2.cloudflarestorage.com' }).optional(),
+    S3_ENDPOINT: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://<account>.r2.cloudflarestorage.com' }).optional(),
     S3_FORCE_PATH_STYLE: flag.default(false),
     S3_PREFIX: z
       .string()
