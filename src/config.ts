@@ -3,6 +3,7 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import { z } from 'zod';
 import { ConfigError } from './errors';
+import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings, type S3Settings } from './config-object-storage';
 
 const UNITS: Record<string, number> = {
   b: 1,
@@ -51,7 +52,7 @@ const schema = z.object({
     .refine((n) => n <= 65535, 'must be a port number (0-65535)')
     .default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
-  STORAGE: z.enum(['memory', 'tmp', 'volume']).default('volume'),
+  STORAGE: z.enum(['memory', 'tmp', 'volume', 's3']).default('volume'),
   STORAGE_PATH: z.string().min(1).default('./data/files'),
   MEMORY_STORE_MAX_BYTES: byteSize.default(256 * 1024 ** 2),
   DATABASE_PATH: z.string().min(1).optional(),
@@ -70,6 +71,7 @@ const schema = z.object({
   TASK_LEASE_SECONDS: positiveInt('seconds').default(30),
   TASK_MAX_ATTEMPTS: positiveInt('attempts').default(3),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ...objectStorageFields({ byteSize, positiveInt }),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -78,13 +80,19 @@ export interface Config {
   port: number;
   host: string;
   storage: {
-    driver: 'memory' | 'tmp' | 'volume';
+    driver: 'memory' | 'tmp' | 'volume' | 's3';
     /** Absolute root directory of a filesystem store (tmp and volume). */
     path: string;
     /** Which variable the operator sets to move the store (named in startup errors). */
     pathVariable: string;
     memoryMaxBytes: number;
+    /** Absolute STORAGE_PATH: the volume store, also read from (or migrated to) when STORAGE is another driver. */
+    volumePath: string;
+    /** Set when S3_BUCKET (or BUCKET_NAME) is: the primary store for STORAGE=s3, else a store to read from and migrate to. */
+    s3?: S3Settings;
   };
+  downloads: DownloadSettings;
+  directUploads: DirectUploadSettings;
   /** Absolute path of the SQLite file, or ':memory:'. */
   databasePath: string;
   uploads: { maxBytes: number; maxFiles: number; allowedContentTypes: string[] };
@@ -126,9 +134,12 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     );
   }
   const e = parsed.data;
+  const objectStorage = readObjectStorage(e);
   const tmpBase = path.join(env.TMPDIR || os.tmpdir(), 'stowage');
-  const storagePath =
-    e.STORAGE === 'tmp' ? path.join(tmpBase, 'files') : path.resolve(cwd, e.STORAGE_PATH);
+  const volumePath = path.resolve(cwd, e.STORAGE_PATH);
+  // With STORAGE=s3 the catalog still defaults to ./data/stowage.db (beside STORAGE_PATH), so a
+  // volume migrated to a bucket keeps its catalog where it was.
+  const storagePath = e.STORAGE === 'tmp' ? path.join(tmpBase, 'files') : volumePath;
   const defaultDatabase =
     e.STORAGE === 'memory' ? ':memory:' : path.join(path.dirname(storagePath), 'stowage.db');
   return {
@@ -137,9 +148,13 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     storage: {
       driver: e.STORAGE,
       path: storagePath,
-      pathVariable: e.STORAGE === 'tmp' ? 'TMPDIR' : 'STORAGE_PATH',
+      pathVariable: e.STORAGE === 'tmp' ? 'TMPDIR' : e.STORAGE === 's3' ? 'S3_BUCKET' : 'STORAGE_PATH',
       memoryMaxBytes: e.MEMORY_STORE_MAX_BYTES,
+      volumePath,
+      s3: objectStorage.s3,
     },
+    downloads: objectStorage.downloads,
+    directUploads: objectStorage.directUploads,
     databasePath:
       e.DATABASE_PATH === undefined || e.DATABASE_PATH === ':memory:'
         ? (e.DATABASE_PATH ?? defaultDatabase)

@@ -6,11 +6,13 @@ import { type CatalogDb, openDatabase } from './catalog/database';
 import { FileCatalog } from './catalog/files';
 import { migrateToLatest } from './catalog/migrations';
 import type { Config } from './config';
-import { openStore } from './storage';
+import { openStores } from './storage/open-stores';
 import type { Store } from './storage/store';
+import type { StoreSet } from './storage/store-set';
 import { taskHandlers } from './tasks/handlers';
 import { TaskQueue } from './tasks/queue';
 import { Worker } from './tasks/worker';
+import { startPendingUploadSweeper } from './uploads/pending-sweeper';
 
 export interface RunningServer {
   port: number;
@@ -19,15 +21,18 @@ export interface RunningServer {
 }
 
 export interface Resources {
+  /** Where new blobs go. */
   store: Store;
+  /** Every store a record may point at. */
+  stores: StoreSet;
   db: CatalogDb;
   catalog: FileCatalog;
   queue: TaskQueue;
 }
 
-/** Opens the store and the catalog, proving both usable, and runs pending migrations. */
+/** Opens the stores and the catalog, proving both usable, and runs pending migrations. */
 export async function openResources(config: Config, log: Logger): Promise<Resources> {
-  const store = await openStore(config.storage);
+  const stores = await openStores(config.storage);
   const db = openDatabase(config.databasePath);
   try {
     const { applied } = await migrateToLatest(db);
@@ -36,21 +41,21 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     await db.destroy();
     throw err;
   }
-  return { store, db, catalog: new FileCatalog(db), queue: new TaskQueue(db) };
+  return { store: stores.primary, stores, db, catalog: new FileCatalog(db), queue: new TaskQueue(db) };
 }
 
 /** A worker over the given resources, or undefined when there are no slots to run. */
 export function createWorker(resources: Resources, config: Config, log: Logger, concurrency: number): Worker | undefined {
-  const { store, catalog, queue } = resources;
-  const handlers = taskHandlers({ store, catalog, log });
+  const { store, stores, catalog, queue } = resources;
+  const handlers = taskHandlers({ store, stores, catalog, log });
   if (concurrency < 1 || Object.keys(handlers).length === 0) return undefined;
   return new Worker({ queue, catalog, store, log, handlers, concurrency, leaseMs: config.tasks.leaseMs });
 }
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const resources = await openResources(config, log);
-  const { store, db, queue } = resources;
-  const app = createApp({ config, store, db, queue, log });
+  const { store, stores, db, queue } = resources;
+  const app = createApp({ config, store, stores, db, queue, log });
   const worker = createWorker(resources, config, log, config.tasks.inProcessWorkers);
   const server = http.createServer(app);
   // Large uploads on slow links can take longer than Node's 5-minute default.
@@ -63,6 +68,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const { port } = server.address() as AddressInfo;
   log.info({ port, host: config.host, storage: store.driver, location: store.location, database: config.databasePath }, 'listening');
   worker?.start();
+  const sweeper = startPendingUploadSweeper({ db, stores, log, intervalMs: config.directUploads.sweepIntervalMs });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -82,7 +88,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       }
       clearTimeout(timer);
       await workerStopped;
-      await store.close();
+      await sweeper.stop();
+      await stores.close();
       await db.destroy();
       log.info('stopped');
     })());

@@ -77,6 +77,7 @@ export class FileCatalog {
       key: file.key,
       status: 'pending',
       status_message: null,
+      expires_at: null,
       created_at: now,
       updated_at: now,
     };

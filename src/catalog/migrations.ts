@@ -66,6 +66,14 @@ const migrations: Record<string, Migration> = {
       await sql`drop table tasks`.execute(db);
     },
   },
+  '2026-11-24-001-direct-upload-expiry': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('files').addColumn('expires_at', 'varchar(32)').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('files').dropColumn('expires_at').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

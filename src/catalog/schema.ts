@@ -15,6 +15,8 @@ export interface FilesTable {
   key: string;
   status: FileStatus;
   status_message: string | null;
+  /** Set only on direct uploads: when a still `pending` one is swept (record and object). */
+  expires_at: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { migrateToLatest } from '../catalog/migrations';
 import { openDatabase } from '../catalog/database';
 import { loadConfig, type Config } from '../config';
 import { ConfigError } from '../errors';
 import { createLogger } from '../http/logging';
+import { TARGET_DRIVERS, type TargetDriver } from '../migrate-storage/target';
+import { runMigrateStorage } from './migrate-storage';
 import { serve } from './serve';
 import { runWorker } from './worker';
 
@@ -52,6 +54,25 @@ program
       } finally {
         await db.destroy();
       }
+    }),
+  );
+
+program
+  .command('migrate-storage')
+  .description('copy every blob to another store (verifying sha256), then point its record there; safe to re-run')
+  .addOption(new Option('--to <store>', 'the store to move blobs into (configured by S3_* or STORAGE_PATH)').choices(TARGET_DRIVERS).makeOptionMandatory())
+  .option('--concurrency <n>', 'blobs copied at once', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be a whole number from 1 to 64');
+    return n;
+  }, 4)
+  .option('--dry-run', 'count what would be copied; change nothing', false)
+  .option('--delete-source', 'delete each source blob once its copy is verified and in use', false)
+  .action((flags: { to: TargetDriver; concurrency: number; dryRun: boolean; deleteSource: boolean }) =>
+    withConfig((config) => {
+      // On a terminal the progress bar shows progress; keep the log to problems there.
+      const level = process.stderr.isTTY && config.logLevel === 'info' ? 'warn' : config.logLevel;
+      return runMigrateStorage(config, createLogger(level), flags);
     }),
   );
 

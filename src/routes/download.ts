@@ -4,8 +4,12 @@ import parseRange from 'range-parser';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { FileCatalog, FileRecord } from '../catalog/files';
+import type { Config } from '../config';
 import { BlobNotFound, Conflict, FileMissing, NotFound, RangeNotSatisfiable } from '../errors';
-import type { ByteRange, Store } from '../storage/store';
+import { canPresign } from '../storage/presign';
+import type { ByteRange } from '../storage/store';
+import type { StoreSet } from '../storage/store-set';
+import { redirectToPresigned } from './download-redirect';
 
 const MISSING_MESSAGE = 'File missing from storage. Please re-upload it.';
 
@@ -41,12 +45,14 @@ function requestedRange(req: Request, size: number, etag: string): ByteRange | u
 }
 
 /**
- * `GET|HEAD /v1/files/:id/content`. Headers come from the record (so a HEAD costs the store only
- * an existence check); a blob found missing marks the record `missing` and answers 404
- * `file_missing` instead of a broken stream.
+ * `GET|HEAD /v1/files/:id/content`, from whichever store holds the record's blob. Headers come
+ * from the record (so a HEAD costs the store only an existence check); a blob found missing marks
+ * the record `missing` and answers 404 `file_missing` instead of a broken stream. With
+ * DOWNLOAD_MODE=redirect, a store that can presign answers with a redirect to the bucket instead.
  */
-export function downloadContent(deps: { store: Store; catalog: FileCatalog; log: Logger }): RequestHandler {
-  const { store, catalog } = deps;
+export function downloadContent(deps: { config: Config; stores: StoreSet; catalog: FileCatalog; log: Logger }): RequestHandler {
+  const { stores, catalog } = deps;
+  const { downloads } = deps.config;
 
   const blobMissing = async (req: Request, record: FileRecord, cause?: unknown) => {
     req.log.error({ fileId: record.id, key: record.key, store: record.store, err: cause }, 'file missing from storage');
@@ -56,8 +62,16 @@ export function downloadContent(deps: { store: Store; catalog: FileCatalog; log:
 
   return async (req: Request, res: Response) => {
     const record = await readyRecord(catalog, req);
+    const store = stores.get(record.store);
+    if (downloads.mode === 'redirect' && canPresign(store)) {
+      // Checked here so a vanished blob still gets the clear file_missing answer, not the bucket's.
+      if (!(await store.head(record.key))) throw await blobMissing(req, record);
+      await redirectToPresigned(res, store, record, downloads.presignExpiresS);
+      return;
+    }
     const size = Number(record.size);
-    const etag = `"${record.sha256}"`;
+    // A direct upload completed without a sha256 has none; its id names immutable bytes too.
+    const etag = `"${record.sha256 ?? record.id}"`;
     res.setHeader('ETag', etag);
     res.setHeader('Last-Modified', new Date(record.updated_at).toUTCString());
     res.setHeader('Accept-Ranges', 'bytes');

@@ -4,6 +4,7 @@ import type { FileCatalog } from '../catalog/files';
 import type { Config } from '../config';
 import { BadRequest, NotFound } from '../errors';
 import type { Store } from '../storage/store';
+import type { StoreSet } from '../storage/store-set';
 import { downloadContent } from './download';
 import { presentFile } from './present';
 import { uploadFiles } from './upload';
@@ -20,8 +21,8 @@ function pageLimit(value: unknown): number {
   return n;
 }
 
-export function filesRouter(deps: { config: Config; store: Store; catalog: FileCatalog; log: Logger }): Router {
-  const { store, catalog } = deps;
+export function filesRouter(deps: { config: Config; store: Store; stores: StoreSet; catalog: FileCatalog; log: Logger }): Router {
+  const { stores, catalog } = deps;
   const router = Router();
 
   router.post('/files', ...uploadFiles(deps));
@@ -46,7 +47,10 @@ export function filesRouter(deps: { config: Config; store: Store; catalog: FileC
   // two steps leaves an orphan blob (which the doctor finds), never a record without its file.
   router.delete('/files/:id', async (req, res) => {
     const record = await catalog.get(req.owner, req.params.id);
-    if (!record || !(await catalog.delete(req.owner, record.id))) throw new NotFound('No file with that id.');
+    if (!record) throw new NotFound('No file with that id.');
+    // Resolved first: a record whose store is unreachable is kept rather than orphan its blob.
+    const store = stores.get(record.store);
+    if (!(await catalog.delete(req.owner, record.id))) throw new NotFound('No file with that id.');
     await store.delete(record.key).catch((err) => {
       req.log.error({ err, fileId: record.id, key: record.key }, 'record deleted but blob removal failed');
     });

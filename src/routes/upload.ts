@@ -5,13 +5,9 @@ import type { FileCatalog } from '../catalog/files';
 import type { Config } from '../config';
 import { BadRequest, UnsupportedMediaType } from '../errors';
 import type { Store } from '../storage/store';
+import { typeAllowed } from '../uploads/content-types';
 import { StoreStorageEngine, type UploadedFile } from '../uploads/storage-engine';
 import { presentFile } from './present';
-
-function typeAllowed(allowed: string[], type: string): boolean {
-  const t = type.toLowerCase();
-  return allowed.some((a) => a === t || (a.endsWith('/*') && t.startsWith(a.slice(0, -1))));
-}
 
 /**
  * `POST /v1/files`: multipart/form-data with one or more `file` fields. Each part streams into the

@@ -1,7 +1,8 @@
 import type { Config } from '../config';
-import { ConfigError } from '../errors';
+import { ConfigError, StoreUnavailable } from '../errors';
 import { FileSystemStore } from './filesystem';
 import { MemoryStore } from './memory';
+import { S3Store } from './s3';
 import type { Store } from './store';
 
 export type { Store } from './store';
@@ -13,6 +14,9 @@ export function createStore(storage: Config['storage']): Store {
     case 'tmp':
     case 'volume':
       return new FileSystemStore(storage.driver, storage.path);
+    case 's3':
+      if (!storage.s3) throw new ConfigError(['S3_BUCKET: required when STORAGE=s3']);
+      return new S3Store(storage.s3);
   }
 }
 
@@ -26,6 +30,9 @@ export async function openStore(storage: Config['storage']): Promise<Store> {
     if (store instanceof FileSystemStore) await store.prepare();
     await store.probe();
   } catch (err) {
+    await store.close();
+    // The S3 probe already names the variable to fix (S3_BUCKET, S3_ENDPOINT, the keys...).
+    if (store instanceof S3Store && err instanceof StoreUnavailable) throw new ConfigError([err.message], { cause: err });
     const fix =
       storage.driver === 'tmp'
         ? 'set TMPDIR to a writable directory, or STORAGE=memory'

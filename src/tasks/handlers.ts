@@ -1,10 +1,14 @@
 import type { Logger } from 'pino';
 import type { FileCatalog } from '../catalog/files';
 import type { Store } from '../storage/store';
+import type { StoreSet } from '../storage/store-set';
 import type { TaskHandler } from './worker';
 
 export interface HandlerDeps {
+  /** Where outputs go. */
   store: Store;
+  /** Where sources are read from (a record's blob may be in another store). */
+  stores: StoreSet;
   catalog: FileCatalog;
   log: Logger;
 }

@@ -10,6 +10,7 @@ import { loadConfig, type Config, type Env } from '../../src/config';
 import { createLogger } from '../../src/http/logging';
 import { openResources } from '../../src/server';
 import type { Store } from '../../src/storage/store';
+import type { StoreSet } from '../../src/storage/store-set';
 import type { TaskQueue } from '../../src/tasks/queue';
 import { listFilesDeep, makeTempDir } from './tmp';
 
@@ -53,6 +54,7 @@ export interface TestApp {
   app: Express;
   config: Config;
   store: Store;
+  stores: StoreSet;
   db: CatalogDb;
   catalog: FileCatalog;
   queue: TaskQueue;
@@ -63,17 +65,21 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** The real app on a real store and database in a fresh temp dir (volume store by default). */
-export async function buildTestApp(env: Env = {}): Promise<TestApp> {
-  const dir = await makeTempDir();
+/**
+ * The real app on a real store and database in a fresh temp dir (volume store by default). Given
+ * `existingDir`, it runs there instead (its catalog and volume kept) and `close` leaves it.
+ */
+export async function buildTestApp(env: Env = {}, existingDir?: string): Promise<TestApp> {
+  const dir = existingDir ?? (await makeTempDir());
   const config = loadConfig({ STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), TMPDIR: dir, LOG_LEVEL: 'debug', ...env }, dir);
   const logs = new LogCapture();
-  const { store, db, queue } = await openResources(config, logs.log);
-  const app = createApp({ config, store, db, queue, log: logs.log });
+  const { store, stores, db, queue } = await openResources(config, logs.log);
+  const app = createApp({ config, store, stores, db, queue, log: logs.log });
   return {
     app,
     config,
     store,
+    stores,
     db,
     catalog: new FileCatalog(db),
     queue,
@@ -81,9 +87,9 @@ export async function buildTestApp(env: Env = {}): Promise<TestApp> {
     dir,
     storedFiles: async () => (await listFilesDeep(dir)).filter((f) => !/stowage\.db/.test(f)),
     close: async () => {
-      await store.close();
+      await stores.close();
       await db.destroy();
-      await fsp.rm(dir, { recursive: true, force: true });
+      if (!existingDir) await fsp.rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,78 @@
+import type { CatalogDb } from './database';
+import type { FileRecord, NewFile } from './files';
+
+export interface NewDirectUpload extends NewFile {
+  /** Announced by the client; checked against the object at completion. */
+  size: number;
+  sha256?: string;
+  expiresAt: Date;
+}
+
+/**
+ * Records of direct uploads: a client PUTs the bytes straight to the bucket, so the record stays
+ * `pending` (holding the announced size and sha256, and when it expires) until completion has
+ * checked the object.
+ */
+export class DirectUploadCatalog {
+  constructor(private readonly db: CatalogDb) {}
+
+  async create(upload: NewDirectUpload): Promise<FileRecord> {
+    const now = new Date().toISOString();
+    const record: FileRecord = {
+      id: upload.id,
+      owner: upload.owner,
+      original_name: upload.originalName,
+      name: upload.name,
+      content_type: upload.contentType,
+      size: upload.size,
+      sha256: upload.sha256 ?? null,
+      store: upload.store,
+      key: upload.key,
+      status: 'pending',
+      status_message: null,
+      expires_at: upload.expiresAt.toISOString(),
+      created_at: now,
+      updated_at: now,
+    };
+    await this.db.insertInto('files').values(record).execute();
+    return record;
+  }
+
+  /** Pending to ready with the measured size and digest; false when it was no longer pending. */
+  async markReady(id: string, measured: { size: number; sha256: string | null }): Promise<boolean> {
+    const result = await this.db
+      .updateTable('files')
+      .set({ status: 'ready', size: measured.size, sha256: measured.sha256, status_message: null, expires_at: null, updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return result.numUpdatedRows === 1n;
+  }
+
+  /** Pending to failed, keeping the reason for the client to read. */
+  async markFailed(id: string, reason: string): Promise<void> {
+    await this.db
+      .updateTable('files')
+      .set({ status: 'failed', status_message: reason, expires_at: null, updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .execute();
+  }
+
+  /** Pending direct uploads whose time ran out before `now`, oldest first. */
+  async expired(now: Date, limit: number): Promise<FileRecord[]> {
+    return this.db
+      .selectFrom('files')
+      .selectAll()
+      .where('status', '=', 'pending')
+      .where('expires_at', 'is not', null)
+      .where('expires_at', '<', now.toISOString())
+      .orderBy('expires_at')
+      .limit(limit)
+      .execute();
+  }
+
+  async discardPending(id: string): Promise<void> {
+    await this.db.deleteFrom('files').where('id', '=', id).where('status', '=', 'pending').execute();
+  }
+}

@@ -1,0 +1,42 @@
+import type { Config } from '../config';
+import { ConfigError, StoreUnavailable } from '../errors';
+import { FileSystemStore } from '../storage/filesystem';
+import { S3Store } from '../storage/s3';
+import type { Store } from '../storage/store';
+import type { StoreSet } from '../storage/store-set';
+
+export const TARGET_DRIVERS = ['s3', 'volume'] as const;
+export type TargetDriver = (typeof TARGET_DRIVERS)[number];
+
+/**
+ * The store to migrate into, configured by the same variables as the server (S3_* for s3,
+ * STORAGE_PATH for volume) whatever STORAGE says, and proven writable before anything moves.
+ */
+export async function openTarget(driver: TargetDriver, storage: Config['storage'], stores: StoreSet): Promise<Store> {
+  if (stores.has(driver)) {
+    const known = stores.get(driver);
+    await prove(known);
+    return known;
+  }
+  if (driver === 's3' && !storage.s3) {
+    throw new ConfigError(['S3_BUCKET: set it (and the other S3_* variables) to the bucket to migrate to']);
+  }
+  const created = driver === 's3' ? new S3Store(storage.s3!) : new FileSystemStore('volume', storage.volumePath);
+  try {
+    await prove(created);
+  } catch (err) {
+    await created.close();
+    throw err;
+  }
+  return created;
+}
+
+async function prove(store: Store): Promise<void> {
+  try {
+    if (store instanceof FileSystemStore) await store.prepare();
+    await store.probe();
+  } catch (err) {
+    if (err instanceof StoreUnavailable && store instanceof S3Store) throw new ConfigError([err.message], { cause: err });
+    throw new ConfigError([`STORAGE_PATH: ${store.location} is not writable (set STORAGE_PATH to a writable directory)`], { cause: err });
+  }
+}

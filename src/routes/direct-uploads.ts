@@ -1,0 +1,59 @@
+import express, { Router } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { CatalogDb } from '../catalog/database';
+import { DirectUploadCatalog } from '../catalog/direct-uploads';
+import type { FileCatalog } from '../catalog/files';
+import type { Config } from '../config';
+import { Unprocessable } from '../errors';
+import type { StoreSet } from '../storage/store-set';
+import { DirectUploads } from '../uploads/direct-upload';
+import { presentFile } from './present';
+
+const uploadRequest = z.strictObject({
+  name: z.string().min(1).max(1000),
+  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  contentType: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/, 'must be a media type such as image/png')
+    .transform((t) => t.toLowerCase()),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
+    .transform((h) => h.toLowerCase())
+    .optional(),
+});
+
+function parseRequest(body: unknown) {
+  const parsed = uploadRequest.safeParse(body);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`);
+    throw new Unprocessable(`The upload request is invalid (${problems.join('; ')}).`, 'invalid_upload_request');
+  }
+  return parsed.data;
+}
+
+/**
+ * `POST /v1/uploads` {name, size, contentType, sha256?}: a pending record and a presigned PUT URL.
+ * `POST /v1/uploads/:id/complete`: checks the uploaded object and makes the record ready.
+ */
+export function directUploadsRouter(deps: { config: Config; stores: StoreSet; catalog: FileCatalog; db: CatalogDb; log: Logger }): Router {
+  const direct = new DirectUploads({ ...deps, uploads: new DirectUploadCatalog(deps.db) });
+  const router = Router();
+
+  router.post('/uploads', express.json({ limit: '16kb' }), async (req, res) => {
+    const ticket = await direct.create(req.owner, parseRequest(req.body));
+    const { id } = ticket.record;
+    res.status(201).json({
+      file: presentFile(ticket.record),
+      upload: { method: 'PUT', url: ticket.url, headers: ticket.headers, expiresAt: ticket.expiresAt.toISOString() },
+      links: { complete: `/v1/uploads/${id}/complete` },
+    });
+  });
+
+  router.post('/uploads/:id/complete', async (req, res) => {
+    res.json(presentFile(await direct.complete(req.owner, req.params.id)));
+  });
+
+  return router;
+}

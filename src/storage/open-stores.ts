@@ -1,0 +1,23 @@
+import fs from 'node:fs';
+import type { Config } from '../config';
+import { FileSystemStore } from './filesystem';
+import { openStore } from './index';
+import { S3Store } from './s3';
+import type { Store } from './store';
+import { StoreSet } from './store-set';
+
+/**
+ * The primary store (proven usable, as `openStore` does) plus the other stores records may still
+ * point at: the volume at STORAGE_PATH when it exists, and the bucket when S3_BUCKET is set.
+ * Secondaries are only read from and deleted from, so they are not probed: a read-only volume
+ * left behind after a migration is fine.
+ */
+export async function openStores(storage: Config['storage']): Promise<StoreSet> {
+  const primary = await openStore(storage);
+  const secondaries: Store[] = [];
+  if (storage.driver !== 'volume' && fs.existsSync(storage.volumePath)) {
+    secondaries.push(new FileSystemStore('volume', storage.volumePath));
+  }
+  if (storage.driver !== 's3' && storage.s3) secondaries.push(new S3Store(storage.s3));
+  return new StoreSet(primary, secondaries);
+}

@@ -1,0 +1,59 @@
+import type { Logger } from 'pino';
+import type { CatalogDb } from '../catalog/database';
+import { DirectUploadCatalog } from '../catalog/direct-uploads';
+import type { StoreSet } from '../storage/store-set';
+
+const BATCH = 500;
+
+export interface SweepDeps {
+  db: CatalogDb;
+  stores: StoreSet;
+  log: Logger;
+}
+
+/**
+ * Removes direct uploads still pending after their expiry: the object (whatever the client
+ * managed to PUT) first, then the record, so a crash in between leaves a record to retry rather
+ * than an orphan object. Returns how many were removed; failures are logged and retried on the
+ * next sweep.
+ */
+export async function sweepExpiredUploads({ db, stores, log }: SweepDeps, now = new Date()): Promise<number> {
+  const uploads = new DirectUploadCatalog(db);
+  let removed = 0;
+  for (const record of await uploads.expired(now, BATCH)) {
+    try {
+      await stores.get(record.store).delete(record.key);
+      await uploads.discardPending(record.id);
+      removed++;
+      log.info({ event: 'direct_upload', fileId: record.id, owner: record.owner, outcome: 'expired' }, 'expired direct upload removed');
+    } catch (err) {
+      log.warn({ err, fileId: record.id, key: record.key }, 'could not remove an expired direct upload; will retry');
+    }
+  }
+  return removed;
+}
+
+/** Sweeps now and every `intervalMs` in the background; `stop` waits for a sweep in progress. */
+export function startPendingUploadSweeper(deps: SweepDeps & { intervalMs: number }): { stop(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  const sweep = () => {
+    running ??= sweepExpiredUploads(deps)
+      .then(
+        () => undefined,
+        (err: unknown) => deps.log.error({ err }, 'expired upload sweep failed'),
+      )
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  sweep();
+  const timer = setInterval(sweep, deps.intervalMs);
+  // A pending sweep must never keep the process alive on its own.
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
