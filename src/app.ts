@@ -6,6 +6,8 @@ import type { Config } from './config';
 import { errorHandler, notFoundRoute } from './http/errors';
 import { requestLogging } from './http/logging';
 import { ownerFromHeader } from './http/owner';
+import { metricsRouter, requestMetrics } from './metrics/http';
+import { ServiceMetrics } from './metrics/metrics';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
 import type { Store } from './storage/store';
@@ -15,17 +17,21 @@ export interface AppDeps {
   store: Store;
   db: CatalogDb;
   log: Logger;
+  /** Shared with whatever else reports metrics (the periodic doctor); a fresh set by default. */
+  metrics?: ServiceMetrics;
 }
 
 /** Builds the Express app from its dependencies; nothing here reads the environment. */
-export function createApp({ config, store, db, log }: AppDeps): Express {
+export function createApp({ config, store, db, log, metrics = new ServiceMetrics() }: AppDeps): Express {
   const catalog = new FileCatalog(db);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(requestMetrics(metrics));
   app.use(requestLogging(log));
+  app.use(metricsRouter(metrics, config.metricsToken));
   app.use(healthRouter({ store, db }));
-  app.use('/v1', ownerFromHeader, filesRouter({ config, store, catalog, log }));
+  app.use('/v1', ownerFromHeader, filesRouter({ config, store, catalog, log, metrics }));
   app.use(notFoundRoute);
   app.use(errorHandler(config.uploads));
   return app;

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { z } from 'zod';
+import { parseDuration } from './duration';
 import { ConfigError } from './errors';
 
 const UNITS: Record<string, number> = {
@@ -66,6 +67,19 @@ const schema = z.object({
     }),
   SHUTDOWN_GRACE_SECONDS: positiveInt('seconds').default(25),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (it guards GET /metrics)').optional(),
+  DOCTOR_INTERVAL: z
+    .string()
+    .transform((value, ctx) => {
+      if (value.toLowerCase() === 'off') return undefined;
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 60_000) {
+        ctx.addIssue({ code: 'custom', message: 'must be off or a duration of at least 1m (e.g. 15m, 6h, 1d)' });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .optional(),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -86,6 +100,10 @@ export interface Config {
   uploads: { maxBytes: number; maxFiles: number; allowedContentTypes: string[] };
   shutdownGraceMs: number;
   logLevel: string;
+  /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
+  metricsToken?: string;
+  /** How often the periodic doctor checks catalog against stores; undefined: never. */
+  doctorIntervalMs?: number;
 }
 
 /**
@@ -139,5 +157,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
+    metricsToken: e.METRICS_TOKEN,
+    doctorIntervalMs: e.DOCTOR_INTERVAL,
   };
 }

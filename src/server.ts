@@ -5,6 +5,10 @@ import { createApp } from './app';
 import { type CatalogDb, openDatabase } from './catalog/database';
 import { migrateToLatest } from './catalog/migrations';
 import type { Config } from './config';
+import { DEFAULT_GRACE_MS } from './doctor/context';
+import { PeriodicDoctor } from './doctor/periodic';
+import { storeMap } from './doctor/stores';
+import { ServiceMetrics } from './metrics/metrics';
 import { openStore } from './storage';
 import type { Store } from './storage/store';
 
@@ -30,7 +34,15 @@ export async function openResources(config: Config, log: Logger): Promise<{ stor
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const { store, db } = await openResources(config, log);
-  const app = createApp({ config, store, db, log });
+  const metrics = new ServiceMetrics();
+  const app = createApp({ config, store, db, log, metrics });
+  // Off by default; the lead moves this into the worker process once it exists.
+  const doctor = config.doctorIntervalMs
+    ? new PeriodicDoctor(
+        { db, stores: storeMap(store), log },
+        { intervalMs: config.doctorIntervalMs, graceMs: DEFAULT_GRACE_MS, onReport: (r) => metrics.doctorRun(r) },
+      )
+    : undefined;
   const server = http.createServer(app);
   // Large uploads on slow links can take longer than Node's 5-minute default.
   server.requestTimeout = 0;
@@ -41,6 +53,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const { port } = server.address() as AddressInfo;
   log.info({ port, host: config.host, storage: store.driver, location: store.location, database: config.databasePath }, 'listening');
+  doctor?.start();
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -58,6 +71,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         await closed;
       }
       clearTimeout(timer);
+      await doctor?.stop();
       await store.close();
       await db.destroy();
       log.info('stopped');

@@ -5,6 +5,7 @@ import { openDatabase } from '../catalog/database';
 import { loadConfig, type Config } from '../config';
 import { ConfigError } from '../errors';
 import { createLogger } from '../http/logging';
+import { doctorCommand } from './doctor';
 import { serve } from './serve';
 
 /** Config problems are the operator's to fix: print them plainly, one per line, and exit 1. */
@@ -48,5 +49,7 @@ program
       }
     }),
   );
+
+program.addCommand(doctorCommand(withConfig));
 
 program.parseAsync().catch(fail);

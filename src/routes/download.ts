@@ -1,10 +1,13 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { create as contentDisposition } from 'content-disposition';
 import parseRange from 'range-parser';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { FileCatalog, FileRecord } from '../catalog/files';
 import { BlobNotFound, Conflict, FileMissing, NotFound, RangeNotSatisfiable } from '../errors';
+import type { ServiceMetrics } from '../metrics/metrics';
+import { outcomeOf } from '../metrics/outcome';
 import type { ByteRange, Store } from '../storage/store';
 
 const MISSING_MESSAGE = 'File missing from storage. Please re-upload it.';
@@ -45,8 +48,8 @@ function requestedRange(req: Request, size: number, etag: string): ByteRange | u
  * an existence check); a blob found missing marks the record `missing` and answers 404
  * `file_missing` instead of a broken stream.
  */
-export function downloadContent(deps: { store: Store; catalog: FileCatalog; log: Logger }): RequestHandler {
-  const { store, catalog } = deps;
+export function downloadContent(deps: { store: Store; catalog: FileCatalog; log: Logger; metrics: ServiceMetrics }): RequestHandler {
+  const { store, catalog, metrics } = deps;
 
   const blobMissing = async (req: Request, record: FileRecord, cause?: unknown) => {
     req.log.error({ fileId: record.id, key: record.key, store: record.store, err: cause }, 'file missing from storage');
@@ -54,7 +57,7 @@ export function downloadContent(deps: { store: Store; catalog: FileCatalog; log:
     return new FileMissing(MISSING_MESSAGE);
   };
 
-  return async (req: Request, res: Response) => {
+  const send = async (req: Request, res: Response) => {
     const record = await readyRecord(catalog, req);
     const size = Number(record.size);
     const etag = `"${record.sha256}"`;
@@ -68,6 +71,7 @@ export function downloadContent(deps: { store: Store; catalog: FileCatalog; log:
 
     if (req.fresh) {
       res.status(304).end();
+      if (req.method === 'GET') metrics.download('not_modified');
       return;
     }
     let range: ByteRange | undefined;
@@ -95,10 +99,31 @@ export function downloadContent(deps: { store: Store; catalog: FileCatalog; log:
       if (err instanceof BlobNotFound) throw await blobMissing(req, record, err);
       throw err;
     }
-    // A client that goes away mid-download just ends the pipeline; nothing to clean up.
-    await pipeline(body, res).catch((err) => {
-      if (!res.destroyed) req.log.error({ err, fileId: record.id }, 'download stream failed');
-      res.destroy();
+    let sent = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        sent += chunk.length;
+        done(null, chunk);
+      },
     });
+    // A client that goes away mid-download just ends the pipeline; nothing to clean up.
+    const completed = await pipeline(body, meter, res).then(
+      () => true,
+      (err) => {
+        if (!res.destroyed) req.log.error({ err, fileId: record.id }, 'download stream failed');
+        res.destroy();
+        return false;
+      },
+    );
+    metrics.download(completed ? (range ? 'partial' : 'full') : 'interrupted', sent);
+  };
+
+  return async (req: Request, res: Response) => {
+    try {
+      await send(req, res);
+    } catch (err) {
+      if (req.method === 'GET') metrics.download(outcomeOf(err));
+      throw err;
+    }
   };
 }
