@@ -77,9 +77,13 @@ afterEach(async () => t?.close());
 
 /** Runs `stowage doctor ...` against the test app's store and catalog; resolves when it has exited and its output is read. */
 async function doctor(...args: string[]) {
+  return doctorWith({}, ...args);
+}
+
+async function doctorWith(env: Record<string, string>, ...args: string[]) {
   const svc = runService(['doctor', ...args], {
     cwd: t.dir,
-    env: { STORAGE: 'volume', STORAGE_PATH: t.config.storage.path, DATABASE_PATH: t.config.databasePath, TMPDIR: t.dir, LOG_LEVEL: 'info' },
+    env: { STORAGE: 'volume', STORAGE_PATH: t.config.storage.path, DATABASE_PATH: t.config.databasePath, TMPDIR: t.dir, LOG_LEVEL: 'info', ...env },
   });
   const closed = once(svc.child, 'close');
   const code = await svc.exited;
@@ -218,5 +222,19 @@ describe('stowage doctor', () => {
     const again = await doctor('--verify', '--json');
     expect(again.code).toBe(0);
     expect(again.json).toMatchObject({ ok: true, problems: [], summary: { recordsChecked: 2 } });
+  });
+
+  it('refuses to --fix or --delete when every record is missing, as when the volume is not mounted', async () => {
+    const before = await allRecords(t.db);
+    const unmounted = { STORAGE_PATH: path.join(t.dir, 'not-mounted') };
+    for (const action of ['--fix', '--delete']) {
+      const run = await doctorWith(unmounted, action, '--yes');
+      expect(run.code).toBe(2);
+      expect(run.stdout).toContain('records checked: 5, missing: 5');
+      expect(run.stderr).toContain(
+        `stowage doctor: every checked record is missing from ${unmounted.STORAGE_PATH}: is the storage mounted? Nothing was changed; pass --force to act anyway.`,
+      );
+    }
+    expect(await allRecords(t.db)).toEqual(before);
   });
 });
