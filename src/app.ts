@@ -6,6 +6,8 @@ import type { Config } from './config';
 import { errorHandler, notFoundRoute } from './http/errors';
 import { requestLogging } from './http/logging';
 import { ownerFromHeader } from './http/owner';
+import { metricsRouter, requestMetrics } from './metrics/http';
+import { ServiceMetrics } from './metrics/metrics';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
 import { tasksRouter } from './routes/tasks';
@@ -22,20 +24,25 @@ export interface AppDeps {
   db: CatalogDb;
   queue: TaskQueue;
   log: Logger;
+  /** Shared with whatever else reports metrics (the periodic doctor); a fresh set by default. */
+  metrics?: ServiceMetrics;
 }
 
 /** Builds the Express app from its dependencies; nothing here reads the environment. */
-export function createApp({ config, store, stores = new StoreSet(store), db, queue, log }: AppDeps): Express {
+export function createApp({ config, store, stores = new StoreSet(store), db, queue, log, metrics = new ServiceMetrics() }: AppDeps): Express {
   const catalog = new FileCatalog(db);
+  metrics.setQueueDepthSource(() => queue.depthByKind());
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(requestMetrics(metrics));
   app.use(requestLogging(log));
+  app.use(metricsRouter(metrics, config.metricsToken));
   app.use(healthRouter({ store, db }));
   app.use(
     '/v1',
     ownerFromHeader,
-    filesRouter({ config, store, stores, catalog, log }),
+    filesRouter({ config, store, stores, catalog, log, metrics }),
     directUploadsRouter({ config, stores, catalog, db, log }),
     tasksRouter({ queue, catalog }),
   );

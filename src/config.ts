@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { z } from 'zod';
+import { parseDuration } from './duration';
 import { ConfigError } from './errors';
 import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings, type S3Settings } from './config-object-storage';
 
@@ -72,6 +73,19 @@ const schema = z.object({
   TASK_MAX_ATTEMPTS: positiveInt('attempts').default(3),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...objectStorageFields({ byteSize, positiveInt }),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (it guards GET /metrics)').optional(),
+  DOCTOR_INTERVAL: z
+    .string()
+    .transform((value, ctx) => {
+      if (value.toLowerCase() === 'off') return undefined;
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 60_000) {
+        ctx.addIssue({ code: 'custom', message: 'must be off or a duration of at least 1m (e.g. 15m, 6h, 1d)' });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .optional(),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -106,6 +120,10 @@ export interface Config {
     leaseMs: number;
     maxAttempts: number;
   };
+  /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
+  metricsToken?: string;
+  /** How often the periodic doctor checks catalog against stores; undefined: never. */
+  doctorIntervalMs?: number;
 }
 
 /**
@@ -172,5 +190,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       leaseMs: e.TASK_LEASE_SECONDS * 1000,
       maxAttempts: e.TASK_MAX_ATTEMPTS,
     },
+    metricsToken: e.METRICS_TOKEN,
+    doctorIntervalMs: e.DOCTOR_INTERVAL,
   };
 }

@@ -7,6 +7,10 @@ import { FileCatalog } from './catalog/files';
 import { migrateToLatest } from './catalog/migrations';
 import type { Config } from './config';
 import { openStores } from './storage/open-stores';
+import { DEFAULT_GRACE_MS } from './doctor/context';
+import { PeriodicDoctor } from './doctor/periodic';
+import { storeMap } from './doctor/stores';
+import { ServiceMetrics, type TaskMetrics } from './metrics/metrics';
 import type { Store } from './storage/store';
 import type { StoreSet } from './storage/store-set';
 import { taskHandlers } from './tasks/handlers';
@@ -45,18 +49,31 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
 }
 
 /** A worker over the given resources, or undefined when there are no slots to run. */
-export function createWorker(resources: Resources, config: Config, log: Logger, concurrency: number): Worker | undefined {
+export function createWorker(
+  resources: Resources,
+  config: Config,
+  log: Logger,
+  concurrency: number,
+  metrics?: TaskMetrics,
+): Worker | undefined {
   const { store, stores, catalog, queue } = resources;
   const handlers = taskHandlers({ store, stores, catalog, log });
   if (concurrency < 1 || Object.keys(handlers).length === 0) return undefined;
-  return new Worker({ queue, catalog, store, log, handlers, concurrency, leaseMs: config.tasks.leaseMs });
+  return new Worker({ queue, catalog, store, log, handlers, metrics, concurrency, leaseMs: config.tasks.leaseMs });
 }
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const resources = await openResources(config, log);
   const { store, stores, db, queue } = resources;
-  const app = createApp({ config, store, stores, db, queue, log });
-  const worker = createWorker(resources, config, log, config.tasks.inProcessWorkers);
+  const metrics = new ServiceMetrics();
+  const worker = createWorker(resources, config, log, config.tasks.inProcessWorkers, metrics);
+  const app = createApp({ config, store, stores, db, queue, log, metrics });
+  const doctor = config.doctorIntervalMs
+    ? new PeriodicDoctor(
+        { db, stores: storeMap(...stores.all()), log },
+        { intervalMs: config.doctorIntervalMs, graceMs: DEFAULT_GRACE_MS, onReport: (r) => metrics.doctorRun(r) },
+      )
+    : undefined;
   const server = http.createServer(app);
   // Large uploads on slow links can take longer than Node's 5-minute default.
   server.requestTimeout = 0;
@@ -69,6 +86,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   log.info({ port, host: config.host, storage: store.driver, location: store.location, database: config.databasePath }, 'listening');
   worker?.start();
   const sweeper = startPendingUploadSweeper({ db, stores, log, intervalMs: config.directUploads.sweepIntervalMs });
+  doctor?.start();
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -88,6 +106,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       }
       clearTimeout(timer);
       await workerStopped;
+      await doctor?.stop();
       await sweeper.stop();
       await stores.close();
       await db.destroy();

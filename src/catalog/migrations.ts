@@ -36,6 +36,15 @@ const migrations: Record<string, Migration> = {
       await sql`drop table files`.execute(db);
     },
   },
+  // The doctor asks, a store listing page at a time, which keys have a record.
+  '2026-11-23-002-files-store-key': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.createIndex('files_store_key').on('files').columns(['store', 'key']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('files_store_key').execute();
+    },
+  },
   '2026-11-23-003-tasks': {
     async up(db: Kysely<unknown>) {
       await db.schema

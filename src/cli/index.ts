@@ -7,6 +7,7 @@ import { ConfigError } from '../errors';
 import { createLogger } from '../http/logging';
 import { TARGET_DRIVERS, type TargetDriver } from '../migrate-storage/target';
 import { runMigrateStorage } from './migrate-storage';
+import { doctorCommand } from './doctor';
 import { serve } from './serve';
 import { runWorker } from './worker';
 
@@ -75,5 +76,6 @@ program
       return runMigrateStorage(config, createLogger(level), flags);
     }),
   );
+program.addCommand(doctorCommand(withConfig));
 
 program.parseAsync().catch(fail);

@@ -1,11 +1,14 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { create as contentDisposition } from 'content-disposition';
 import parseRange from 'range-parser';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { FileCatalog, FileRecord } from '../catalog/files';
 import type { Config } from '../config';
 import { BlobNotFound, Conflict, FileMissing, NotFound, RangeNotSatisfiable } from '../errors';
+import type { ServiceMetrics } from '../metrics/metrics';
+import { outcomeOf } from '../metrics/outcome';
 import { canPresign } from '../storage/presign';
 import type { ByteRange } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
@@ -50,8 +53,14 @@ function requestedRange(req: Request, size: number, etag: string): ByteRange | u
  * the record `missing` and answers 404 `file_missing` instead of a broken stream. With
  * DOWNLOAD_MODE=redirect, a store that can presign answers with a redirect to the bucket instead.
  */
-export function downloadContent(deps: { config: Config; stores: StoreSet; catalog: FileCatalog; log: Logger }): RequestHandler {
-  const { stores, catalog } = deps;
+export function downloadContent(deps: {
+  config: Config;
+  stores: StoreSet;
+  catalog: FileCatalog;
+  log: Logger;
+  metrics: ServiceMetrics;
+}): RequestHandler {
+  const { stores, catalog, metrics } = deps;
   const { downloads } = deps.config;
 
   const blobMissing = async (req: Request, record: FileRecord, cause?: unknown) => {
@@ -60,13 +69,14 @@ export function downloadContent(deps: { config: Config; stores: StoreSet; catalo
     return new FileMissing(MISSING_MESSAGE);
   };
 
-  return async (req: Request, res: Response) => {
+  const send = async (req: Request, res: Response) => {
     const record = await readyRecord(catalog, req);
     const store = stores.get(record.store);
     if (downloads.mode === 'redirect' && canPresign(store)) {
       // Checked here so a vanished blob still gets the clear file_missing answer, not the bucket's.
       if (!(await store.head(record.key))) throw await blobMissing(req, record);
       await redirectToPresigned(res, store, record, downloads.presignExpiresS);
+      if (req.method === 'GET') metrics.download('redirected');
       return;
     }
     const size = Number(record.size);
@@ -82,6 +92,7 @@ export function downloadContent(deps: { config: Config; stores: StoreSet; catalo
 
     if (req.fresh) {
       res.status(304).end();
+      if (req.method === 'GET') metrics.download('not_modified');
       return;
     }
     let range: ByteRange | undefined;
@@ -109,10 +120,31 @@ export function downloadContent(deps: { config: Config; stores: StoreSet; catalo
       if (err instanceof BlobNotFound) throw await blobMissing(req, record, err);
       throw err;
     }
-    // A client that goes away mid-download just ends the pipeline; nothing to clean up.
-    await pipeline(body, res).catch((err) => {
-      if (!res.destroyed) req.log.error({ err, fileId: record.id }, 'download stream failed');
-      res.destroy();
+    let sent = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        sent += chunk.length;
+        done(null, chunk);
+      },
     });
+    // A client that goes away mid-download just ends the pipeline; nothing to clean up.
+    const completed = await pipeline(body, meter, res).then(
+      () => true,
+      (err) => {
+        if (!res.destroyed) req.log.error({ err, fileId: record.id }, 'download stream failed');
+        res.destroy();
+        return false;
+      },
+    );
+    metrics.download(completed ? (range ? 'partial' : 'full') : 'interrupted', sent);
+  };
+
+  return async (req: Request, res: Response) => {
+    try {
+      await send(req, res);
+    } catch (err) {
+      if (req.method === 'GET') metrics.download(outcomeOf(err));
+      throw err;
+    }
   };
 }

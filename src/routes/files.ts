@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { FileCatalog } from '../catalog/files';
 import type { Config } from '../config';
 import { BadRequest, NotFound } from '../errors';
+import type { ServiceMetrics } from '../metrics/metrics';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
 import { downloadContent } from './download';
@@ -21,7 +22,14 @@ function pageLimit(value: unknown): number {
   return n;
 }
 
-export function filesRouter(deps: { config: Config; store: Store; stores: StoreSet; catalog: FileCatalog; log: Logger }): Router {
+export function filesRouter(deps: {
+  config: Config;
+  store: Store;
+  stores: StoreSet;
+  catalog: FileCatalog;
+  log: Logger;
+  metrics: ServiceMetrics;
+}): Router {
   const { stores, catalog } = deps;
   const router = Router();
 

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import type { FileCatalog } from '../catalog/files';
 import type { Config } from '../config';
 import { BadRequest, UnsupportedMediaType } from '../errors';
+import type { ServiceMetrics } from '../metrics/metrics';
+import { outcomeOf } from '../metrics/outcome';
 import type { Store } from '../storage/store';
 import { typeAllowed } from '../uploads/content-types';
 import { StoreStorageEngine, type UploadedFile } from '../uploads/storage-engine';
@@ -14,7 +16,7 @@ import { presentFile } from './present';
  * store (see StoreStorageEngine); only when every part is stored are the records marked ready, in
  * one transaction, so a request either adds all its files or none.
  */
-export function uploadFiles(deps: { config: Config; store: Store; catalog: FileCatalog; log: Logger }): (RequestHandler | ErrorRequestHandler)[] {
+export function uploadFiles(deps: { config: Config; store: Store; catalog: FileCatalog; log: Logger; metrics: ServiceMetrics }): (RequestHandler | ErrorRequestHandler)[] {
   const { uploads } = deps.config;
   const engine = new StoreStorageEngine(deps);
   const parse = multer({
@@ -63,6 +65,7 @@ export function uploadFiles(deps: { config: Config; store: Store; catalog: FileC
     }
     const records = await Promise.all(files.map((f) => deps.catalog.get(req.owner, f.id)));
     for (const f of files) {
+      deps.metrics.uploadStored(f.size);
       req.log.info(
         { event: 'upload', fileId: f.id, owner: req.owner, size: f.size, durationMs: Date.now() - started, outcome: 'stored' },
         'upload stored',
@@ -78,6 +81,7 @@ export function uploadFiles(deps: { config: Config; store: Store; catalog: FileC
 
   const failed: ErrorRequestHandler = async (err, req, res, next) => {
     await engine.settled(req);
+    deps.metrics.uploadFailed(outcomeOf(err));
     req.log.warn(
       { event: 'upload', owner: req.owner, durationMs: Date.now() - (res.locals.startedAt as number), outcome: 'failed', err },
       'upload failed',

@@ -91,14 +91,15 @@ export class TaskQueue {
     };
   }
 
-  /** Tasks waiting to run, for metrics. */
-  async depth(): Promise<number> {
-    const row = await this.db
+  /** Tasks waiting to run, by kind (for metrics). */
+  async depthByKind(): Promise<Record<string, number>> {
+    const rows = await this.db
       .selectFrom('tasks')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .select(['kind', (eb) => eb.fn.countAll<number>().as('n')])
       .where('status', '=', 'queued')
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+      .groupBy('kind')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]));
   }
 
   /**

@@ -4,6 +4,7 @@ import { PassThrough, type Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { FileCatalog, StoredBlob } from '../catalog/files';
 import { putHashed } from '../storage/put-hashed';
+import type { TaskMetrics } from '../metrics/metrics';
 import type { Store } from '../storage/store';
 import { newFileId, sanitizeFilename, storeKeyFor } from '../uploads/names';
 import type { TaskQueue } from './queue';
@@ -36,6 +37,8 @@ export interface WorkerOptions {
   store: Store;
   log: Logger;
   handlers: Record<string, TaskHandler>;
+  /** Durations and outcomes by kind, when this process exposes metrics. */
+  metrics?: TaskMetrics;
   concurrency: number;
   leaseMs: number;
   /** How often an idle worker looks for tasks queued by other processes. */
@@ -141,6 +144,7 @@ export class Worker {
         throw controller.signal.reason;
       }
     };
+    const finished = (outcome: string) => this.o.metrics?.taskFinished(task.kind, outcome, (Date.now() - started) / 1000);
     const heartbeat = setInterval(() => beat().catch(() => undefined), Math.max(50, this.o.leaseMs / 3));
 
     const ctx: TaskContext = {
@@ -154,9 +158,11 @@ export class Worker {
       controller.signal.throwIfAborted();
       if (await queue.succeed(task, this.id, outputs, message || 'Done.')) {
         taskLog.info({ durationMs: Date.now() - started, outcome: 'succeeded', outputs: outputs.map((o) => o.id) }, 'task finished');
+        finished('succeeded');
       } else {
         await this.discard(outputs);
         taskLog.warn({ outcome: 'lost' }, 'task was cancelled or reclaimed before it finished; outputs discarded');
+        finished('lost');
       }
     } catch (err) {
       await this.discard(outputs);
@@ -164,11 +170,14 @@ export class Worker {
       if (reason instanceof HandedBack) {
         await queue.release(task, this.id);
         taskLog.info({ outcome: 'handed back' }, 'task handed back');
+        finished('handed_back');
       } else if (reason instanceof LeaseLost) {
         taskLog.warn({ outcome: 'lost', reason: reason.message }, 'task stopped: cancelled or reclaimed');
+        finished('lost');
       } else if (err instanceof TaskFailure) {
         await queue.fail(task, this.id, { code: err.code, message: err.message });
         taskLog.info({ outcome: 'failed', code: err.code, durationMs: Date.now() - started }, err.message);
+        finished('failed');
       } else {
         const retryInMs = (this.o.retryBaseMs ?? 2000) * 2 ** (task.attempts - 1) * (0.75 + Math.random() / 2);
         await queue.fail(task, this.id, {
@@ -177,6 +186,7 @@ export class Worker {
           retryInMs: Math.min(retryInMs, 5 * 60_000),
         });
         taskLog.error({ err, outcome: 'error', durationMs: Date.now() - started }, 'task attempt failed');
+        finished(task.attempts < task.maxAttempts ? 'retried' : 'failed');
       }
     } finally {
       clearInterval(heartbeat);

@@ -1,0 +1,82 @@
+import type { DoctorDeps, DoctorScope } from './context';
+import { keysWithRecords } from './check-orphans';
+import type { Action, ActionKind, DoctorReport, Problem } from './report';
+
+export const MISSING_MESSAGE = 'File missing from storage. Please re-upload your file.';
+export const UNFINISHED_MESSAGE = 'The upload did not finish. Please re-upload your file.';
+
+export interface Remedies {
+  /** Mark missing, corrupt and stale pending records `failed` with a message users see. */
+  fix: boolean;
+  /** Delete those records and whatever blob they had (the caller has confirmed). */
+  delete: boolean;
+  /** Delete orphan blobs (they are all past the grace period). */
+  pruneOrphans: boolean;
+}
+
+/** Problems an action may touch; `unreachable` ones are never acted on: the store may be fine. */
+const RECORD_PROBLEMS = new Set<Problem['kind']>(['missing', 'corrupt', 'stale_pending']);
+
+/**
+ * Each record change is conditional on the status the check saw, so a record that changed since
+ * (deleted by its owner, finished uploading) is left alone. Orphans are re-checked just before
+ * deletion. Every action is logged and counted; a failed one is logged and left for next time.
+ */
+export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report: DoctorReport, remedies: Remedies): Promise<void> {
+  const { summary } = report;
+  const record = (action: ActionKind, problem: Problem) => {
+    report.actions.push({ action, problem } satisfies Action);
+    summary[action === 'marked_failed' ? 'markedFailed' : action] += 1;
+    deps.log.info({ event: 'doctor.action', action, ...problem }, `doctor ${action.replace('_', ' ')} ${problem.fileId ?? problem.key}`);
+  };
+  for (const problem of report.problems) {
+    try {
+      if (RECORD_PROBLEMS.has(problem.kind) && problem.fileId && problem.status) {
+        if (remedies.delete) {
+          if (await deleteRecord(deps, problem)) record('deleted', problem);
+        } else if (remedies.fix) {
+          if (await markFailed(deps, problem)) record('marked_failed', problem);
+        }
+      } else if (problem.kind === 'orphan' && remedies.pruneOrphans) {
+        if (await pruneOrphan(deps, scope, problem)) record('pruned', problem);
+      }
+    } catch (err) {
+      summary.actionErrors += 1;
+      deps.log.error({ event: 'doctor.action_failed', err, ...problem }, `doctor could not act on ${problem.fileId ?? problem.key}`);
+    }
+  }
+}
+
+async function markFailed(deps: DoctorDeps, problem: Problem): Promise<boolean> {
+  const message = problem.kind === 'stale_pending' ? UNFINISHED_MESSAGE : MISSING_MESSAGE;
+  const result = await deps.db
+    .updateTable('files')
+    .set({ status: 'failed', status_message: message, updated_at: new Date().toISOString() })
+    .where('id', '=', problem.fileId!)
+    .where('status', '=', problem.status!)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** The record first, then its blob (as the API deletes): a crash in between leaves an orphan, not a broken record. */
+async function deleteRecord(deps: DoctorDeps, problem: Problem): Promise<boolean> {
+  const result = await deps.db
+    .deleteFrom('files')
+    .where('id', '=', problem.fileId!)
+    .where('status', '=', problem.status!)
+    .executeTakeFirst();
+  if (result.numDeletedRows === 0n) return false;
+  await deps.stores.get(problem.store)?.delete(problem.key);
+  return true;
+}
+
+async function pruneOrphan(deps: DoctorDeps, scope: DoctorScope, problem: Problem): Promise<boolean> {
+  const store = deps.stores.get(problem.store);
+  if (!store) return false;
+  // A record may have appeared, or the key been rewritten, since the scan.
+  if ((await keysWithRecords(deps, problem.store, [problem.key])).size > 0) return false;
+  const info = await store.head(problem.key);
+  if (!info || Date.now() - info.modifiedAt.getTime() < scope.graceMs) return false;
+  await store.delete(problem.key);
+  return true;
+}

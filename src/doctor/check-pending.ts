@@ -1,0 +1,45 @@
+import type { FileRecord } from '../catalog/files';
+import { type DoctorDeps, type DoctorScope, PAGE_SIZE, type ProgressListener } from './context';
+import type { Problem } from './report';
+
+/**
+ * Uploads still `pending` past the grace period. A live upload turns `ready` (or is removed)
+ * when its request ends; one left pending that long belongs to a process that died mid-upload.
+ * Pages by (updated_at, id), the order of the (status, updated_at) index.
+ */
+export async function* checkStalePending(
+  deps: DoctorDeps,
+  scope: DoctorScope,
+  now: Date,
+  progress: ProgressListener,
+): AsyncGenerator<Problem> {
+  const cutoff = new Date(now.getTime() - scope.graceMs).toISOString();
+  let done = 0;
+  let after: FileRecord | undefined;
+  for (;;) {
+    let query = deps.db.selectFrom('files').selectAll().where('status', '=', 'pending').where('updated_at', '<', cutoff);
+    if (scope.owner) query = query.where('owner', '=', scope.owner);
+    if (scope.since) query = query.where('created_at', '>=', scope.since.toISOString());
+    if (after) {
+      const last = after;
+      query = query.where((eb) => eb(eb.refTuple('updated_at', 'id'), '>', eb.tuple(last.updated_at, last.id)));
+    }
+    const rows = await query.orderBy('updated_at').orderBy('id').limit(PAGE_SIZE).execute();
+    for (const record of rows) {
+      yield {
+        kind: 'stale_pending',
+        owner: record.owner,
+        fileId: record.id,
+        name: record.name,
+        status: record.status,
+        store: record.store,
+        key: record.key,
+        reason: `the upload started at ${record.created_at} and never finished`,
+      };
+    }
+    done += rows.length;
+    progress({ phase: 'pending', done });
+    if (rows.length < PAGE_SIZE) return;
+    after = rows[rows.length - 1];
+  }
+}

@@ -1,0 +1,34 @@
+import type { Logger } from 'pino';
+import type { CatalogDb } from '../catalog/database';
+import type { Store } from '../storage/store';
+
+/** Stores by the name records carry in their `store` column (`volume`, `s3`, ...). */
+export type StoreMap = ReadonlyMap<string, Store>;
+
+export interface DoctorDeps {
+  db: CatalogDb;
+  stores: StoreMap;
+  log: Logger;
+}
+
+export interface DoctorScope {
+  /** Only this owner's records (orphans are then not scanned: they have no owner). */
+  owner?: string;
+  /** Only records created, and blobs modified, at or after this time. */
+  since?: Date;
+  /** Orphan blobs and pending uploads younger than this are in flight, not problems. */
+  graceMs: number;
+  /** Also stream every blob through sha256 and compare with the record. */
+  verify: boolean;
+}
+
+export type Phase = 'records' | 'pending' | 'blobs';
+
+/** Called after each page so a progress bar can move; `total` is known for records only. */
+export type ProgressListener = (event: { phase: Phase; done: number; total?: number }) => void;
+
+/** Rows read from the catalog and keys asked of a store per round trip: bounds memory. */
+export const PAGE_SIZE = 200;
+
+/** Default grace period: uploads and blobs younger than an hour are taken to be in flight. */
+export const DEFAULT_GRACE_MS = 60 * 60 * 1000;

@@ -1,0 +1,44 @@
+import { checkOrphans } from './check-orphans';
+import { checkStalePending } from './check-pending';
+import { checkRecords } from './check-records';
+import type { DoctorDeps, DoctorScope, ProgressListener } from './context';
+import { type DoctorReport, countProblem, emptySummary, type Problem } from './report';
+
+/**
+ * Runs every check and collects what they found. Each check is its own small unit yielding
+ * problems page by page; a new one (stuck tasks, say) is one more generator in `checks` below.
+ * Only problems are kept in memory, never the catalog or a store listing.
+ */
+export async function runChecks(
+  deps: DoctorDeps,
+  scope: DoctorScope,
+  progress: ProgressListener = () => undefined,
+  now = new Date(),
+): Promise<DoctorReport> {
+  const summary = emptySummary();
+  const problems: Problem[] = [];
+  // Orphans have no owner, so an owner-scoped run can't say anything about them.
+  const orphansSkipped = scope.owner !== undefined;
+  const checks = [
+    checkRecords(deps, scope, (e) => {
+      summary.recordsChecked = e.done;
+      progress(e);
+    }),
+    checkStalePending(deps, scope, now, progress),
+    ...(orphansSkipped
+      ? []
+      : [
+          checkOrphans(deps, scope, now, (e) => {
+            summary.blobsListed = e.done;
+            progress(e);
+          }),
+        ]),
+  ];
+  for (const check of checks) {
+    for await (const problem of check) {
+      problems.push(problem);
+      countProblem(summary, problem.kind);
+    }
+  }
+  return { startedAt: now.toISOString(), finishedAt: new Date().toISOString(), problems, actions: [], summary, orphansSkipped };
+}

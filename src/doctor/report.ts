@@ -1,0 +1,92 @@
+import type { FileStatus } from '../catalog/schema';
+
+/** What the doctor found and did: the shape of `stowage doctor --json` and of its text output. */
+
+export type ProblemKind =
+  /** A ready (or already `missing`) record whose blob is not in its store. */
+  | 'missing'
+  /** A record whose blob has a different size, or with --verify a different sha256. */
+  | 'corrupt'
+  /** A blob no record points at, older than the grace period. */
+  | 'orphan'
+  /** An upload still `pending` past the grace period: its process died mid-upload. */
+  | 'stale_pending'
+  /** The record's store is not configured here or failed to answer: checked again next run. */
+  | 'unreachable';
+
+export interface Problem {
+  kind: ProblemKind;
+  /** Absent for orphans: a blob without a record has no owner. */
+  owner?: string;
+  fileId?: string;
+  name?: string;
+  /** The record's status when checked; actions only touch records still in that state. */
+  status?: FileStatus;
+  store: string;
+  key: string;
+  reason: string;
+}
+
+export type ActionKind = 'marked_failed' | 'deleted' | 'pruned';
+
+export interface Action {
+  action: ActionKind;
+  problem: Problem;
+}
+
+export interface Summary {
+  recordsChecked: number;
+  blobsListed: number;
+  missing: number;
+  corrupt: number;
+  orphans: number;
+  stalePending: number;
+  unreachable: number;
+  markedFailed: number;
+  deleted: number;
+  pruned: number;
+  /** Actions that failed (logged with the error); they leave the problem for the next run. */
+  actionErrors: number;
+}
+
+export interface DoctorReport {
+  startedAt: string;
+  finishedAt: string;
+  problems: Problem[];
+  actions: Action[];
+  summary: Summary;
+  /** True when the orphan scan was skipped (an --owner filter: orphans have no owner). */
+  orphansSkipped: boolean;
+}
+
+export function emptySummary(): Summary {
+  return {
+    recordsChecked: 0,
+    blobsListed: 0,
+    missing: 0,
+    corrupt: 0,
+    orphans: 0,
+    stalePending: 0,
+    unreachable: 0,
+    markedFailed: 0,
+    deleted: 0,
+    pruned: 0,
+    actionErrors: 0,
+  };
+}
+
+const COUNTERS: Record<ProblemKind, 'missing' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable'> = {
+  missing: 'missing',
+  corrupt: 'corrupt',
+  orphan: 'orphans',
+  stale_pending: 'stalePending',
+  unreachable: 'unreachable',
+};
+
+export function countProblem(summary: Summary, kind: ProblemKind): void {
+  summary[COUNTERS[kind]] += 1;
+}
+
+export function problemCount(summary: Summary): number {
+  return summary.missing + summary.corrupt + summary.orphans + summary.stalePending + summary.unreachable;
+}

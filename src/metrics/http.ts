@@ -1,0 +1,50 @@
+import { timingSafeEqual } from 'node:crypto';
+import { type RequestHandler, Router } from 'express';
+import { Unauthorized } from '../errors';
+import type { ServiceMetrics } from './metrics';
+
+/**
+ * Times every request into the latency histogram, labelled by the route pattern that handled it
+ * (`/v1/files/:id`, never the raw URL, so ids can't blow up the number of series) or
+ * `unmatched`. The pattern is taken when the router assigns `req.route`, because by the time an
+ * error response finishes the router has already reset `req.baseUrl`.
+ */
+export function requestMetrics(metrics: ServiceMetrics): RequestHandler {
+  return (req, res, next) => {
+    const end = metrics.requestDuration.startTimer();
+    let route: unknown;
+    let pattern = 'unmatched';
+    Object.defineProperty(req, 'route', {
+      configurable: true,
+      enumerable: true,
+      get: () => route,
+      set(value: { path?: unknown } | undefined) {
+        route = value;
+        if (typeof value?.path === 'string') pattern = `${req.baseUrl}${value.path}`;
+      },
+    });
+    res.once('finish', () => end({ method: req.method, route: pattern, status: String(res.statusCode) }));
+    next();
+  };
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(/^Bearer (.+)$/i.exec(header ?? '')?.[1] ?? '');
+  const wanted = Buffer.from(token);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}
+
+/** `GET /metrics` in Prometheus text format; with METRICS_TOKEN set, only for `Authorization: Bearer <token>`. */
+export function metricsRouter(metrics: ServiceMetrics, token: string | undefined): Router {
+  const router = Router();
+  router.get('/metrics', async (req, res) => {
+    if (token !== undefined && !tokenMatches(req.get('authorization'), token)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
+      throw new Unauthorized('GET /metrics needs Authorization: Bearer <METRICS_TOKEN>.');
+    }
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.setHeader('Cache-Control', 'no-store');
+    res.send(await metrics.registry.metrics());
+  });
+  return router;
+}
