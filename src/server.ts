@@ -62,18 +62,23 @@ export function createWorker(
   return new Worker({ queue, catalog, store, log, handlers, metrics, concurrency, leaseMs: config.tasks.leaseMs });
 }
 
+/** The periodic doctor (`DOCTOR_INTERVAL`), or undefined when it is off. */
+export function createPeriodicDoctor(resources: Resources, config: Config, log: Logger, metrics?: ServiceMetrics): PeriodicDoctor | undefined {
+  if (!config.doctorIntervalMs) return undefined;
+  return new PeriodicDoctor(
+    { db: resources.db, stores: storeMap(...resources.stores.all()), log },
+    { intervalMs: config.doctorIntervalMs, graceMs: DEFAULT_GRACE_MS, onReport: (r) => metrics?.doctorRun(r) },
+  );
+}
+
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const resources = await openResources(config, log);
   const { store, stores, db, queue } = resources;
   const metrics = new ServiceMetrics();
   const worker = createWorker(resources, config, log, config.tasks.inProcessWorkers, metrics);
   const app = createApp({ config, store, stores, db, queue, log, metrics });
-  const doctor = config.doctorIntervalMs
-    ? new PeriodicDoctor(
-        { db, stores: storeMap(...stores.all()), log },
-        { intervalMs: config.doctorIntervalMs, graceMs: DEFAULT_GRACE_MS, onReport: (r) => metrics.doctorRun(r) },
-      )
-    : undefined;
+  // The periodic doctor goes with the workers: here when they run in-process.
+  const doctor = worker && createPeriodicDoctor(resources, config, log, metrics);
   const server = http.createServer(app);
   // Large uploads on slow links can take longer than Node's 5-minute default.
   server.requestTimeout = 0;

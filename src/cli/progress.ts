@@ -5,6 +5,7 @@ const TITLES: Record<Phase, string> = {
   records: 'records checked',
   pending: 'pending uploads',
   blobs: 'blobs listed   ',
+  tasks: 'stuck tasks    ',
 };
 
 /**

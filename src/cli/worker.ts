@@ -1,21 +1,23 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { createWorker, openResources } from '../server';
+import { createPeriodicDoctor, createWorker, openResources } from '../server';
 
 /**
  * `stowage worker`: runs tasks (WORKER_CONCURRENCY at a time) without serving HTTP, for a
- * separate worker process (Procfile `worker:`; set WORKERS=0 on the web process). SIGTERM lets
- * running tasks finish within the grace period and hands the rest back to the queue.
+ * separate worker process (Procfile `worker:`; set WORKERS=0 on the web process), and the
+ * periodic doctor when DOCTOR_INTERVAL is set. SIGTERM lets running tasks finish within the grace
+ * period and hands the rest back to the queue.
  */
 export async function runWorker(config: Config, log: Logger): Promise<void> {
   const resources = await openResources(config, log);
   const worker = createWorker(resources, config, log, config.tasks.workerConcurrency)!;
+  const doctor = createPeriodicDoctor(resources, config, log);
   worker.start();
+  doctor?.start();
   const onSignal = (signal: NodeJS.Signals) => {
     log.info({ signal }, 'signal received');
-    worker
-      .stop(config.shutdownGraceMs)
-      .then(() => resources.store.close())
+    Promise.all([worker.stop(config.shutdownGraceMs), doctor?.stop()])
+      .then(() => resources.stores.close())
       .then(() => resources.db.destroy())
       .then(
         () => process.exit(0),

@@ -1,6 +1,6 @@
 import type { DoctorDeps, DoctorScope } from './context';
 import { keysWithRecords } from './check-orphans';
-import type { Action, ActionKind, DoctorReport, Problem } from './report';
+import type { Action, ActionKind, DoctorReport, FileProblem } from './report';
 
 export const MISSING_MESSAGE = 'File missing from storage. Please re-upload your file.';
 export const UNFINISHED_MESSAGE = 'The upload did not finish. Please re-upload your file.';
@@ -15,7 +15,7 @@ export interface Remedies {
 }
 
 /** Problems an action may touch; `unreachable` ones are never acted on: the store may be fine. */
-const RECORD_PROBLEMS = new Set<Problem['kind']>(['missing', 'corrupt', 'stale_pending']);
+const RECORD_PROBLEMS = new Set<FileProblem['kind']>(['missing', 'corrupt', 'stale_pending']);
 
 /**
  * Each record change is conditional on the status the check saw, so a record that changed since
@@ -24,12 +24,14 @@ const RECORD_PROBLEMS = new Set<Problem['kind']>(['missing', 'corrupt', 'stale_p
  */
 export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report: DoctorReport, remedies: Remedies): Promise<void> {
   const { summary } = report;
-  const record = (action: ActionKind, problem: Problem) => {
+  const record = (action: ActionKind, problem: FileProblem) => {
     report.actions.push({ action, problem } satisfies Action);
     summary[action === 'marked_failed' ? 'markedFailed' : action] += 1;
     deps.log.info({ event: 'doctor.action', action, ...problem }, `doctor ${action.replace('_', ' ')} ${problem.fileId ?? problem.key}`);
   };
   for (const problem of report.problems) {
+    // Stuck tasks are reported for an operator to start a worker; nothing here can fix that.
+    if (problem.kind === 'stuck_task') continue;
     try {
       if (RECORD_PROBLEMS.has(problem.kind) && problem.fileId && problem.status) {
         if (remedies.delete) {
@@ -47,7 +49,7 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
   }
 }
 
-async function markFailed(deps: DoctorDeps, problem: Problem): Promise<boolean> {
+async function markFailed(deps: DoctorDeps, problem: FileProblem): Promise<boolean> {
   const message = problem.kind === 'stale_pending' ? UNFINISHED_MESSAGE : MISSING_MESSAGE;
   const result = await deps.db
     .updateTable('files')
@@ -59,7 +61,7 @@ async function markFailed(deps: DoctorDeps, problem: Problem): Promise<boolean> 
 }
 
 /** The record first, then its blob (as the API deletes): a crash in between leaves an orphan, not a broken record. */
-async function deleteRecord(deps: DoctorDeps, problem: Problem): Promise<boolean> {
+async function deleteRecord(deps: DoctorDeps, problem: FileProblem): Promise<boolean> {
   const result = await deps.db
     .deleteFrom('files')
     .where('id', '=', problem.fileId!)
@@ -70,7 +72,7 @@ async function deleteRecord(deps: DoctorDeps, problem: Problem): Promise<boolean
   return true;
 }
 
-async function pruneOrphan(deps: DoctorDeps, scope: DoctorScope, problem: Problem): Promise<boolean> {
+async function pruneOrphan(deps: DoctorDeps, scope: DoctorScope, problem: FileProblem): Promise<boolean> {
   const store = deps.stores.get(problem.store);
   if (!store) return false;
   // A record may have appeared, or the key been rewritten, since the scan.

@@ -1,5 +1,5 @@
 import { type DoctorDeps, type DoctorScope, PAGE_SIZE, type ProgressListener } from './context';
-import type { Problem } from './report';
+import type { FileProblem } from './report';
 
 /** Which of `keys` in `store` some record (of any status) points at. */
 export async function keysWithRecords(deps: DoctorDeps, store: string, keys: string[]): Promise<Set<string>> {
@@ -14,7 +14,7 @@ export async function keysWithRecords(deps: DoctorDeps, store: string, keys: str
  * grace period are skipped: an upload writes its blob before its record turns ready, and a
  * pending record already counts as "known", so in-flight uploads are never flagged.
  */
-export async function* checkOrphans(deps: DoctorDeps, scope: DoctorScope, now: Date, progress: ProgressListener): AsyncGenerator<Problem> {
+export async function* checkOrphans(deps: DoctorDeps, scope: DoctorScope, now: Date, progress: ProgressListener): AsyncGenerator<FileProblem> {
   const cutoff = now.getTime() - scope.graceMs;
   let done = 0;
   for (const [name, store] of deps.stores) {

@@ -1,6 +1,6 @@
 import type { FileRecord } from '../catalog/files';
 import { type DoctorDeps, type DoctorScope, PAGE_SIZE, type ProgressListener } from './context';
-import type { Problem } from './report';
+import type { FileProblem } from './report';
 
 /**
  * Uploads still `pending` past the grace period. A live upload turns `ready` (or is removed)
@@ -12,7 +12,7 @@ export async function* checkStalePending(
   scope: DoctorScope,
   now: Date,
   progress: ProgressListener,
-): AsyncGenerator<Problem> {
+): AsyncGenerator<FileProblem> {
   const cutoff = new Date(now.getTime() - scope.graceMs).toISOString();
   let done = 0;
   let after: FileRecord | undefined;

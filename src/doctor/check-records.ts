@@ -4,7 +4,7 @@ import { BlobNotFound } from '../errors';
 import type { FileRecord } from '../catalog/files';
 import type { Store } from '../storage/store';
 import { type DoctorDeps, type DoctorScope, PAGE_SIZE, type ProgressListener } from './context';
-import type { Problem } from './report';
+import type { FileProblem } from './report';
 
 /** Blobs inspected at once: overlaps store round trips (S3 HEADs) without flooding the store. */
 const CONCURRENCY = 8;
@@ -16,8 +16,8 @@ async function sha256Of(store: Store, key: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function inspect(deps: DoctorDeps, scope: DoctorScope, record: FileRecord): Promise<Problem | undefined> {
-  const found = (kind: Problem['kind'], reason: string): Problem => ({
+async function inspect(deps: DoctorDeps, scope: DoctorScope, record: FileRecord): Promise<FileProblem | undefined> {
+  const found = (kind: FileProblem['kind'], reason: string): FileProblem => ({
     kind,
     owner: record.owner,
     fileId: record.id,
@@ -45,8 +45,8 @@ async function inspect(deps: DoctorDeps, scope: DoctorScope, record: FileRecord)
   }
 }
 
-async function inspectPage(deps: DoctorDeps, scope: DoctorScope, rows: FileRecord[]): Promise<(Problem | undefined)[]> {
-  const results: (Problem | undefined)[] = new Array(rows.length);
+async function inspectPage(deps: DoctorDeps, scope: DoctorScope, rows: FileRecord[]): Promise<(FileProblem | undefined)[]> {
+  const results: (FileProblem | undefined)[] = new Array(rows.length);
   let next = 0;
   const worker = async () => {
     while (next < rows.length) {
@@ -71,7 +71,7 @@ function recordsQuery(deps: DoctorDeps, scope: DoctorScope) {
  * right, and with `verify` its sha256. Pages through the catalog by (owner, created_at, id), the
  * columns of an existing index, so a catalog of any size is read a page at a time.
  */
-export async function* checkRecords(deps: DoctorDeps, scope: DoctorScope, progress: ProgressListener): AsyncGenerator<Problem> {
+export async function* checkRecords(deps: DoctorDeps, scope: DoctorScope, progress: ProgressListener): AsyncGenerator<FileProblem> {
   const { count } = await recordsQuery(deps, scope)
     .select((eb) => eb.fn.countAll<number>().as('count'))
     .executeTakeFirstOrThrow();

@@ -1,12 +1,13 @@
 import { checkOrphans } from './check-orphans';
 import { checkStalePending } from './check-pending';
 import { checkRecords } from './check-records';
+import { checkStuckTasks } from './check-tasks';
 import type { DoctorDeps, DoctorScope, ProgressListener } from './context';
 import { type DoctorReport, countProblem, emptySummary, type Problem } from './report';
 
 /**
  * Runs every check and collects what they found. Each check is its own small unit yielding
- * problems page by page; a new one (stuck tasks, say) is one more generator in `checks` below.
+ * problems page by page; a new one is one more generator in `checks` below.
  * Only problems are kept in memory, never the catalog or a store listing.
  */
 export async function runChecks(
@@ -25,6 +26,7 @@ export async function runChecks(
       progress(e);
     }),
     checkStalePending(deps, scope, now, progress),
+    checkStuckTasks(deps, scope, now, progress),
     ...(orphansSkipped
       ? []
       : [

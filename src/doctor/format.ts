@@ -6,6 +6,7 @@ const LABELS: Record<Problem['kind'], string> = {
   orphan: 'orphan',
   stale_pending: 'stale pending',
   unreachable: 'unreachable',
+  stuck_task: 'stuck task',
 };
 
 const DONE: Record<string, string> = { marked_failed: 'marked failed', deleted: 'deleted', pruned: 'pruned' };
@@ -20,6 +21,7 @@ export function summaryLine(report: DoctorReport): string {
     report.orphansSkipped ? 'orphans: not checked (--owner)' : `orphans: ${s.orphans}`,
     `stale pending: ${s.stalePending}`,
     `unreachable: ${s.unreachable}`,
+    `stuck tasks: ${s.stuckTasks}`,
   ];
   const done = [`marked failed: ${s.markedFailed}`, `deleted: ${s.deleted}`, `pruned: ${s.pruned}`];
   if (s.actionErrors) done.push(`failed actions: ${s.actionErrors}`);
@@ -44,9 +46,10 @@ export function formatText(report: DoctorReport): string {
   for (const group of order) {
     lines.push('', group || 'no owner (blobs without a record)');
     for (const p of groups.get(group)!) {
-      const what = p.fileId ? `${p.fileId} "${p.name}"` : 'blob';
       const action = done.get(p);
-      lines.push(`  ${LABELS[p.kind]}: ${what} at ${p.store}:${p.key}: ${p.reason}${action ? ` [${action}]` : ''}`);
+      const what =
+        p.kind === 'stuck_task' ? `task ${p.taskId} (${p.taskKind}, ${p.status})` : `${p.fileId ? `${p.fileId} "${p.name}"` : 'blob'} at ${p.store}:${p.key}`;
+      lines.push(`  ${LABELS[p.kind]}: ${what}: ${p.reason}${action ? ` [${action}]` : ''}`);
     }
   }
   lines.push('', summaryLine(report));

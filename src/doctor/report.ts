@@ -12,10 +12,14 @@ export type ProblemKind =
   /** An upload still `pending` past the grace period: its process died mid-upload. */
   | 'stale_pending'
   /** The record's store is not configured here or failed to answer: checked again next run. */
-  | 'unreachable';
+  | 'unreachable'
+  /** A task queued or running long past its deadline: no worker is taking tasks. */
+  | 'stuck_task';
 
-export interface Problem {
-  kind: ProblemKind;
+export type FileProblemKind = Exclude<ProblemKind, 'stuck_task'>;
+
+export interface FileProblem {
+  kind: FileProblemKind;
   /** Absent for orphans: a blob without a record has no owner. */
   owner?: string;
   fileId?: string;
@@ -26,6 +30,17 @@ export interface Problem {
   key: string;
   reason: string;
 }
+
+export interface TaskProblem {
+  kind: 'stuck_task';
+  owner: string;
+  taskId: string;
+  taskKind: string;
+  status: 'queued' | 'running';
+  reason: string;
+}
+
+export type Problem = FileProblem | TaskProblem;
 
 export type ActionKind = 'marked_failed' | 'deleted' | 'pruned';
 
@@ -42,6 +57,7 @@ export interface Summary {
   orphans: number;
   stalePending: number;
   unreachable: number;
+  stuckTasks: number;
   markedFailed: number;
   deleted: number;
   pruned: number;
@@ -68,6 +84,7 @@ export function emptySummary(): Summary {
     orphans: 0,
     stalePending: 0,
     unreachable: 0,
+    stuckTasks: 0,
     markedFailed: 0,
     deleted: 0,
     pruned: 0,
@@ -75,12 +92,13 @@ export function emptySummary(): Summary {
   };
 }
 
-const COUNTERS: Record<ProblemKind, 'missing' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable'> = {
+const COUNTERS: Record<ProblemKind, 'missing' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable' | 'stuckTasks'> = {
   missing: 'missing',
   corrupt: 'corrupt',
   orphan: 'orphans',
   stale_pending: 'stalePending',
   unreachable: 'unreachable',
+  stuck_task: 'stuckTasks',
 };
 
 export function countProblem(summary: Summary, kind: ProblemKind): void {
@@ -88,5 +106,5 @@ export function countProblem(summary: Summary, kind: ProblemKind): void {
 }
 
 export function problemCount(summary: Summary): number {
-  return summary.missing + summary.corrupt + summary.orphans + summary.stalePending + summary.unreachable;
+  return summary.missing + summary.corrupt + summary.orphans + summary.stalePending + summary.unreachable + summary.stuckTasks;
 }

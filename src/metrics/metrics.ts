@@ -119,7 +119,14 @@ export class ServiceMetrics implements TaskMetrics {
 
   doctorRun(report: DoctorReport): void {
     const s = report.summary;
-    const counts = { missing: s.missing, corrupt: s.corrupt, orphan: s.orphans, stale_pending: s.stalePending, unreachable: s.unreachable };
+    const counts = {
+      missing: s.missing,
+      corrupt: s.corrupt,
+      orphan: s.orphans,
+      stale_pending: s.stalePending,
+      unreachable: s.unreachable,
+      stuck_task: s.stuckTasks,
+    };
     for (const [kind, value] of Object.entries(counts)) this.doctorProblems.set({ kind }, value);
     this.doctorRecords.set(s.recordsChecked);
     this.doctorLastRun.set(Date.parse(report.finishedAt) / 1000);

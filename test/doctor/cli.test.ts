@@ -129,7 +129,7 @@ describe('stowage doctor', () => {
     expect(out).not.toContain(files.good.id);
     expect(out).not.toContain(files.bobGood.id);
     expect(out.trim().split('\n').pop()).toBe(
-      'records checked: 5, missing: 1, corrupt: 2, orphans: 1, stale pending: 1, unreachable: 0; marked failed: 0, deleted: 0, pruned: 0',
+      'records checked: 5, missing: 1, corrupt: 2, orphans: 1, stale pending: 1, unreachable: 0, stuck tasks: 0; marked failed: 0, deleted: 0, pruned: 0',
     );
 
     // Without --verify the flipped bytes (same size) go unnoticed; everything else is the same.
@@ -222,6 +222,26 @@ describe('stowage doctor', () => {
     const again = await doctor('--verify', '--json');
     expect(again.code).toBe(0);
     expect(again.json).toMatchObject({ ok: true, problems: [], summary: { recordsChecked: 2 } });
+  });
+
+  it('reports tasks no worker is taking: queued long ago and never started, or a lease that ran out unclaimed', async () => {
+    const waiting = await t.queue.enqueue('report', 'dana', {});
+    const abandoned = await t.queue.enqueue('report', 'dana', {});
+    const fresh = await t.queue.enqueue('report', 'dana', {});
+    const old = TWO_HOURS_AGO.toISOString();
+    await t.db.updateTable('tasks').set({ run_after: old }).where('id', '=', waiting.id).execute();
+    await t.db.updateTable('tasks').set({ status: 'running', worker_id: 'crashed-worker', running_until: old }).where('id', '=', abandoned.id).execute();
+
+    const run = await doctor();
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`stuck task: task ${waiting.id} (report, queued): queued since ${old} and never started (is a worker running?`);
+    expect(run.stdout).toContain(`stuck task: task ${abandoned.id} (report, running): its worker stopped renewing the lease at ${old}`);
+    expect(run.stdout).not.toContain(fresh.id);
+    expect(run.stdout.indexOf('owner dana')).toBeLessThan(run.stdout.indexOf(waiting.id));
+    const json = await doctor('--json', '--fix');
+    expect(json.json.summary).toMatchObject({ stuckTasks: 2, markedFailed: 3 });
+    // Nothing to fix about a missing worker: the tasks stay for one to pick up.
+    expect((await t.queue.get('dana', waiting.id))!.status).toBe('queued');
   });
 
   it('refuses to --fix or --delete when every record is missing, as when the volume is not mounted', async () => {
