@@ -8,6 +8,7 @@ import { requestLogging } from './http/logging';
 import { ownerFromHeader } from './http/owner';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
+import { pageRouter } from './routes/page';
 import type { Store } from './storage/store';
 
 export interface AppDeps {
@@ -25,6 +26,7 @@ export function createApp({ config, store, db, log }: AppDeps): Express {
   app.set('etag', false);
   app.use(requestLogging(log));
   app.use(healthRouter({ store, db }));
+  app.use(pageRouter({ config, store, catalog, log }));
   app.use('/v1', ownerFromHeader, filesRouter({ config, store, catalog, log }));
   app.use(notFoundRoute);
   app.use(errorHandler(config.uploads));

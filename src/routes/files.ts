@@ -4,6 +4,7 @@ import type { FileCatalog } from '../catalog/files';
 import type { Config } from '../config';
 import { BadRequest, NotFound } from '../errors';
 import type { Store } from '../storage/store';
+import { deleteOwnedFile } from './delete';
 import { downloadContent } from './download';
 import { presentFile } from './present';
 import { uploadFiles } from './upload';
@@ -42,14 +43,8 @@ export function filesRouter(deps: { config: Config; store: Store; catalog: FileC
   router.get('/files/:id/content', content);
   router.head('/files/:id/content', content);
 
-  // The record goes first: once it is gone nobody can be handed the blob, so a crash between the
-  // two steps leaves an orphan blob (which the doctor finds), never a record without its file.
   router.delete('/files/:id', async (req, res) => {
-    const record = await catalog.get(req.owner, req.params.id);
-    if (!record || !(await catalog.delete(req.owner, record.id))) throw new NotFound('No file with that id.');
-    await store.delete(record.key).catch((err) => {
-      req.log.error({ err, fileId: record.id, key: record.key }, 'record deleted but blob removal failed');
-    });
+    await deleteOwnedFile({ store, catalog }, req, req.params.id);
     res.status(204).end();
   });
 
