@@ -10,7 +10,7 @@ import { ROOT } from './service';
 /** Debian's chromium (see STACK-NOTES): playwright's own browser downloads are not available. */
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    executablePath: '/usr/bin/chromium',
     headless: true,
     args: [
       '--no-sandbox',
