@@ -19,6 +19,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+# The upload page's static assets, found beside package.json at runtime.
+COPY public ./public
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data

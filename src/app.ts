@@ -11,6 +11,7 @@ import { ServiceMetrics } from './metrics/metrics';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
 import { tasksRouter } from './routes/tasks';
+import { pageRouter } from './routes/page';
 import type { Store } from './storage/store';
 import type { TaskQueue } from './tasks/queue';
 import { StoreSet } from './storage/store-set';
@@ -39,6 +40,7 @@ export function createApp({ config, store, stores = new StoreSet(store), db, que
   app.use(requestLogging(log));
   app.use(metricsRouter(metrics, config.metricsToken));
   app.use(healthRouter({ store, db }));
+  app.use(pageRouter({ config, store, stores, catalog, log, metrics }));
   app.use(
     '/v1',
     ownerFromHeader,

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { MulterError } from 'multer';
 import { AppError, BadRequest, NotFound, PayloadTooLarge } from '../errors';
 
@@ -21,21 +21,33 @@ function fromMulter(err: MulterError, maxBytes: number, maxFiles: number): AppEr
   }
 }
 
-/** Turns whatever went wrong into the one error shape; internal details go to the log only. */
-export function errorHandler(limits: { maxBytes: number; maxFiles: number }): ErrorRequestHandler {
+/** Maps whatever went wrong to an AppError; anything unexpected becomes a bare internal error. */
+export function toAppError(err: unknown, limits: { maxBytes: number; maxFiles: number }): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof MulterError) return fromMulter(err, limits.maxBytes, limits.maxFiles);
+  if (isBusboyError(err)) return new BadRequest(`The multipart form is malformed: ${err.message}.`, 'malformed_multipart');
+  if (isBodyParserError(err)) {
+    return err.status === 413
+      ? new PayloadTooLarge('The JSON body is too large.')
+      : new BadRequest('The request body is not valid JSON.', 'invalid_json');
+  }
+  return new AppError(500, 'internal_error', 'Something went wrong on our side. Try again, and report the requestId if it persists.');
+}
+
+/** Writes an error response once headers are known to be unsent; the API's is the JSON shape. */
+export type ErrorResponder = (req: Request, res: Response, error: AppError) => void;
+
+const sendJson: ErrorResponder = (req, res, error) => {
+  res.status(error.status).json({ error: { code: error.code, message: error.message, requestId: String(req.id) } });
+};
+
+/**
+ * Turns whatever went wrong into the one error shape; internal details go to the log only.
+ * `respond` lets a human-facing route (the upload page) render the same error as HTML.
+ */
+export function errorHandler(limits: { maxBytes: number; maxFiles: number }, respond: ErrorResponder = sendJson): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    let error: AppError;
-    if (err instanceof AppError) error = err;
-    else if (err instanceof MulterError) error = fromMulter(err, limits.maxBytes, limits.maxFiles);
-    else if (isBusboyError(err)) error = new BadRequest(`The multipart form is malformed: ${err.message}.`, 'malformed_multipart');
-    else if (isBodyParserError(err)) {
-      error =
-        err.status === 413
-          ? new PayloadTooLarge('The JSON body is too large.')
-          : new BadRequest('The request body is not valid JSON.', 'invalid_json');
-    } else {
-      error = new AppError(500, 'internal_error', 'Something went wrong on our side. Try again, and report the requestId if it persists.');
-    }
+    const error = toAppError(err, limits);
     if (error.status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ code: error.code }, error.message);
 
@@ -46,7 +58,7 @@ export function errorHandler(limits: { maxBytes: number; maxFiles: number }): Er
     for (const header of CONTENT_HEADERS) {
       if (!(header === 'Content-Range' && error.status === 416)) res.removeHeader(header);
     }
-    res.status(error.status).json({ error: { code: error.code, message: error.message, requestId: String(req.id) } });
+    respond(req, res, error);
   };
 }
 

@@ -6,6 +6,7 @@ import { BadRequest, NotFound } from '../errors';
 import type { ServiceMetrics } from '../metrics/metrics';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
+import { deleteOwnedFile } from './delete';
 import { downloadContent } from './download';
 import { presentFile } from './present';
 import { uploadFiles } from './upload';
@@ -51,17 +52,8 @@ export function filesRouter(deps: {
   router.get('/files/:id/content', content);
   router.head('/files/:id/content', content);
 
-  // The record goes first: once it is gone nobody can be handed the blob, so a crash between the
-  // two steps leaves an orphan blob (which the doctor finds), never a record without its file.
   router.delete('/files/:id', async (req, res) => {
-    const record = await catalog.get(req.owner, req.params.id);
-    if (!record) throw new NotFound('No file with that id.');
-    // Resolved first: a record whose store is unreachable is kept rather than orphan its blob.
-    const store = stores.get(record.store);
-    if (!(await catalog.delete(req.owner, record.id))) throw new NotFound('No file with that id.');
-    await store.delete(record.key).catch((err) => {
-      req.log.error({ err, fileId: record.id, key: record.key }, 'record deleted but blob removal failed');
-    });
+    await deleteOwnedFile({ stores, catalog }, req, req.params.id);
     res.status(204).end();
   });
 

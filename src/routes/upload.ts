@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
-import type { FileCatalog } from '../catalog/files';
+import type { FileCatalog, FileRecord } from '../catalog/files';
 import type { Config } from '../config';
 import { BadRequest, UnsupportedMediaType } from '../errors';
 import type { ServiceMetrics } from '../metrics/metrics';
@@ -11,12 +11,22 @@ import { typeAllowed } from '../uploads/content-types';
 import { StoreStorageEngine, type UploadedFile } from '../uploads/storage-engine';
 import { presentFile } from './present';
 
+/** Answers a stored upload; the API's is 201 JSON, the page's a redirect back to itself. */
+export type UploadResponder = (req: Request, res: Response, records: FileRecord[]) => void;
+
+const sendCreated: UploadResponder = (_req, res, records) => {
+  res.status(201).json({ files: records.map(presentFile) });
+};
+
 /**
  * `POST /v1/files`: multipart/form-data with one or more `file` fields. Each part streams into the
  * store (see StoreStorageEngine); only when every part is stored are the records marked ready, in
  * one transaction, so a request either adds all its files or none.
  */
-export function uploadFiles(deps: { config: Config; store: Store; catalog: FileCatalog; log: Logger; metrics: ServiceMetrics }): (RequestHandler | ErrorRequestHandler)[] {
+export function uploadFiles(
+  deps: { config: Config; store: Store; catalog: FileCatalog; log: Logger; metrics: ServiceMetrics },
+  respond: UploadResponder = sendCreated,
+): (RequestHandler | ErrorRequestHandler)[] {
   const { uploads } = deps.config;
   const engine = new StoreStorageEngine(deps);
   const parse = multer({
@@ -71,7 +81,7 @@ export function uploadFiles(deps: { config: Config; store: Store; catalog: FileC
         'upload stored',
       );
     }
-    res.status(201).json({ files: records.map((r) => presentFile(r!)) });
+    respond(req, res, records.map((r) => r!));
   };
 
   const markStart: RequestHandler = (_req, res, next) => {

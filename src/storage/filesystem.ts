@@ -72,7 +72,8 @@ export class FileSystemStore implements Store {
       body.destroy();
       // The file may still be opening; removing it before then would let the open recreate it.
       if (out) await finished(out).catch(() => undefined);
-      await fsp.rm(temp, { force: true });
+      // Best effort: when the directory itself is what failed, the original error is the one to report.
+      await fsp.rm(temp, { force: true }).catch(() => undefined);
       // An abort surfaces as a generic AbortError; callers want the reason they aborted with.
       throw options.signal?.aborted ? options.signal.reason : this.wrap(err, `write ${key}`);
     }
@@ -177,7 +178,7 @@ export class FileSystemStore implements Store {
     if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
       return new InsufficientStorage(`No space left in ${this.root}.`, { cause: err });
     }
-    if (isErrno(err, 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'EIO')) {
+    if (isErrno(err, 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENOTDIR', 'EIO')) {
       return new StoreUnavailable(`Storage at ${this.root} failed to ${what}.`, { cause: err });
     }
     return err;

@@ -31,7 +31,7 @@ export async function installReadOnlyApp(base: string): Promise<{ appDir: string
   if (!fs.existsSync(path.join(ROOT, CLI))) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does).`);
   const appDir = path.join(base, 'app');
   await fsp.mkdir(appDir);
-  for (const entry of ['dist', 'node_modules', 'package.json']) {
+  for (const entry of ['dist', 'public', 'node_modules', 'package.json']) {
     await fsp.cp(path.join(ROOT, entry), path.join(appDir, entry), { recursive: true, verbatimSymlinks: true });
   }
   if (process.getuid?.() === 0) {

@@ -73,7 +73,7 @@ describe('the built service as a container runs it', () => {
     const down = await fetch(`http://127.0.0.1:${port}/v1/files/${files[0].id}/content`);
     expect(down.status).toBe(200);
     expect(sha256(Buffer.from(await down.arrayBuffer()))).toBe(sha256(data));
-    expect(await listFilesDeep(app.appDir).then((f) => f.filter((n) => !/^(dist|node_modules|package\.json)/.test(n)))).toEqual([]);
+    expect(await listFilesDeep(app.appDir).then((f) => f.filter((n) => !/^(dist|public|node_modules|package\.json)/.test(n)))).toEqual([]);
   });
 
   it('lets an in-flight upload finish after SIGTERM, then exits 0', async () => {

@@ -1,0 +1,151 @@
+// Upgrades the upload page when JavaScript runs: drag-and-drop, one request per file with a real
+// progress bar and a cancel button, per-file error messages, and delete without a page load.
+// Without it the page's plain forms do all of this with full page loads.
+'use strict';
+
+(function () {
+  document.documentElement.classList.add('js');
+
+  /** Messages per API error code, rendered by the server so both paths say the same thing. */
+  const messages = JSON.parse(document.getElementById('stowage-messages').textContent);
+  const form = document.getElementById('upload-form');
+  const input = document.getElementById('file-input');
+  const zone = document.getElementById('dropzone');
+  const uploads = document.getElementById('uploads');
+  const notice = document.getElementById('notice');
+
+  function announce(text, kind) {
+    const p = document.createElement('p');
+    p.className = 'notice notice-' + kind;
+    p.textContent = text;
+    notice.replaceChildren(p);
+  }
+
+  function element(tag, className, text) {
+    const el = document.createElement(tag);
+    if (className) el.className = className;
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+
+  /** The message for a failed API call: ours for known codes, else the API's own words. */
+  function failureMessage(status, body) {
+    const error = body && body.error;
+    if (error && messages[error.code]) return messages[error.code];
+    if (error && error.message) return error.message;
+    // A proxy in front of the service may answer with its own page instead of our JSON.
+    if (status === 413) return messages.file_too_large;
+    if (status === 503) return messages.store_unavailable;
+    return messages.internal_error;
+  }
+
+  // Refreshes the file list from the server-rendered page, so there is one renderer; the latest
+  // request wins when several uploads finish together.
+  let refreshes = 0;
+  async function refreshList() {
+    const mine = ++refreshes;
+    const res = await fetch(location.href, { cache: 'no-store', headers: { Accept: 'text/html' } });
+    if (!res.ok || mine !== refreshes) return;
+    const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+    const fresh = doc.getElementById('files');
+    if (fresh && mine === refreshes) document.getElementById('files').replaceWith(document.adoptNode(fresh));
+  }
+
+  function upload(file) {
+    const row = element('li', 'upload-item');
+    row.dataset.state = 'uploading';
+    const name = element('span', 'upload-name', file.name);
+    const progress = element('progress');
+    progress.max = 100;
+    progress.value = 0;
+    progress.setAttribute('aria-label', 'Upload progress of ' + file.name);
+    const status = element('span', 'upload-status', 'Uploading…');
+    const cancel = element('button', 'button', 'Cancel');
+    cancel.type = 'button';
+    cancel.setAttribute('aria-label', 'Cancel upload of ' + file.name);
+    row.append(name, progress, status, cancel);
+    uploads.prepend(row);
+
+    const finish = (state, text) => {
+      row.dataset.state = state;
+      status.textContent = text;
+      cancel.remove();
+      announce(file.name + ': ' + text, state === 'done' ? 'success' : 'error');
+    };
+
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/v1/files');
+    xhr.responseType = 'json';
+    // Real upload progress: XMLHttpRequest reports bytes sent, which fetch() cannot.
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) progress.value = Math.floor((e.loaded / e.total) * 100);
+    };
+    xhr.onload = () => {
+      if (xhr.status === 201) {
+        progress.value = 100;
+        finish('done', 'Uploaded.');
+        refreshList();
+      } else {
+        finish('error', failureMessage(xhr.status, xhr.response));
+      }
+    };
+    xhr.onerror = () => finish('error', messages.network);
+    xhr.onabort = () => finish('cancelled', messages.aborted);
+    cancel.addEventListener('click', () => xhr.abort());
+
+    const body = new FormData();
+    body.append('file', file);
+    xhr.send(body);
+  }
+
+  function uploadAll(files) {
+    for (const file of Array.from(files)) upload(file);
+  }
+
+  // Choosing files starts their uploads; the input is emptied so the same file can be sent again.
+  input.addEventListener('change', () => {
+    uploadAll(input.files);
+    input.value = '';
+  });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    uploadAll(input.files);
+    input.value = '';
+  });
+
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    zone.classList.add('dragging');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('dragging');
+    uploadAll(e.dataTransfer.files);
+  });
+  // A file dropped just outside the zone would otherwise replace the page with the file itself.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
+
+  // Delete forms are re-rendered with the list, so one listener on the document serves them all.
+  document.addEventListener('submit', async (e) => {
+    const del = e.target.closest('.delete-form');
+    if (!del) return;
+    e.preventDefault();
+    const button = del.querySelector('button');
+    button.disabled = true;
+    try {
+      const res = await fetch('/v1/files/' + encodeURIComponent(del.dataset.id), { method: 'DELETE' });
+      if (res.status === 204) {
+        announce('Deleted ' + del.dataset.name + '.', 'success');
+      } else {
+        announce(del.dataset.name + ': ' + failureMessage(res.status, await res.json().catch(() => null)), 'error');
+      }
+    } catch {
+      announce(del.dataset.name + ': ' + messages.network, 'error');
+    }
+    button.disabled = false;
+    await refreshList();
+  });
+})();

@@ -1,0 +1,74 @@
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Env } from '../../src/config';
+import { buildTestApp, type TestApp } from './app';
+import { ROOT } from './service';
+
+/** Debian's chromium (see STACK-NOTES): playwright's own browser downloads are not available. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+export interface PageServer extends TestApp {
+  url: string;
+}
+
+/** The real app on a real HTTP server on 127.0.0.1, with a fresh store and catalog. */
+export async function startPageServer(env: Env = {}): Promise<PageServer> {
+  const t = await buildTestApp(env);
+  const server = http.createServer(t.app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    ...t,
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await t.close();
+    },
+  };
+}
+
+/** Screenshots land in test-artifacts/ (gitignored) for a person to look at. */
+export async function saveScreenshot(page: Page, name: string): Promise<string> {
+  const dir = path.join(ROOT, 'test-artifacts');
+  await fsp.mkdir(dir, { recursive: true });
+  const file = path.join(dir, name);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/**
+ * Collects Content-Security-Policy violations: the page's violation events (hooked before any
+ * page script runs), Chromium's console reports of them, and uncaught script errors. Console
+ * lines about expected 4xx answers (a refused upload) are not violations.
+ */
+export async function watchForViolations(page: Page): Promise<() => Promise<string[]>> {
+  const consoleErrors: string[] = [];
+  page.on('console', (msg) => {
+    if (/Content.Security.Policy/i.test(msg.text())) consoleErrors.push(msg.text());
+  });
+  page.on('pageerror', (err) => consoleErrors.push(`uncaught: ${err.message}`));
+  // Strings, not functions: the tests compile without the DOM library.
+  await page.addInitScript(`
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
+  `);
+  return async () => [...((await page.evaluate('window.__cspViolations')) as string[]), ...consoleErrors];
+}
