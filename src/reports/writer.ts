@@ -31,3 +31,19 @@ export const CHUNK_BYTES = 64 * 1024;
 export async function writeChunks(chunks: AsyncIterable<Buffer>, out: Writable): Promise<void> {
   await pipeline(Readable.from(chunks, { objectMode: false }), out);
 }
+
+/**
+ * Resolves once `stream` can take more, or is closed: on 'close' too, so a producer whose reader
+ * stopped early stops producing instead of waiting for ever.
+ */
+export function drainedOrClosed(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}

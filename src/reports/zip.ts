@@ -1,6 +1,6 @@
-import type { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import { Unprocessable } from '../errors';
+import { drainedOrClosed } from './writer';
 
 export interface ZipEntry {
   name: string;
@@ -14,6 +14,7 @@ const LIMIT_32 = 0xffff_ffff;
  * sheet XML (repetitive markup compresses well at any level) for files about 30% bigger.
  */
 const STREAM_LEVEL = 1;
+const MAX_QUEUED = 1024 * 1024;
 const FLAG_DATA_DESCRIPTOR = 0x0008;
 const FLAG_UTF8 = 0x0800;
 
@@ -86,27 +87,16 @@ function checkFits(what: string, n: number): void {
   if (n > LIMIT_32) throw new Unprocessable(`The report is too large for an xlsx file (${what} over 4 GiB).`, 'report_too_large');
 }
 
-/** 'close' too: when the reader stops early, the source stops being read instead of waiting. */
-function drainedOrClosed(stream: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-  });
-}
-
 /** Deflates `source` as it arrives, yielding compressed chunks; reports crc and sizes at the end. */
 async function* deflateStream(source: AsyncIterable<Buffer>, totals: { crc: number; size: number; compressedSize: number }) {
-  const deflate = zlib.createDeflateRaw({ level: STREAM_LEVEL });
+  const deflate = zlib.createDeflateRaw({ level: STREAM_LEVEL, chunkSize: 64 * 1024 });
   const feed = (async () => {
     for await (const chunk of source) {
       totals.crc = zlib.crc32(chunk, totals.crc);
       totals.size += chunk.length;
-      if (!deflate.write(chunk)) {
+      deflate.write(chunk);
+      // Past zlib's own 16 KiB mark, so the next rows are generated while its thread compresses.
+      if (deflate.writableLength > MAX_QUEUED) {
         await drainedOrClosed(deflate);
         if (deflate.destroyed) return;
       }
