@@ -10,8 +10,9 @@ export interface ZipEntry {
 
 const LIMIT_32 = 0xffff_ffff;
 /**
- * Deflate level for streamed entries. Level 1 measured about 2.5x faster than the default 6 on
- * sheet XML (repetitive markup compresses well at any level) for files about 30% bigger.
+ * Deflate level for streamed entries. On 1M rows x 10 columns of sheet XML, level 1 made a 74 MB
+ * file and the default 6 a 60 MB one, with the whole write taking about 15% longer at 6: markup
+ * this repetitive compresses well at any level, so speed wins.
  */
 const STREAM_LEVEL = 1;
 const MAX_QUEUED = 1024 * 1024;
