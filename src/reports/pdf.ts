@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
 import type { Column } from './spec';
+import { WidthTable, wrapText } from './pdf-wrap';
 import { Spool } from './spool';
 import { asText, isBlank, isDateOnly, toBoolean, toDate, toNumber } from './values';
 import { drainedOrClosed, PROGRESS_EVERY, type ReportInput, type ReportResult } from './writer';
@@ -76,16 +77,46 @@ interface Geometry {
   lineHeight: number;
 }
 
-function defaultWeight(column: Column): number {
-  return column.width ?? { string: 24, number: 12, currency: 12, integer: 9, date: 12, boolean: 6 }[column.type];
+/** The widest value a typed column usually shows; text columns share what is left instead. */
+const SAMPLES: Record<Exclude<Column['type'], 'string'>, string> = {
+  integer: '000,000',
+  number: '00,000.00',
+  currency: '00,000.00',
+  date: '0000-00-00 00:00',
+  boolean: 'Yes',
+};
+/** The narrowest a text column gets before every column is scaled down to fit the page. */
+const MIN_TEXT_CHARS = 6;
+
+/**
+ * Column widths: a given `width` (in Excel's character units) is honoured; typed columns get room
+ * for their usual value and their header's longest word; text columns share the rest evenly.
+ * If that overflows the page, all shrink in proportion.
+ */
+function columnWidths(doc: PDFKit.PDFDocument, columns: Column[], usable: number): number[] {
+  doc.font('regular').fontSize(BODY_SIZE);
+  const digit = doc.widthOfString('0');
+  const natural = columns.map((c) => {
+    if (c.width !== undefined) return c.width * digit + 2 * PAD;
+    if (c.type === 'string') return undefined;
+    doc.font('bold').fontSize(HEADER_SIZE);
+    const header = Math.max(...c.header.split(/\s+/).map((word) => doc.widthOfString(word)));
+    doc.font('regular').fontSize(BODY_SIZE);
+    return Math.max(doc.widthOfString(SAMPLES[c.type]), header) + 2 * PAD;
+  });
+  const fixed = natural.reduce<number>((sum, w) => sum + (w ?? 0), 0);
+  const flexible = natural.filter((w) => w === undefined).length;
+  const share = flexible ? Math.max((usable - fixed) / flexible, MIN_TEXT_CHARS * digit + 2 * PAD) : 0;
+  const widths = natural.map((w) => w ?? share);
+  const total = widths.reduce((a, b) => a + b, 0);
+  // Spread spare room when nothing is flexible; shrink when the page is too narrow.
+  return total === usable ? widths : widths.map((w) => (w / total) * usable);
 }
 
 function geometry(doc: PDFKit.PDFDocument, input: ReportInput): Geometry {
   const { width: pageWidth, height: pageHeight } = doc.page;
   const usable = pageWidth - 2 * MARGIN;
-  const weights = input.columns.map(defaultWeight);
-  const total = weights.reduce((a, b) => a + b, 0);
-  const widths = weights.map((w) => (w / total) * usable);
+  const widths = columnWidths(doc, input.columns, usable);
   const xs = widths.map((_, i) => MARGIN + widths.slice(0, i).reduce((a, b) => a + b, 0));
   doc.font('bold').fontSize(HEADER_SIZE);
   const headerHeight = Math.max(...input.columns.map((c, i) => doc.heightOfString(c.header, { width: widths[i] - 2 * PAD }))) + 2 * PAD;
@@ -121,73 +152,47 @@ function forgetWordLayouts(doc: PDFKit.PDFDocument): void {
   }
 }
 
-/**
- * Text width in the body font as the sum of its characters' advances, each measured once through
- * pdfkit. It ignores kerning, which only ever narrows text, so a line judged to fit does fit, and
- * it spares pdfkit's per-word shaping (fontkit's GSUB/GPOS lookups), which dominated the layout
- * pass.
- */
-class WidthTable {
-  private readonly widths = new Map<number, number>();
-  constructor(private readonly doc: PDFKit.PDFDocument) {}
-
-  measure(text: string): number {
-    let width = 0;
-    for (let i = 0; i < text.length; i++) {
-      const code = text.charCodeAt(i);
-      let w = this.widths.get(code);
-      if (w === undefined) {
-        w = this.doc.widthOfString(text[i]);
-        this.widths.set(code, w);
-      }
-      width += w;
-    }
-    return width;
-  }
-}
-
 /** Both passes break pages with this, so they agree; the slack absorbs rounding in clipped rows. */
 function fits(g: Geometry, y: number, height: number): boolean {
   return y + height <= g.bottom + 0.01;
 }
 
-/** One row as laid out: its height, then each cell's text. */
+/** One row as laid out: its height, then each cell's lines joined by "\n". */
 type LaidOutRow = [number, ...string[]];
 
 /**
- * Pass 1: formats and measures every row, spooling the results to disk and counting the pages, so
- * the drawing pass can print "Page n of m" without pdfkit's bufferPages (which keeps every page in
- * memory). Text that fits one line is measured by width alone, which is much cheaper than a wrap.
+ * Pass 1: formats, wraps and measures every row, spooling the result to disk and counting the
+ * pages, so the drawing pass can print "Page n of m" without pdfkit's bufferPages (which keeps
+ * every page in memory). Cells are wrapped here (pdf-wrap.ts) rather than by pdfkit, so both
+ * passes agree on every line and the drawing pass only places single lines.
  */
-async function layOut(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, spool: Spool<LaidOutRow>): Promise<{ pages: number; rows: number }> {
+async function layOut(input: ReportInput, g: Geometry, widths: WidthTable, spool: Spool<LaidOutRow>): Promise<{ pages: number; rows: number }> {
   let y = MARGIN + g.titleHeight + g.headerHeight;
   let pages = 1;
   let rows = 0;
   let onPage = 0;
-  const widths = new WidthTable(doc);
+  const rooms = g.widths.map((w) => w - 2 * PAD);
+  // A cell never gets more lines than fit under the header on a page of its own.
+  const maxLines = Math.max(1, Math.floor((g.bottom - MARGIN - g.headerHeight - 2 * PAD) / g.lineHeight));
   for await (const row of input.rows) {
-    let height = g.lineHeight;
-    const texts = input.columns.map((c, i) => {
-      const text = displayText(c, row[c.key]);
-      const room = g.widths[i] - 2 * PAD;
-      if (text.includes('\n') || widths.measure(text) > room) {
-        height = Math.max(height, doc.heightOfString(text, { width: room }));
-      }
-      return text;
+    let lines = 1;
+    const cells = input.columns.map((c, i) => {
+      const wrapped = wrapText(displayText(c, row[c.key]), rooms[i], widths, maxLines);
+      lines = Math.max(lines, wrapped.length);
+      return wrapped.join('\n');
     });
-    height += 2 * PAD;
+    let height = lines * g.lineHeight + 2 * PAD;
     if (!fits(g, y, height) && onPage > 0) {
       pages++;
       y = MARGIN + g.headerHeight;
       onPage = 0;
-      forgetWordLayouts(doc);
     }
     // A row taller than the room left on a page of its own is clipped to that room.
-    height = Math.min(height, g.bottom - y);
+    if (!fits(g, y, height)) height = Math.floor((g.bottom - y - 2 * PAD) / g.lineHeight) * g.lineHeight + 2 * PAD;
     y += height;
     onPage++;
     rows++;
-    await spool.write([height, ...texts]);
+    await spool.write([height, ...cells]);
   }
   return { pages, rows };
 }
@@ -212,16 +217,15 @@ function drawFooter(doc: PDFKit.PDFDocument, g: Geometry, page: number, pages: n
 }
 
 /** Pass 2: draws the spooled rows, breaking pages exactly where pass 1 counted them. */
-async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, spool: Spool<LaidOutRow>, pages: number, out: Writable): Promise<void> {
+async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, widths: WidthTable, spool: Spool<LaidOutRow>, pages: number, out: Writable): Promise<void> {
   const { columns, onProgress } = input;
   const right = columns.map(rightAligned);
-  const widths = new WidthTable(doc);
   const width = g.pageWidth - 2 * MARGIN;
   let page = 1;
   doc.font('bold').fontSize(TITLE_SIZE).text(input.title, MARGIN, MARGIN, { width });
   let y = drawHeader(doc, input, g, MARGIN + g.titleHeight);
   let done = 0;
-  for await (const [height, ...texts] of spool.read()) {
+  for await (const [height, ...cells] of spool.read()) {
     if (!fits(g, y, height)) {
       drawFooter(doc, g, page, pages);
       // pdfkit writes a page out when the next begins; wait here if the reader is behind.
@@ -231,16 +235,15 @@ async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, sp
       page++;
       y = drawHeader(doc, input, g, MARGIN);
     }
-    for (let i = 0; i < texts.length; i++) {
-      const text = texts[i];
-      if (!text) continue;
-      const room = g.widths[i] - 2 * PAD;
-      const width = text.includes('\n') ? Infinity : widths.measure(text);
-      if (width <= room) {
-        // One line: place it directly, skipping pdfkit's line wrapper.
-        doc.text(text, right[i] ? g.xs[i] + g.widths[i] - PAD - width : g.xs[i] + PAD, y + PAD, { lineBreak: false });
-      } else {
-        doc.text(text, g.xs[i] + PAD, y + PAD, { width: room, height: height - 2 * PAD, ellipsis: true, align: right[i] ? 'right' : 'left' });
+    const room = Math.round((height - 2 * PAD) / g.lineHeight);
+    for (let i = 0; i < cells.length; i++) {
+      if (!cells[i]) continue;
+      const lines = cells[i].split('\n');
+      for (let k = 0; k < lines.length && k < room; k++) {
+        // Lines that a clipped row cannot show end the cell with an ellipsis.
+        const line = k === room - 1 && lines.length > room ? `${lines[k]}…` : lines[k];
+        const x = right[i] ? g.xs[i] + g.widths[i] - PAD - widths.measure(line) : g.xs[i] + PAD;
+        doc.text(line, x, y + PAD + k * g.lineHeight, { lineBreak: false });
       }
     }
     y += height;
@@ -272,9 +275,10 @@ export async function writePdf(input: ReportInput, out: Writable): Promise<Repor
   const written = pipeline(doc, out);
   try {
     const g = geometry(doc, input);
-    const { pages, rows } = await layOut(doc, input, g, spool);
+    const widths = new WidthTable(doc);
+    const { pages, rows } = await layOut(input, g, widths, spool);
     await spool.finish();
-    await draw(doc, input, g, spool, pages, out);
+    await draw(doc, input, g, widths, spool, pages, out);
     doc.end();
     await written;
     return { rows };
