@@ -2,10 +2,6 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import ExcelJS from 'exceljs';
-import PDFDocument from 'pdfkit';
-import { displayText, FONT_BOLD, FONT_REGULAR, writePdf } from '../src/reports/pdf';
-import { writeXlsx } from '../src/reports/xlsx';
 import { benchColumns, benchRows } from './report-data';
 
 /*
@@ -36,6 +32,7 @@ interface Measure {
 }
 
 async function exceljs(file: string, rows: number, tuned: boolean): Promise<void> {
+  const { default: ExcelJS } = await import('exceljs');
   const wb = new ExcelJS.stream.xlsx.WorkbookWriter(
     tuned ? { filename: file, useSharedStrings: false, useStyles: false, zip: { zlib: { level: 1 } } } : { filename: file },
   );
@@ -48,6 +45,8 @@ async function exceljs(file: string, rows: number, tuned: boolean): Promise<void
 
 /** The table most code draws with pdfkit: measure each row's cells, break the page, draw them. */
 async function pdfkitTable(file: string, rows: number): Promise<void> {
+  const { default: PDFDocument } = await import('pdfkit');
+  const { displayText, FONT_BOLD, FONT_REGULAR } = await import('../src/reports/pdf');
   const doc = new PDFDocument({ size: 'A4', margin: 36 });
   const done = new Promise<void>((resolve, reject) => doc.pipe(fs.createWriteStream(file)).on('finish', resolve).on('error', reject));
   doc.registerFont('regular', FONT_REGULAR);
@@ -74,35 +73,45 @@ async function pdfkitTable(file: string, rows: number): Promise<void> {
 async function runCase(name: Case, rows: number, file: string): Promise<void> {
   const input = { title: 'Bench', columns: benchColumns, rows: benchRows(rows) };
   switch (name) {
-    case 'xlsx-ours':
+    case 'xlsx-ours': {
+      const { writeXlsx } = await import('../src/reports/xlsx');
       await writeXlsx(input, fs.createWriteStream(file));
       return;
+    }
     case 'xlsx-exceljs-default':
       return exceljs(file, rows, false);
     case 'xlsx-exceljs-tuned':
       return exceljs(file, rows, true);
-    case 'pdf-ours':
+    case 'pdf-ours': {
+      const { writePdf } = await import('../src/reports/pdf');
       await writePdf(input, fs.createWriteStream(file));
       return;
+    }
     case 'pdf-pdfkit-table':
       return pdfkitTable(file, rows);
   }
 }
 
-/** In the child: run one case into a temp file and print its measure as JSON. */
+/**
+ * In the child: run one case into a temp file and print its measure as JSON. Each case loads only
+ * the modules it uses, so no run pays for another's in time or memory. Wall and CPU time count
+ * from the start of the case, module loading included; peak RSS is the process's.
+ */
 async function child(name: Case, rows: number): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-bench-'));
   const file = path.join(dir, 'out');
   try {
     const start = process.hrtime.bigint();
+    const cpu = process.cpuUsage();
     await runCase(name, rows, file);
     const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
+    const used = process.cpuUsage(cpu);
     const usage = process.resourceUsage();
     const measure: Measure = {
       case: name,
       rows,
       wallMs,
-      cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000,
+      cpuMs: (used.user + used.system) / 1000,
       maxRssMb: usage.maxRSS / 1024,
       bytes: fs.statSync(file).size,
     };

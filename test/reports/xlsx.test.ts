@@ -166,6 +166,26 @@ print(json.dumps({
     expect(out.destroyed).toBe(true);
   });
 
+  it('places cells after a blank correctly for both readers (cell references written only after gaps)', async () => {
+    const gappy = [{ name: 'a', qty: null, price: 5, ratio: undefined, when: null, ok: true }, { qty: 7 }];
+    const { file: gap } = await writeReportFile(writeXlsx, { title: 'Gaps', columns, rows: gappy }, 'g.xlsx');
+    const ws = XLSX.read(fs.readFileSync(gap)).Sheets.Gaps;
+    expect(XLSX.utils.sheet_to_json(ws, { header: 1, defval: null })).toEqual([
+      ['Name', 'Quantity', 'Price', 'Ratio', 'When', 'OK?'],
+      ['a', null, 5, null, null, true],
+      [null, 7, null, null, null, null],
+    ]);
+    const script = `
+import json, sys, openpyxl
+ws = openpyxl.load_workbook(sys.argv[1]).active
+print(json.dumps([[c.value for c in row] for row in ws.iter_rows(min_row=2, max_row=3)]))
+`;
+    expect(python(script, gap)).toEqual([
+      ['a', null, 5, null, null, true],
+      [null, 7, null, null, null, null],
+    ]);
+  });
+
   it('names columns and sheets as Excel does', () => {
     expect([0, 25, 26, 51, 52, 701, 702, 16383].map(columnLetter)).toEqual(['A', 'Z', 'AA', 'AZ', 'BA', 'ZZ', 'AAA', 'XFD']);
     expect(sheetNameFrom("'quarterly: report/2024 with a very long name'")).toBe('quarterly  report 2024 with a v');
