@@ -10,6 +10,7 @@ import { metricsRouter, requestMetrics } from './metrics/http';
 import { ServiceMetrics } from './metrics/metrics';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
+import { reportsRouter } from './routes/reports';
 import { tasksRouter } from './routes/tasks';
 import { pageRouter } from './routes/page';
 import type { Store } from './storage/store';
@@ -47,6 +48,7 @@ export function createApp({ config, store, stores = new StoreSet(store), db, que
     filesRouter({ config, store, stores, catalog, log, metrics }),
     directUploadsRouter({ config, stores, catalog, db, log }),
     tasksRouter({ queue, catalog }),
+    reportsRouter({ config, queue, catalog }),
   );
   app.use(notFoundRoute);
   app.use(errorHandler(config.uploads));

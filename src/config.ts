@@ -71,6 +71,10 @@ const schema = z.object({
   WORKER_CONCURRENCY: positiveInt('tasks').default(2),
   TASK_LEASE_SECONDS: positiveInt('seconds').default(30),
   TASK_MAX_ATTEMPTS: positiveInt('attempts').default(3),
+  REPORT_MAX_BODY_BYTES: byteSize.default(20 * 1024 ** 2),
+  REPORT_SOURCE_MAX_BYTES: byteSize.default(100 * 1024 ** 2),
+  REPORT_SOURCE_MAX_DECOMPRESSED_BYTES: byteSize.default(500 * 1024 ** 2),
+  REPORT_SOURCE_MAX_ROWS: positiveInt('rows').default(1_000_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...objectStorageFields({ byteSize, positiveInt }),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (it guards GET /metrics)').optional(),
@@ -119,6 +123,12 @@ export interface Config {
     workerConcurrency: number;
     leaseMs: number;
     maxAttempts: number;
+  };
+  reports: {
+    /** Largest `POST /v1/reports` JSON body (inline rows). */
+    maxBodyBytes: number;
+    /** Caps on an uploaded file read as a report source (zip-bomb and size guards). */
+    source: { maxBytes: number; maxDecompressedBytes: number; maxRows: number };
   };
   /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
   metricsToken?: string;
@@ -189,6 +199,14 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       workerConcurrency: e.WORKER_CONCURRENCY,
       leaseMs: e.TASK_LEASE_SECONDS * 1000,
       maxAttempts: e.TASK_MAX_ATTEMPTS,
+    },
+    reports: {
+      maxBodyBytes: e.REPORT_MAX_BODY_BYTES,
+      source: {
+        maxBytes: e.REPORT_SOURCE_MAX_BYTES,
+        maxDecompressedBytes: e.REPORT_SOURCE_MAX_DECOMPRESSED_BYTES,
+        maxRows: e.REPORT_SOURCE_MAX_ROWS,
+      },
     },
     metricsToken: e.METRICS_TOKEN,
     doctorIntervalMs: e.DOCTOR_INTERVAL,

@@ -101,3 +101,13 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/**
+ * An uploaded file that cannot be turned into a report: not a spreadsheet, corrupt, malformed, or
+ * past a safety limit (size, rows, decompressed bytes). The message is shown to the user as is.
+ */
+export class SourceRejected extends Unprocessable {
+  constructor(message: string) {
+    super(message, 'source_rejected');
+  }
+}

@@ -57,7 +57,7 @@ export function createWorker(
   metrics?: TaskMetrics,
 ): Worker | undefined {
   const { store, stores, catalog, queue } = resources;
-  const handlers = taskHandlers({ store, stores, catalog, log });
+  const handlers = taskHandlers({ store, stores, catalog, log, config });
   if (concurrency < 1 || Object.keys(handlers).length === 0) return undefined;
   return new Worker({ queue, catalog, store, log, handlers, metrics, concurrency, leaseMs: config.tasks.leaseMs });
 }

@@ -120,23 +120,32 @@ export function downloadContent(deps: {
       if (err instanceof BlobNotFound) throw await blobMissing(req, record, err);
       throw err;
     }
+    // The outcome is counted as the last byte passes, before the client can have it all, so a
+    // scrape right after a download always includes it.
+    const expected = range ? range.end - range.start + 1 : size;
     let sent = 0;
+    let counted = false;
+    const count = () => {
+      counted = true;
+      metrics.download(range ? 'partial' : 'full', sent);
+    };
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         sent += chunk.length;
+        if (sent >= expected && !counted) count();
         done(null, chunk);
+      },
+      flush(done) {
+        if (!counted) count();
+        done();
       },
     });
     // A client that goes away mid-download just ends the pipeline; nothing to clean up.
-    const completed = await pipeline(body, meter, res).then(
-      () => true,
-      (err) => {
-        if (!res.destroyed) req.log.error({ err, fileId: record.id }, 'download stream failed');
-        res.destroy();
-        return false;
-      },
-    );
-    metrics.download(completed ? (range ? 'partial' : 'full') : 'interrupted', sent);
+    await pipeline(body, meter, res).catch((err) => {
+      if (!res.destroyed) req.log.error({ err, fileId: record.id }, 'download stream failed');
+      res.destroy();
+      if (!counted) metrics.download('interrupted', sent);
+    });
   };
 
   return async (req: Request, res: Response) => {

@@ -2,19 +2,47 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { BlobNotFound, InsufficientStorage, StoreUnavailable } from '../errors';
 import { assertValidKey, type BlobInfo, type ByteRange, type ListOptions, type ListPage, type PutOptions, type Store } from './store';
 
 /** Internal names start with a dot; keys never do, so the two can't collide. */
 const TEMP_DIR = '.tmp';
+/**
+ * While a large file streams in, its bytes are pushed to disk every this many bytes, in the
+ * background. The kernel otherwise keeps gigabytes dirty in memory and the final fsync would
+ * write all of it after the last byte arrived; syncing as we go overlaps the disk's work with
+ * the network's, so the final fsync only has the tail left (measured in `npm run bench`).
+ */
+const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 /** Temp files older than this at startup were left by a crash and are removed. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
 function isErrno(err: unknown, ...codes: string[]): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   return typeof code === 'string' && codes.includes(code);
+}
+
+/** Passes chunks through, starting a background fdatasync of `file` every SYNC_EVERY_BYTES. */
+function syncingAsItGoes(file: fsp.FileHandle): Transform {
+  let unsynced = 0;
+  let syncing = false;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      unsynced += chunk.length;
+      if (unsynced >= SYNC_EVERY_BYTES && !syncing) {
+        unsynced = 0;
+        syncing = true;
+        // Not awaited: writes go on meanwhile. A failure here is seen again by the final fsync.
+        file.datasync().then(
+          () => (syncing = false),
+          () => (syncing = false),
+        );
+      }
+      done(null, chunk);
+    },
+  });
 }
 
 /**
@@ -60,9 +88,10 @@ export class FileSystemStore implements Store {
     try {
       // Recreated on every write: a tmp reaper may have wiped it since startup.
       await fsp.mkdir(this.tempDir, { recursive: true });
+      const file = await fsp.open(temp, 'wx');
       // `flush` fsyncs before close, so the rename below publishes bytes that are on disk.
-      out = fs.createWriteStream(temp, { flags: 'wx', flush: true });
-      await pipeline(body, out, { signal: options.signal });
+      out = file.createWriteStream({ flush: true });
+      await pipeline(body, syncingAsItGoes(file), out, { signal: options.signal });
       const size = out.bytesWritten;
       await fsp.mkdir(path.dirname(target), { recursive: true });
       await fsp.rename(temp, target);

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { FileCatalog } from '../catalog/files';
+import type { Config } from '../config';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
+import { REPORT_TASK, reportHandler } from './report-task';
 import type { TaskHandler } from './worker';
 
 export interface HandlerDeps {
@@ -11,9 +13,12 @@ export interface HandlerDeps {
   stores: StoreSet;
   catalog: FileCatalog;
   log: Logger;
+  config: Config;
 }
 
 /** Every kind of task stowage knows how to run. */
-export function taskHandlers(_deps: HandlerDeps): Record<string, TaskHandler> {
-  return {};
+export function taskHandlers(deps: HandlerDeps): Record<string, TaskHandler> {
+  return {
+    [REPORT_TASK]: reportHandler(deps),
+  };
 }

@@ -181,6 +181,21 @@ export class TaskQueue {
   }
 
   /**
+   * Records the outputs an attempt has started, so that if its worker dies the attempt that
+   * reclaims the task can remove them. False when this worker no longer holds the task.
+   */
+  async recordOutputs(task: Task, workerId: string, fileIds: string[]): Promise<boolean> {
+    const result = await this.db
+      .updateTable('tasks')
+      .set({ output_file_ids: JSON.stringify(fileIds) })
+      .where('id', '=', task.id)
+      .where('worker_id', '=', workerId)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return result.numUpdatedRows === 1n;
+  }
+
+  /**
    * Completes the task and makes its outputs ready in one transaction, only if this worker still
    * holds it. False means the outputs were not published (the task was cancelled or reclaimed).
    */
@@ -228,6 +243,7 @@ export class TaskQueue {
         worker_id: null,
         error_code: error.code,
         error_message: error.message,
+        output_file_ids: '[]',
         log: JSON.stringify(this.appendLog(task, line, nowMs)),
         finished_at: retry ? null : now,
         updated_at: now,
@@ -250,6 +266,7 @@ export class TaskQueue {
         attempts: eb('attempts', '-', 1),
         running_until: null,
         worker_id: null,
+        output_file_ids: '[]',
         log: JSON.stringify(this.appendLog(task, 'Handed back by a worker that is shutting down.', now)),
         updated_at: iso(now),
       }))

@@ -111,8 +111,8 @@ export class Worker {
 
   private idle(): Promise<void> {
     return new Promise((resolve) => {
+      // Not unref'd: in `stowage worker` this timer is what keeps the process running.
       const timer = setTimeout(done, this.o.pollMs ?? 1000);
-      timer.unref();
       const self = this;
       function done() {
         clearTimeout(timer);
@@ -154,6 +154,7 @@ export class Worker {
       output: (name, contentType, write) => this.output(task, outputs, controller.signal, name, contentType, write),
     };
     try {
+      await this.discardEarlierAttempt(task);
       const message = await this.o.handlers[task.kind](ctx);
       controller.signal.throwIfAborted();
       if (await queue.succeed(task, this.id, outputs, message || 'Done.')) {
@@ -210,6 +211,7 @@ export class Worker {
     await catalog.createPending({ id, owner: task.owner, originalName: name, name: clean, contentType, store: store.driver, key });
     const pending: TaskOutput = { id, key, name: clean, size: 0, sha256: '' };
     outputs.push(pending);
+    await this.o.queue.recordOutputs(task, this.id, outputs.map((o) => o.id));
     const pipe = new PassThrough();
     const [stored] = await Promise.all([
       putHashed(store, key, pipe, { signal, contentType }),
@@ -219,6 +221,17 @@ export class Worker {
       }),
     ]);
     return Object.assign(pending, stored);
+  }
+
+  /**
+   * A task claimed again after its worker died may carry the ids of outputs that attempt had
+   * started: remove the ones that never became ready, so they don't linger as pending files.
+   */
+  private async discardEarlierAttempt(task: Task): Promise<void> {
+    if (task.outputFileIds.length === 0) return;
+    const leftovers = await this.o.catalog.getMany(task.owner, task.outputFileIds);
+    await this.discard(leftovers.filter((f) => f.status === 'pending').map((f) => ({ id: f.id, key: f.key, name: f.name, size: 0, sha256: '' })));
+    await this.o.queue.recordOutputs(task, this.id, []);
   }
 
   private async discard(outputs: TaskOutput[]): Promise<void> {

@@ -1,0 +1,175 @@
+import { z } from 'zod';
+import { Unprocessable } from '../errors';
+import { toDate } from './values';
+
+/** Caps on what one JSON body may carry inline; bigger reports come from an uploaded file. */
+export const LIMITS = {
+  maxColumns: 200,
+  maxInlineRows: 50_000,
+  maxInlineCells: 1_000_000,
+  maxTitleLength: 200,
+  maxTextLength: 32_767, // the most Excel keeps in one cell
+  /** Issues listed in one 422 message; the rest are counted, not spelt out. */
+  maxIssuesReported: 20,
+} as const;
+
+export const FORMATS = ['xlsx', 'pdf', 'csv'] as const;
+export type ReportFormat = (typeof FORMATS)[number];
+
+export const COLUMN_TYPES = ['string', 'number', 'integer', 'date', 'boolean', 'currency'] as const;
+export type ColumnType = (typeof COLUMN_TYPES)[number];
+
+// Excel refuses sheet names with these characters, longer than 31, or wrapped in apostrophes.
+const sheetName = z
+  .string()
+  .min(1)
+  .max(31)
+  .refine((s) => !/[:\\/?*[\]]/.test(s), 'must not contain : \\ / ? * [ ]')
+  .refine((s) => !s.startsWith("'") && !s.endsWith("'"), 'must not start or end with an apostrophe');
+
+export const columnSchema = z.strictObject({
+  key: z.string().min(1).max(100),
+  header: z.string().max(255),
+  type: z.enum(COLUMN_TYPES),
+  width: z.number().min(1).max(255).optional(),
+  numberFormat: z.string().min(1).max(100).optional(),
+});
+export type Column = z.infer<typeof columnSchema>;
+
+export const optionsSchema = z.strictObject({
+  sheetName: sheetName.optional(),
+  totalsRow: z.boolean().optional(),
+  landscape: z.boolean().optional(),
+  bom: z.boolean().optional(),
+});
+export type ReportOptions = z.infer<typeof optionsSchema>;
+
+export const sourceSchema = z.strictObject({
+  fileId: z.string().min(1).max(200),
+  sheet: z.string().min(1).max(31).optional(),
+});
+export type SourceRef = z.infer<typeof sourceSchema>;
+
+export type Row = Record<string, unknown>;
+
+const bodySchema = z
+  .strictObject({
+    format: z.enum(FORMATS),
+    title: z.string().trim().min(1).max(LIMITS.maxTitleLength),
+    columns: z.array(columnSchema).min(1).max(LIMITS.maxColumns).optional(),
+    rows: z.array(z.record(z.string(), z.unknown())).max(LIMITS.maxInlineRows).optional(),
+    source: sourceSchema.optional(),
+    options: optionsSchema.default({}),
+  })
+  .superRefine((body, ctx) => {
+    if (body.source && (body.columns || body.rows)) {
+      ctx.addIssue({ code: 'custom', message: 'give either source or columns and rows, not both' });
+    } else if (!body.source && !(body.columns && body.rows)) {
+      ctx.addIssue({ code: 'custom', message: 'give columns and rows, or a source file' });
+    }
+    if (body.columns) {
+      const seen = new Set<string>();
+      body.columns.forEach((c, i) => {
+        if (seen.has(c.key)) ctx.addIssue({ code: 'custom', path: ['columns', i, 'key'], message: `duplicate key "${c.key}"` });
+        seen.add(c.key);
+      });
+      if (body.rows && body.rows.length * body.columns.length > LIMITS.maxInlineCells) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rows'],
+          message: `at most ${LIMITS.maxInlineCells} cells inline (rows x columns); upload a file and use source instead`,
+        });
+      }
+    }
+  });
+
+export interface InlineReport {
+  kind: 'inline';
+  format: ReportFormat;
+  title: string;
+  columns: Column[];
+  rows: Row[];
+  options: ReportOptions;
+}
+
+export interface SourceReport {
+  kind: 'source';
+  format: ReportFormat;
+  title: string;
+  source: SourceRef;
+  options: ReportOptions;
+}
+
+export type ReportRequest = InlineReport | SourceReport;
+
+/** Why `value` does not fit a column of `type`, or undefined when it does. Blank cells fit all. */
+function cellProblem(type: ColumnType, value: unknown): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  switch (type) {
+    case 'string':
+      if (typeof value === 'string') {
+        return value.length > LIMITS.maxTextLength ? `text longer than ${LIMITS.maxTextLength} characters` : undefined;
+      }
+      return typeof value === 'number' || typeof value === 'boolean' ? undefined : 'expected text';
+    case 'number':
+    case 'currency':
+      return typeof value === 'number' && Number.isFinite(value) ? undefined : 'expected a number';
+    case 'integer':
+      return Number.isSafeInteger(value) ? undefined : 'expected a whole number';
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : 'expected true or false';
+    case 'date':
+      return toDate(value) ? undefined : 'expected an ISO 8601 date such as 2024-01-31 or 2024-01-31T09:30:00Z';
+  }
+}
+
+function* rowProblems(columns: Column[], rows: Row[]): Generator<string> {
+  const types = new Map(columns.map((c) => [c.key, c.type]));
+  for (let i = 0; i < rows.length; i++) {
+    for (const [key, value] of Object.entries(rows[i])) {
+      const type = types.get(key);
+      if (!type) {
+        yield `rows[${i}].${key}: not one of the columns' keys`;
+        continue;
+      }
+      const problem = cellProblem(type, value);
+      if (problem) yield `rows[${i}].${key}: ${problem}`;
+    }
+  }
+}
+
+function pathText(path: PropertyKey[]): string {
+  return path.reduce<string>((text, p) => (typeof p === 'number' ? `${text}[${p}]` : text ? `${text}.${String(p)}` : String(p)), '');
+}
+
+function reject(problems: string[], total: number): never {
+  const more = total > problems.length ? ` (and ${total - problems.length} more)` : '';
+  throw new Unprocessable(`Invalid report request: ${problems.join('; ')}${more}.`, 'invalid_report');
+}
+
+/**
+ * Checks a `POST /v1/reports` body: its shape first, then every inline cell against its column's
+ * type. Throws Unprocessable (422, code `invalid_report`) naming each problem by path, e.g.
+ * `rows[3].amount: expected a number`.
+ */
+export function parseReportRequest(body: unknown): ReportRequest {
+  const parsed = bodySchema.safeParse(body);
+  if (!parsed.success) {
+    const issues = parsed.error.issues;
+    reject(
+      issues.slice(0, LIMITS.maxIssuesReported).map((i) => (i.path.length ? `${pathText(i.path)}: ${i.message}` : i.message)),
+      issues.length,
+    );
+  }
+  const { format, title, options, source, columns, rows } = parsed.data;
+  if (source) return { kind: 'source', format, title, source, options };
+  if (!columns || !rows) throw new Error('unreachable: superRefine requires columns and rows');
+  const problems: string[] = [];
+  let total = 0;
+  for (const problem of rowProblems(columns, rows)) {
+    if (problems.length < LIMITS.maxIssuesReported) problems.push(problem);
+    total++;
+  }
+  if (total > 0) reject(problems, total);
+  return { kind: 'inline', format, title, columns, rows, options };
+}

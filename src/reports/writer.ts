@@ -1,0 +1,49 @@
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Column, ReportOptions, Row } from './spec';
+
+export type Rows = Iterable<Row> | AsyncIterable<Row>;
+
+/** What every format's writer takes; `rows` is read once, in order, as the output is written. */
+export interface ReportInput {
+  title: string;
+  columns: Column[];
+  options?: ReportOptions;
+  rows: Rows;
+  /** Called with the number of rows written so far, every PROGRESS_EVERY rows and at the end. */
+  onProgress?: (rowsDone: number) => void;
+}
+
+export interface ReportResult {
+  rows: number;
+}
+
+export const PROGRESS_EVERY = 1000;
+
+/** Output is handed to the stream in chunks of about this size, not row by row. */
+export const CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Streams `chunks` into `out` with backpressure and ends it. If `out` fails, the generator is
+ * stopped (its finally blocks run); if the generator throws, `out` is destroyed with that error,
+ * so a store's streaming put discards the partial object.
+ */
+export async function writeChunks(chunks: AsyncIterable<Buffer>, out: Writable): Promise<void> {
+  await pipeline(Readable.from(chunks, { objectMode: false }), out);
+}
+
+/**
+ * Resolves once `stream` can take more, or is closed: on 'close' too, so a producer whose reader
+ * stopped early stops producing instead of waiting for ever.
+ */
+export function drainedOrClosed(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}

@@ -1,0 +1,111 @@
+import type { Column } from './spec';
+import { escapeXml } from './xml';
+
+/** Style indexes (into cellXfs) that the cells of one column use. */
+export interface ColumnStyle {
+  body: number;
+  /** For date columns: a value with a time of day; other columns use `body`. */
+  bodyWithTime: number;
+  total: number;
+}
+
+export interface Styles {
+  header: number;
+  totalLabel: number;
+  columns: ColumnStyle[];
+  xml: string;
+}
+
+// Built-in number formats (ECMA-376 18.8.30) need no <numFmt>; custom ones start at 164.
+const GENERAL = 0;
+const INTEGER = 1; // 0
+const CURRENCY = 4; // #,##0.00
+const DATE_FORMAT = 'yyyy-mm-dd';
+const DATE_TIME_FORMAT = 'yyyy-mm-dd hh:mm:ss';
+
+type Role = 'body' | 'header' | 'total';
+
+/**
+ * styles.xml for a report: a bold, shaded, underlined header; bold totals with a rule above; each
+ * column's number format. Built once from the columns before any row is written, so every cell
+ * refers to a style by index and the sheet XML stays small.
+ */
+export function buildStyles(columns: Column[]): Styles {
+  const customFormats = new Map<string, number>();
+  const formatId = (code: string): number => {
+    let id = customFormats.get(code);
+    if (id === undefined) {
+      id = 164 + customFormats.size;
+      customFormats.set(code, id);
+    }
+    return id;
+  };
+  const xfs: string[] = [];
+  const xfIndex = new Map<string, number>();
+  const xf = (numFmtId: number, role: Role): number => {
+    const key = `${numFmtId}/${role}`;
+    let index = xfIndex.get(key);
+    if (index === undefined) {
+      const font = role === 'body' ? 0 : 1;
+      const fill = role === 'header' ? 2 : 0;
+      const border = role === 'header' ? 1 : role === 'total' ? 2 : 0;
+      const align = role === 'header' ? '<alignment vertical="center"/>' : '';
+      index = xfs.length;
+      xfs.push(
+        `<xf numFmtId="${numFmtId}" fontId="${font}" fillId="${fill}" borderId="${border}" xfId="0"` +
+          (numFmtId ? ' applyNumberFormat="1"' : '') +
+          (font ? ' applyFont="1"' : '') +
+          (fill ? ' applyFill="1"' : '') +
+          (border ? ' applyBorder="1"' : '') +
+          (align ? ` applyAlignment="1">${align}</xf>` : '/>'),
+      );
+      xfIndex.set(key, index);
+    }
+    return index;
+  };
+
+  xf(GENERAL, 'body'); // index 0: the default every unstyled cell gets
+  const header = xf(GENERAL, 'header');
+  const totalLabel = xf(GENERAL, 'total');
+  const styles = columns.map((c): ColumnStyle => {
+    const custom = c.numberFormat === undefined ? undefined : formatId(c.numberFormat);
+    switch (c.type) {
+      case 'integer':
+      case 'number':
+      case 'currency': {
+        const fmt = custom ?? (c.type === 'integer' ? INTEGER : c.type === 'currency' ? CURRENCY : GENERAL);
+        const body = xf(fmt, 'body');
+        return { body, bodyWithTime: body, total: xf(fmt, 'total') };
+      }
+      case 'date': {
+        const body = xf(custom ?? formatId(DATE_FORMAT), 'body');
+        return { body, bodyWithTime: xf(custom ?? formatId(DATE_TIME_FORMAT), 'body'), total: totalLabel };
+      }
+      case 'string':
+      case 'boolean':
+        return { body: 0, bodyWithTime: 0, total: totalLabel };
+    }
+  });
+
+  const numFmts = [...customFormats].map(([code, id]) => `<numFmt numFmtId="${id}" formatCode="${escapeXml(code)}"/>`);
+  const xml =
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' +
+    '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' +
+    (numFmts.length ? `<numFmts count="${numFmts.length}">${numFmts.join('')}</numFmts>` : '') +
+    '<fonts count="2">' +
+    '<font><sz val="11"/><name val="Calibri"/><family val="2"/></font>' +
+    '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font>' +
+    '</fonts>' +
+    '<fills count="3"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>' +
+    '<fill><patternFill patternType="solid"><fgColor rgb="FFD9E1F2"/><bgColor indexed="64"/></patternFill></fill></fills>' +
+    '<borders count="3">' +
+    '<border><left/><right/><top/><bottom/><diagonal/></border>' +
+    '<border><left/><right/><top/><bottom style="thin"><color auto="1"/></bottom><diagonal/></border>' +
+    '<border><left/><right/><top style="thin"><color auto="1"/></top><bottom/><diagonal/></border>' +
+    '</borders>' +
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>' +
+    `<cellXfs count="${xfs.length}">${xfs.join('')}</cellXfs>` +
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>' +
+    '</styleSheet>';
+  return { header, totalLabel, columns: styles, xml };
+}

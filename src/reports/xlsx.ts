@@ -1,0 +1,266 @@
+import type { Writable } from 'node:stream';
+import { Unprocessable } from '../errors';
+import type { Column } from './spec';
+import { LIMITS } from './spec';
+import { asText, isBlank, isDateOnly, toBoolean, toDate, toInteger, toNumber } from './values';
+import { escapeXml } from './xml';
+import { buildStyles, type ColumnStyle } from './xlsx-styles';
+import { zipStream, type ZipEntry } from './zip';
+import { CHUNK_BYTES, PROGRESS_EVERY, writeChunks, type ReportInput, type ReportResult } from './writer';
+
+/*
+ * A purpose-built streaming xlsx writer: the sheet XML is generated row by row straight into a
+ * streaming zip (zip.ts), with inline strings (no shared-string table to hold in memory) and a
+ * small styles.xml fixed by the columns. Measured with `npm run bench` (2 cores): exceljs's
+ * streaming WorkbookWriter, even tuned (useSharedStrings false, useStyles false), builds an object
+ * per cell and runs each row through its own XML and zip layers, and could not come near the
+ * targets of half exceljs's default time at 100k rows, or 1M rows under 20 s in under 150 MB.
+ * See bench/reports.ts for the figures.
+ */
+
+const MAIN_NS = 'http://schemas.openxmlformats.org/spreadsheetml/2006/main';
+const REL_NS = 'http://schemas.openxmlformats.org/officeDocument/2006/relationships';
+const XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n';
+/** Rows in an Excel sheet; header and totals rows count too. */
+const EXCEL_MAX_ROWS = 1_048_576;
+/** Excel counts days from 1899-12-30 (1900 was wrongly a leap year); serial 61 is 1900-03-01. */
+const EXCEL_EPOCH_MS = Date.UTC(1899, 11, 30);
+const FIRST_SAFE_SERIAL = 61;
+
+export function columnLetter(index: number): string {
+  let n = index + 1;
+  let name = '';
+  while (n > 0) {
+    const rem = (n - 1) % 26;
+    name = String.fromCharCode(65 + rem) + name;
+    n = Math.floor((n - 1) / 26);
+  }
+  return name;
+}
+
+/** Text that needs more than copying: edge whitespace to preserve, or characters to escape. */
+const NEEDS_CARE = /^\s|\s$|[<>&"\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+
+function inlineString(ref: string, text: string, style = 0): string {
+  const s = style ? ` s="${style}"` : '';
+  if (text.length <= LIMITS.maxTextLength && !NEEDS_CARE.test(text)) {
+    return `<c${ref}${s} t="inlineStr"><is><t>${text}</t></is></c>`;
+  }
+  const t = text.length > LIMITS.maxTextLength ? text.slice(0, LIMITS.maxTextLength) : text;
+  const space = /^\s|\s$/.test(t) ? ' xml:space="preserve"' : '';
+  return `<c${ref}${s} t="inlineStr"><is><t${space}>${escapeXml(t)}</t></is></c>`;
+}
+
+function numberCell(ref: string, n: number, style: number): string {
+  return style ? `<c${ref} s="${style}"><v>${n}</v></c>` : `<c${ref}><v>${n}</v></c>`;
+}
+
+/**
+ * `ref` is the cell's ` r="B7"` attribute, or '' for a cell right after the previous one in its
+ * row: the reference is optional there (ECMA-376 18.3.1.4) and leaving it out saves a tenth of
+ * the sheet's bytes and of the time to write and compress them.
+ */
+type CellWriter = (value: unknown, ref: string) => string;
+
+/** One function per column that turns a value into its `<c>` element; sums go to `totals`. */
+function cellWriter(column: Column, style: ColumnStyle, totals: number[], index: number): CellWriter {
+  switch (column.type) {
+    case 'number':
+    case 'currency':
+    case 'integer': {
+      const parse = column.type === 'integer' ? toInteger : toNumber;
+      return (value, ref) => {
+        const n = parse(value);
+        if (n === undefined) return inlineString(ref, asText(value));
+        totals[index] += n;
+        return numberCell(ref, n, style.body);
+      };
+    }
+    case 'boolean':
+      return (value, ref) => {
+        const b = toBoolean(value);
+        return b === undefined ? inlineString(ref, asText(value)) : `<c${ref} t="b"><v>${b ? 1 : 0}</v></c>`;
+      };
+    case 'date':
+      return (value, ref) => {
+        const d = toDate(value);
+        const serial = d ? (d.getTime() - EXCEL_EPOCH_MS) / 86_400_000 : 0;
+        // Excel cannot show dates before March 1900 as dates: those stay ISO text.
+        if (!d || serial < FIRST_SAFE_SERIAL) return inlineString(ref, asText(value));
+        return numberCell(ref, serial, isDateOnly(d) ? style.body : style.bodyWithTime);
+      };
+    case 'string':
+      return (value, ref) => inlineString(ref, asText(value));
+  }
+}
+
+function isSummed(column: Column): boolean {
+  return column.type === 'number' || column.type === 'integer' || column.type === 'currency';
+}
+
+/** From the title: Excel's sheet-name rules (31 characters, no : \ / ? * [ ], no edge apostrophes). */
+export function sheetNameFrom(title: string): string {
+  const name = title.replace(/[:\\/?*[\]]/g, ' ').replace(/^'+/, '').slice(0, 31).replace(/'+$/, '').trim();
+  return name || 'Report';
+}
+
+function defaultWidth(column: Column): number {
+  const byType = { string: 24, number: 14, currency: 14, integer: 10, date: 19, boolean: 8 }[column.type];
+  // Room for the header text and the autofilter's drop-down button.
+  return Math.min(80, Math.max(byType, column.header.length + 4));
+}
+
+interface SheetState {
+  rows: number;
+  lastRow: number;
+}
+
+async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyles>, state: SheetState): AsyncGenerator<Buffer> {
+  const { columns, options = {}, onProgress } = input;
+  const letters = columns.map((_, i) => columnLetter(i));
+  const totals = columns.map(() => 0);
+  const writers = columns.map((c, i) => cellWriter(c, styles.columns[i], totals, i));
+  const keys = columns.map((c) => c.key);
+  const maxDataRows = EXCEL_MAX_ROWS - 1 - (options.totalsRow ? 1 : 0);
+
+  const cols = columns
+    .map((c, i) => `<col min="${i + 1}" max="${i + 1}" width="${c.width ?? defaultWidth(c)}" customWidth="1"/>`)
+    .join('');
+  let xml =
+    XML_DECL +
+    `<worksheet xmlns="${MAIN_NS}" xmlns:r="${REL_NS}">` +
+    '<sheetViews><sheetView tabSelected="1" workbookViewId="0">' +
+    '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>' +
+    '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>' +
+    '<sheetFormatPr defaultRowHeight="15"/>' +
+    `<cols>${cols}</cols><sheetData>` +
+    '<row r="1">' +
+    columns.map((c, i) => inlineString(` r="${letters[i]}1"`, c.header, styles.header)).join('') +
+    '</row>';
+
+  let rowNumber = 1;
+  for await (const row of input.rows) {
+    if (state.rows === maxDataRows) {
+      throw new Unprocessable(`An xlsx sheet holds at most ${maxDataRows} rows here; use csv for more.`, 'report_too_large');
+    }
+    rowNumber++;
+    const r = String(rowNumber);
+    xml += `<row r="${r}">`;
+    let gap = false;
+    for (let i = 0; i < keys.length; i++) {
+      const value = row[keys[i]];
+      if (isBlank(value)) gap = true;
+      else xml += writers[i](value, gap ? ` r="${letters[i]}${r}"` : '');
+    }
+    xml += '</row>';
+    state.rows++;
+    if (state.rows % PROGRESS_EVERY === 0) onProgress?.(state.rows);
+    if (xml.length >= CHUNK_BYTES) {
+      yield Buffer.from(xml, 'utf8');
+      xml = '';
+    }
+  }
+  state.lastRow = rowNumber;
+
+  if (options.totalsRow && state.rows > 0) {
+    const r = rowNumber + 1;
+    xml += `<row r="${r}">`;
+    columns.forEach((c, i) => {
+      const ref = ` r="${letters[i]}${r}"`;
+      if (isSummed(c)) {
+        // The cached <v> lets readers that do not calculate (viewers, data_only) see the total.
+        xml += `<c${ref} s="${styles.columns[i].total}"><f>SUM(${letters[i]}2:${letters[i]}${rowNumber})</f><v>${totals[i]}</v></c>`;
+      } else if (i === 0) {
+        xml += inlineString(ref, 'Total', styles.totalLabel);
+      }
+    });
+    xml += '</row>';
+  }
+  const filter = `A1:${letters[letters.length - 1]}${rowNumber}`;
+  const orientation = options.landscape ? 'landscape' : 'portrait';
+  xml +=
+    `</sheetData><autoFilter ref="${filter}"/>` +
+    '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>' +
+    `<pageSetup orientation="${orientation}"/></worksheet>`;
+  yield Buffer.from(xml, 'utf8');
+  onProgress?.(state.rows);
+}
+
+function workbookXml(sheetName: string, filterRef: string): string {
+  const quoted = `'${sheetName.replace(/'/g, "''")}'`;
+  const absolute = filterRef.replace(/([A-Z]+)(\d+)/g, '$$$1$$$2');
+  return (
+    XML_DECL +
+    `<workbook xmlns="${MAIN_NS}" xmlns:r="${REL_NS}">` +
+    '<bookViews><workbookView/></bookViews>' +
+    `<sheets><sheet name="${escapeXml(sheetName)}" sheetId="1" r:id="rId1"/></sheets>` +
+    // Excel and LibreOffice keep the autofilter's range in this hidden name as well.
+    `<definedNames><definedName name="_xlnm._FilterDatabase" localSheetId="0" hidden="1">${escapeXml(quoted)}!${absolute}</definedName></definedNames>` +
+    '<calcPr calcId="191029" fullCalcOnLoad="1"/></workbook>'
+  );
+}
+
+const CONTENT_TYPES =
+  XML_DECL +
+  '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">' +
+  '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>' +
+  '<Default Extension="xml" ContentType="application/xml"/>' +
+  '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>' +
+  '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>' +
+  '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>' +
+  '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>' +
+  '</Types>';
+
+const ROOT_RELS =
+  XML_DECL +
+  '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">' +
+  '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>' +
+  '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/>' +
+  '</Relationships>';
+
+const WORKBOOK_RELS =
+  XML_DECL +
+  '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">' +
+  '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>' +
+  '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>' +
+  '</Relationships>';
+
+function coreXml(title: string, created: Date): string {
+  const when = created.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return (
+    XML_DECL +
+    '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" ' +
+    'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" ' +
+    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">' +
+    `<dc:title>${escapeXml(title)}</dc:title><dc:creator>stowage</dc:creator>` +
+    `<dcterms:created xsi:type="dcterms:W3CDTF">${when}</dcterms:created>` +
+    '</cp:coreProperties>'
+  );
+}
+
+function* parts(input: ReportInput, state: SheetState): Generator<ZipEntry> {
+  const styles = buildStyles(input.columns);
+  const sheetName = input.options?.sheetName ?? sheetNameFrom(input.title);
+  const utf8 = (text: string) => Buffer.from(text, 'utf8');
+  yield { name: '[Content_Types].xml', data: utf8(CONTENT_TYPES) };
+  yield { name: '_rels/.rels', data: utf8(ROOT_RELS) };
+  yield { name: 'docProps/core.xml', data: utf8(coreXml(input.title, new Date())) };
+  yield { name: 'xl/_rels/workbook.xml.rels', data: utf8(WORKBOOK_RELS) };
+  yield { name: 'xl/styles.xml', data: utf8(styles.xml) };
+  yield { name: 'xl/worksheets/sheet1.xml', data: sheetXml(input, styles, state) };
+  // Pulled only once the sheet has streamed, so the filter's range knows the last row.
+  const last = columnLetter(input.columns.length - 1);
+  yield { name: 'xl/workbook.xml', data: utf8(workbookXml(sheetName, `A1:${last}${state.lastRow}`)) };
+}
+
+/**
+ * Writes one sheet: a styled, frozen header row with an autofilter; typed cells (numbers,
+ * integers, currency with its format, dates as Excel dates, booleans); column widths; an optional
+ * totals row of SUM formulas for the numeric columns. The title becomes the document title and,
+ * unless options.sheetName is given, the sheet's name. Memory stays flat whatever the row count.
+ */
+export async function writeXlsx(input: ReportInput, out: Writable): Promise<ReportResult> {
+  const state: SheetState = { rows: 0, lastRow: 1 };
+  await writeChunks(zipStream(parts(input, state)), out);
+  return { rows: state.rows };
+}

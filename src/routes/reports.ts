@@ -1,0 +1,43 @@
+import express, { Router } from 'express';
+import type { FileCatalog } from '../catalog/files';
+import type { Config } from '../config';
+import { BadRequest, NotFound, UnsupportedMediaType } from '../errors';
+import { parseReportRequest } from '../reports';
+import type { TaskQueue } from '../tasks/queue';
+import { REPORT_TASK } from '../tasks/report-task';
+import { waitForTask } from '../tasks/wait';
+import { presentTask } from './tasks';
+
+/** The longest a client may ask to wait for a report, under Heroku's 30 s router timeout. */
+const MAX_WAIT_S = 25;
+
+/**
+ * `POST /v1/reports`: validates the request, queues a `report` task and answers 202 with its
+ * `Location`. With `?wait=SECONDS` it answers 201 with the finished task (and its outputs) if the
+ * report is built in time, else the same 202.
+ */
+export function reportsRouter(deps: { config: Config; queue: TaskQueue; catalog: FileCatalog }): Router {
+  const { queue, catalog } = deps;
+  const router = Router();
+  router.post('/reports', express.json({ limit: deps.config.reports.maxBodyBytes }), async (req, res) => {
+    if (!req.is('application/json')) throw new UnsupportedMediaType('Send the report request as application/json.', 'json_required');
+    let waitS = 0;
+    if (req.query.wait !== undefined) {
+      waitS = Number(req.query.wait);
+      if (!Number.isFinite(waitS) || waitS < 0 || waitS > MAX_WAIT_S) {
+        throw new BadRequest(`wait must be a number of seconds from 0 to ${MAX_WAIT_S}.`, 'invalid_wait');
+      }
+    }
+    const request = parseReportRequest(req.body);
+    if (request.kind === 'source' && !(await catalog.get(req.owner, request.source.fileId))) {
+      throw new NotFound('No file with that id (source.fileId).', 'source_not_found');
+    }
+    const queued = await queue.enqueue(REPORT_TASK, req.owner, request, { maxAttempts: deps.config.tasks.maxAttempts });
+    const task = waitS > 0 ? ((await waitForTask(queue, req.owner, queued.id, waitS * 1000)) ?? queued) : queued;
+    res
+      .status(task.status === 'succeeded' ? 201 : 202)
+      .location(`/v1/tasks/${task.id}`)
+      .json(await presentTask(task, catalog));
+  });
+  return router;
+}

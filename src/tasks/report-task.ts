@@ -1,0 +1,92 @@
+import type { Writable } from 'node:stream';
+import { BlobNotFound, SourceRejected } from '../errors';
+import { REPORT_CONTENT_TYPES, type ReportRequest, readSource, writeReport } from '../reports';
+import type { ProcessingLog } from '../reports';
+import { sanitizeFilename } from '../uploads/names';
+import type { HandlerDeps } from './handlers';
+import { TaskFailure } from './task';
+import type { TaskContext, TaskHandler } from './worker';
+
+export const REPORT_TASK = 'report';
+const MISSING_MESSAGE = 'File missing from storage. Please re-upload your file.';
+/** Progress is written to the database at most this often while rows stream out. */
+const PROGRESS_INTERVAL_MS = 250;
+
+/**
+ * Turns row progress into task progress between `from` and `to` percent, writing at most every
+ * PROGRESS_INTERVAL_MS. Writes are not awaited by the writer (it calls back synchronously); a
+ * lost lease shows up as the task's abort signal, which stops the output stream.
+ */
+function rowProgress(ctx: TaskContext, total: number, from: number, to: number) {
+  let last = 0;
+  return (rows: number) => {
+    const now = Date.now();
+    if (now - last < PROGRESS_INTERVAL_MS || total === 0) return;
+    last = now;
+    ctx.progress(from + ((to - from) * Math.min(rows, total)) / total).catch(() => undefined);
+  };
+}
+
+function describeLog(sourceName: string, log: ProcessingLog): string {
+  const lines = [
+    `Source: ${sourceName} (${log.format}${log.sheet ? `, sheet "${log.sheet}"` : ''})`,
+    `Rows read: ${log.rowsRead}`,
+    `Rows skipped: ${log.rowsSkipped}`,
+    ...log.skipped.map((s) => `  row ${s.row}: ${s.reason}`),
+  ];
+  if (log.rowsSkipped > log.skipped.length) lines.push(`  ... and ${log.rowsSkipped - log.skipped.length} more`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Builds a report (xlsx, pdf or csv) as a file owned by the requester, streamed into the store.
+ * From inline rows, or from an uploaded CSV/XLSX read back from its store, in which case a
+ * processing log file (rows read, rows skipped and why) is produced beside it.
+ */
+export function reportHandler(deps: HandlerDeps): TaskHandler {
+  return async (ctx) => {
+    const request = ctx.task.payload as ReportRequest;
+    const base = sanitizeFilename(request.title).replace(/\.(xlsx|pdf|csv)$/i, '');
+    const name = `${base}.${request.format}`;
+    const write = (columns: Parameters<typeof writeReport>[1]['columns'], rows: Parameters<typeof writeReport>[1]['rows'], total: number, from: number) =>
+      ctx.output(name, REPORT_CONTENT_TYPES[request.format], (out: Writable) =>
+        writeReport(
+          request.format,
+          { title: request.title, columns, rows, options: request.options, onProgress: rowProgress(ctx, total, from, 99) },
+          out,
+        ),
+      );
+
+    if (request.kind === 'inline') {
+      await ctx.progress(1, `Building ${name} from ${request.rows.length} rows.`);
+      await write(request.columns, request.rows, request.rows.length, 1);
+      return `Built ${name} (${request.rows.length} rows).`;
+    }
+
+    const record = await deps.catalog.get(ctx.task.owner, request.source.fileId);
+    if (!record) throw new TaskFailure('source_not_found', 'The source file does not exist (it may have been deleted).');
+    if (record.status === 'missing' || record.status === 'failed') throw new TaskFailure('file_missing', MISSING_MESSAGE);
+    if (record.status === 'pending') throw new TaskFailure('source_not_ready', 'The source file is still being uploaded.');
+    let table;
+    try {
+      const input = await deps.stores.get(record.store).get(record.key);
+      await ctx.progress(1, `Reading ${record.name}.`);
+      table = await readSource(input, { sheet: request.source.sheet, limits: deps.config.reports.source });
+    } catch (err) {
+      if (err instanceof BlobNotFound) {
+        deps.log.error({ fileId: record.id, key: record.key, store: record.store }, 'report source missing from storage');
+        await deps.catalog.setStatus(record.id, 'missing', MISSING_MESSAGE);
+        throw new TaskFailure('file_missing', MISSING_MESSAGE, { cause: err });
+      }
+      if (err instanceof SourceRejected) throw new TaskFailure('source_rejected', err.message, { cause: err });
+      throw err;
+    }
+    const { log } = table;
+    await ctx.progress(30, `Read ${log.rowsRead} rows from ${record.name}; skipped ${log.rowsSkipped}.`);
+    await write(table.columns, table.rows, table.rows.length, 30);
+    await ctx.output(`${base}-processing-log.txt`, 'text/plain; charset=utf-8', async (out) => {
+      out.end(describeLog(record.name, log));
+    });
+    return `Built ${name} from ${record.name}: ${log.rowsRead} rows read, ${log.rowsSkipped} skipped.`;
+  };
+}
