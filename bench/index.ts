@@ -1,8 +1,19 @@
 // `npm run bench [-- name...]`: every benchmark, or the named ones. Not part of the tests.
+// Each compares stowage with a baseline measured in the same run, and reports peak RSS.
+import { runReportsBench } from './reports';
+import { formatS3Bench, runS3Bench } from './s3';
 import { runUploadBench } from './upload';
 
 const benches: Record<string, () => Promise<void>> = {
   upload: () => runUploadBench(),
+  s3: async () => {
+    console.log('\n## 1 GiB upload through the S3 store');
+    console.log(formatS3Bench(await runS3Bench()));
+  },
+  reports: async () => {
+    console.log('\n## Report writers');
+    await runReportsBench();
+  },
 };
 
 async function main() {

@@ -24,6 +24,17 @@ function isErrno(err: unknown, ...codes: string[]): boolean {
   return typeof code === 'string' && codes.includes(code);
 }
 
+/** Runs `op`; if it fails because `dir` doesn't exist, creates `dir` and runs it once more. */
+async function retryIfMissing<T>(op: () => Promise<T>, dir: string): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+    await fsp.mkdir(dir, { recursive: true });
+    return op();
+  }
+}
+
 /** Passes chunks through, starting a background fdatasync of `file` every SYNC_EVERY_BYTES. */
 function syncingAsItGoes(file: fsp.FileHandle): Transform {
   let unsynced = 0;
@@ -86,15 +97,13 @@ export class FileSystemStore implements Store {
     const temp = path.join(this.tempDir, `${randomUUID()}.part`);
     let out: fs.WriteStream | undefined;
     try {
-      // Recreated on every write: a tmp reaper may have wiped it since startup.
-      await fsp.mkdir(this.tempDir, { recursive: true });
-      const file = await fsp.open(temp, 'wx');
+      // A tmp reaper may have wiped the temp dir since startup: recreate it when it's gone.
+      const file = await retryIfMissing(() => fsp.open(temp, 'wx'), this.tempDir);
       // `flush` fsyncs before close, so the rename below publishes bytes that are on disk.
       out = file.createWriteStream({ flush: true });
       await pipeline(body, syncingAsItGoes(file), out, { signal: options.signal });
       const size = out.bytesWritten;
-      await fsp.mkdir(path.dirname(target), { recursive: true });
-      await fsp.rename(temp, target);
+      await retryIfMissing(() => fsp.rename(temp, target), path.dirname(target));
       await this.syncDir(path.dirname(target));
       return { size };
     } catch (err) {
