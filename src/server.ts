@@ -13,6 +13,7 @@ import { storeMap } from './doctor/stores';
 import { ServiceMetrics, type TaskMetrics } from './metrics/metrics';
 import type { Store } from './storage/store';
 import type { StoreSet } from './storage/store-set';
+import { mirrorOnReady } from './mirror/enqueue';
 import { taskHandlers } from './tasks/handlers';
 import { TaskQueue } from './tasks/queue';
 import { Worker } from './tasks/worker';
@@ -45,7 +46,8 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     await db.destroy();
     throw err;
   }
-  return { store: stores.primary, stores, db, catalog: new FileCatalog(db), queue: new TaskQueue(db) };
+  const onReady = mirrorOnReady(stores);
+  return { store: stores.primary, stores, db, catalog: new FileCatalog(db, onReady), queue: new TaskQueue(db, onReady) };
 }
 
 /** A worker over the given resources, or undefined when there are no slots to run. */
@@ -70,7 +72,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const app = createApp({ config, store, stores, db, queue, log, metrics });
   const doctor = config.doctorIntervalMs
     ? new PeriodicDoctor(
-        { db, stores: storeMap(...stores.all()), log },
+        { db, stores: storeMap(...stores.all()), mirror: stores.mirror, log },
         { intervalMs: config.doctorIntervalMs, graceMs: DEFAULT_GRACE_MS, onReport: (r) => metrics.doctorRun(r) },
       )
     : undefined;

@@ -2,13 +2,14 @@ import { type DoctorReport, type Problem, problemCount } from './report';
 
 const LABELS: Record<Problem['kind'], string> = {
   missing: 'missing',
+  restorable: 'restorable',
   corrupt: 'corrupt',
   orphan: 'orphan',
   stale_pending: 'stale pending',
   unreachable: 'unreachable',
 };
 
-const DONE: Record<string, string> = { marked_failed: 'marked failed', deleted: 'deleted', pruned: 'pruned' };
+const DONE: Record<string, string> = { marked_failed: 'marked failed', deleted: 'deleted', pruned: 'pruned', restored: 'restored from the mirror' };
 
 /** One line: the numbers a cron mail or a CI log needs at a glance. */
 export function summaryLine(report: DoctorReport): string {
@@ -16,12 +17,15 @@ export function summaryLine(report: DoctorReport): string {
   const found = [
     `records checked: ${s.recordsChecked}`,
     `missing: ${s.missing}`,
+    // Only with a mirror can a file be restorable; other setups keep their familiar line.
+    ...(s.restorable ? [`restorable: ${s.restorable}`] : []),
     `corrupt: ${s.corrupt}`,
     report.orphansSkipped ? 'orphans: not checked (--owner)' : `orphans: ${s.orphans}`,
     `stale pending: ${s.stalePending}`,
     `unreachable: ${s.unreachable}`,
   ];
   const done = [`marked failed: ${s.markedFailed}`, `deleted: ${s.deleted}`, `pruned: ${s.pruned}`];
+  if (s.restored) done.push(`restored: ${s.restored}`);
   if (s.actionErrors) done.push(`failed actions: ${s.actionErrors}`);
   return `${found.join(', ')}; ${done.join(', ')}`;
 }

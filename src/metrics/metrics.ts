@@ -62,7 +62,7 @@ export class ServiceMetrics implements TaskMetrics {
   });
   private readonly doctorProblems = new Gauge({
     name: 'stowage_doctor_problems',
-    help: 'Problems found by the last doctor run, by kind (missing, corrupt, orphan, stale_pending, unreachable).',
+    help: 'Problems found by the last doctor run, by kind (missing, restorable, corrupt, orphan, stale_pending, unreachable).',
     labelNames: ['kind'],
     registers: [this.registry],
   });
@@ -119,7 +119,7 @@ export class ServiceMetrics implements TaskMetrics {
 
   doctorRun(report: DoctorReport): void {
     const s = report.summary;
-    const counts = { missing: s.missing, corrupt: s.corrupt, orphan: s.orphans, stale_pending: s.stalePending, unreachable: s.unreachable };
+    const counts = { missing: s.missing, restorable: s.restorable, corrupt: s.corrupt, orphan: s.orphans, stale_pending: s.stalePending, unreachable: s.unreachable };
     for (const [kind, value] of Object.entries(counts)) this.doctorProblems.set({ kind }, value);
     this.doctorRecords.set(s.recordsChecked);
     this.doctorLastRun.set(Date.parse(report.finishedAt) / 1000);

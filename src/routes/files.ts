@@ -6,6 +6,7 @@ import { BadRequest, NotFound } from '../errors';
 import type { ServiceMetrics } from '../metrics/metrics';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
+import { deleteMirrorCopy } from '../mirror/delete';
 import { downloadContent } from './download';
 import { presentFile } from './present';
 import { uploadFiles } from './upload';
@@ -62,6 +63,7 @@ export function filesRouter(deps: {
     await store.delete(record.key).catch((err) => {
       req.log.error({ err, fileId: record.id, key: record.key }, 'record deleted but blob removal failed');
     });
+    await deleteMirrorCopy(stores, record, req.log);
     res.status(204).end();
   });
 

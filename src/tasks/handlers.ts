@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { FileCatalog } from '../catalog/files';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
+import { MIRROR_TASK } from '../mirror/enqueue';
+import { mirrorHandler } from '../mirror/handler';
 import type { TaskHandler } from './worker';
 
 export interface HandlerDeps {
@@ -14,6 +16,8 @@ export interface HandlerDeps {
 }
 
 /** Every kind of task stowage knows how to run. */
-export function taskHandlers(_deps: HandlerDeps): Record<string, TaskHandler> {
-  return {};
+export function taskHandlers(deps: HandlerDeps): Record<string, TaskHandler> {
+  return {
+    ...(deps.stores.mirror && { [MIRROR_TASK]: mirrorHandler(deps) }),
+  };
 }
