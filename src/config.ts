@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration';
 import { ConfigError } from './errors';
 import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings, type S3Settings } from './config-object-storage';
+import { readMirror } from './config-mirror';
 
 const UNITS: Record<string, number> = {
   b: 1,
@@ -55,6 +56,7 @@ const schema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   STORAGE: z.enum(['memory', 'tmp', 'volume', 's3']).default('volume'),
   STORAGE_PATH: z.string().min(1).default('./data/files'),
+  STORAGE_MIRROR: z.enum(['s3', 'volume'], { message: 'must be s3 or volume (the store every new file is copied to)' }).optional(),
   MEMORY_STORE_MAX_BYTES: byteSize.default(256 * 1024 ** 2),
   DATABASE_PATH: z.string().min(1).optional(),
   MAX_UPLOAD_BYTES: byteSize.default(1024 ** 3),
@@ -108,6 +110,8 @@ export interface Config {
     volumePath: string;
     /** Set when S3_BUCKET (or BUCKET_NAME) is: the primary store for STORAGE=s3, else a store to read from and migrate to. */
     s3?: S3Settings;
+    /** STORAGE_MIRROR: the store every ready file is copied to in the background, and read from when the primary lost it. */
+    mirror?: 's3' | 'volume';
   };
   downloads: DownloadSettings;
   directUploads: DirectUploadSettings;
@@ -168,6 +172,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
   // With STORAGE=s3 the catalog still defaults to ./data/stowage.db (beside STORAGE_PATH), so a
   // volume migrated to a bucket keeps its catalog where it was.
   const storagePath = e.STORAGE === 'tmp' ? path.join(tmpBase, 'files') : volumePath;
+  const mirror = readMirror({ mirror: e.STORAGE_MIRROR, primary: e.STORAGE, storagePath, volumePath, s3: objectStorage.s3 });
   const defaultDatabase =
     e.STORAGE === 'memory' ? ':memory:' : path.join(path.dirname(storagePath), 'stowage.db');
   return {
@@ -180,6 +185,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       memoryMaxBytes: e.MEMORY_STORE_MAX_BYTES,
       volumePath,
       s3: objectStorage.s3,
+      mirror,
     },
     downloads: objectStorage.downloads,
     directUploads: objectStorage.directUploads,

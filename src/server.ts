@@ -13,6 +13,7 @@ import { storeMap } from './doctor/stores';
 import { ServiceMetrics, type TaskMetrics } from './metrics/metrics';
 import type { Store } from './storage/store';
 import type { StoreSet } from './storage/store-set';
+import { mirrorOnReady } from './mirror/enqueue';
 import { taskHandlers } from './tasks/handlers';
 import { TaskQueue } from './tasks/queue';
 import { Worker } from './tasks/worker';
@@ -45,7 +46,8 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     await db.destroy();
     throw err;
   }
-  return { store: stores.primary, stores, db, catalog: new FileCatalog(db), queue: new TaskQueue(db) };
+  const onReady = mirrorOnReady(stores);
+  return { store: stores.primary, stores, db, catalog: new FileCatalog(db, onReady), queue: new TaskQueue(db, onReady) };
 }
 
 /** A worker over the given resources, or undefined when there are no slots to run. */
@@ -66,7 +68,7 @@ export function createWorker(
 export function createPeriodicDoctor(resources: Resources, config: Config, log: Logger, metrics?: ServiceMetrics): PeriodicDoctor | undefined {
   if (!config.doctorIntervalMs) return undefined;
   return new PeriodicDoctor(
-    { db: resources.db, stores: storeMap(...resources.stores.all()), log },
+    { db: resources.db, stores: storeMap(...resources.stores.all()), mirror: resources.stores.mirror, log },
     { intervalMs: config.doctorIntervalMs, graceMs: DEFAULT_GRACE_MS, onReport: (r) => metrics?.doctorRun(r) },
   );
 }

@@ -1,5 +1,5 @@
 import type { CatalogDb } from './database';
-import type { FileRecord, NewFile } from './files';
+import type { FileRecord, NewFile, ReadyHook } from './files';
 
 export interface NewDirectUpload extends NewFile {
   /** Announced by the client; checked against the object at completion. */
@@ -14,7 +14,10 @@ export interface NewDirectUpload extends NewFile {
  * checked the object.
  */
 export class DirectUploadCatalog {
-  constructor(private readonly db: CatalogDb) {}
+  constructor(
+    private readonly db: CatalogDb,
+    private readonly onReady?: ReadyHook,
+  ) {}
 
   async create(upload: NewDirectUpload): Promise<FileRecord> {
     const now = new Date().toISOString();
@@ -31,6 +34,7 @@ export class DirectUploadCatalog {
       status: 'pending',
       status_message: null,
       expires_at: upload.expiresAt.toISOString(),
+      mirrored_at: null,
       created_at: now,
       updated_at: now,
     };
@@ -40,13 +44,17 @@ export class DirectUploadCatalog {
 
   /** Pending to ready with the measured size and digest; false when it was no longer pending. */
   async markReady(id: string, measured: { size: number; sha256: string | null }): Promise<boolean> {
-    const result = await this.db
-      .updateTable('files')
-      .set({ status: 'ready', size: measured.size, sha256: measured.sha256, status_message: null, expires_at: null, updated_at: new Date().toISOString() })
-      .where('id', '=', id)
-      .where('status', '=', 'pending')
-      .executeTakeFirst();
-    return result.numUpdatedRows === 1n;
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('files')
+        .set({ status: 'ready', size: measured.size, sha256: measured.sha256, status_message: null, expires_at: null, updated_at: new Date().toISOString() })
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      if (result.numUpdatedRows !== 1n) return false;
+      await this.onReady?.(trx, [id]);
+      return true;
+    });
   }
 
   /** Pending to failed, keeping the reason for the client to read. */

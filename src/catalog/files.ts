@@ -27,10 +27,17 @@ export interface StoredBlob {
 }
 
 /**
+ * Work that must be recorded together with files becoming ready (a mirror copy to make): it runs
+ * on the executor of the transaction that marks them ready, so a crash can't keep one without
+ * the other.
+ */
+export type ReadyHook = (db: Kysely<Database>, fileIds: string[]) => Promise<void>;
+
+/**
  * Marks pending records ready with their measured size and digest. Runs on whatever executor it
  * is given, so callers can make it part of a larger transaction (a task's completion).
  */
-export async function markFilesReady(db: Kysely<Database>, owner: string, items: StoredBlob[]): Promise<void> {
+export async function markFilesReady(db: Kysely<Database>, owner: string, items: StoredBlob[], onReady?: ReadyHook): Promise<void> {
   const now = new Date().toISOString();
   for (const item of items) {
     const result = await db
@@ -42,6 +49,7 @@ export async function markFilesReady(db: Kysely<Database>, owner: string, items:
       .executeTakeFirst();
     if (result.numUpdatedRows !== 1n) throw new Error(`File ${item.id} is no longer pending`);
   }
+  if (onReady && items.length > 0) await onReady(db, items.map((item) => item.id));
 }
 
 function encodeCursor(record: FileRecord): string {
@@ -61,7 +69,10 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
  * bytes are stored and only marked `ready` after the store has them.
  */
 export class FileCatalog {
-  constructor(private readonly db: CatalogDb) {}
+  constructor(
+    private readonly db: CatalogDb,
+    private readonly onReady?: ReadyHook,
+  ) {}
 
   async createPending(file: NewFile): Promise<FileRecord> {
     const now = new Date().toISOString();
@@ -78,6 +89,7 @@ export class FileCatalog {
       status: 'pending',
       status_message: null,
       expires_at: null,
+      mirrored_at: null,
       created_at: now,
       updated_at: now,
     };
@@ -87,7 +99,7 @@ export class FileCatalog {
 
   /** Marks pending uploads ready with their measured size and digest, all or none. */
   async markReady(owner: string, items: StoredBlob[]): Promise<void> {
-    await this.db.transaction().execute((trx) => markFilesReady(trx, owner, items));
+    await this.db.transaction().execute((trx) => markFilesReady(trx, owner, items, this.onReady));
   }
 
   async setStatus(id: string, status: FileStatus, message: string | null): Promise<void> {
@@ -96,6 +108,17 @@ export class FileCatalog {
       .set({ status, status_message: message, updated_at: new Date().toISOString() })
       .where('id', '=', id)
       .execute();
+  }
+
+  /** Records that the mirror holds a verified copy of the blob; false when the record is gone. */
+  async markMirrored(id: string, key: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('files')
+      .set({ mirrored_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('key', '=', key)
+      .executeTakeFirst();
+    return result.numUpdatedRows === 1n;
   }
 
   /** The owner's records with these ids, in no particular order. */

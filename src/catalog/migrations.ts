@@ -83,6 +83,14 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('files').dropColumn('expires_at').execute();
     },
   },
+  '2026-11-25-001-files-mirrored-at': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('files').addColumn('mirrored_at', 'varchar(32)').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('files').dropColumn('mirrored_at').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -17,6 +17,8 @@ export interface FilesTable {
   status_message: string | null;
   /** Set only on direct uploads: when a still `pending` one is swept (record and object). */
   expires_at: string | null;
+  /** When the STORAGE_MIRROR store last received a verified copy of the blob; null: not mirrored. */
+  mirrored_at: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -67,8 +67,9 @@ async function doctor(config: Config, options: DoctorOptions): Promise<void> {
 
   // Logs (every action) go to stderr so stdout carries only the report.
   const log = createLogger(config.logLevel, pino.destination({ fd: 2, sync: true }));
-  const { store, db } = await openResources(config, log);
-  const deps = { db, stores: storeMap(store), log };
+  const { store, stores, db } = await openResources(config, log);
+  // The mirror is checked too: its copies of deleted files are orphans to prune.
+  const deps = { db, stores: storeMap(store, ...(stores.mirror ? [stores.mirror] : [])), mirror: stores.mirror, log };
   const scope: DoctorScope = { owner: options.owner, since: options.since, graceMs: options.grace, verify: options.verify === true };
   try {
     const progress = !options.json && process.stderr.isTTY ? new ProgressDisplay(process.stderr) : undefined;
@@ -101,7 +102,7 @@ async function doctor(config: Config, options: DoctorOptions): Promise<void> {
     process.stdout.write(options.json ? formatJson(report) : formatText(report));
     process.exitCode = problemCount(report.summary) > 0 ? PROBLEMS : CLEAN;
   } finally {
-    await store.close();
+    await stores.close();
     await db.destroy();
   }
 }
@@ -123,7 +124,7 @@ export function doctorCommand(withConfig: (run: (config: Config) => Promise<void
     )
     .option('--verify', "also stream every blob through sha256 and compare it with the record's")
     .option('--json', 'print the report as one JSON document (no progress bar)')
-    .option('--fix', `mark missing and corrupt records failed, with a message users see in the API`)
+    .option('--fix', `mark missing and corrupt records failed, with a message users see in the API; restore restorable ones from the mirror`)
     .option('--delete', 'delete missing and corrupt records and their blobs (asks for "yes"; see --yes)')
     .option('--yes', 'confirm --delete without asking (required when not on a terminal)')
     .option('--prune-orphans', 'delete orphan blobs older than the grace period')

@@ -1,4 +1,5 @@
 import type { DoctorDeps, DoctorScope } from './context';
+import { copyVerified } from '../mirror/copy-blob';
 import { keysWithRecords } from './check-orphans';
 import type { Action, ActionKind, DoctorReport, FileProblem } from './report';
 
@@ -6,7 +7,7 @@ export const MISSING_MESSAGE = 'File missing from storage. Please re-upload your
 export const UNFINISHED_MESSAGE = 'The upload did not finish. Please re-upload your file.';
 
 export interface Remedies {
-  /** Mark missing, corrupt and stale pending records `failed` with a message users see. */
+  /** Mark missing, corrupt and stale pending records `failed` with a message users see; restore restorable ones from the mirror. */
   fix: boolean;
   /** Delete those records and whatever blob they had (the caller has confirmed). */
   delete: boolean;
@@ -39,6 +40,8 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
         } else if (remedies.fix) {
           if (await markFailed(deps, problem)) record('marked_failed', problem);
         }
+      } else if (problem.kind === 'restorable' && remedies.fix) {
+        if (await restoreRecord(deps, problem)) record('restored', problem);
       } else if (problem.kind === 'orphan' && remedies.pruneOrphans) {
         if (await pruneOrphan(deps, scope, problem)) record('pruned', problem);
       }
@@ -69,6 +72,27 @@ async function deleteRecord(deps: DoctorDeps, problem: FileProblem): Promise<boo
     .executeTakeFirst();
   if (result.numDeletedRows === 0n) return false;
   await deps.stores.get(problem.store)?.delete(problem.key);
+  if (deps.mirror && deps.mirror.driver !== problem.store) {
+    await deps.mirror.delete(problem.key).catch((err) => {
+      deps.log.error({ event: 'mirror.delete', err, ...problem }, `record deleted but its mirror copy could not be removed`);
+    });
+  }
+  return true;
+}
+
+/** Copies the blob back from the mirror, verified against the record before the store publishes it. */
+async function restoreRecord(deps: DoctorDeps, problem: FileProblem): Promise<boolean> {
+  const target = deps.stores.get(problem.store);
+  const current = await deps.db.selectFrom('files').selectAll().where('id', '=', problem.fileId!).where('status', '=', problem.status!).executeTakeFirst();
+  if (!deps.mirror || !target || !current) return false;
+  await copyVerified(deps.mirror, target, current);
+  // A download that found the blob gone marked the record missing; its bytes are back.
+  await deps.db
+    .updateTable('files')
+    .set({ status: 'ready', status_message: null, updated_at: new Date().toISOString() })
+    .where('id', '=', current.id)
+    .where('status', '=', 'missing')
+    .execute();
   return true;
 }
 

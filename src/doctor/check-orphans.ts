@@ -4,7 +4,10 @@ import type { FileProblem } from './report';
 /** Which of `keys` in `store` some record (of any status) points at. */
 export async function keysWithRecords(deps: DoctorDeps, store: string, keys: string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
-  const rows = await deps.db.selectFrom('files').select('key').where('store', '=', store).where('key', 'in', keys).execute();
+  let query = deps.db.selectFrom('files').select('key').where('key', 'in', keys);
+  // The mirror holds copies of records kept in other stores, under the same keys.
+  if (deps.mirror?.driver !== store) query = query.where('store', '=', store);
+  const rows = await query.execute();
   return new Set(rows.map((r) => r.key));
 }
 

@@ -16,6 +16,12 @@ async function sha256Of(store: Store, key: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Whether the mirror has a full-size copy of a record kept in another store. */
+async function mirrorHolds(deps: DoctorDeps, record: FileRecord): Promise<boolean> {
+  if (!deps.mirror || deps.mirror.driver === record.store) return false;
+  return (await deps.mirror.head(record.key))?.size === Number(record.size);
+}
+
 async function inspect(deps: DoctorDeps, scope: DoctorScope, record: FileRecord): Promise<FileProblem | undefined> {
   const found = (kind: FileProblem['kind'], reason: string): FileProblem => ({
     kind,
@@ -29,9 +35,13 @@ async function inspect(deps: DoctorDeps, scope: DoctorScope, record: FileRecord)
   });
   const store = deps.stores.get(record.store);
   if (!store) return found('unreachable', `its store "${record.store}" is not configured here`);
+  const missing = async () =>
+    (await mirrorHolds(deps, record))
+      ? found('restorable', `the blob is not in the store; the ${deps.mirror!.driver} mirror holds a copy (a download or --fix restores it)`)
+      : found('missing', 'the blob is not in the store');
   try {
     const info = await store.head(record.key);
-    if (!info) return found('missing', 'the blob is not in the store');
+    if (!info) return await missing();
     const size = Number(record.size);
     if (info.size !== size) return found('corrupt', `the blob has ${info.size} bytes, the record says ${size}`);
     if (scope.verify && record.sha256) {
@@ -40,7 +50,7 @@ async function inspect(deps: DoctorDeps, scope: DoctorScope, record: FileRecord)
     }
     return undefined;
   } catch (err) {
-    if (err instanceof BlobNotFound) return found('missing', 'the blob is not in the store');
+    if (err instanceof BlobNotFound) return await missing();
     return found('unreachable', `the store failed: ${(err as Error).message}`);
   }
 }

@@ -8,6 +8,8 @@ export type StoreMap = ReadonlyMap<string, Store>;
 export interface DoctorDeps {
   db: CatalogDb;
   stores: StoreMap;
+  /** STORAGE_MIRROR's store: a blob missing from its store but copied here is restorable, not lost. */
+  mirror?: Store;
   log: Logger;
 }
 

@@ -2,6 +2,7 @@ import { type DoctorReport, type Problem, problemCount } from './report';
 
 const LABELS: Record<Problem['kind'], string> = {
   missing: 'missing',
+  restorable: 'restorable',
   corrupt: 'corrupt',
   orphan: 'orphan',
   stale_pending: 'stale pending',
@@ -9,7 +10,7 @@ const LABELS: Record<Problem['kind'], string> = {
   stuck_task: 'stuck task',
 };
 
-const DONE: Record<string, string> = { marked_failed: 'marked failed', deleted: 'deleted', pruned: 'pruned' };
+const DONE: Record<string, string> = { marked_failed: 'marked failed', deleted: 'deleted', pruned: 'pruned', restored: 'restored from the mirror' };
 
 /** One line: the numbers a cron mail or a CI log needs at a glance. */
 export function summaryLine(report: DoctorReport): string {
@@ -17,6 +18,8 @@ export function summaryLine(report: DoctorReport): string {
   const found = [
     `records checked: ${s.recordsChecked}`,
     `missing: ${s.missing}`,
+    // Only with a mirror can a file be restorable; other setups keep their familiar line.
+    ...(s.restorable ? [`restorable: ${s.restorable}`] : []),
     `corrupt: ${s.corrupt}`,
     report.orphansSkipped ? 'orphans: not checked (--owner)' : `orphans: ${s.orphans}`,
     `stale pending: ${s.stalePending}`,
@@ -24,6 +27,7 @@ export function summaryLine(report: DoctorReport): string {
     `stuck tasks: ${s.stuckTasks}`,
   ];
   const done = [`marked failed: ${s.markedFailed}`, `deleted: ${s.deleted}`, `pruned: ${s.pruned}`];
+  if (s.restored) done.push(`restored: ${s.restored}`);
   if (s.actionErrors) done.push(`failed actions: ${s.actionErrors}`);
   return `${found.join(', ')}; ${done.join(', ')}`;
 }

@@ -5,6 +5,8 @@ import type { FileStatus } from '../catalog/schema';
 export type ProblemKind =
   /** A ready (or already `missing`) record whose blob is not in its store. */
   | 'missing'
+  /** Like missing, but the STORAGE_MIRROR store holds a full copy: a download or --fix restores it. */
+  | 'restorable'
   /** A record whose blob has a different size, or with --verify a different sha256. */
   | 'corrupt'
   /** A blob no record points at, older than the grace period. */
@@ -42,7 +44,7 @@ export interface TaskProblem {
 
 export type Problem = FileProblem | TaskProblem;
 
-export type ActionKind = 'marked_failed' | 'deleted' | 'pruned';
+export type ActionKind = 'marked_failed' | 'deleted' | 'pruned' | 'restored';
 
 export interface Action {
   action: ActionKind;
@@ -53,6 +55,7 @@ export interface Summary {
   recordsChecked: number;
   blobsListed: number;
   missing: number;
+  restorable: number;
   corrupt: number;
   orphans: number;
   stalePending: number;
@@ -61,6 +64,7 @@ export interface Summary {
   markedFailed: number;
   deleted: number;
   pruned: number;
+  restored: number;
   /** Actions that failed (logged with the error); they leave the problem for the next run. */
   actionErrors: number;
 }
@@ -80,6 +84,7 @@ export function emptySummary(): Summary {
     recordsChecked: 0,
     blobsListed: 0,
     missing: 0,
+    restorable: 0,
     corrupt: 0,
     orphans: 0,
     stalePending: 0,
@@ -88,12 +93,14 @@ export function emptySummary(): Summary {
     markedFailed: 0,
     deleted: 0,
     pruned: 0,
+    restored: 0,
     actionErrors: 0,
   };
 }
 
-const COUNTERS: Record<ProblemKind, 'missing' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable' | 'stuckTasks'> = {
+const COUNTERS: Record<ProblemKind, 'missing' | 'restorable' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable' | 'stuckTasks'> = {
   missing: 'missing',
+  restorable: 'restorable',
   corrupt: 'corrupt',
   orphan: 'orphans',
   stale_pending: 'stalePending',
@@ -106,5 +113,5 @@ export function countProblem(summary: Summary, kind: ProblemKind): void {
 }
 
 export function problemCount(summary: Summary): number {
-  return summary.missing + summary.corrupt + summary.orphans + summary.stalePending + summary.unreachable + summary.stuckTasks;
+  return summary.missing + summary.restorable + summary.corrupt + summary.orphans + summary.stalePending + summary.unreachable + summary.stuckTasks;
 }

@@ -62,7 +62,7 @@ export class ServiceMetrics implements TaskMetrics {
   });
   private readonly doctorProblems = new Gauge({
     name: 'stowage_doctor_problems',
-    help: 'Problems found by the last doctor run, by kind (missing, corrupt, orphan, stale_pending, unreachable).',
+    help: 'Problems found by the last doctor run, by kind (missing, restorable, corrupt, orphan, stale_pending, unreachable).',
     labelNames: ['kind'],
     registers: [this.registry],
   });
@@ -121,6 +121,7 @@ export class ServiceMetrics implements TaskMetrics {
     const s = report.summary;
     const counts = {
       missing: s.missing,
+      restorable: s.restorable,
       corrupt: s.corrupt,
       orphan: s.orphans,
       stale_pending: s.stalePending,

@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import type { FileCatalog } from '../catalog/files';
 import { NotFound } from '../errors';
+import { deleteMirrorCopy } from '../mirror/delete';
 import type { StoreSet } from '../storage/store-set';
 
 /**
@@ -17,4 +18,5 @@ export async function deleteOwnedFile(deps: { stores: StoreSet; catalog: FileCat
   await store.delete(record.key).catch((err) => {
     req.log.error({ err, fileId: record.id, key: record.key }, 'record deleted but blob removal failed');
   });
+  await deleteMirrorCopy(deps.stores, record, req.log);
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { CatalogDb } from '../catalog/database';
 import { DirectUploadCatalog } from '../catalog/direct-uploads';
+import { mirrorOnReady } from '../mirror/enqueue';
 import type { FileCatalog } from '../catalog/files';
 import type { Config } from '../config';
 import { Unprocessable } from '../errors';
@@ -38,7 +39,7 @@ function parseRequest(body: unknown) {
  * `POST /v1/uploads/:id/complete`: checks the uploaded object and makes the record ready.
  */
 export function directUploadsRouter(deps: { config: Config; stores: StoreSet; catalog: FileCatalog; db: CatalogDb; log: Logger }): Router {
-  const direct = new DirectUploads({ ...deps, uploads: new DirectUploadCatalog(deps.db) });
+  const direct = new DirectUploads({ ...deps, uploads: new DirectUploadCatalog(deps.db, mirrorOnReady(deps.stores)) });
   const router = Router();
 
   router.post('/uploads', express.json({ limit: '16kb' }), async (req, res) => {

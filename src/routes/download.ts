@@ -12,6 +12,7 @@ import { outcomeOf } from '../metrics/outcome';
 import { canPresign } from '../storage/presign';
 import type { ByteRange } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
+import { MirrorFallback } from '../mirror/fallback';
 import { redirectToPresigned } from './download-redirect';
 
 const MISSING_MESSAGE = 'File missing from storage. Please re-upload it.';
@@ -52,6 +53,8 @@ function requestedRange(req: Request, size: number, etag: string): ByteRange | u
  * from the record (so a HEAD costs the store only an existence check); a blob found missing marks
  * the record `missing` and answers 404 `file_missing` instead of a broken stream. With
  * DOWNLOAD_MODE=redirect, a store that can presign answers with a redirect to the bucket instead.
+ * With STORAGE_MIRROR, a blob gone from its store is served from the mirror (and restored); only
+ * when both miss is the record marked missing.
  */
 export function downloadContent(deps: {
   config: Config;
@@ -62,6 +65,7 @@ export function downloadContent(deps: {
 }): RequestHandler {
   const { stores, catalog, metrics } = deps;
   const { downloads } = deps.config;
+  const fallback = new MirrorFallback({ stores, catalog });
 
   const blobMissing = async (req: Request, record: FileRecord, cause?: unknown) => {
     req.log.error({ fileId: record.id, key: record.key, store: record.store, err: cause }, 'file missing from storage');
@@ -72,9 +76,9 @@ export function downloadContent(deps: {
   const send = async (req: Request, res: Response) => {
     const record = await readyRecord(catalog, req);
     const store = stores.get(record.store);
-    if (downloads.mode === 'redirect' && canPresign(store)) {
-      // Checked here so a vanished blob still gets the clear file_missing answer, not the bucket's.
-      if (!(await store.head(record.key))) throw await blobMissing(req, record);
+    // Checked first so a vanished blob is proxied from the mirror or gets the clear file_missing
+    // answer, never the bucket's own error.
+    if (downloads.mode === 'redirect' && canPresign(store) && (await store.head(record.key))) {
       await redirectToPresigned(res, store, record, downloads.presignExpiresS);
       if (req.method === 'GET') metrics.download('redirected');
       return;
@@ -109,7 +113,7 @@ export function downloadContent(deps: {
     res.setHeader('Content-Length', String(range ? range.end - range.start + 1 : size));
 
     if (req.method === 'HEAD') {
-      if (!(await store.head(record.key))) throw await blobMissing(req, record);
+      if (!(await store.head(record.key)) && !(await fallback.exists(record, req.log))) throw await blobMissing(req, record);
       res.end();
       return;
     }
@@ -117,8 +121,9 @@ export function downloadContent(deps: {
     try {
       body = await store.get(record.key, range);
     } catch (err) {
-      if (err instanceof BlobNotFound) throw await blobMissing(req, record, err);
-      throw err;
+      if (!(err instanceof BlobNotFound)) throw err;
+      body = await fallback.open(record, range, req.log);
+      if (!body) throw await blobMissing(req, record, err);
     }
     // The outcome is counted as the last byte passes, before the client can have it all, so a
     // scrape right after a download always includes it.

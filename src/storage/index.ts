@@ -41,3 +41,19 @@ export async function openStore(storage: Config['storage']): Promise<Store> {
   }
   return store;
 }
+
+/** Proves the STORAGE_MIRROR store writable at startup, naming the variables to fix. */
+export async function proveMirror(store: Store): Promise<void> {
+  try {
+    if (store instanceof FileSystemStore) await store.prepare();
+    await store.probe();
+  } catch (err) {
+    if (store instanceof S3Store && err instanceof StoreUnavailable) {
+      throw new ConfigError([`${err.message} [the STORAGE_MIRROR=s3 store]`], { cause: err });
+    }
+    throw new ConfigError(
+      [`STORAGE_PATH: ${store.location} is not writable (it is the STORAGE_MIRROR=volume store; set STORAGE_PATH to a writable directory)`],
+      { cause: err },
+    );
+  }
+}

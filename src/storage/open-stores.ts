@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Config } from '../config';
 import { FileSystemStore } from './filesystem';
-import { openStore } from './index';
+import { openStore, proveMirror } from './index';
 import { S3Store } from './s3';
 import type { Store } from './store';
 import { StoreSet } from './store-set';
@@ -10,7 +10,8 @@ import { StoreSet } from './store-set';
  * The primary store (proven usable, as `openStore` does) plus the other stores records may still
  * point at: the volume at STORAGE_PATH when it exists, and the bucket when S3_BUCKET is set.
  * Secondaries are only read from and deleted from, so they are not probed: a read-only volume
- * left behind after a migration is fine.
+ * left behind after a migration is fine. The mirror (STORAGE_MIRROR) is written to, so it is
+ * proven like the primary: a wrong bucket or an unwritable directory stops startup.
  */
 export async function openStores(storage: Config['storage']): Promise<StoreSet> {
   const primary = await openStore(storage);
@@ -19,5 +20,18 @@ export async function openStores(storage: Config['storage']): Promise<StoreSet> 
     secondaries.push(new FileSystemStore('volume', storage.volumePath));
   }
   if (storage.driver !== 's3' && storage.s3) secondaries.push(new S3Store(storage.s3));
-  return new StoreSet(primary, secondaries);
+  // A volume mirror is created even before its directory exists (it is the one store written to).
+  if (storage.mirror === 'volume' && !secondaries.some((s) => s.driver === 'volume')) {
+    secondaries.push(new FileSystemStore('volume', storage.volumePath));
+  }
+  const set = new StoreSet(primary, secondaries, secondaries.find((s) => s.driver === storage.mirror));
+  if (set.mirror) {
+    try {
+      await proveMirror(set.mirror);
+    } catch (err) {
+      await set.close();
+      throw err;
+    }
+  }
+  return set;
 }

@@ -12,6 +12,8 @@ export class StoreSet {
   constructor(
     readonly primary: Store,
     secondaries: Store[] = [],
+    /** STORAGE_MIRROR's store (also among the secondaries): holds a copy of every mirrored blob. */
+    readonly mirror?: Store,
   ) {
     for (const store of [primary, ...secondaries]) {
       if (!this.byDriver.has(store.driver)) this.byDriver.set(store.driver, store);

@@ -4,6 +4,8 @@ import type { Config } from '../config';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
 import { REPORT_TASK, reportHandler } from './report-task';
+import { MIRROR_TASK } from '../mirror/enqueue';
+import { mirrorHandler } from '../mirror/handler';
 import type { TaskHandler } from './worker';
 
 export interface HandlerDeps {
@@ -20,5 +22,6 @@ export interface HandlerDeps {
 export function taskHandlers(deps: HandlerDeps): Record<string, TaskHandler> {
   return {
     [REPORT_TASK]: reportHandler(deps),
+    ...(deps.stores.mirror && { [MIRROR_TASK]: mirrorHandler(deps) }),
   };
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { ExpressionBuilder } from 'kysely';
+import type { ExpressionBuilder, Selectable } from 'kysely';
 import type { CatalogDb } from '../catalog/database';
-import { markFilesReady, type StoredBlob } from '../catalog/files';
-import type { Database } from '../catalog/schema';
+import { markFilesReady, type ReadyHook, type StoredBlob } from '../catalog/files';
+import type { Database, TasksTable } from '../catalog/schema';
 import { BadRequest, Conflict, NotFound } from '../errors';
 import { FINISHED, type Task, type TaskLogLine, toTask } from './task';
 
@@ -27,6 +27,34 @@ function claimable(now: string) {
 }
 
 /**
+ * A queued task's row. Inserted by `enqueue`, or by callers that queue a task inside their own
+ * transaction (a file becoming ready queues its mirror copy); workers find those by polling.
+ */
+export function newTaskRow(kind: string, owner: string, payload: unknown, options: { maxAttempts?: number } = {}): Selectable<TasksTable> {
+  const now = iso(Date.now());
+  return {
+    id: randomBytes(16).toString('hex'),
+    kind,
+    owner,
+    status: 'queued',
+    progress: 0,
+    payload: JSON.stringify(payload),
+    log: JSON.stringify([{ at: now, message: 'Queued.' }]),
+    attempts: 0,
+    max_attempts: options.maxAttempts ?? 3,
+    run_after: now,
+    running_until: null,
+    worker_id: null,
+    error_code: null,
+    error_message: null,
+    output_file_ids: '[]',
+    created_at: now,
+    updated_at: now,
+    finished_at: null,
+  };
+}
+
+/**
  * Durable tasks in the catalog database. Workers claim a task with a lease and extend it while
  * they work; every write a worker makes is conditional on still holding the lease, so a worker
  * that was presumed dead (and whose task was claimed again) can no longer change the task, and a
@@ -36,32 +64,16 @@ function claimable(now: string) {
 export class TaskQueue {
   readonly events = new EventEmitter();
 
-  constructor(private readonly db: CatalogDb) {
+  constructor(
+    private readonly db: CatalogDb,
+    /** Runs in the transaction that publishes a task's outputs (see ReadyHook). */
+    private readonly onFilesReady?: ReadyHook,
+  ) {
     this.events.setMaxListeners(0);
   }
 
   async enqueue(kind: string, owner: string, payload: unknown, options: { maxAttempts?: number } = {}): Promise<Task> {
-    const now = iso(Date.now());
-    const row = {
-      id: randomBytes(16).toString('hex'),
-      kind,
-      owner,
-      status: 'queued' as const,
-      progress: 0,
-      payload: JSON.stringify(payload),
-      log: JSON.stringify([{ at: now, message: 'Queued.' }]),
-      attempts: 0,
-      max_attempts: options.maxAttempts ?? 3,
-      run_after: now,
-      running_until: null,
-      worker_id: null,
-      error_code: null,
-      error_message: null,
-      output_file_ids: '[]',
-      created_at: now,
-      updated_at: now,
-      finished_at: null,
-    };
+    const row = newTaskRow(kind, owner, payload, options);
     await this.db.insertInto('tasks').values(row).execute();
     this.events.emit('enqueued', kind);
     this.changed(row.id);
@@ -218,7 +230,7 @@ export class TaskQueue {
         .where('status', '=', 'running')
         .executeTakeFirst();
       if (result.numUpdatedRows !== 1n) return false;
-      await markFilesReady(trx, task.owner, outputs);
+      await markFilesReady(trx, task.owner, outputs, this.onFilesReady);
       return true;
     });
     if (done) this.changed(task.id);
