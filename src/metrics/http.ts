@@ -23,7 +23,9 @@ export function requestMetrics(metrics: ServiceMetrics): RequestHandler {
         if (typeof value?.path === 'string') pattern = `${req.baseUrl}${value.path}`;
       },
     });
-    res.once('finish', () => end({ method: req.method, route: pattern, status: String(res.statusCode) }));
+    // 'prefinish' fires as the response is handed to the socket, before a client can have it
+    // all, so a scrape that follows a response always counts it ('finish' comes a tick later).
+    res.once('prefinish', () => end({ method: req.method, route: pattern, status: String(res.statusCode) }));
     next();
   };
 }
