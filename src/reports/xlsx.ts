@@ -1,8 +1,9 @@
 import type { Writable } from 'node:stream';
 import { Unprocessable } from '../errors';
+// Types only from spec.ts: the writer does not need zod (the service loads it anyway, but a
+// standalone write of 100k rows spent a tenth of its time loading it).
 import type { Column } from './spec';
-import { LIMITS } from './spec';
-import { asText, isBlank, isDateOnly, toBoolean, toDate, toInteger, toNumber } from './values';
+import { asText, isBlank, MAX_CELL_TEXT, isDateOnly, toBoolean, toDate, toInteger, toNumber } from './values';
 import { escapeXml } from './xml';
 import { buildStyles, type ColumnStyle } from './xlsx-styles';
 import { zipStream, type ZipEntry } from './zip';
@@ -43,10 +44,10 @@ const NEEDS_CARE = /^\s|\s$|[<>&"\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uF
 
 function inlineString(ref: string, text: string, style = 0): string {
   const s = style ? ` s="${style}"` : '';
-  if (text.length <= LIMITS.maxTextLength && !NEEDS_CARE.test(text)) {
+  if (text.length <= MAX_CELL_TEXT && !NEEDS_CARE.test(text)) {
     return `<c${ref}${s} t="inlineStr"><is><t>${text}</t></is></c>`;
   }
-  const t = text.length > LIMITS.maxTextLength ? text.slice(0, LIMITS.maxTextLength) : text;
+  const t = text.length > MAX_CELL_TEXT ? text.slice(0, MAX_CELL_TEXT) : text;
   const space = /^\s|\s$/.test(t) ? ' xml:space="preserve"' : '';
   return `<c${ref}${s} t="inlineStr"><is><t${space}>${escapeXml(t)}</t></is></c>`;
 }
