@@ -3,7 +3,7 @@ import { parse, CsvError } from 'csv-parse';
 import { SourceRejected } from '../errors';
 import { inferColumns } from './columns';
 import type { Row } from './spec';
-import { logSkip, type ProcessingLog, type SourceLimits, type SourceTable } from './source-table';
+import { checkRoom, logSkip, type ProcessingLog, type SourceLimits, type SourceTable } from './source-table';
 
 /** One field this long is either not CSV or broken quoting swallowing the file. */
 const MAX_RECORD_BYTES = 1024 * 1024;
@@ -63,7 +63,7 @@ export async function readCsvFile(file: string, limits: SourceLimits): Promise<S
         logSkip(log, line, `has ${record.length} fields, expected ${headers.length}`);
         continue;
       }
-      if (rows.length === limits.maxRows) throw new SourceRejected(`The CSV has more than ${limits.maxRows} rows, the most a report can read.`);
+      checkRoom(rows.length, headers.length, limits, 'CSV');
       const row: Row = {};
       record.forEach((field, i) => (row[`c${i + 1}`] = field));
       rows.push(row);

@@ -7,7 +7,7 @@ import yauzl from 'yauzl';
 import { SourceRejected } from '../errors';
 import { inferColumns } from './columns';
 import type { Row } from './spec';
-import { logSkip, type ProcessingLog, type SourceLimits, type SourceTable } from './source-table';
+import { checkRoom, logSkip, type ProcessingLog, type SourceLimits, type SourceTable } from './source-table';
 import { asText, toDate } from './values';
 
 /** A real workbook has a few dozen parts; thousands of entries is a zip made to waste time. */
@@ -268,7 +268,7 @@ async function readSheet(zip: Zip, sheet: SheetRef, strings: string[], dateStyle
     if (values.length > headers.length && values.slice(headers.length).some((v) => v !== undefined && v !== '')) {
       return logSkip(log, rowNumber, `has values beyond the header's ${headers.length} columns`);
     }
-    if (rows.length === limits.maxRows) throw new SourceRejected(`The sheet has more than ${limits.maxRows} rows, the most a report can read.`);
+    checkRoom(rows.length, headers.length, limits, 'sheet');
     const row: Row = {};
     for (let i = 0; i < headers.length; i++) if (values[i] !== undefined) row[`c${i + 1}`] = values[i];
     rows.push(row);

@@ -1,3 +1,4 @@
+import { SourceRejected } from '../errors';
 import type { Column, Row } from './spec';
 
 /** Safety limits for reading an uploaded file; every one is enforced while reading, not after. */
@@ -9,13 +10,16 @@ export interface SourceLimits {
   /** Data rows kept; more is refused, not truncated. */
   maxRows: number;
   maxColumns: number;
+  /** Rows x columns: the table is held in memory, so this bounds what reading it costs. */
+  maxCells: number;
 }
 
 export const DEFAULT_SOURCE_LIMITS: SourceLimits = {
-  maxBytes: 100 * 1024 * 1024,
+  maxBytes: 50 * 1024 * 1024,
   maxDecompressedBytes: 500 * 1024 * 1024,
   maxRows: 1_000_000,
   maxColumns: 200,
+  maxCells: 5_000_000,
 };
 
 export interface SkippedRow {
@@ -40,6 +44,14 @@ export interface SourceTable {
 }
 
 export const MAX_SKIPS_LOGGED = 100;
+
+/** Refuses one more data row when the table would pass maxRows or maxCells. */
+export function checkRoom(rows: number, columns: number, limits: SourceLimits, what: string): void {
+  if (rows >= limits.maxRows) throw new SourceRejected(`The ${what} has more than ${limits.maxRows} rows, the most a report can read.`);
+  if ((rows + 1) * columns > limits.maxCells) {
+    throw new SourceRejected(`The ${what} has more than ${limits.maxCells} cells (rows x columns), the most a report can read.`);
+  }
+}
 
 export function logSkip(log: ProcessingLog, row: number, reason: string): void {
   log.rowsSkipped++;

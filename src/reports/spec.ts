@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Unprocessable } from '../errors';
-import { toDate } from './values';
+import { MAX_CELL_TEXT, toDate } from './values';
 
 /** Caps on what one JSON body may carry inline; bigger reports come from an uploaded file. */
 export const LIMITS = {
@@ -8,7 +8,7 @@ export const LIMITS = {
   maxInlineRows: 50_000,
   maxInlineCells: 1_000_000,
   maxTitleLength: 200,
-  maxTextLength: 32_767, // the most Excel keeps in one cell
+  maxTextLength: MAX_CELL_TEXT,
   /** Issues listed in one 422 message; the rest are counted, not spelt out. */
   maxIssuesReported: 20,
 } as const;

@@ -6,6 +6,9 @@
  * in spec.ts before they get here).
  */
 
+/** The most text Excel keeps in one cell. */
+export const MAX_CELL_TEXT = 32_767;
+
 const NUMERIC = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
 
 export function toNumber(value: unknown): number | undefined {

@@ -88,6 +88,7 @@ describe('readSource: CSV', () => {
     expect(await rejection(Readable.from([Buffer.from(big.slice(0, 20_000)), Buffer.from(big.slice(20_000))]), { maxBytes: 30_000 })).toContain('larger than the 30000 bytes');
     expect(await rejection(text(big), { maxRows: 9_999 })).toContain('more than 9999 rows');
     expect(await rejection(text('a,b,c\n'), { maxColumns: 2 })).toContain('3 columns; at most 2');
+    expect(await rejection(text(big), { maxCells: 2 * 5_000 })).toBe('The CSV has more than 10000 cells (rows x columns), the most a report can read.');
     expect(await rejection(text(`a\n"${'x'.repeat(2 * 1024 * 1024)}"\n`))).toContain('The CSV could not be read');
   });
 });
