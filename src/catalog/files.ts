@@ -37,7 +37,7 @@ export type ReadyHook = (db: Kysely<Database>, fileIds: string[]) => Promise<voi
  * Marks pending records ready with their measured size and digest. Runs on whatever executor it
  * is given, so callers can make it part of a larger transaction (a task's completion).
  */
-export async function markFilesReady(db: Kysely<Database>, owner: string, items: StoredBlob[], onReady?: ReadyHook): Promise<void> {
+export async function markFilesReady(db: Kysely<Database>, owner: string, items: StoredBlob[], onReady?: ReadyHook): Promise<string> {
   const now = new Date().toISOString();
   for (const item of items) {
     const result = await db
@@ -50,6 +50,7 @@ export async function markFilesReady(db: Kysely<Database>, owner: string, items:
     if (result.numUpdatedRows !== 1n) throw new Error(`File ${item.id} is no longer pending`);
   }
   if (onReady && items.length > 0) await onReady(db, items.map((item) => item.id));
+  return now;
 }
 
 function encodeCursor(record: FileRecord): string {
@@ -97,9 +98,14 @@ export class FileCatalog {
     return record;
   }
 
-  /** Marks pending uploads ready with their measured size and digest, all or none. */
-  async markReady(owner: string, items: StoredBlob[]): Promise<void> {
-    await this.db.transaction().execute((trx) => markFilesReady(trx, owner, items, this.onReady));
+  /**
+   * Marks pending uploads ready with their measured size and digest, all or none; resolves with
+   * the records' new `updated_at`. One file and nothing else to record is a single statement,
+   * atomic without a transaction (the common upload, kept cheap).
+   */
+  async markReady(owner: string, items: StoredBlob[]): Promise<string> {
+    if (items.length === 1 && !this.onReady) return markFilesReady(this.db, owner, items);
+    return this.db.transaction().execute((trx) => markFilesReady(trx, owner, items, this.onReady));
   }
 
   async setStatus(id: string, status: FileStatus, message: string | null): Promise<void> {

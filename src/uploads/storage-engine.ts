@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
 import type { Logger } from 'pino';
-import type { FileCatalog } from '../catalog/files';
+import type { FileCatalog, FileRecord } from '../catalog/files';
 import { putHashed } from '../storage/put-hashed';
 import type { Store } from '../storage/store';
 import { newFileId, sanitizeFilename, storeKeyFor } from './names';
@@ -12,6 +12,8 @@ export interface StoredUpload {
   key: string;
   size: number;
   sha256: string;
+  /** The record as created, still `pending`. */
+  record: FileRecord;
 }
 
 export type UploadedFile = Express.Multer.File & StoredUpload;
@@ -78,7 +80,7 @@ export class StoreStorageEngine implements StorageEngine {
     const { store, catalog, log } = this.deps;
     const id = newFileId();
     const key = storeKeyFor(id);
-    await catalog.createPending({
+    const record = await catalog.createPending({
       id,
       owner: req.owner,
       originalName: file.originalname,
@@ -99,7 +101,7 @@ export class StoreStorageEngine implements StorageEngine {
     req.once('close', onClose);
     try {
       const { size, sha256 } = await putHashed(store, key, file.stream, { signal: controller.signal, contentType: file.mimetype });
-      return { id, key, size, sha256 };
+      return { id, key, size, sha256, record };
     } catch (err) {
       await catalog.discardPending(id);
       throw err;
