@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { createPeriodicDoctor, createWorker, openResources } from '../server';
+import { stopOnSignal } from './shutdown';
 
 /**
  * `stowage worker`: runs tasks (WORKER_CONCURRENCY at a time) without serving HTTP, for a
@@ -14,19 +15,9 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
   const doctor = createPeriodicDoctor(resources, config, log);
   worker.start();
   doctor?.start();
-  const onSignal = (signal: NodeJS.Signals) => {
-    log.info({ signal }, 'signal received');
-    Promise.all([worker.stop(config.shutdownGraceMs), doctor?.stop()])
-      .then(() => resources.stores.close())
-      .then(() => resources.db.destroy())
-      .then(
-        () => process.exit(0),
-        (err) => {
-          log.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  stopOnSignal(log, async () => {
+    await Promise.all([worker.stop(config.shutdownGraceMs), doctor?.stop()]);
+    await resources.stores.close();
+    await resources.db.destroy();
+  });
 }

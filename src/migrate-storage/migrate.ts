@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { Transform, pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CatalogDb } from '../catalog/database';
 import type { FileRecord } from '../catalog/files';
+import { putHashed } from '../storage/put-hashed';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
 
@@ -87,18 +86,7 @@ async function* candidates(db: CatalogDb, targetDriver: string): AsyncGenerator<
 
 async function moveOne(record: FileRecord, { db, stores, target, deleteSource, log }: MigrateOptions): Promise<number> {
   const source = stores.get(record.store);
-  const hash = createHash('sha256');
-  let size = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-  });
-  const body = pipeline(await source.get(record.key), meter, () => undefined);
-  await target.put(record.key, body, { contentType: record.content_type });
-  const sha256 = hash.digest('hex');
+  const { size, sha256 } = await putHashed(target, record.key, await source.get(record.key), { contentType: record.content_type });
   if (size !== Number(record.size) || (record.sha256 !== null && sha256 !== record.sha256)) {
     await target.delete(record.key);
     throw new VerificationFailed(
