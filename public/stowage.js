@@ -1,6 +1,6 @@
 // Upgrades the upload page when JavaScript runs: drag-and-drop, one request per file with a real
 // progress bar and a cancel button, per-file error messages, and delete without a page load.
-// Without it the page's plain forms do all of this with full page loads.
+// Without it the page's plain forms do all of this with full page loads. (Reports: report.js.)
 'use strict';
 
 (function () {
@@ -39,17 +39,33 @@
     return messages.internal_error;
   }
 
-  // Refreshes the file list from the server-rendered page, so there is one renderer; the latest
-  // request wins when several uploads finish together.
+  /** Takes the report form's choice of files from a freshly rendered page, keeping the one chosen. */
+  function refreshSources(doc) {
+    const fresh = doc.getElementById('report-source');
+    const select = document.getElementById('report-source');
+    if (!fresh || !select) return;
+    const chosen = select.value;
+    // A copy first: adopting an option removes it from the live `fresh.children`.
+    select.replaceChildren(...Array.from(fresh.children).map((option) => document.adoptNode(option)));
+    if (Array.from(select.options).some((option) => option.value === chosen)) select.value = chosen;
+  }
+
+  // Refreshes the file list (and the files a report can use) from the server-rendered page, so
+  // there is one renderer; the latest request wins when several uploads finish together.
   let refreshes = 0;
   async function refreshList() {
     const mine = ++refreshes;
     const res = await fetch(location.href, { cache: 'no-store', headers: { Accept: 'text/html' } });
     if (!res.ok || mine !== refreshes) return;
     const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+    if (mine !== refreshes) return;
     const fresh = doc.getElementById('files');
-    if (fresh && mine === refreshes) document.getElementById('files').replaceWith(document.adoptNode(fresh));
+    if (fresh) document.getElementById('files').replaceWith(document.adoptNode(fresh));
+    refreshSources(doc);
   }
+
+  // For report.js, which runs after this script (both are deferred, in document order).
+  window.stowage = { messages, element, failureMessage, refreshList };
 
   function upload(file) {
     const row = element('li', 'upload-item');

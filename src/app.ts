@@ -42,7 +42,7 @@ export function createApp({ config, store, stores = new StoreSet(store), db, que
   app.use(requestLogging(log));
   app.use(metricsRouter(metrics, config.metricsToken));
   app.use(healthRouter({ store, db }));
-  app.use(pageRouter({ config, store, stores, catalog, log, metrics }));
+  app.use(pageRouter({ config, store, stores, catalog, log, metrics, queue }));
   app.use(
     '/v1',
     ownerFromHeader,

@@ -5,6 +5,8 @@ import type { Database, FileStatus, FilesTable } from './schema';
 
 export type FileRecord = Selectable<FilesTable>;
 
+const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
 export interface NewFile {
   id: string;
   owner: string;
@@ -152,6 +154,32 @@ export class FileCatalog {
     const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
     const files = rows.slice(0, limit);
     return { files, nextCursor: rows.length > limit ? encodeCursor(files[files.length - 1]) : undefined };
+  }
+
+  /**
+   * The owner's ready files a report can read (CSV or XLSX by type or by name), newest first.
+   * Windows browsers label .csv files `application/vnd.ms-excel`, hence that type; the report
+   * itself tells files apart by content and explains any it cannot read.
+   */
+  async listReportSources(owner: string, limit: number): Promise<FileRecord[]> {
+    return this.db
+      .selectFrom('files')
+      .selectAll()
+      .where('owner', '=', owner)
+      .where('status', '=', 'ready')
+      .where((eb) =>
+        eb.or([
+          eb('content_type', 'in', ['text/csv', 'application/csv', 'application/vnd.ms-excel', XLSX_TYPE]),
+          eb('content_type', 'like', 'text/csv;%'),
+          // SQLite's LIKE ignores ASCII case: Sales.CSV matches too.
+          eb('name', 'like', '%.csv'),
+          eb('name', 'like', '%.xlsx'),
+        ]),
+      )
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
   }
 
   /** Deletes the owner's record; false when there was none. */

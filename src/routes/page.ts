@@ -1,23 +1,33 @@
-import { type Request, type Response, Router } from 'express';
+import express, { type Request, type Response, Router } from 'express';
 import type { Logger } from 'pino';
 import type { FileCatalog, FileRecord } from '../catalog/files';
 import type { Config } from '../config';
-import type { AppError } from '../errors';
+import { type AppError, BadRequest } from '../errors';
 import { errorHandler } from '../http/errors';
 import { ownerFromHeader } from '../http/owner';
 import type { ServiceMetrics } from '../metrics/metrics';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
+import type { ReportRequest } from '../reports';
+import type { TaskQueue } from '../tasks/queue';
+import { REPORT_TASK } from '../tasks/report-task';
 import { type Assets, loadAssets } from '../web/assets';
 import { errorMessages } from '../web/messages';
-import { type Listing, type Notice, renderPage } from '../web/render';
+import { type Listing, type Notice, type PageView, renderPage } from '../web/render';
+import type { ReportTaskView } from '../web/report-view';
 import { sameOriginForm } from '../web/same-origin';
 import { pageSecurityHeaders } from '../web/security-headers';
 import { deleteOwnedFile } from './delete';
+import { queueReport } from './reports';
+import { presentTask } from './tasks';
 import { uploadFiles } from './upload';
 
 const PAGE_SIZE = 50;
 const FILE_ID = /^[0-9a-f]{32}$/;
+/** Task ids are 32 hex characters too (randomBytes(16)). */
+const TASK_ID = FILE_ID;
+/** Report sources offered in the form; older ones are still reachable through the API. */
+const SOURCES_LIMIT = 200;
 
 export interface PageDeps {
   config: Config;
@@ -26,16 +36,17 @@ export interface PageDeps {
   catalog: FileCatalog;
   log: Logger;
   metrics: ServiceMetrics;
+  queue: TaskQueue;
   assets?: Assets;
 }
 
 /**
- * The browser page at `/`. Its forms post to `/upload` and `/delete/:id`, which reuse the API's
- * upload and delete logic but answer like a web page: a 303 back to `/` on success, the page with
- * a readable message on failure. The page script uses the JSON API directly.
+ * The browser page at `/`. Its forms post to `/upload`, `/delete/:id` and `/report`, which reuse
+ * the API's logic but answer like a web page: a 303 to a page showing the result on success, the
+ * page with a readable message on failure. The page scripts use the JSON API directly.
  */
 export function pageRouter(deps: PageDeps): Router {
-  const { config, catalog } = deps;
+  const { config, catalog, queue } = deps;
   const assets = deps.assets ?? loadAssets();
   const messages = errorMessages(config.uploads);
   const router = Router();
@@ -47,10 +58,11 @@ export function pageRouter(deps: PageDeps): Router {
     return { ...page, cursor };
   };
 
-  const send = (res: Response, status: number, list: Listing | undefined, notice?: Notice) => {
+  type Parts = Pick<PageView, 'listing' | 'reportSources' | 'task' | 'notice'>;
+  const send = (res: Response, status: number, parts: Parts) => {
     // The page lists the owner's files: never serve it from a cache.
     res.status(status).setHeader('Cache-Control', 'no-store');
-    res.type('html').send(renderPage({ assets, uploads: config.uploads, messages, listing: list, notice }));
+    res.type('html').send(renderPage({ assets, uploads: config.uploads, messages, ...parts }));
   };
 
   /** What the redirect after a no-JavaScript post reports. */
@@ -63,10 +75,29 @@ export function pageRouter(deps: PageDeps): Router {
     return { kind: 'success', text: `Uploaded ${records.length === 1 ? '1 file' : `${records.length} files`}: ${records.map((r) => r.name).join(', ')}.` };
   };
 
+  /** The report task named by `?task=`, as the API presents it; null when it is not the owner's report. */
+  const reportTask = async (req: Request): Promise<ReportTaskView | null | undefined> => {
+    if (typeof req.query.task !== 'string') return undefined;
+    const task = TASK_ID.test(req.query.task) ? await queue.get(req.owner, req.query.task) : undefined;
+    if (!task || task.kind !== REPORT_TASK) return null;
+    const { title, format } = task.payload as ReportRequest;
+    return { ...(await presentTask(task, catalog)), title, format };
+  };
+
   router.use('/assets', pageSecurityHeaders, assets.serve);
 
   router.get('/', ...asPage, async (req, res) => {
-    send(res, 200, await listing(req), await resultNotice(req));
+    const [list, reportSources, task, notice] = await Promise.all([
+      listing(req),
+      catalog.listReportSources(req.owner, SOURCES_LIMIT),
+      reportTask(req),
+      resultNotice(req),
+    ]);
+    if (task === null) {
+      send(res, 404, { listing: list, reportSources, notice: { kind: 'error', text: messages.task_not_found!, area: 'report' } });
+    } else {
+      send(res, 200, { listing: list, reportSources, task, notice });
+    }
   });
 
   router.post(
@@ -83,16 +114,35 @@ export function pageRouter(deps: PageDeps): Router {
     res.redirect(303, '/?deleted=1');
   });
 
+  // The report form's fields, as a URL-encoded post: a few short strings.
+  router.post('/report', ...asPage, sameOriginForm, express.urlencoded({ extended: false, limit: '16kb' }), async (req, res) => {
+    const form = (req.body ?? {}) as Record<string, unknown>;
+    if (typeof form.source !== 'string' || form.source === '') throw new BadRequest('Choose a file to make the report from.', 'no_source');
+    const task = await queueReport(deps, req.owner, { format: form.format, title: form.title, source: { fileId: form.source } });
+    res.redirect(303, `/?task=${task.id}`);
+  });
+
   // Errors on these routes render the page with a message a person can act on, not JSON.
   router.use(
     errorHandler(config.uploads, (req: Request, res: Response, error: AppError) => {
-      const notice: Notice = { kind: 'error', text: messages[error.code] ?? error.message, detail: `(request id ${String(req.id)})` };
+      const notice: Notice = {
+        kind: 'error',
+        text: messages[error.code] ?? error.message,
+        detail: `(request id ${String(req.id)})`,
+        area: req.path === '/report' ? 'report' : 'upload',
+      };
       // The first page of files still helps after a failed post (a broken cursor is not retried);
       // without a valid owner there is no list to show.
-      const page = req.owner === undefined ? Promise.resolve(undefined) : catalog.list(req.owner, { limit: PAGE_SIZE });
-      page.then(
-        (list) => send(res, error.status, list, notice),
-        () => send(res, error.status, undefined, notice),
+      const owner = req.owner;
+      const parts =
+        owner === undefined
+          ? Promise.resolve({})
+          : Promise.all([catalog.list(owner, { limit: PAGE_SIZE }), catalog.listReportSources(owner, SOURCES_LIMIT)]).then(
+              ([list, reportSources]) => ({ listing: list, reportSources }),
+            );
+      parts.then(
+        (found) => send(res, error.status, { ...found, notice }),
+        () => send(res, error.status, { notice }),
       );
     }),
   );

@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { BadRequest, NotFound, UnsupportedMediaType } from '../errors';
 import { parseReportRequest } from '../reports';
 import type { TaskQueue } from '../tasks/queue';
+import type { Task } from '../tasks/task';
 import { REPORT_TASK } from '../tasks/report-task';
 import { waitForTask } from '../tasks/wait';
 import { presentTask } from './tasks';
@@ -11,12 +12,23 @@ import { presentTask } from './tasks';
 /** The longest a client may ask to wait for a report, under Heroku's 30 s router timeout. */
 const MAX_WAIT_S = 25;
 
+type ReportDeps = { config: Config; queue: TaskQueue; catalog: FileCatalog };
+
+/** Validates a report request (the API's JSON or the page's form), checks its source and queues it. */
+export async function queueReport(deps: ReportDeps, owner: string, body: unknown): Promise<Task> {
+  const request = parseReportRequest(body);
+  if (request.kind === 'source' && !(await deps.catalog.get(owner, request.source.fileId))) {
+    throw new NotFound('No file with that id (source.fileId).', 'source_not_found');
+  }
+  return deps.queue.enqueue(REPORT_TASK, owner, request, { maxAttempts: deps.config.tasks.maxAttempts });
+}
+
 /**
  * `POST /v1/reports`: validates the request, queues a `report` task and answers 202 with its
  * `Location`. With `?wait=SECONDS` it answers 201 with the finished task (and its outputs) if the
  * report is built in time, else the same 202.
  */
-export function reportsRouter(deps: { config: Config; queue: TaskQueue; catalog: FileCatalog }): Router {
+export function reportsRouter(deps: ReportDeps): Router {
   const { queue, catalog } = deps;
   const router = Router();
   router.post('/reports', express.json({ limit: deps.config.reports.maxBodyBytes }), async (req, res) => {
@@ -28,11 +40,7 @@ export function reportsRouter(deps: { config: Config; queue: TaskQueue; catalog:
         throw new BadRequest(`wait must be a number of seconds from 0 to ${MAX_WAIT_S}.`, 'invalid_wait');
       }
     }
-    const request = parseReportRequest(req.body);
-    if (request.kind === 'source' && !(await catalog.get(req.owner, request.source.fileId))) {
-      throw new NotFound('No file with that id (source.fileId).', 'source_not_found');
-    }
-    const queued = await queue.enqueue(REPORT_TASK, req.owner, request, { maxAttempts: deps.config.tasks.maxAttempts });
+    const queued = await queueReport(deps, req.owner, req.body);
     const task = waitS > 0 ? ((await waitForTask(queue, req.owner, queued.id, waitS * 1000)) ?? queued) : queued;
     res
       .status(task.status === 'succeeded' ? 201 : 202)

@@ -3,7 +3,7 @@ import { formatBytes } from './format';
 
 /**
  * What a person is told for each API error code, in one place: the server renders these on the
- * no-JavaScript path and hands the same table to the page script for per-file upload errors.
+ * no-JavaScript path and hands the same table to the page scripts for upload and report errors.
  * Codes not listed here fall back to the API's own message.
  */
 export function errorMessages(uploads: Config['uploads']): Record<string, string> {
@@ -22,5 +22,10 @@ export function errorMessages(uploads: Config['uploads']): Record<string, string
     internal_error: 'Something went wrong on our side. Please try again.',
     network: 'The connection failed before the upload finished. Check your connection and try again.',
     aborted: 'Cancelled. Nothing was saved.',
+    no_source: 'Choose a file to make the report from.',
+    source_not_found: 'That file no longer exists. Choose another one.',
+    task_not_found: 'That report is not here any more. Make a new one below.',
+    report_network: 'The connection failed, so the report was not requested. Check your connection and try again.',
+    task_lost: 'Lost contact with the server while following the report. Reload the page to see how it went.',
   };
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config';
 import type { Assets } from './assets';
 import { formatBytes, formatTime } from './format';
 import { html, type Html, jsonData } from './html';
+import { isFinished, reportSection, TASK_LABELS, type ReportTaskView } from './report-view';
 
 export interface Listing {
   files: FileRecord[];
@@ -16,6 +17,8 @@ export interface Notice {
   text: string;
   /** Shown small under an error, for support ("request id ..."). */
   detail?: string;
+  /** Which form it is about; the upload form by default. */
+  area?: 'upload' | 'report';
 }
 
 export interface PageView {
@@ -25,6 +28,10 @@ export interface PageView {
   /** Undefined when the catalog could not be read: the page still offers the upload form. */
   listing?: Listing;
   notice?: Notice;
+  /** The owner's files a report can be made from; undefined when they could not be read. */
+  reportSources?: FileRecord[];
+  /** The report task the page shows (`/?task=<id>`). */
+  task?: ReportTaskView;
 }
 
 const STATUS_LABELS: Record<string, string> = { ready: 'Ready', pending: 'Uploading', missing: 'Missing', failed: 'Failed' };
@@ -34,8 +41,8 @@ function uploadHint(uploads: Config['uploads']): string {
   return `Up to ${formatBytes(uploads.maxBytes)} per file, ${types}.`;
 }
 
-function noticeBlock(notice: Notice | undefined): Html {
-  if (!notice) return html``;
+function noticeBlock(notice: Notice | undefined, area: Notice['area']): Html {
+  if (!notice || (notice.area ?? 'upload') !== area) return html``;
   return html`<p class="notice notice-${notice.kind}">${notice.text}${notice.detail ? html` <small>${notice.detail}</small>` : ''}</p>`;
 }
 
@@ -83,13 +90,19 @@ export function renderPage(view: PageView): string {
 <link rel="icon" href="${assets.url('favicon.svg')}" type="image/svg+xml">
 <link rel="stylesheet" href="${assets.url('stowage.css')}">
 <script src="${assets.url('stowage.js')}" defer></script>
+<script src="${assets.url('report.js')}" defer></script>
+${
+  // Without JavaScript the page reloads itself until the report is done; with it, report.js
+  // follows the task live (browsers running scripts ignore what is inside <noscript>).
+  view.task && !isFinished(view.task.status) ? html`<noscript><meta http-equiv="refresh" content="2"></noscript>` : ''
+}
 </head>
 <body>
 <header class="site"><h1>stowage</h1><p>Files kept safe for your apps.</p></header>
 <main>
 <section class="upload" aria-labelledby="upload-heading">
 <h2 id="upload-heading">Upload files</h2>
-<div id="notice" class="notice-area" role="status" aria-live="polite">${noticeBlock(view.notice)}</div>
+<div id="notice" class="notice-area" role="status" aria-live="polite">${noticeBlock(view.notice, 'upload')}</div>
 <form id="upload-form" method="post" action="/upload" enctype="multipart/form-data">
 <label id="dropzone" class="dropzone">
 <span class="dropzone-title">Choose files<span class="js-only"> or drop them here</span></span>
@@ -100,12 +113,14 @@ export function renderPage(view: PageView): string {
 </form>
 <ul id="uploads" class="uploads" aria-label="Uploads"></ul>
 </section>
+${reportSection(view.reportSources, view.task, noticeBlock(view.notice, 'report'))}
 <section id="files" class="list" aria-labelledby="files-heading">
 <h2 id="files-heading">Your files</h2>
 ${fileList(view.listing)}
 </section>
 </main>
 <script type="application/json" id="stowage-messages">${jsonData(view.messages)}</script>
+<script type="application/json" id="stowage-task-labels">${jsonData(TASK_LABELS)}</script>
 </body>
 </html>
 `.text;

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { Env } from '../../src/config';
+import { createWorker } from '../../src/server';
 import { buildTestApp, type TestApp } from './app';
 import { ROOT } from './service';
 
@@ -26,6 +27,11 @@ export function launchChromium(): Promise<Browser> {
 
 export interface PageServer extends TestApp {
   url: string;
+  /**
+   * Starts the task worker (one slot, as `serve` runs with WORKERS=1). Not started by default,
+   * so a test can look at a report while it is still queued.
+   */
+  startWorker(): void;
 }
 
 /** The real app on a real HTTP server on 127.0.0.1, with a fresh store and catalog. */
@@ -34,10 +40,17 @@ export async function startPageServer(env: Env = {}): Promise<PageServer> {
   const server = http.createServer(t.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const worker = createWorker(t, t.config, t.logs.log, 1)!;
+  let started = false;
   return {
     ...t,
     url: `http://127.0.0.1:${port}`,
+    startWorker: () => {
+      if (!started) worker.start();
+      started = true;
+    },
     close: async () => {
+      if (started) await worker.stop(0);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await t.close();

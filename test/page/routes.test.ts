@@ -21,7 +21,7 @@ describe('the page over HTTP', () => {
     expect(res.headers['cache-control']).toBe('no-store');
     // No inline script or style for the CSP to have to allow; the one <script> body is JSON data.
     expect(res.text).not.toMatch(/<script>|<script(?![^>]*(src=|type="application\/json"))|style=|<style|\son\w+=/);
-    expect(assetUrls(res.text)).toHaveLength(3);
+    expect(assetUrls(res.text)).toHaveLength(4);
   });
 
   it('serves assets with a long cache for the current version and revalidation otherwise', async () => {
@@ -74,5 +74,73 @@ describe('the page over HTTP', () => {
     expect(bad.status).toBe(400);
     expect(bad.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(bad.text).toContain('The cursor is not one this API returned.');
+  });
+});
+
+describe('the report form over HTTP', () => {
+  const upload = async (name: string, type: string) =>
+    (await request(t.app).post('/v1/files').attach('file', Buffer.from('a,b\n1,2\n'), { filename: name, contentType: type })).body.files[0].id as string;
+
+  it('offers only ready CSV and XLSX files, by type or by name', async () => {
+    await upload('by-type', 'text/csv');
+    await upload('Windows.CSV', 'application/vnd.ms-excel');
+    await upload('book.xlsx', 'application/octet-stream');
+    await upload('notes.txt', 'text/plain');
+    await t.catalog.createPending({ id: 'b'.repeat(32), owner: 'anonymous', originalName: 'x', name: 'half.csv', contentType: 'text/csv', store: 'volume', key: 'bb/none' });
+    await request(t.app).post('/v1/files').set('X-Owner', 'bob').attach('file', Buffer.from('x'), 'bobs.csv');
+    const page = (await request(t.app).get('/')).text;
+    const options = [...page.matchAll(/<option value="[0-9a-f]{32}">([^ ]+) /g)].map((m) => m[1]);
+    expect(options.sort()).toEqual(['Windows.CSV', 'book.xlsx', 'by-type']);
+  });
+
+  it('queues a report from a same-origin post, refuses other sites, and explains a bad post on the page', async () => {
+    const source = await upload('data.csv', 'text/csv');
+    const form = { source, format: 'csv', title: 'Data' };
+    const cross = await request(t.app).post('/report').set('Sec-Fetch-Site', 'cross-site').type('form').send(form);
+    expect(cross.status).toBe(403);
+    expect(cross.text).toMatch(/id="report-notice"[^>]*><p class="notice notice-error">This form was sent from another site/);
+    expect(await t.db.selectFrom('tasks').selectAll().execute()).toEqual([]);
+
+    const none = await request(t.app).post('/report').type('form').send({ ...form, source: '' });
+    expect(none.status).toBe(400);
+    expect(none.text).toContain('Choose a file to make the report from.');
+    const gone = await request(t.app).post('/report').type('form').send({ ...form, source: 'f'.repeat(32) });
+    expect(gone.status).toBe(404);
+    expect(gone.text).toContain('That file no longer exists. Choose another one.');
+    const bad = await request(t.app).post('/report').type('form').send({ ...form, format: 'docx' });
+    expect(bad.status).toBe(422);
+    expect(bad.text).toContain('Invalid report request: format:');
+
+    const ok = await request(t.app).post('/report').set('Sec-Fetch-Site', 'same-origin').type('form').send(form);
+    expect(ok.status).toBe(303);
+    const [task] = await t.db.selectFrom('tasks').selectAll().execute();
+    expect(ok.headers['location']).toBe(`/?task=${task!.id}`);
+    expect(JSON.parse(task!.payload)).toMatchObject({ kind: 'source', format: 'csv', title: 'Data', source: { fileId: source } });
+  });
+
+  it('shows a task page with every stored string escaped, and a readable 404 for another task', async () => {
+    const source = await upload('data.csv', 'text/csv');
+    const res = await request(t.app).post('/report').type('form').send({ source, format: 'xlsx', title: '<script>alert(1)</script>' });
+    const id = res.headers['location']!.split('=')[1]!;
+    await t.db
+      .updateTable('tasks')
+      .set({ status: 'failed', error_code: 'source_rejected', error_message: '<b>bad</b> & "worse"', log: JSON.stringify([{ at: '2026-01-01T00:00:00.000Z', message: '<img src=x onerror=alert(2)>' }]) })
+      .where('id', '=', id)
+      .execute();
+    const page = await request(t.app).get(`/?task=${id}`);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt; – Excel (.xlsx)');
+    expect(page.text).toContain('<li>&lt;img src=x onerror=alert(2)&gt;</li>');
+    expect(page.text).toContain('&lt;b&gt;bad&lt;/b&gt; &amp; &quot;worse&quot;');
+    expect(page.text).not.toMatch(/<script>alert|<img|<b>/);
+    // A finished task: nothing makes the page reload itself.
+    expect(page.text).not.toContain('http-equiv="refresh"');
+
+    for (const other of ['0'.repeat(32), 'nonsense']) {
+      const missing = await request(t.app).get(`/?task=${other}`);
+      expect(missing.status).toBe(404);
+      expect(missing.text).toContain('That report is not here any more. Make a new one below.');
+    }
+    expect((await request(t.app).get(`/?task=${id}`).set('X-Owner', 'bob')).status).toBe(404);
   });
 });
