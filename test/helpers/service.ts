@@ -1,11 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
+import { promisify } from 'node:util';
 
 export const ROOT = path.resolve(__dirname, '../..');
+const execFileAsync = promisify(execFile);
 const CLI = 'dist/src/cli/index.js';
 
 export interface LogLine {
@@ -23,6 +25,20 @@ export async function freePort(): Promise<number> {
 }
 
 /**
+ * Hard-links a tree into place (new directories, shared file contents: instant even for
+ * node_modules, and readable through the new path whatever the permissions above the original);
+ * copies where hard links are not possible (another filesystem, a cp without -l).
+ */
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await execFileAsync('cp', ['-al', from, to]);
+  } catch {
+    await fsp.rm(to, { recursive: true, force: true });
+    await fsp.cp(from, to, { recursive: true, verbatimSymlinks: true });
+  }
+}
+
+/**
  * A directory holding the built app as a container image would: owned by root and not writable
  * by the user the service runs as. As root the service runs as `nobody` (root ignores
  * permissions); otherwise as the current user, with the directory made read-only.
@@ -32,7 +48,7 @@ export async function installReadOnlyApp(base: string): Promise<{ appDir: string
   const appDir = path.join(base, 'app');
   await fsp.mkdir(appDir);
   for (const entry of ['dist', 'public', 'node_modules', 'package.json']) {
-    await fsp.cp(path.join(ROOT, entry), path.join(appDir, entry), { recursive: true, verbatimSymlinks: true });
+    await linkOrCopy(path.join(ROOT, entry), path.join(appDir, entry));
   }
   if (process.getuid?.() === 0) {
     await fsp.chmod(base, 0o755);
