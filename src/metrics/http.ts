@@ -24,8 +24,16 @@ export function requestMetrics(metrics: ServiceMetrics): RequestHandler {
       },
     });
     // 'prefinish' fires as the response is handed to the socket, before a client can have it
-    // all, so a scrape that follows a response always counts it ('finish' comes a tick later).
-    res.once('prefinish', () => end({ method: req.method, route: pattern, status: String(res.statusCode) }));
+    // all, so a scrape that follows a response counts it; 'close' covers a client that hung up
+    // first (having had every byte of a Content-Length body, it need not wait for our end).
+    let timed = false;
+    const record = () => {
+      if (timed) return;
+      timed = true;
+      end({ method: req.method, route: pattern, status: String(res.statusCode) });
+    };
+    res.once('prefinish', record);
+    res.once('close', record);
     next();
   };
 }
