@@ -1,7 +1,7 @@
 import type { Config } from '../config';
 import { ConfigError, StoreUnavailable } from '../errors';
 import { FileSystemStore } from '../storage/filesystem';
-import { S3Store } from '../storage/s3';
+import { newS3Store } from '../storage';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
 
@@ -21,7 +21,7 @@ export async function openTarget(driver: TargetDriver, storage: Config['storage'
   if (driver === 's3' && !storage.s3) {
     throw new ConfigError(['S3_BUCKET: set it (and the other S3_* variables) to the bucket to migrate to']);
   }
-  const created = driver === 's3' ? new S3Store(storage.s3!) : new FileSystemStore('volume', storage.volumePath);
+  const created = driver === 's3' ? await newS3Store(storage.s3!) : new FileSystemStore('volume', storage.volumePath);
   try {
     await prove(created);
   } catch (err) {
@@ -36,7 +36,7 @@ async function prove(store: Store): Promise<void> {
     if (store instanceof FileSystemStore) await store.prepare();
     await store.probe();
   } catch (err) {
-    if (err instanceof StoreUnavailable && store instanceof S3Store) throw new ConfigError([err.message], { cause: err });
+    if (err instanceof StoreUnavailable && store.driver === 's3') throw new ConfigError([err.message], { cause: err });
     throw new ConfigError([`STORAGE_PATH: ${store.location} is not writable (set STORAGE_PATH to a writable directory)`], { cause: err });
   }
 }

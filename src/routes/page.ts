@@ -8,7 +8,7 @@ import { ownerFromHeader } from '../http/owner';
 import type { ServiceMetrics } from '../metrics/metrics';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
-import type { ReportRequest } from '../reports';
+import type { ReportRequest } from '../reports/spec';
 import type { TaskQueue } from '../tasks/queue';
 import { REPORT_TASK } from '../tasks/report-task';
 import { type Assets, loadAssets } from '../web/assets';

@@ -2,7 +2,7 @@ import express, { Router } from 'express';
 import type { FileCatalog } from '../catalog/files';
 import type { Config } from '../config';
 import { BadRequest, NotFound, UnsupportedMediaType } from '../errors';
-import { parseReportRequest } from '../reports';
+import { parseReportRequest } from '../reports/spec';
 import type { TaskQueue } from '../tasks/queue';
 import type { Task } from '../tasks/task';
 import { REPORT_TASK } from '../tasks/report-task';

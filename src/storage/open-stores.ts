@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import type { Config } from '../config';
 import { FileSystemStore } from './filesystem';
-import { openStore, proveMirror } from './index';
-import { S3Store } from './s3';
+import { newS3Store, openStore, proveMirror } from './index';
 import type { Store } from './store';
 import { StoreSet } from './store-set';
 
@@ -19,7 +18,7 @@ export async function openStores(storage: Config['storage']): Promise<StoreSet> 
   if (storage.driver !== 'volume' && fs.existsSync(storage.volumePath)) {
     secondaries.push(new FileSystemStore('volume', storage.volumePath));
   }
-  if (storage.driver !== 's3' && storage.s3) secondaries.push(new S3Store(storage.s3));
+  if (storage.driver !== 's3' && storage.s3) secondaries.push(await newS3Store(storage.s3));
   // A volume mirror is created even before its directory exists (it is the one store written to).
   if (storage.mirror === 'volume' && !secondaries.some((s) => s.driver === 'volume')) {
     secondaries.push(new FileSystemStore('volume', storage.volumePath));

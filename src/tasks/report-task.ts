@@ -1,7 +1,6 @@
 import type { Writable } from 'node:stream';
 import { BlobNotFound, SourceRejected } from '../errors';
-import { REPORT_CONTENT_TYPES, type ReportRequest, readSource, writeReport } from '../reports';
-import type { ProcessingLog } from '../reports';
+import type { ProcessingLog, ReportInput, ReportRequest } from '../reports';
 import { sanitizeFilename } from '../uploads/names';
 import type { HandlerDeps } from './handlers';
 import { TaskFailure } from './task';
@@ -45,10 +44,12 @@ function describeLog(sourceName: string, log: ProcessingLog): string {
  */
 export function reportHandler(deps: HandlerDeps): TaskHandler {
   return async (ctx) => {
+    // Loaded on the first report, not at startup: pdfkit and its font cost about 25 MB.
+    const { REPORT_CONTENT_TYPES, readSource, writeReport } = await import('../reports');
     const request = ctx.task.payload as ReportRequest;
     const base = sanitizeFilename(request.title).replace(/\.(xlsx|pdf|csv)$/i, '');
     const name = `${base}.${request.format}`;
-    const write = (columns: Parameters<typeof writeReport>[1]['columns'], rows: Parameters<typeof writeReport>[1]['rows'], total: number, from: number) =>
+    const write = (columns: ReportInput['columns'], rows: ReportInput['rows'], total: number, from: number) =>
       ctx.output(name, REPORT_CONTENT_TYPES[request.format], (out: Writable) =>
         writeReport(
           request.format,
