@@ -29,10 +29,13 @@ export function uploadFiles(
 ): (RequestHandler | ErrorRequestHandler)[] {
   const { uploads } = deps.config;
   const engine = new StoreStorageEngine(deps);
-  const parse = multer({
+  // multer passes `fileHwm` to busboy but its types don't list it. A 1 MiB buffer per file part
+  // means fewer, larger writes to the store (measured in `npm run bench`: about 10% faster).
+  const options: multer.Options & { fileHwm: number } = {
     storage: engine,
     // Browsers send file names as raw UTF-8; busboy would otherwise read them as latin1.
     defParamCharset: 'utf8',
+    fileHwm: 1024 * 1024,
     limits: {
       fileSize: uploads.maxBytes,
       files: uploads.maxFiles,
@@ -52,7 +55,8 @@ export function uploadFiles(
       }
       accept(null, true);
     },
-  }).array('file');
+  };
+  const parse = multer(options).array('file');
 
   const requireMultipart: RequestHandler = (req, _res, next) => {
     if (!req.is('multipart/form-data')) {

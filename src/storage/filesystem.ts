@@ -15,7 +15,7 @@ const TEMP_DIR = '.tmp';
  * write all of it after the last byte arrived; syncing as we go overlaps the disk's work with
  * the network's, so the final fsync only has the tail left (measured in `npm run bench`).
  */
-const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
+const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
 /** Temp files older than this at startup were left by a crash and are removed. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
@@ -100,7 +100,8 @@ export class FileSystemStore implements Store {
       // A tmp reaper may have wiped the temp dir since startup: recreate it when it's gone.
       const file = await retryIfMissing(() => fsp.open(temp, 'wx'), this.tempDir);
       // `flush` fsyncs before close, so the rename below publishes bytes that are on disk.
-      out = file.createWriteStream({ flush: true });
+      // 1 MiB lets chunks gather into fewer, larger writes (measured in `npm run bench`).
+      out = file.createWriteStream({ flush: true, highWaterMark: 1024 * 1024 });
       await pipeline(body, syncingAsItGoes(file), out, { signal: options.signal });
       const size = out.bytesWritten;
       await retryIfMissing(() => fsp.rename(temp, target), path.dirname(target));
