@@ -4,6 +4,7 @@ import dotenv from 'dotenv';
 import { z } from 'zod';
 import { parseDuration } from './duration';
 import { ConfigError } from './errors';
+import { databaseFields, readDatabase, type DatabaseSettings } from './config-database';
 import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings, type S3Settings } from './config-object-storage';
 
 const UNITS: Record<string, number> = {
@@ -57,6 +58,7 @@ const schema = z.object({
   STORAGE_PATH: z.string().min(1).default('./data/files'),
   MEMORY_STORE_MAX_BYTES: byteSize.default(256 * 1024 ** 2),
   DATABASE_PATH: z.string().min(1).optional(),
+  ...databaseFields({ positiveInt }),
   MAX_UPLOAD_BYTES: byteSize.default(1024 ** 3),
   MAX_FILES_PER_REQUEST: positiveInt('files').default(10),
   ALLOWED_CONTENT_TYPES: z
@@ -111,8 +113,10 @@ export interface Config {
   };
   downloads: DownloadSettings;
   directUploads: DirectUploadSettings;
-  /** Absolute path of the SQLite file, or ':memory:'. */
+  /** Absolute path of the SQLite file, or ':memory:' (unused when `database` is PostgreSQL). */
   databasePath: string;
+  /** The catalog and task queue: SQLite at `databasePath`, or PostgreSQL (DATABASE_URL). */
+  database: DatabaseSettings;
   uploads: { maxBytes: number; maxFiles: number; allowedContentTypes: string[] };
   shutdownGraceMs: number;
   logLevel: string;
@@ -170,6 +174,10 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
   const storagePath = e.STORAGE === 'tmp' ? path.join(tmpBase, 'files') : volumePath;
   const defaultDatabase =
     e.STORAGE === 'memory' ? ':memory:' : path.join(path.dirname(storagePath), 'stowage.db');
+  const databasePath =
+    e.DATABASE_PATH === undefined || e.DATABASE_PATH === ':memory:'
+      ? (e.DATABASE_PATH ?? defaultDatabase)
+      : path.resolve(cwd, e.DATABASE_PATH);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -183,10 +191,8 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     },
     downloads: objectStorage.downloads,
     directUploads: objectStorage.directUploads,
-    databasePath:
-      e.DATABASE_PATH === undefined || e.DATABASE_PATH === ':memory:'
-        ? (e.DATABASE_PATH ?? defaultDatabase)
-        : path.resolve(cwd, e.DATABASE_PATH),
+    databasePath,
+    database: readDatabase(e, databasePath),
     uploads: {
       maxBytes: e.MAX_UPLOAD_BYTES,
       maxFiles: e.MAX_FILES_PER_REQUEST,

@@ -17,8 +17,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
   const onSignal = (signal: NodeJS.Signals) => {
     log.info({ signal }, 'signal received');
     Promise.all([worker.stop(config.shutdownGraceMs), doctor?.stop()])
-      .then(() => resources.stores.close())
-      .then(() => resources.db.destroy())
+      .then(() => resources.close())
       .then(
         () => process.exit(0),
         (err) => {
