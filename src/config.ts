@@ -4,6 +4,7 @@ import dotenv from 'dotenv';
 import { z } from 'zod';
 import { parseDuration } from './duration';
 import { ConfigError } from './errors';
+import { flyFields, readPlacement, type Placement } from './config-fly';
 import { databaseFields, readDatabase, type DatabaseSettings } from './config-database';
 import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings, type S3Settings } from './config-object-storage';
 
@@ -59,6 +60,7 @@ const schema = z.object({
   MEMORY_STORE_MAX_BYTES: byteSize.default(256 * 1024 ** 2),
   DATABASE_PATH: z.string().min(1).optional(),
   ...databaseFields({ positiveInt }),
+  ...flyFields(),
   MAX_UPLOAD_BYTES: byteSize.default(1024 ** 3),
   MAX_FILES_PER_REQUEST: positiveInt('files').default(10),
   ALLOWED_CONTENT_TYPES: z
@@ -117,6 +119,8 @@ export interface Config {
   databasePath: string;
   /** The catalog and task queue: SQLite at `databasePath`, or PostgreSQL (DATABASE_URL). */
   database: DatabaseSettings;
+  /** Set for a volume store on Fly (or FLY_REPLAY=on): files remember their Machine, reads elsewhere are replayed there. */
+  placement?: Placement;
   uploads: { maxBytes: number; maxFiles: number; allowedContentTypes: string[] };
   shutdownGraceMs: number;
   logLevel: string;
@@ -193,6 +197,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     directUploads: objectStorage.directUploads,
     databasePath,
     database: readDatabase(e, databasePath),
+    placement: readPlacement(e),
     uploads: {
       maxBytes: e.MAX_UPLOAD_BYTES,
       maxFiles: e.MAX_FILES_PER_REQUEST,

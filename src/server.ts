@@ -58,7 +58,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     await stores.close();
     await db.destroy();
   };
-  return { store: stores.primary, stores, db, catalog: new FileCatalog(db), queue, close };
+  return { store: stores.primary, stores, db, catalog: new FileCatalog(db, config.placement), queue, close };
 }
 
 /** A worker over the given resources, or undefined when there are no slots to run. */

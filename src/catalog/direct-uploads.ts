@@ -31,6 +31,9 @@ export class DirectUploadCatalog {
       status: 'pending',
       status_message: null,
       expires_at: upload.expiresAt.toISOString(),
+      // Direct uploads go to a bucket, which every instance reads.
+      machine_id: null,
+      region: null,
       created_at: now,
       updated_at: now,
     };

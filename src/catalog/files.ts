@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { BadRequest } from '../errors';
+import type { Placement } from '../config-fly';
 import type { CatalogDb } from './database';
 import type { Database, FileStatus, FilesTable } from './schema';
 
@@ -61,7 +62,11 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
  * bytes are stored and only marked `ready` after the store has them.
  */
 export class FileCatalog {
-  constructor(private readonly db: CatalogDb) {}
+  /** `placement`: this process's Machine, recorded on files it stores on its volume. */
+  constructor(
+    private readonly db: CatalogDb,
+    private readonly placement?: Placement,
+  ) {}
 
   async createPending(file: NewFile): Promise<FileRecord> {
     const now = new Date().toISOString();
@@ -78,6 +83,8 @@ export class FileCatalog {
       status: 'pending',
       status_message: null,
       expires_at: null,
+      machine_id: this.placement && file.store === 'volume' ? this.placement.machineId : null,
+      region: this.placement && file.store === 'volume' ? this.placement.region : null,
       created_at: now,
       updated_at: now,
     };

@@ -17,6 +17,9 @@ export interface FilesTable {
   status_message: string | null;
   /** Set only on direct uploads: when a still `pending` one is swept (record and object). */
   expires_at: string | null;
+  /** The Fly Machine (and its region) whose volume holds the blob; null when any instance can read it. */
+  machine_id: string | null;
+  region: string | null;
   created_at: string;
   updated_at: string;
 }
