@@ -1,8 +1,10 @@
 // `npm run bench [-- name...]`: every benchmark, or the named ones. Not part of the tests.
+import { formatScaleBench, runScaleBench } from './scale';
 import { runUploadBench } from './upload';
 
 const benches: Record<string, () => Promise<void>> = {
   upload: () => runUploadBench(),
+  scale: async () => console.log(formatScaleBench(await runScaleBench())),
 };
 
 async function main() {
