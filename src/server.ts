@@ -41,7 +41,7 @@ export interface Resources {
 /** Opens the stores and the catalog, proving both usable, and runs pending migrations. */
 export async function openResources(config: Config, log: Logger): Promise<Resources> {
   const stores = await openStores(config.storage);
-  const db = openDatabase(config.database);
+  const db = openDatabase(config.database, (err) => log.warn({ err }, 'idle database connection lost'));
   try {
     const { applied } = await migrateToLatest(db);
     if (applied.length) log.info({ applied }, 'database migrated');

@@ -36,9 +36,9 @@ export function openSqlite(databasePath: string): CatalogDb {
  * The catalog database: SQLite, or PostgreSQL when DATABASE_URL is set. Both run the same
  * queries and migrations; a PostgreSQL pool connects lazily (migrations make the first query).
  */
-export function openDatabase(settings: DatabaseSettings): CatalogDb {
+export function openDatabase(settings: DatabaseSettings, onIdleError: (err: Error) => void = () => undefined): CatalogDb {
   if (settings.kind === 'sqlite') return openSqlite(settings.path);
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: openPostgresPool(settings) }) });
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: openPostgresPool(settings, onIdleError) }) });
 }
 
 /** Whether `db` talks to PostgreSQL (row locks, LISTEN/NOTIFY) rather than SQLite. */

@@ -29,12 +29,16 @@ export function pgClientConfig(settings: PostgresSettings): pg.ClientConfig {
   return { ...config, ssl: mode && mode !== 'disable' ? config.ssl : false, types: catalogTypes };
 }
 
-export function openPostgresPool(settings: PostgresSettings): pg.Pool {
-  return new pg.Pool({
+export function openPostgresPool(settings: PostgresSettings, onIdleError: (err: Error) => void): pg.Pool {
+  const pool = new pg.Pool({
     ...pgClientConfig(settings),
     max: settings.poolSize,
     application_name: 'stowage',
     // Fail fast on an unreachable server instead of hanging startup.
     connectionTimeoutMillis: 10_000,
   });
+  // An idle connection the server drops (restart, failover) is replaced on next use; unhandled,
+  // this event would crash the process.
+  pool.on('error', onIdleError);
+  return pool;
 }

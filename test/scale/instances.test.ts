@@ -40,6 +40,8 @@ async function web(env: Record<string, string>): Promise<string> {
   const port = await freePort();
   const svc = start(['serve'], { ...env, WORKERS: '0', PORT: String(port), HOST: '127.0.0.1' });
   await svc.waitFor((l) => l.msg === 'listening');
+  // Should it die, say why in the failing test's output.
+  void svc.exited.then((code) => code !== null && code !== 0 && console.error(`serve exited ${code}:\n${svc.stderr.join('\n')}`));
   return `http://127.0.0.1:${port}`;
 }
 
