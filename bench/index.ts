@@ -2,6 +2,7 @@
 // Each compares stowage with a baseline measured in the same run, and reports peak RSS.
 import { runReportsBench } from './reports';
 import { formatS3Bench, runS3Bench } from './s3';
+import { formatScaleBench, runScaleBench } from './scale';
 import { runUploadBench } from './upload';
 
 const benches: Record<string, () => Promise<void>> = {
@@ -13,6 +14,10 @@ const benches: Record<string, () => Promise<void>> = {
   reports: async () => {
     console.log('\n## Report writers');
     await runReportsBench();
+  },
+  scale: async () => {
+    console.log('\n## Several instances on PostgreSQL');
+    console.log(formatScaleBench(await runScaleBench()));
   },
 };
 

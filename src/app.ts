@@ -18,6 +18,7 @@ import type { TaskQueue } from './tasks/queue';
 import { StoreSet } from './storage/store-set';
 import { directUploadsRouter } from './routes/direct-uploads';
 import { mirrorOnReady } from './mirror/enqueue';
+import { flyReplayRouter } from './http/fly-replay';
 
 export interface AppDeps {
   config: Config;
@@ -33,7 +34,7 @@ export interface AppDeps {
 
 /** Builds the Express app from its dependencies; nothing here reads the environment. */
 export function createApp({ config, store, stores = new StoreSet(store), db, queue, log, metrics = new ServiceMetrics() }: AppDeps): Express {
-  const catalog = new FileCatalog(db, mirrorOnReady(stores));
+  const catalog = new FileCatalog(db, mirrorOnReady(stores), config.placement);
   metrics.setQueueDepthSource(() => queue.depthByKind());
   const app = express();
   app.disable('x-powered-by');
@@ -46,6 +47,7 @@ export function createApp({ config, store, stores = new StoreSet(store), db, que
   app.use(
     '/v1',
     ownerFromHeader,
+    ...(config.placement ? [flyReplayRouter({ placement: config.placement, catalog })] : []),
     filesRouter({ config, store, stores, catalog, log, metrics }),
     directUploadsRouter({ config, stores, catalog, db, log }),
     tasksRouter({ queue, catalog }),

@@ -4,6 +4,8 @@ import dotenv from 'dotenv';
 import { z } from 'zod';
 import { parseDuration } from './duration';
 import { ConfigError } from './errors';
+import { flyFields, readPlacement, type Placement } from './config-fly';
+import { databaseFields, readDatabase, type DatabaseSettings } from './config-database';
 import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings, type S3Settings } from './config-object-storage';
 import { readMirror } from './config-mirror';
 
@@ -59,6 +61,8 @@ const schema = z.object({
   STORAGE_MIRROR: z.enum(['s3', 'volume'], { message: 'must be s3 or volume (the store every new file is copied to)' }).optional(),
   MEMORY_STORE_MAX_BYTES: byteSize.default(256 * 1024 ** 2),
   DATABASE_PATH: z.string().min(1).optional(),
+  ...databaseFields({ positiveInt }),
+  ...flyFields(),
   MAX_UPLOAD_BYTES: byteSize.default(1024 ** 3),
   MAX_FILES_PER_REQUEST: positiveInt('files').default(10),
   ALLOWED_CONTENT_TYPES: z
@@ -115,8 +119,12 @@ export interface Config {
   };
   downloads: DownloadSettings;
   directUploads: DirectUploadSettings;
-  /** Absolute path of the SQLite file, or ':memory:'. */
+  /** Absolute path of the SQLite file, or ':memory:' (unused when `database` is PostgreSQL). */
   databasePath: string;
+  /** The catalog and task queue: SQLite at `databasePath`, or PostgreSQL (DATABASE_URL). */
+  database: DatabaseSettings;
+  /** Set for a volume store on Fly (or FLY_REPLAY=on): files remember their Machine, reads elsewhere are replayed there. */
+  placement?: Placement;
   uploads: { maxBytes: number; maxFiles: number; allowedContentTypes: string[] };
   shutdownGraceMs: number;
   logLevel: string;
@@ -175,6 +183,10 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
   const mirror = readMirror({ mirror: e.STORAGE_MIRROR, primary: e.STORAGE, storagePath, volumePath, s3: objectStorage.s3 });
   const defaultDatabase =
     e.STORAGE === 'memory' ? ':memory:' : path.join(path.dirname(storagePath), 'stowage.db');
+  const databasePath =
+    e.DATABASE_PATH === undefined || e.DATABASE_PATH === ':memory:'
+      ? (e.DATABASE_PATH ?? defaultDatabase)
+      : path.resolve(cwd, e.DATABASE_PATH);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -189,10 +201,9 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     },
     downloads: objectStorage.downloads,
     directUploads: objectStorage.directUploads,
-    databasePath:
-      e.DATABASE_PATH === undefined || e.DATABASE_PATH === ':memory:'
-        ? (e.DATABASE_PATH ?? defaultDatabase)
-        : path.resolve(cwd, e.DATABASE_PATH),
+    databasePath,
+    database: readDatabase(e, databasePath),
+    placement: readPlacement(e),
     uploads: {
       maxBytes: e.MAX_UPLOAD_BYTES,
       maxFiles: e.MAX_FILES_PER_REQUEST,

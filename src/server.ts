@@ -2,10 +2,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './app';
-import { type CatalogDb, openDatabase } from './catalog/database';
+import { type CatalogDb, isPostgres, openDatabase } from './catalog/database';
 import { FileCatalog } from './catalog/files';
 import { migrateToLatest } from './catalog/migrations';
 import type { Config } from './config';
+import { describeDatabase } from './config-database';
 import { openStores } from './storage/open-stores';
 import { DEFAULT_GRACE_MS } from './doctor/context';
 import { PeriodicDoctor } from './doctor/periodic';
@@ -15,6 +16,7 @@ import type { Store } from './storage/store';
 import type { StoreSet } from './storage/store-set';
 import { mirrorOnReady } from './mirror/enqueue';
 import { taskHandlers } from './tasks/handlers';
+import { postgresWakeups } from './tasks/pg-wakeups';
 import { TaskQueue } from './tasks/queue';
 import { Worker } from './tasks/worker';
 import { startPendingUploadSweeper } from './uploads/pending-sweeper';
@@ -33,21 +35,32 @@ export interface Resources {
   db: CatalogDb;
   catalog: FileCatalog;
   queue: TaskQueue;
+  /** Closes the queue's listener, the stores and the database. */
+  close(): Promise<void>;
 }
 
 /** Opens the stores and the catalog, proving both usable, and runs pending migrations. */
 export async function openResources(config: Config, log: Logger): Promise<Resources> {
   const stores = await openStores(config.storage);
-  const db = openDatabase(config.databasePath);
+  const db = openDatabase(config.database, (err) => log.warn({ err }, 'idle database connection lost'));
   try {
     const { applied } = await migrateToLatest(db);
     if (applied.length) log.info({ applied }, 'database migrated');
   } catch (err) {
     await db.destroy();
+    await stores.close();
     throw err;
   }
+  const settings = config.database;
+  const wakeups = settings.kind === 'postgres' && isPostgres(db) ? postgresWakeups(db, settings, log) : undefined;
   const onReady = mirrorOnReady(stores);
-  return { store: stores.primary, stores, db, catalog: new FileCatalog(db, onReady), queue: new TaskQueue(db, onReady) };
+  const queue = new TaskQueue(db, onReady, wakeups);
+  const close = async () => {
+    await queue.close();
+    await stores.close();
+    await db.destroy();
+  };
+  return { store: stores.primary, stores, db, catalog: new FileCatalog(db, onReady, config.placement), queue, close };
 }
 
 /** A worker over the given resources, or undefined when there are no slots to run. */
@@ -90,7 +103,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     server.listen(config.port, config.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  log.info({ port, host: config.host, storage: store.driver, location: store.location, database: config.databasePath }, 'listening');
+  log.info({ port, host: config.host, storage: store.driver, location: store.location, database: describeDatabase(config.database) }, 'listening');
   worker?.start();
   const sweeper = startPendingUploadSweeper({ db, stores, log, intervalMs: config.directUploads.sweepIntervalMs });
   doctor?.start();
@@ -115,8 +128,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await workerStopped;
       await doctor?.stop();
       await sweeper.stop();
-      await stores.close();
-      await db.destroy();
+      await resources.close();
       log.info('stopped');
     })());
 

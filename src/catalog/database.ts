@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
+import type { DatabaseSettings } from '../config-database';
 import { ConfigError } from '../errors';
+import { openPostgresPool } from './postgres';
 import type { Database } from './schema';
 
 export type CatalogDb = Kysely<Database>;
@@ -12,7 +14,7 @@ export type CatalogDb = Kysely<Database>;
  * readers proceed while an upload commits; `synchronous=NORMAL` is durable across process
  * crashes in WAL mode, which is the failure we design for.
  */
-export function openDatabase(databasePath: string): CatalogDb {
+export function openSqlite(databasePath: string): CatalogDb {
   let sqlite: SQLite.Database;
   try {
     if (databasePath !== ':memory:') fs.mkdirSync(path.dirname(databasePath), { recursive: true });
@@ -28,4 +30,18 @@ export function openDatabase(databasePath: string): CatalogDb {
     );
   }
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+/**
+ * The catalog database: SQLite, or PostgreSQL when DATABASE_URL is set. Both run the same
+ * queries and migrations; a PostgreSQL pool connects lazily (migrations make the first query).
+ */
+export function openDatabase(settings: DatabaseSettings, onIdleError: (err: Error) => void = () => undefined): CatalogDb {
+  if (settings.kind === 'sqlite') return openSqlite(settings.path);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: openPostgresPool(settings, onIdleError) }) });
+}
+
+/** Whether `db` talks to PostgreSQL (row locks, LISTEN/NOTIFY) rather than SQLite. */
+export function isPostgres(db: CatalogDb): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
 }

@@ -35,6 +35,9 @@ export class DirectUploadCatalog {
       status_message: null,
       expires_at: upload.expiresAt.toISOString(),
       mirrored_at: null,
+      // Direct uploads go to a bucket, which every instance reads.
+      machine_id: null,
+      region: null,
       created_at: now,
       updated_at: now,
     };

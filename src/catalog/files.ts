@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { BadRequest } from '../errors';
+import type { Placement } from '../config-fly';
 import type { CatalogDb } from './database';
 import type { Database, FileStatus, FilesTable } from './schema';
 
@@ -72,9 +73,11 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
  * bytes are stored and only marked `ready` after the store has them.
  */
 export class FileCatalog {
+  /** `placement`: this process's Machine, recorded on files it stores on its volume. */
   constructor(
     private readonly db: CatalogDb,
     private readonly onReady?: ReadyHook,
+    private readonly placement?: Placement,
   ) {}
 
   async createPending(file: NewFile): Promise<FileRecord> {
@@ -93,6 +96,8 @@ export class FileCatalog {
       status_message: null,
       expires_at: null,
       mirrored_at: null,
+      machine_id: this.placement && file.store === 'volume' ? this.placement.machineId : null,
+      region: this.placement && file.store === 'volume' ? this.placement.region : null,
       created_at: now,
       updated_at: now,
     };

@@ -91,6 +91,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('files').dropColumn('mirrored_at').execute();
     },
   },
+  // Which Fly Machine (and region) holds a blob on a volume, so reads elsewhere can be replayed there.
+  '2026-11-26-001-file-placement': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('files').addColumn('machine_id', 'varchar(64)').execute();
+      await db.schema.alterTable('files').addColumn('region', 'varchar(32)').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('files').dropColumn('region').execute();
+      await db.schema.alterTable('files').dropColumn('machine_id').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -19,6 +19,9 @@ export interface FilesTable {
   expires_at: string | null;
   /** When the STORAGE_MIRROR store last received a verified copy of the blob; null: not mirrored. */
   mirrored_at: string | null;
+  /** The Fly Machine (and its region) whose volume holds the blob; null when any instance can read it. */
+  machine_id: string | null;
+  region: string | null;
   created_at: string;
   updated_at: string;
 }

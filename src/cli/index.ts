@@ -48,7 +48,7 @@ program
   .description('apply database schema migrations and exit (for a release phase)')
   .action(() =>
     withConfig(async (config) => {
-      const db = openDatabase(config.databasePath);
+      const db = openDatabase(config.database);
       try {
         const { applied } = await migrateToLatest(db);
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');

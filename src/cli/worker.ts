@@ -17,7 +17,6 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
   doctor?.start();
   stopOnSignal(log, async () => {
     await Promise.all([worker.stop(config.shutdownGraceMs), doctor?.stop()]);
-    await resources.stores.close();
-    await resources.db.destroy();
+    await resources.close();
   });
 }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ExpressionBuilder, Selectable } from 'kysely';
-import type { CatalogDb } from '../catalog/database';
+import { type CatalogDb, isPostgres } from '../catalog/database';
 import { markFilesReady, type ReadyHook, type StoredBlob } from '../catalog/files';
 import type { Database, TasksTable } from '../catalog/schema';
 import { BadRequest, Conflict, NotFound } from '../errors';
 import { FINISHED, type Task, type TaskLogLine, toTask } from './task';
+import type { QueueSignal, QueueWakeups, Subscription } from './wakeups';
 
 /** Most log lines a task keeps; older ones are dropped so a row can't grow without bound. */
 const MAX_LOG_LINES = 500;
@@ -59,23 +60,42 @@ export function newTaskRow(kind: string, owner: string, payload: unknown, option
  * they work; every write a worker makes is conditional on still holding the lease, so a worker
  * that was presumed dead (and whose task was claimed again) can no longer change the task, and a
  * task completes exactly once. `events` tells in-process listeners about changes at once;
- * other processes see them by reading the table.
+ * other processes see them by reading the table, and, given `wakeups` (LISTEN/NOTIFY on
+ * PostgreSQL), hear about new work and cancellations at once too.
  */
 export class TaskQueue {
   readonly events = new EventEmitter();
+  private readonly locksRows: boolean;
+  private subscription?: Promise<Subscription>;
 
   constructor(
     private readonly db: CatalogDb,
     /** Runs in the transaction that publishes a task's outputs (see ReadyHook). */
     private readonly onFilesReady?: ReadyHook,
+    private readonly wakeups?: QueueWakeups,
   ) {
     this.events.setMaxListeners(0);
+    this.locksRows = isPostgres(db);
+  }
+
+  /** Starts relaying other processes' signals into `events` (for workers); idempotent. */
+  async listen(): Promise<void> {
+    if (!this.wakeups) return;
+    this.subscription ??= this.wakeups.listen((signal) => this.emitLocally(signal));
+    await this.subscription;
+  }
+
+  /** Stops listening for other processes' signals. */
+  async close(): Promise<void> {
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    await (await subscription?.catch(() => undefined))?.close();
   }
 
   async enqueue(kind: string, owner: string, payload: unknown, options: { maxAttempts?: number } = {}): Promise<Task> {
     const row = newTaskRow(kind, owner, payload, options);
     await this.db.insertInto('tasks').values(row).execute();
-    this.events.emit('enqueued', kind);
+    await this.announce({ type: 'enqueued', kind });
     this.changed(row.id);
     return toTask(row);
   }
@@ -116,58 +136,70 @@ export class TaskQueue {
 
   /**
    * Takes the oldest claimable task of one of `kinds` for `workerId`, or undefined. The update
-   * repeats the claim condition, so of two workers racing for one task exactly one gets it. A
-   * task whose lease ran out on its last attempt is failed instead of being run again.
+   * repeats the claim condition, so of two workers racing for one task exactly one gets it. On
+   * PostgreSQL the candidate is also locked `FOR UPDATE SKIP LOCKED`, so racing workers take
+   * different tasks instead of colliding on the oldest one (SQLite has one writer at a time and
+   * no row locks; there the conditional update alone decides). A task whose lease ran out on
+   * its last attempt is failed instead of being run again.
    */
   async claim(workerId: string, kinds: string[], leaseMs: number): Promise<Task | undefined> {
     for (let tries = 0; tries < 5; tries++) {
-      const nowMs = Date.now();
-      const now = iso(nowMs);
-      const candidate = await this.db
-        .selectFrom('tasks')
-        .select(['id', 'status', 'attempts', 'max_attempts'])
-        .where('kind', 'in', kinds)
-        .where(claimable(now))
-        .orderBy('run_after')
-        .limit(1)
-        .executeTakeFirst();
-      if (!candidate) return undefined;
-      if (candidate.status === 'running' && Number(candidate.attempts) >= Number(candidate.max_attempts)) {
-        await this.db
-          .updateTable('tasks')
-          .set({
-            status: 'failed',
-            error_code: 'worker_lost',
-            error_message: 'The task was interrupted too many times and was given up.',
-            running_until: null,
-            finished_at: now,
-            updated_at: now,
-          })
-          .where('id', '=', candidate.id)
-          .where(claimable(now))
-          .execute();
-        this.changed(candidate.id);
-        continue;
-      }
-      const result = await this.db
-        .updateTable('tasks')
-        .set((eb) => ({
-          status: 'running',
-          attempts: eb('attempts', '+', 1),
-          running_until: iso(nowMs + leaseMs),
-          worker_id: workerId,
-          updated_at: now,
-        }))
-        .where('id', '=', candidate.id)
-        .where(claimable(now))
-        .executeTakeFirst();
-      if (result.numUpdatedRows === 1n) {
-        const row = await this.db.selectFrom('tasks').selectAll().where('id', '=', candidate.id).executeTakeFirstOrThrow();
-        this.changed(row.id);
-        return toTask(row);
+      const outcome = this.locksRows
+        ? await this.db.transaction().execute((trx) => this.claimOnce(trx, workerId, kinds, leaseMs))
+        : await this.claimOnce(this.db, workerId, kinds, leaseMs);
+      if (outcome === 'none') return undefined;
+      if (outcome !== 'retry') {
+        this.changed(outcome.id);
+        return outcome;
       }
     }
     return undefined;
+  }
+
+  private async claimOnce(db: CatalogDb, workerId: string, kinds: string[], leaseMs: number): Promise<Task | 'none' | 'retry'> {
+    const nowMs = Date.now();
+    const now = iso(nowMs);
+    const candidate = await db
+      .selectFrom('tasks')
+      .select(['id', 'status', 'attempts', 'max_attempts'])
+      .where('kind', 'in', kinds)
+      .where(claimable(now))
+      .orderBy('run_after')
+      .limit(1)
+      .$if(this.locksRows, (q) => q.forUpdate().skipLocked())
+      .executeTakeFirst();
+    if (!candidate) return 'none';
+    if (candidate.status === 'running' && Number(candidate.attempts) >= Number(candidate.max_attempts)) {
+      await db
+        .updateTable('tasks')
+        .set({
+          status: 'failed',
+          error_code: 'worker_lost',
+          error_message: 'The task was interrupted too many times and was given up.',
+          running_until: null,
+          finished_at: now,
+          updated_at: now,
+        })
+        .where('id', '=', candidate.id)
+        .where(claimable(now))
+        .execute();
+      this.changed(candidate.id);
+      return 'retry';
+    }
+    const result = await db
+      .updateTable('tasks')
+      .set((eb) => ({
+        status: 'running',
+        attempts: eb('attempts', '+', 1),
+        running_until: iso(nowMs + leaseMs),
+        worker_id: workerId,
+        updated_at: now,
+      }))
+      .where('id', '=', candidate.id)
+      .where(claimable(now))
+      .executeTakeFirst();
+    if (result.numUpdatedRows !== 1n) return 'retry';
+    return toTask(await db.selectFrom('tasks').selectAll().where('id', '=', candidate.id).executeTakeFirstOrThrow());
   }
 
   /** Extends the lease and records progress; false when this worker no longer holds the task. */
@@ -264,7 +296,7 @@ export class TaskQueue {
       .where('worker_id', '=', workerId)
       .where('status', '=', 'running')
       .execute();
-    if (retry) this.events.emit('enqueued', task.kind);
+    if (retry) await this.announce({ type: 'enqueued', kind: task.kind });
     this.changed(task.id);
   }
 
@@ -286,7 +318,7 @@ export class TaskQueue {
       .where('worker_id', '=', workerId)
       .where('status', '=', 'running')
       .execute();
-    this.events.emit('enqueued', task.kind);
+    await this.announce({ type: 'enqueued', kind: task.kind });
     this.changed(task.id);
   }
 
@@ -311,12 +343,26 @@ export class TaskQueue {
       .executeTakeFirst();
     if (result.numUpdatedRows !== 1n) return this.cancel(owner, id);
     this.changed(id);
-    this.events.emit('cancelled', id);
+    await this.announce({ type: 'cancelled', id });
     return (await this.get(owner, id))!;
   }
 
   private appendLog(task: Task, message: string, at: number): TaskLogLine[] {
     return [...task.log, { at: iso(at), message }].slice(-MAX_LOG_LINES);
+  }
+
+  /**
+   * Tells this process's listeners, then other processes. A failed NOTIFY is not the caller's
+   * failure (the change is committed): other workers still see it at their next poll.
+   */
+  private async announce(signal: QueueSignal): Promise<void> {
+    this.emitLocally(signal);
+    await this.wakeups?.publish(signal).catch(() => undefined);
+  }
+
+  private emitLocally(signal: QueueSignal): void {
+    if (signal.type === 'enqueued') this.events.emit('enqueued', signal.kind);
+    else this.events.emit('cancelled', signal.id);
   }
 
   private changed(id: string): void {

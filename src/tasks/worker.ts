@@ -72,6 +72,8 @@ export class Worker {
   start(): void {
     this.o.queue.events.on('enqueued', this.onEnqueued);
     this.o.queue.events.on('cancelled', this.onCancelled);
+    // Until the listener is up (or if it can't be), polling still finds every task.
+    this.o.queue.listen().catch((err: unknown) => this.o.log.warn({ err }, 'cannot listen for queue signals; polling only'));
     this.slots = Array.from({ length: this.o.concurrency }, () => this.loop());
     this.o.log.info({ workerId: this.id, concurrency: this.o.concurrency, kinds: Object.keys(this.o.handlers) }, 'worker started');
   }

@@ -1,3 +1,4 @@
+import { PassThrough, finished } from 'node:stream';
 import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
 import type { Logger } from 'pino';
@@ -99,13 +100,23 @@ export class StoreStorageEngine implements StorageEngine {
     };
     file.stream.once('limit', onLimit);
     req.once('close', onClose);
+    // The store reads a pipe, not the part itself: a store that gives up destroys what it reads,
+    // and a destroyed part stream makes multer answer with its AbortError (500) instead of the
+    // store's reason (507 full, 503 unavailable). The part's rest is drained instead.
+    const part = new PassThrough();
+    // An error or a premature close of the part (a broken form) fails the put.
+    const stopWatching = finished(file.stream, (err) => err && part.destroy(err));
+    file.stream.pipe(part);
     try {
-      const { size, sha256 } = await putHashed(store, key, file.stream, { signal: controller.signal, contentType: file.mimetype });
+      const { size, sha256 } = await putHashed(store, key, part, { signal: controller.signal, contentType: file.mimetype });
       return { id, key, size, sha256, record };
     } catch (err) {
+      file.stream.unpipe(part);
+      file.stream.resume();
       await catalog.discardPending(id);
       throw err;
     } finally {
+      stopWatching();
       file.stream.off('limit', onLimit);
       req.off('close', onClose);
     }

@@ -73,7 +73,8 @@ export async function buildTestApp(env: Env = {}, existingDir?: string): Promise
   const dir = existingDir ?? (await makeTempDir());
   const config = loadConfig({ STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), TMPDIR: dir, LOG_LEVEL: 'debug', ...env }, dir);
   const logs = new LogCapture();
-  const { store, stores, db, queue } = await openResources(config, logs.log);
+  const resources = await openResources(config, logs.log);
+  const { store, stores, db, queue } = resources;
   const app = createApp({ config, store, stores, db, queue, log: logs.log });
   return {
     app,
@@ -87,8 +88,7 @@ export async function buildTestApp(env: Env = {}, existingDir?: string): Promise
     dir,
     storedFiles: async () => (await listFilesDeep(dir)).filter((f) => !/stowage\.db/.test(f)),
     close: async () => {
-      await stores.close();
-      await db.destroy();
+      await resources.close();
       if (!existingDir) await fsp.rm(dir, { recursive: true, force: true });
     },
   };

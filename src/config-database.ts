@@ -1,0 +1,52 @@
+import { z } from 'zod';
+
+/** libpq's sslmode values, plus `no-verify` (node-postgres' spelling of "encrypt, don't verify"). */
+export const SSL_MODES = ['disable', 'prefer', 'require', 'no-verify', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+export interface PostgresSettings {
+  url: string;
+  poolSize: number;
+  /** From `?sslmode=` in the URL, else PGSSLMODE; undefined: no TLS. */
+  sslMode?: SslMode;
+}
+
+/** The catalog (and task queue) database: the embedded SQLite file, or a PostgreSQL server. */
+export type DatabaseSettings = { kind: 'sqlite'; path: string } | ({ kind: 'postgres' } & PostgresSettings);
+
+/** The database variables, spread into the one config schema. */
+export function databaseFields(parsers: { positiveInt: (what: string) => z.ZodType<number, string> }) {
+  return {
+    DATABASE_URL: z
+      .url({ protocol: /^postgres(ql)?$/, message: 'must be a postgres:// URL such as postgres://user:password@host:5432/stowage' })
+      .refine((u) => {
+        const mode = new URL(u).searchParams.get('sslmode');
+        return mode === null || (SSL_MODES as readonly string[]).includes(mode);
+      }, `sslmode must be one of ${SSL_MODES.join(', ')}`)
+      .optional(),
+    DATABASE_POOL_SIZE: parsers
+      .positiveInt('connections')
+      .refine((n) => n <= 1000, 'must be at most 1000 connections')
+      .default(10),
+    // Read here (not by the pg driver) so a URL the platform sets without ?sslmode can still use TLS.
+    PGSSLMODE: z.enum(SSL_MODES, { message: `must be one of ${SSL_MODES.join(', ')}` }).optional(),
+  };
+}
+
+type Fields = ReturnType<typeof databaseFields>;
+type Parsed = z.output<z.ZodObject<Fields>>;
+
+/** PostgreSQL when DATABASE_URL is set; otherwise the embedded SQLite file at `sqlitePath`. */
+export function readDatabase(e: Parsed, sqlitePath: string): DatabaseSettings {
+  if (!e.DATABASE_URL) return { kind: 'sqlite', path: sqlitePath };
+  const inUrl = new URL(e.DATABASE_URL).searchParams.get('sslmode') as SslMode | null;
+  return { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, sslMode: inUrl ?? e.PGSSLMODE };
+}
+
+/** The URL without its password, for logs. */
+export function describeDatabase(settings: DatabaseSettings): string {
+  if (settings.kind === 'sqlite') return settings.path;
+  const url = new URL(settings.url);
+  if (url.password) url.password = '***';
+  return url.toString();
+}

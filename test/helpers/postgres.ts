@@ -1,0 +1,89 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Env } from '../../src/config';
+import { freePort } from './service';
+
+const run = promisify(execFile);
+const PG_ROOT = '/usr/lib/postgresql';
+
+/** A real PostgreSQL server from Debian's binaries in a throwaway directory, on 127.0.0.1. */
+export interface PostgresServer {
+  port: number;
+  /** A database created for this server's user (the test file's own). */
+  url: string;
+  /** Creates another empty database (with `createdb`) and returns its URL. */
+  createDatabase(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** The newest installed server's bin directory (Debian: /usr/lib/postgresql/<major>/bin). */
+function binDir(): string {
+  const majors = fs.existsSync(PG_ROOT) ? fs.readdirSync(PG_ROOT).filter((v) => fs.existsSync(path.join(PG_ROOT, v, 'bin', 'initdb'))) : [];
+  if (majors.length === 0) throw new Error(`No PostgreSQL server binaries under ${PG_ROOT}: install Debian's postgresql package (.ci/run does).`);
+  return path.join(PG_ROOT, majors.sort((a, b) => Number(b) - Number(a))[0], 'bin');
+}
+
+/** Root cannot run postgres: as root, every binary runs as the `postgres` user. */
+const asRoot = process.getuid?.() === 0;
+function pg(bin: string, args: string[]) {
+  const file = path.join(binDir(), bin);
+  return asRoot ? run('runuser', ['-u', 'postgres', '--', file, ...args]) : run(file, args);
+}
+
+let databases = 0;
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const dir = await fsp.mkdtemp('/tmp/stowage-pg-');
+  if (asRoot) await run('chown', ['postgres:postgres', dir]);
+  const data = path.join(dir, 'data');
+  await pg('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
+  const port = await freePort();
+  // fsync off: a test server's data is thrown away, and every commit gets cheap.
+  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`;
+  await pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '30', '-o', options, 'start']);
+  const urlFor = (name: string) => `postgres://postgres@127.0.0.1:${port}/${name}`;
+  const createDatabase = async () => {
+    const name = `stowage_test_${process.pid}_${++databases}`;
+    await pg('createdb', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', name]);
+    return urlFor(name);
+  };
+  const url = await createDatabase();
+  return {
+    port,
+    url,
+    createDatabase,
+    async stop() {
+      await pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+      await fsp.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type CatalogKind = 'sqlite' | 'postgres';
+/** The catalog suites run against each: `describe.each(CATALOG_DATABASES)`. */
+export const CATALOG_DATABASES: CatalogKind[] = ['sqlite', 'postgres'];
+
+/**
+ * For a describe block over one catalog database: on PostgreSQL it starts a server for the block
+ * (stopped after it). `env()` gives each test a fresh, empty catalog: a new PostgreSQL database,
+ * or nothing extra for SQLite (buildTestApp's fresh temp dir holds a new file).
+ */
+export function useCatalogDatabase(kind: CatalogKind): { env(): Promise<Env> } {
+  let server: PostgresServer | undefined;
+  if (kind === 'postgres') {
+    beforeAll(async () => {
+      server = await startPostgres();
+    });
+    afterAll(async () => server?.stop());
+  }
+  return {
+    async env() {
+      if (kind === 'sqlite') return {};
+      if (!server) throw new Error('the PostgreSQL server did not start');
+      return { DATABASE_URL: await server.createDatabase() };
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { type PostgresServer, startPostgres } from '../helpers/postgres';
+import { freePort, runService, type ServiceProcess } from '../helpers/service';
+import { makeTempDir } from '../helpers/tmp';
+
+/**
+ * Two `serve` processes as two Fly Machines: each with its own volume directory and
+ * FLY_MACHINE_ID, one shared PostgreSQL catalog. Reads and deletes of a file on the other
+ * Machine's volume answer `fly-replay: instance=<id>` for Fly's proxy instead of a 404.
+ */
+
+let postgres: PostgresServer;
+let dir: string;
+const running: ServiceProcess[] = [];
+let a: string;
+let b: string;
+
+async function machine(id: string, region: string, databaseUrl: string): Promise<string> {
+  const port = await freePort();
+  const svc = runService(['serve'], {
+    cwd: dir,
+    env: {
+      HOME: dir,
+      STORAGE: 'volume',
+      STORAGE_PATH: path.join(dir, id, 'files'),
+      DATABASE_URL: databaseUrl,
+      FLY_MACHINE_ID: id,
+      FLY_REGION: region,
+      WORKERS: '0',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    },
+  });
+  running.push(svc);
+  await svc.waitFor((l) => l.msg === 'listening');
+  return `http://127.0.0.1:${port}`;
+}
+
+beforeAll(async () => {
+  postgres = await startPostgres();
+  dir = await makeTempDir('stowage-fly-');
+  [a, b] = await Promise.all([machine('148e0a1b2c3d', 'iad', postgres.url), machine('9080e4f5a6b7', 'cdg', postgres.url)]);
+});
+afterAll(async () => {
+  await Promise.all(running.splice(0).map((s) => s.stop()));
+  await Promise.all([postgres?.stop(), fsp.rm(dir, { recursive: true, force: true })]);
+});
+
+async function upload(base: string, data: Buffer, name: string): Promise<string> {
+  const form = new FormData();
+  form.append('file', new Blob([data]), name);
+  const res = await fetch(`${base}/v1/files`, { method: 'POST', body: form });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { files: { id: string }[] }).files[0].id;
+}
+
+it('reads of a file on the other machine are replayed there, with no body; the owning machine serves it', async () => {
+  const data = randomBytes(200 * 1024);
+  const id = await upload(a, data, 'on-a.bin');
+
+  for (const method of ['GET', 'HEAD']) {
+    const res = await fetch(`${b}/v1/files/${id}/content`, { method });
+    expect(res.status).toBe(409);
+    expect(res.headers.get('fly-replay')).toBe('instance=148e0a1b2c3d');
+    expect((await res.arrayBuffer()).byteLength).toBe(0);
+  }
+  // The record itself is in the shared catalog: any machine answers it, and it stays ready.
+  const record = await fetch(`${b}/v1/files/${id}`);
+  expect(((await record.json()) as { status: string }).status).toBe('ready');
+
+  const here = await fetch(`${a}/v1/files/${id}/content`);
+  expect(here.status).toBe(200);
+  expect(here.headers.get('fly-replay')).toBeNull();
+  expect(createHash('sha256').update(Buffer.from(await here.arrayBuffer())).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+});
+
+it('a request that already is a replay is not replayed again, and the file is not marked missing', async () => {
+  const id = await upload(a, Buffer.from('hello from iad\n'), 'hello.txt');
+  const res = await fetch(`${b}/v1/files/${id}/content`, { headers: { 'fly-replay-src': 'instance=148e0a1b2c3d;region=iad;t=1' } });
+  expect(res.status).toBe(409);
+  expect(res.headers.get('fly-replay')).toBeNull();
+  expect(((await res.json()) as { error: { code: string } }).error.code).toBe('file_elsewhere');
+  expect(((await (await fetch(`${a}/v1/files/${id}`)).json()) as { status: string }).status).toBe('ready');
+});
+
+it('a delete on the wrong machine is replayed; on the owning machine it deletes', async () => {
+  const id = await upload(a, Buffer.from('delete me\n'), 'doomed.txt');
+  const wrong = await fetch(`${b}/v1/files/${id}`, { method: 'DELETE' });
+  expect(wrong.status).toBe(409);
+  expect(wrong.headers.get('fly-replay')).toBe('instance=148e0a1b2c3d');
+  expect((await fetch(`${a}/v1/files/${id}`)).status).toBe(200);
+
+  expect((await fetch(`${a}/v1/files/${id}`, { method: 'DELETE' })).status).toBe(204);
+  expect((await fetch(`${b}/v1/files/${id}/content`)).status).toBe(404);
+});
+
+it('uploads are not affected: each machine stores on its own volume and serves its own files', async () => {
+  const id = await upload(b, Buffer.from('stored in cdg\n'), 'cdg.txt');
+  const res = await fetch(`${b}/v1/files/${id}/content`);
+  expect(res.status).toBe(200);
+  expect(await res.text()).toBe('stored in cdg\n');
+  expect((await fetch(`${a}/v1/files/${id}/content`)).headers.get('fly-replay')).toBe('instance=9080e4f5a6b7');
+});
