@@ -81,7 +81,7 @@ export function createWorker(
 export function createPeriodicDoctor(resources: Resources, config: Config, log: Logger, metrics?: ServiceMetrics): PeriodicDoctor | undefined {
   if (!config.doctorIntervalMs) return undefined;
   return new PeriodicDoctor(
-    { db: resources.db, stores: storeMap(...resources.stores.all()), mirror: resources.stores.mirror, log },
+    { db: resources.db, stores: storeMap(...resources.stores.all()), mirror: resources.stores.mirror, placement: config.placement, log },
     { intervalMs: config.doctorIntervalMs, graceMs: DEFAULT_GRACE_MS, onReport: (r) => metrics?.doctorRun(r) },
   );
 }

@@ -69,7 +69,7 @@ async function doctor(config: Config, options: DoctorOptions): Promise<void> {
   const log = createLogger(config.logLevel, pino.destination({ fd: 2, sync: true }));
   const { store, stores, db } = await openResources(config, log);
   // The mirror is checked too: its copies of deleted files are orphans to prune.
-  const deps = { db, stores: storeMap(store, ...(stores.mirror ? [stores.mirror] : [])), mirror: stores.mirror, log };
+  const deps = { db, stores: storeMap(store, ...(stores.mirror ? [stores.mirror] : [])), mirror: stores.mirror, placement: config.placement, log };
   const scope: DoctorScope = { owner: options.owner, since: options.since, graceMs: options.grace, verify: options.verify === true };
   try {
     const progress = !options.json && process.stderr.isTTY ? new ProgressDisplay(process.stderr) : undefined;

@@ -71,6 +71,8 @@ async function inspectPage(deps: DoctorDeps, scope: DoctorScope, rows: FileRecor
 /** The records that claim a blob, in scope: `ready`, and `missing` ones a download already found gone. */
 function recordsQuery(deps: DoctorDeps, scope: DoctorScope) {
   let query = deps.db.selectFrom('files').where('status', 'in', ['ready', 'missing']);
+  const here = deps.placement?.machineId;
+  if (here) query = query.where((eb) => eb.or([eb('machine_id', 'is', null), eb('machine_id', '=', here)]));
   if (scope.owner) query = query.where('owner', '=', scope.owner);
   if (scope.since) query = query.where('created_at', '>=', scope.since.toISOString());
   return query;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Placement } from '../config-fly';
 import type { CatalogDb } from '../catalog/database';
 import type { Store } from '../storage/store';
 
@@ -10,6 +11,12 @@ export interface DoctorDeps {
   stores: StoreMap;
   /** STORAGE_MIRROR's store: a blob missing from its store but copied here is restorable, not lost. */
   mirror?: Store;
+  /**
+   * This process's Fly Machine, when files live on several Machines' volumes: only the records
+   * placed on this Machine (or on no Machine) can be checked here; the others' blobs are on
+   * volumes this process can't see, and are checked by the doctor on their own Machine.
+   */
+  placement?: Placement;
   log: Logger;
 }
 

@@ -103,3 +103,28 @@ it('uploads are not affected: each machine stores on its own volume and serves i
   expect(await res.text()).toBe('stored in cdg\n');
   expect((await fetch(`${a}/v1/files/${id}/content`)).headers.get('fly-replay')).toBe('instance=9080e4f5a6b7');
 });
+
+it('the doctor on one machine checks only the files on its own volume', async () => {
+  const onA = await upload(a, Buffer.from('kept on iad\n'), 'a.txt');
+  const onB = await upload(b, Buffer.from('kept on cdg\n'), 'b.txt');
+  const doctorOn = async (id: string) => {
+    const svc = runService(['doctor', '--json'], {
+      cwd: dir,
+      env: { HOME: dir, STORAGE: 'volume', STORAGE_PATH: path.join(dir, id, 'files'), DATABASE_URL: postgres.url, FLY_MACHINE_ID: id },
+    });
+    const code = await svc.exited;
+    return { code, report: svc.lines[0] as unknown as { ok: boolean; problems: { fileId?: string }[]; summary: { recordsChecked: number } } };
+  };
+  for (const [id, mine, theirs] of [
+    ['148e0a1b2c3d', onA, onB],
+    ['9080e4f5a6b7', onB, onA],
+  ]) {
+    const { code, report } = await doctorOn(id);
+    const flagged = report.problems.map((p) => p.fileId);
+    // Nothing on this machine is missing, and the other machine's files are not its business.
+    expect(flagged).not.toContain(mine);
+    expect(flagged).not.toContain(theirs);
+    expect(report.summary.recordsChecked).toBeGreaterThan(0);
+    expect(code).toBe(report.ok ? 0 : 1);
+  }
+});
