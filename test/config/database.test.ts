@@ -2,7 +2,7 @@ import { pgClientConfig } from '../../src/catalog/postgres';
 import { loadConfig } from '../../src/config';
 import type { PostgresSettings } from '../../src/config-database';
 import { describeDatabase } from '../../src/config-database';
-import { ConfigError } from '../../src/errors';
+import { configProblems } from '../helpers/config';
 
 const cwd = '/srv/app';
 
@@ -12,15 +12,7 @@ function postgresSettings(env: Record<string, string>): PostgresSettings {
   return database;
 }
 
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env, cwd);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = (env: Record<string, string>) => configProblems(env, cwd);
 
 describe('catalog database configuration', () => {
   it('is the embedded SQLite file unless DATABASE_URL is set', () => {

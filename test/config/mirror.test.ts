@@ -1,17 +1,9 @@
 import { loadConfig } from '../../src/config';
-import { ConfigError } from '../../src/errors';
+import { configProblems } from '../helpers/config';
 
 const cwd = '/srv/app';
 
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env, cwd);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = (env: Record<string, string>) => configProblems(env, cwd);
 
 describe('STORAGE_MIRROR', () => {
   it('is off by default, and names the mirror store when set with its variables', () => {

@@ -1,18 +1,10 @@
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
-import { ConfigError } from '../../src/errors';
+import { configProblems } from '../helpers/config';
 
 const cwd = '/srv/app';
 
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env, cwd);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = (env: Record<string, string>) => configProblems(env, cwd);
 
 describe('object storage configuration', () => {
   it('reads the S3_* variables, with the catalog staying at ./data/stowage.db', () => {
