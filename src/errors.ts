@@ -33,9 +33,14 @@ export class NotFound extends AppError {
   }
 }
 
+/** What a download answers when it finds a record's blob gone from the store. */
+export const FILE_MISSING_MESSAGE = 'File missing from storage. Please re-upload it.';
+/** What the doctor's --fix and report tasks record on a file whose blob is gone. */
+export const REUPLOAD_MESSAGE = 'File missing from storage. Please re-upload your file.';
+
 /** A record exists but its blob is gone from the store. */
 export class FileMissing extends AppError {
-  constructor(message = 'File missing from storage. Please re-upload it.') {
+  constructor(message = FILE_MISSING_MESSAGE) {
     super(404, 'file_missing', message);
   }
 }

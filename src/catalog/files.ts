@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { BadRequest } from '../errors';
+import { decodeCursor, encodeCursor } from './cursor';
 import type { Placement } from '../config-fly';
 import type { CatalogDb } from './database';
 import type { Database, FileStatus, FilesTable } from './schema';
@@ -54,16 +54,6 @@ export async function markFilesReady(db: Kysely<Database>, owner: string, items:
   }
   if (onReady && items.length > 0) await onReady(db, items.map((item) => item.id));
   return now;
-}
-
-function encodeCursor(record: FileRecord): string {
-  return Buffer.from(`${record.created_at}|${record.id}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  const [createdAt, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-  if (!createdAt || !id) throw new BadRequest('The cursor is not one this API returned.', 'invalid_cursor');
-  return { createdAt, id };
 }
 
 /**
@@ -158,7 +148,7 @@ export class FileCatalog {
     }
     const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
     const files = rows.slice(0, limit);
-    return { files, nextCursor: rows.length > limit ? encodeCursor(files[files.length - 1]) : undefined };
+    return { files, nextCursor: rows.length > limit ? encodeCursor({ createdAt: files[files.length - 1].created_at, id: files[files.length - 1].id }) : undefined };
   }
 
   /**

@@ -1,10 +1,10 @@
+import { REUPLOAD_MESSAGE } from '../errors';
 import type { DoctorDeps, DoctorScope } from './context';
 import { copyVerified } from '../mirror/copy-blob';
 import { keysWithRecords } from './check-orphans';
 import type { Action, ActionKind, DoctorReport, FileProblem } from './report';
 
-export const MISSING_MESSAGE = 'File missing from storage. Please re-upload your file.';
-export const UNFINISHED_MESSAGE = 'The upload did not finish. Please re-upload your file.';
+const UNFINISHED_MESSAGE = 'The upload did not finish. Please re-upload your file.';
 
 export interface Remedies {
   /** Mark missing, corrupt and stale pending records `failed` with a message users see; restore restorable ones from the mirror. */
@@ -53,7 +53,7 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
 }
 
 async function markFailed(deps: DoctorDeps, problem: FileProblem): Promise<boolean> {
-  const message = problem.kind === 'stale_pending' ? UNFINISHED_MESSAGE : MISSING_MESSAGE;
+  const message = problem.kind === 'stale_pending' ? UNFINISHED_MESSAGE : REUPLOAD_MESSAGE;
   const result = await deps.db
     .updateTable('files')
     .set({ status: 'failed', status_message: message, updated_at: new Date().toISOString() })

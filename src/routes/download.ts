@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { FileCatalog, FileRecord } from '../catalog/files';
 import type { Config } from '../config';
-import { BlobNotFound, Conflict, FileMissing, NotFound, RangeNotSatisfiable } from '../errors';
+import { BlobNotFound, Conflict, FILE_MISSING_MESSAGE, FileMissing, NotFound, RangeNotSatisfiable } from '../errors';
 import type { ServiceMetrics } from '../metrics/metrics';
 import { outcomeOf } from '../metrics/outcome';
 import { canPresign } from '../storage/presign';
@@ -15,7 +15,6 @@ import type { StoreSet } from '../storage/store-set';
 import { MirrorFallback } from '../mirror/fallback';
 import { redirectToPresigned } from './download-redirect';
 
-const MISSING_MESSAGE = 'File missing from storage. Please re-upload it.';
 
 /** Looks up the owner's record and refuses anything but a ready file. */
 export async function readyRecord(catalog: FileCatalog, req: Request): Promise<FileRecord> {
@@ -27,9 +26,9 @@ export async function readyRecord(catalog: FileCatalog, req: Request): Promise<F
     case 'pending':
       throw new Conflict('The file is still being uploaded.', 'file_pending');
     case 'missing':
-      throw new FileMissing(record.status_message ?? MISSING_MESSAGE);
+      throw new FileMissing(record.status_message ?? FILE_MISSING_MESSAGE);
     case 'failed':
-      throw new FileMissing(record.status_message ?? MISSING_MESSAGE);
+      throw new FileMissing(record.status_message ?? FILE_MISSING_MESSAGE);
   }
 }
 
@@ -69,8 +68,8 @@ export function downloadContent(deps: {
 
   const blobMissing = async (req: Request, record: FileRecord, cause?: unknown) => {
     req.log.error({ fileId: record.id, key: record.key, store: record.store, err: cause }, 'file missing from storage');
-    await catalog.setStatus(record.id, 'missing', MISSING_MESSAGE);
-    return new FileMissing(MISSING_MESSAGE);
+    await catalog.setStatus(record.id, 'missing', FILE_MISSING_MESSAGE);
+    return new FileMissing(FILE_MISSING_MESSAGE);
   };
 
   const send = async (req: Request, res: Response) => {

@@ -2,7 +2,8 @@ import { Router } from 'express';
 import type { Logger } from 'pino';
 import type { FileCatalog } from '../catalog/files';
 import type { Config } from '../config';
-import { BadRequest, NotFound } from '../errors';
+import { NotFound } from '../errors';
+import { pageQuery } from '../http/paging';
 import type { ServiceMetrics } from '../metrics/metrics';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
@@ -10,18 +11,6 @@ import { deleteOwnedFile } from './delete';
 import { downloadContent } from './download';
 import { presentFile } from './present';
 import { uploadFiles } from './upload';
-
-const DEFAULT_PAGE = 50;
-const MAX_PAGE = 200;
-
-function pageLimit(value: unknown): number {
-  if (value === undefined) return DEFAULT_PAGE;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_PAGE) {
-    throw new BadRequest(`limit must be a whole number from 1 to ${MAX_PAGE}.`, 'invalid_limit');
-  }
-  return n;
-}
 
 export function filesRouter(deps: {
   config: Config;
@@ -37,8 +26,7 @@ export function filesRouter(deps: {
   router.post('/files', ...uploadFiles(deps));
 
   router.get('/files', async (req, res) => {
-    const cursor = typeof req.query.cursor === 'string' ? req.query.cursor : undefined;
-    const page = await catalog.list(req.owner, { limit: pageLimit(req.query.limit), cursor });
+    const page = await catalog.list(req.owner, pageQuery(req.query));
     res.json({ files: page.files.map(presentFile), nextCursor: page.nextCursor ?? null });
   });
 

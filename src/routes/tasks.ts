@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { FileCatalog } from '../catalog/files';
-import { BadRequest, NotFound } from '../errors';
+import { NotFound } from '../errors';
+import { pageQuery } from '../http/paging';
 import type { TaskQueue } from '../tasks/queue';
 import { FINISHED, type Task } from '../tasks/task';
 
@@ -44,10 +45,7 @@ export function tasksRouter(deps: { queue: TaskQueue; catalog: FileCatalog }): R
   };
 
   router.get('/tasks', async (req, res) => {
-    const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new BadRequest('limit must be a whole number from 1 to 200.', 'invalid_limit');
-    const cursor = typeof req.query.cursor === 'string' ? req.query.cursor : undefined;
-    const page = await queue.list(req.owner, { limit, cursor });
+    const page = await queue.list(req.owner, pageQuery(req.query));
     res.json({ tasks: await Promise.all(page.tasks.map((t) => presentTask(t, catalog))), nextCursor: page.nextCursor ?? null });
   });
 

@@ -4,7 +4,8 @@ import type { ExpressionBuilder, Selectable } from 'kysely';
 import { type CatalogDb, isPostgres } from '../catalog/database';
 import { markFilesReady, type ReadyHook, type StoredBlob } from '../catalog/files';
 import type { Database, TasksTable } from '../catalog/schema';
-import { BadRequest, Conflict, NotFound } from '../errors';
+import { Conflict, NotFound } from '../errors';
+import { decodeCursor, encodeCursor } from '../catalog/cursor';
 import { FINISHED, type Task, type TaskLogLine, toTask } from './task';
 import type { QueueSignal, QueueWakeups, Subscription } from './wakeups';
 
@@ -108,8 +109,7 @@ export class TaskQueue {
   async list(owner: string, { limit, cursor }: { limit: number; cursor?: string }): Promise<TaskPage> {
     let query = this.db.selectFrom('tasks').selectAll().where('owner', '=', owner);
     if (cursor) {
-      const [createdAt, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-      if (!createdAt || !id) throw new BadRequest('The cursor is not one this API returned.', 'invalid_cursor');
+      const { createdAt, id } = decodeCursor(cursor);
       query = query.where((eb) =>
         eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]),
       );
@@ -119,7 +119,7 @@ export class TaskQueue {
     const last = tasks[tasks.length - 1];
     return {
       tasks,
-      nextCursor: rows.length > limit ? Buffer.from(`${last.createdAt}|${last.id}`).toString('base64url') : undefined,
+      nextCursor: rows.length > limit ? encodeCursor(last) : undefined,
     };
   }
 

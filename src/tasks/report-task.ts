@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { BlobNotFound, SourceRejected } from '../errors';
+import { BlobNotFound, REUPLOAD_MESSAGE, SourceRejected } from '../errors';
 import type { ProcessingLog, ReportInput, ReportRequest } from '../reports';
 import { sanitizeFilename } from '../uploads/names';
 import type { HandlerDeps } from './handlers';
@@ -7,7 +7,6 @@ import { TaskFailure } from './task';
 import type { TaskContext, TaskHandler } from './worker';
 
 export const REPORT_TASK = 'report';
-const MISSING_MESSAGE = 'File missing from storage. Please re-upload your file.';
 /** Progress is written to the database at most this often while rows stream out. */
 const PROGRESS_INTERVAL_MS = 250;
 
@@ -66,7 +65,7 @@ export function reportHandler(deps: HandlerDeps): TaskHandler {
 
     const record = await deps.catalog.get(ctx.task.owner, request.source.fileId);
     if (!record) throw new TaskFailure('source_not_found', 'The source file does not exist (it may have been deleted).');
-    if (record.status === 'missing' || record.status === 'failed') throw new TaskFailure('file_missing', MISSING_MESSAGE);
+    if (record.status === 'missing' || record.status === 'failed') throw new TaskFailure('file_missing', REUPLOAD_MESSAGE);
     if (record.status === 'pending') throw new TaskFailure('source_not_ready', 'The source file is still being uploaded.');
     // On another Machine's volume the blob is unreachable from here, but not missing: never mark it so.
     const here = deps.config.placement?.machineId;
@@ -81,8 +80,8 @@ export function reportHandler(deps: HandlerDeps): TaskHandler {
     } catch (err) {
       if (err instanceof BlobNotFound) {
         deps.log.error({ fileId: record.id, key: record.key, store: record.store }, 'report source missing from storage');
-        await deps.catalog.setStatus(record.id, 'missing', MISSING_MESSAGE);
-        throw new TaskFailure('file_missing', MISSING_MESSAGE, { cause: err });
+        await deps.catalog.setStatus(record.id, 'missing', REUPLOAD_MESSAGE);
+        throw new TaskFailure('file_missing', REUPLOAD_MESSAGE, { cause: err });
       }
       if (err instanceof SourceRejected) throw new TaskFailure('source_rejected', err.message, { cause: err });
       throw err;
