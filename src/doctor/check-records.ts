@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import { BlobNotFound } from '../errors';
 import type { FileRecord } from '../catalog/files';
+import { measure } from '../storage/sha256-meter';
 import type { Store } from '../storage/store';
 import { type DoctorDeps, type DoctorScope, PAGE_SIZE, type ProgressListener } from './context';
 import type { FileProblem } from './report';
@@ -11,9 +10,7 @@ const CONCURRENCY = 8;
 
 /** The sha256 of a blob, streamed through the hash so no blob is ever held whole. */
 async function sha256Of(store: Store, key: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(await store.get(key), hash);
-  return hash.digest('hex');
+  return (await measure(await store.get(key))).sha256;
 }
 
 /** Whether the mirror has a full-size copy of a record kept in another store. */

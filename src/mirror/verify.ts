@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { Sha256Meter } from '../storage/sha256-meter';
 
 export interface ExpectedBlob {
   size: number;
@@ -26,22 +25,11 @@ export class BlobMismatch extends Error {
  * for the reader) when they don't match `expected`. A store's put is atomic, so a copy written
  * through this is never published unless it verified.
  */
-export function verifying(expected: ExpectedBlob): Transform {
-  const hash = createHash('sha256');
-  let size = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-    flush(done) {
-      const sha256 = hash.digest('hex');
-      if (size !== expected.size || (expected.sha256 !== null && sha256 !== expected.sha256)) {
-        done(new BlobMismatch({ size, sha256 }, expected));
-      } else {
-        done();
-      }
-    },
+export function verifying(expected: ExpectedBlob): Sha256Meter {
+  return new Sha256Meter({
+    check: (measured) =>
+      measured.size !== expected.size || (expected.sha256 !== null && measured.sha256 !== expected.sha256)
+        ? new BlobMismatch(measured, expected)
+        : undefined,
   });
 }

@@ -4,9 +4,9 @@ import type { FileCatalog, FileRecord } from '../catalog/files';
 import type { Config } from '../config';
 import { Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, Unprocessable } from '../errors';
 import { canPresign } from '../storage/presign';
+import { measure } from '../storage/sha256-meter';
 import type { StoreSet } from '../storage/store-set';
 import { typeAllowed } from './content-types';
-import { hashStream } from './hash-blob';
 import { newFileId, sanitizeFilename, storeKeyFor } from './names';
 
 export interface DirectUploadRequest {
@@ -111,7 +111,7 @@ export class DirectUploads {
     if (object.size !== announced) {
       reason = `Uploaded ${object.size} bytes, but ${announced} were announced.`;
     } else if (record.sha256 !== null) {
-      const measured = await hashStream(await store.get(record.key));
+      const measured = await measure(await store.get(record.key));
       sha256 = measured.sha256;
       if (measured.sha256 !== record.sha256) reason = `The uploaded bytes have sha256 ${measured.sha256}, not the announced ${record.sha256}.`;
     }
