@@ -25,8 +25,9 @@ let nextId = 0;
  * Passes a stream through unchanged while measuring its size and sha256.
  *
  * The hashing runs on a worker thread. On the upload path the main thread already spends its time
- * reading the socket and parsing multipart, and sha256 (about 0.65 s per GiB here) on top made it
- * the bottleneck: `npm run bench -- upload` went from 0.63 to 0.8+ of the bare server by moving it.
+ * reading the socket and parsing multipart, and sha256 (about 0.65 s per GiB here) on top of that
+ * made it the bottleneck. Moved off it, the main thread's CPU for a 1 GiB upload fell by about
+ * 0.5 s (`npm run bench -- upload`; see hash-thread.ts for why the thread runs niced).
  * Chunks are copied into 1 MiB blocks that are transferred, not cloned, to the thread and back,
  * so the main thread pays one memcpy per byte and one message per MiB. A stream shorter than one
  * block is hashed right here at its end, without a round trip.
