@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
@@ -66,8 +67,14 @@ async function runLarge(target: Target) {
     return { up: mbps(GiB, upMs), down: mbps(GiB, downMs), rss: peakRssMb(child.process.pid!) };
   } finally {
     await child.stop();
-    await fsp.rm(dir, { recursive: true, force: true });
+    await settle(dir);
   }
+}
+
+/** Removes a run's files and waits for the disk to finish with them, so the next run starts even. */
+async function settle(dir: string): Promise<void> {
+  await fsp.rm(dir, { recursive: true, force: true });
+  execFileSync('sync');
 }
 
 async function runSmall(target: Target) {
@@ -102,7 +109,7 @@ async function runSmall(target: Target) {
   } finally {
     agent.destroy();
     await child.stop();
-    await fsp.rm(dir, { recursive: true, force: true });
+    await settle(dir);
   }
 }
 
@@ -115,17 +122,18 @@ const best = <T extends { up: number; down: number; rss: number }>(runs: T[]) =>
 /**
  * 1 GiB and many small files through stowage's volume store against a bare Node server, in the
  * same run. Each server runs as its own child process so its peak RSS is its own. Best of
- * `repeats` runs each, alternating, so neither side gets a warmer disk cache.
+ * `repeats` runs each, taking turns to go first.
  */
 export async function runUploadBench(repeats = 5): Promise<void> {
   console.log(`\n## Uploads and downloads (volume store), best of ${repeats}`);
   const large: Record<string, { up: number; down: number; rss: number }[]> = { bare: [], stowage: [] };
   const small: Record<string, { up: number; down: number; rss: number }[]> = { bare: [], stowage: [] };
   for (let i = 0; i < repeats; i++) {
-    large.bare.push(await runLarge(bare));
-    large.stowage.push(await runLarge(stowage));
-    small.bare.push(await runSmall(bare));
-    small.stowage.push(await runSmall(stowage));
+    // Which side goes first alternates: a run's speed depends on what ran just before it (the
+    // disk's leftover work, the page cache), so a fixed order would favour one side.
+    const order = i % 2 === 0 ? (['bare', 'stowage'] as const) : (['stowage', 'bare'] as const);
+    for (const side of order) large[side].push(await runLarge(side === 'bare' ? bare : stowage));
+    for (const side of order) small[side].push(await runSmall(side === 'bare' ? bare : stowage));
   }
   const [lb, ls, sb, ss] = [best(large.bare), best(large.stowage), best(small.bare), best(small.stowage)];
   table([
@@ -138,7 +146,9 @@ export async function runUploadBench(repeats = 5): Promise<void> {
   ]);
   // The best run hides the spread; on a shared 2-core VM single runs vary by 20% or more.
   const runs = (side: { up: number }[]) => side.map((r) => r.up.toFixed(0)).join(', ');
+  const median = (side: { up: number }[]) => side.map((r) => r.up).sort((a, b) => a - b)[Math.floor(side.length / 2)];
   console.log(`1 GiB upload, every run in MB/s: bare ${runs(large.bare)}; stowage ${runs(large.stowage)}`);
+  console.log(`1 GiB upload, median ratio: ${(median(large.stowage) / median(large.bare)).toFixed(2)}`);
 }
 
 if (require.main === module) {
