@@ -26,10 +26,9 @@ export class BlobMismatch extends Error {
  * through this is never published unless it verified.
  */
 export function verifying(expected: ExpectedBlob): Sha256Meter {
-  return new Sha256Meter({
-    check: (measured) =>
-      measured.size !== expected.size || (expected.sha256 !== null && measured.sha256 !== expected.sha256)
-        ? new BlobMismatch(measured, expected)
-        : undefined,
-  });
+  return new Sha256Meter((measured) =>
+    measured.size !== expected.size || (expected.sha256 !== null && measured.sha256 !== expected.sha256)
+      ? new BlobMismatch(measured, expected)
+      : undefined,
+  );
 }

