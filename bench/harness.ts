@@ -7,12 +7,15 @@ import { Readable } from 'node:stream';
 
 export const ROOT = path.resolve(__dirname, '../..');
 
-/** Peak resident set size of a live process, from Linux's VmHWM (the high-water mark). */
-export function peakRssMb(pid: number): number {
+/** A size from a live process's /proc/<pid>/status (Linux), in MB: VmRSS now, VmHWM its peak. */
+export function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
+  const kb = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
   return kb / 1024;
 }
+
+/** Peak resident set size of a live process, from Linux's VmHWM (the high-water mark). */
+export const peakRssMb = (pid: number): number => procStatusMb(pid, 'VmHWM');
 
 export interface Child {
   process: ChildProcess;
@@ -21,8 +24,9 @@ export interface Child {
 }
 
 /** Starts a server script and waits for the JSON log line that carries its port. */
-export async function startChild(script: string, env: Record<string, string>): Promise<Child> {
+export async function startChild(script: string, env: Record<string, string>, options: { cwd?: string } = {}): Promise<Child> {
   const child = spawn(process.execPath, [script], {
+    cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -93,6 +97,18 @@ export function multipart(filename: string, size: number, block: Buffer) {
     length: head.length + size + tail.length,
     body: () => repeatedBody(block, size / block.length, head, tail),
   };
+}
+
+/** POSTs one file of `size` bytes (`block` repeated) to stowage's API; resolves with its id. */
+export async function uploadToStowage(port: number, name: string, size: number, block: Buffer, agent?: http.Agent): Promise<string> {
+  const form = multipart(name, size, block);
+  const res = await request({
+    host: '127.0.0.1', port, method: 'POST', path: '/v1/files', agent,
+    headers: { 'content-type': form.contentType, 'content-length': form.length },
+    body: form.body(),
+  });
+  if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${res.body}`);
+  return (JSON.parse(res.body) as { files: { id: string }[] }).files[0].id;
 }
 
 export const mbps = (bytes: number, ms: number) => bytes / 1024 / 1024 / (ms / 1000);

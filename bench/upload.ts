@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, type Child, mbps, multipart, peakRssMb, repeatedBody, request, startChild, table } from './harness';
+import { ROOT, type Child, mbps, peakRssMb, repeatedBody, request, startChild, table, uploadToStowage } from './harness';
 
 const GiB = 1024 ** 3;
 const BLOCK = randomBytes(1024 * 1024);
@@ -40,16 +40,7 @@ const stowage: Target = {
       PORT: '0', HOST: '127.0.0.1', STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'),
       MAX_UPLOAD_BYTES: '2gb', LOG_LEVEL: 'info',
     }),
-  async upload(port, name, size, block, agent) {
-    const form = multipart(name, size, block);
-    const res = await request({
-      host: '127.0.0.1', port, method: 'POST', path: '/v1/files', agent,
-      headers: { 'content-type': form.contentType, 'content-length': form.length },
-      body: form.body(),
-    });
-    if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${res.body}`);
-    return (JSON.parse(res.body) as { files: { id: string }[] }).files[0].id;
-  },
+  upload: uploadToStowage,
   downloadPath: (id) => `/v1/files/${id}/content`,
 };
 
