@@ -1,5 +1,5 @@
 import type { CatalogDb } from './database';
-import type { FileRecord, NewFile, ReadyHook } from './files';
+import { type FileRecord, type NewFile, type ReadyHook, pendingRecord } from './files';
 
 export interface NewDirectUpload extends NewFile {
   /** Announced by the client; checked against the object at completion. */
@@ -20,27 +20,12 @@ export class DirectUploadCatalog {
   ) {}
 
   async create(upload: NewDirectUpload): Promise<FileRecord> {
-    const now = new Date().toISOString();
-    const record: FileRecord = {
-      id: upload.id,
-      owner: upload.owner,
-      original_name: upload.originalName,
-      name: upload.name,
-      content_type: upload.contentType,
+    // No machine_id or region: direct uploads go to a bucket, which every instance reads.
+    const record = pendingRecord(upload, {
       size: upload.size,
       sha256: upload.sha256 ?? null,
-      store: upload.store,
-      key: upload.key,
-      status: 'pending',
-      status_message: null,
       expires_at: upload.expiresAt.toISOString(),
-      mirrored_at: null,
-      // Direct uploads go to a bucket, which every instance reads.
-      machine_id: null,
-      region: null,
-      created_at: now,
-      updated_at: now,
-    };
+    });
     await this.db.insertInto('files').values(record).execute();
     return record;
   }

@@ -18,6 +18,34 @@ export interface NewFile {
   key: string;
 }
 
+/** A new `pending` record; `extra` sets what a kind of upload knows beyond the file's names. */
+export function pendingRecord(
+  file: NewFile,
+  extra: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'machine_id' | 'region'>> = {},
+): FileRecord {
+  const now = new Date().toISOString();
+  return {
+    id: file.id,
+    owner: file.owner,
+    original_name: file.originalName,
+    name: file.name,
+    content_type: file.contentType,
+    size: 0,
+    sha256: null,
+    store: file.store,
+    key: file.key,
+    status: 'pending',
+    status_message: null,
+    expires_at: null,
+    mirrored_at: null,
+    machine_id: null,
+    region: null,
+    created_at: now,
+    updated_at: now,
+    ...extra,
+  };
+}
+
 export interface FilePage {
   files: FileRecord[];
   nextCursor?: string;
@@ -71,26 +99,8 @@ export class FileCatalog {
   ) {}
 
   async createPending(file: NewFile): Promise<FileRecord> {
-    const now = new Date().toISOString();
-    const record: FileRecord = {
-      id: file.id,
-      owner: file.owner,
-      original_name: file.originalName,
-      name: file.name,
-      content_type: file.contentType,
-      size: 0,
-      sha256: null,
-      store: file.store,
-      key: file.key,
-      status: 'pending',
-      status_message: null,
-      expires_at: null,
-      mirrored_at: null,
-      machine_id: this.placement && file.store === 'volume' ? this.placement.machineId : null,
-      region: this.placement && file.store === 'volume' ? this.placement.region : null,
-      created_at: now,
-      updated_at: now,
-    };
+    const placement = file.store === 'volume' ? this.placement : undefined;
+    const record = pendingRecord(file, { machine_id: placement?.machineId ?? null, region: placement?.region ?? null });
     await this.db.insertInto('files').values(record).execute();
     return record;
   }
