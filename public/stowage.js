@@ -82,11 +82,14 @@
     row.append(name, progress, status, cancel);
     uploads.prepend(row);
 
+    // The list is refreshed however the upload ended: while it was in flight another upload's
+    // refresh may have listed it as still uploading.
     const finish = (state, text) => {
       row.dataset.state = state;
       status.textContent = text;
       cancel.remove();
       announce(file.name + ': ' + text, state === 'done' ? 'success' : 'error');
+      refreshList();
     };
 
     const xhr = new XMLHttpRequest();
@@ -100,7 +103,6 @@
       if (xhr.status === 201) {
         progress.value = 100;
         finish('done', 'Uploaded.');
-        refreshList();
       } else {
         finish('error', failureMessage(xhr.status, xhr.response));
       }
