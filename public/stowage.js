@@ -55,8 +55,9 @@
   let refreshes = 0;
   async function refreshList() {
     const mine = ++refreshes;
-    const res = await fetch(location.href, { cache: 'no-store', headers: { Accept: 'text/html' } });
-    if (!res.ok || mine !== refreshes) return;
+    // Unreachable server: the list stays as it was; whoever asked has already said what failed.
+    const res = await fetch(location.href, { cache: 'no-store', headers: { Accept: 'text/html' } }).catch(() => null);
+    if (!res || !res.ok || mine !== refreshes) return;
     const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
     if (mine !== refreshes) return;
     const fresh = doc.getElementById('files');
@@ -82,14 +83,15 @@
     row.append(name, progress, status, cancel);
     uploads.prepend(row);
 
-    // The list is refreshed however the upload ended: while it was in flight another upload's
-    // refresh may have listed it as still uploading.
+    // The list is refreshed after a failure too: while the upload was in flight another upload's
+    // refresh may have listed it as still uploading. The server answers a failure only once it
+    // has removed the upload; a cancel it learns of later, so a refresh then could list it again.
     const finish = (state, text) => {
       row.dataset.state = state;
       status.textContent = text;
       cancel.remove();
       announce(file.name + ': ' + text, state === 'done' ? 'success' : 'error');
-      refreshList();
+      if (state !== 'cancelled') refreshList();
     };
 
     const xhr = new XMLHttpRequest();

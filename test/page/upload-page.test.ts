@@ -123,6 +123,23 @@ describe('the upload page with JavaScript', () => {
     expect(await apiFiles()).toEqual([]);
   });
 
+  it('says so when the connection fails, and keeps the list as it was', async () => {
+    await openPage();
+    await page.setInputFiles('#file-input', { name: 'first.txt', mimeType: 'text/plain', buffer: Buffer.from('first') });
+    await fileRow('first.txt').waitFor();
+    await context.setOffline(true);
+    await page.setInputFiles('#file-input', { name: 'lost.txt', mimeType: 'text/plain', buffer: Buffer.from('lost') });
+    expect(await uploadOutcome('lost.txt')).toMatchObject({
+      state: 'error',
+      status: 'The connection failed before the upload finished. Check your connection and try again.',
+    });
+    // The refresh after the failure can't reach the server either: the list stays, nothing throws.
+    await context.setOffline(false);
+    expect(await fileRow('first.txt').count()).toBe(1);
+    expect((await apiFiles()).map((f) => f.name)).toEqual(['first.txt']);
+    expect(await violations()).toEqual([]);
+  });
+
   it('cancels an upload in flight, and the server keeps nothing of it', async () => {
     await openPage();
     // A slow uplink keeps the upload in flight long enough to press Cancel mid-way.
