@@ -1,6 +1,6 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser, BrowserContext, BrowserContextOptions, Page, Response } from 'playwright-core';
+import type { Browser, BrowserContext, BrowserContextOptions, FileChooser, Page, Response } from 'playwright-core';
 import type { Env } from '../../src/config';
 import { formatBytes } from '../../src/web/format';
 import { CONTENT_SECURITY_POLICY } from '../../src/web/security-headers';
@@ -163,12 +163,16 @@ describe('the upload page with JavaScript', () => {
 
   it('is operable by keyboard: the drop zone takes focus visibly and opens the file picker', async () => {
     await openPage();
+    // Listening turns on Playwright's file chooser interception, without waiting for the browser
+    // to confirm it: listening long before the key press keeps the two from racing.
+    const chosen = new Promise<FileChooser>((resolve) => page.once('filechooser', resolve));
     for (let i = 0; i < 10 && (await page.evaluate('document.activeElement?.id')) !== 'file-input'; i++) {
       await page.keyboard.press('Tab');
     }
     expect(await page.evaluate('document.activeElement?.id')).toBe('file-input');
     expect(await page.evaluate("getComputedStyle(document.getElementById('dropzone')).outlineStyle")).toBe('solid');
-    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+    await page.keyboard.press('Space');
+    const chooser = await chosen;
     await chooser.setFiles({ name: 'typed.txt', mimeType: 'text/plain', buffer: Buffer.from('by keyboard') });
     expect(await uploadOutcome('typed.txt')).toMatchObject({ state: 'done' });
     await fileRow('typed.txt').waitFor();
