@@ -124,7 +124,7 @@ export function doctorCommand(withConfig: (run: (config: Config) => Promise<void
     )
     .option('--verify', "also stream every blob through sha256 and compare it with the record's")
     .option('--json', 'print the report as one JSON document (no progress bar)')
-    .option('--fix', `mark missing and corrupt records failed, with a message users see in the API; restore restorable ones from the mirror`)
+    .option('--fix', `mark missing and corrupt records failed, with a message users see in the API; restore restorable ones from the mirror; queue mirror copies of unmirrored ones`)
     .option('--delete', 'delete missing and corrupt records and their blobs (asks for "yes"; see --yes)')
     .option('--yes', 'confirm --delete without asking (required when not on a terminal)')
     .option('--prune-orphans', 'delete orphan blobs older than the grace period')

@@ -6,6 +6,7 @@ const TITLES: Record<Phase, string> = {
   pending: 'pending uploads',
   blobs: 'blobs listed   ',
   tasks: 'stuck tasks    ',
+  mirror: 'mirror copies  ',
 };
 
 /**

@@ -1,13 +1,17 @@
 import { REUPLOAD_MESSAGE } from '../errors';
 import type { DoctorDeps, DoctorScope } from './context';
 import { copyVerified } from '../mirror/copy-blob';
+import { MIRROR_TASK, mirrorPayload, mirrorTaskRow } from '../mirror/enqueue';
 import { keysWithRecords } from './check-orphans';
 import type { Action, ActionKind, DoctorReport, FileProblem } from './report';
 
 const UNFINISHED_MESSAGE = 'The upload did not finish. Please re-upload your file.';
 
 export interface Remedies {
-  /** Mark missing, corrupt and stale pending records `failed` with a message users see; restore restorable ones from the mirror. */
+  /**
+   * Mark missing, corrupt and stale pending records `failed` with a message users see; restore
+   * restorable ones from the mirror; queue a mirror copy of unmirrored ones.
+   */
   fix: boolean;
   /** Delete those records and whatever blob they had (the caller has confirmed). */
   delete: boolean;
@@ -27,7 +31,7 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
   const { summary } = report;
   const record = (action: ActionKind, problem: FileProblem) => {
     report.actions.push({ action, problem } satisfies Action);
-    summary[action === 'marked_failed' ? 'markedFailed' : action] += 1;
+    summary[action === 'marked_failed' ? 'markedFailed' : action === 'mirror_queued' ? 'mirrorQueued' : action] += 1;
     deps.log.info({ event: 'doctor.action', action, ...problem }, `doctor ${action.replace('_', ' ')} ${problem.fileId ?? problem.key}`);
   };
   for (const problem of report.problems) {
@@ -42,6 +46,8 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
         }
       } else if (problem.kind === 'restorable' && remedies.fix) {
         if (await restoreRecord(deps, problem)) record('restored', problem);
+      } else if (problem.kind === 'unmirrored' && remedies.fix) {
+        if (await queueMirrorCopy(deps, problem)) record('mirror_queued', problem);
       } else if (problem.kind === 'orphan' && remedies.pruneOrphans) {
         if (await pruneOrphan(deps, scope, problem)) record('pruned', problem);
       }
@@ -94,6 +100,33 @@ async function restoreRecord(deps: DoctorDeps, problem: FileProblem): Promise<bo
     .where('status', '=', 'missing')
     .execute();
   return true;
+}
+
+/**
+ * Queues a mirror copy for a file still ready and unmirrored with no mirror task trying, checked
+ * in the same transaction as the insert. The task itself is safe to run twice.
+ */
+async function queueMirrorCopy(deps: DoctorDeps, problem: FileProblem): Promise<boolean> {
+  return deps.db.transaction().execute(async (tx) => {
+    const file = await tx
+      .selectFrom('files')
+      .select(['id', 'owner'])
+      .where('id', '=', problem.fileId!)
+      .where('status', '=', 'ready')
+      .where('mirrored_at', 'is', null)
+      .executeTakeFirst();
+    if (!file) return false;
+    const trying = await tx
+      .selectFrom('tasks')
+      .select('id')
+      .where('kind', '=', MIRROR_TASK)
+      .where('payload', '=', mirrorPayload(file.id))
+      .where('status', 'in', ['queued', 'running'])
+      .executeTakeFirst();
+    if (trying) return false;
+    await tx.insertInto('tasks').values(mirrorTaskRow(file)).execute();
+    return true;
+  });
 }
 
 async function pruneOrphan(deps: DoctorDeps, scope: DoctorScope, problem: FileProblem): Promise<boolean> {

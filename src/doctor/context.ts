@@ -31,7 +31,7 @@ export interface DoctorScope {
   verify: boolean;
 }
 
-export type Phase = 'records' | 'pending' | 'blobs' | 'tasks';
+export type Phase = 'records' | 'pending' | 'blobs' | 'tasks' | 'mirror';
 
 /** Called after each page so a progress bar can move; `total` is known for records only. */
 export type ProgressListener = (event: { phase: Phase; done: number; total?: number }) => void;

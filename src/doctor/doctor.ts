@@ -2,6 +2,7 @@ import { checkOrphans } from './check-orphans';
 import { checkStalePending } from './check-pending';
 import { checkRecords } from './check-records';
 import { checkStuckTasks } from './check-tasks';
+import { checkUnmirrored } from './check-unmirrored';
 import type { DoctorDeps, DoctorScope, ProgressListener } from './context';
 import { type DoctorReport, countProblem, emptySummary, type Problem } from './report';
 
@@ -27,6 +28,7 @@ export async function runChecks(
     }),
     checkStalePending(deps, scope, now, progress),
     checkStuckTasks(deps, scope, now, progress),
+    checkUnmirrored(deps, scope, now, progress),
     ...(orphansSkipped
       ? []
       : [

@@ -8,9 +8,16 @@ const LABELS: Record<Problem['kind'], string> = {
   stale_pending: 'stale pending',
   unreachable: 'unreachable',
   stuck_task: 'stuck task',
+  unmirrored: 'unmirrored',
 };
 
-const DONE: Record<string, string> = { marked_failed: 'marked failed', deleted: 'deleted', pruned: 'pruned', restored: 'restored from the mirror' };
+const DONE: Record<string, string> = {
+  marked_failed: 'marked failed',
+  deleted: 'deleted',
+  pruned: 'pruned',
+  restored: 'restored from the mirror',
+  mirror_queued: 'mirror copy queued',
+};
 
 /** One line: the numbers a cron mail or a CI log needs at a glance. */
 export function summaryLine(report: DoctorReport): string {
@@ -25,9 +32,11 @@ export function summaryLine(report: DoctorReport): string {
     `stale pending: ${s.stalePending}`,
     `unreachable: ${s.unreachable}`,
     `stuck tasks: ${s.stuckTasks}`,
+    ...(s.unmirrored ? [`unmirrored: ${s.unmirrored}`] : []),
   ];
   const done = [`marked failed: ${s.markedFailed}`, `deleted: ${s.deleted}`, `pruned: ${s.pruned}`];
   if (s.restored) done.push(`restored: ${s.restored}`);
+  if (s.mirrorQueued) done.push(`mirror copies queued: ${s.mirrorQueued}`);
   if (s.actionErrors) done.push(`failed actions: ${s.actionErrors}`);
   return `${found.join(', ')}; ${done.join(', ')}`;
 }

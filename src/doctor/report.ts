@@ -16,7 +16,9 @@ export type ProblemKind =
   /** The record's store is not configured here or failed to answer: checked again next run. */
   | 'unreachable'
   /** A task queued or running long past its deadline: no worker is taking tasks. */
-  | 'stuck_task';
+  | 'stuck_task'
+  /** With STORAGE_MIRROR: a ready file with no copy in the mirror and no mirror task trying. */
+  | 'unmirrored';
 
 export type FileProblemKind = Exclude<ProblemKind, 'stuck_task'>;
 
@@ -44,7 +46,7 @@ export interface TaskProblem {
 
 export type Problem = FileProblem | TaskProblem;
 
-export type ActionKind = 'marked_failed' | 'deleted' | 'pruned' | 'restored';
+export type ActionKind = 'marked_failed' | 'deleted' | 'pruned' | 'restored' | 'mirror_queued';
 
 export interface Action {
   action: ActionKind;
@@ -61,10 +63,12 @@ export interface Summary {
   stalePending: number;
   unreachable: number;
   stuckTasks: number;
+  unmirrored: number;
   markedFailed: number;
   deleted: number;
   pruned: number;
   restored: number;
+  mirrorQueued: number;
   /** Actions that failed (logged with the error); they leave the problem for the next run. */
   actionErrors: number;
 }
@@ -90,15 +94,17 @@ export function emptySummary(): Summary {
     stalePending: 0,
     unreachable: 0,
     stuckTasks: 0,
+    unmirrored: 0,
     markedFailed: 0,
     deleted: 0,
     pruned: 0,
     restored: 0,
+    mirrorQueued: 0,
     actionErrors: 0,
   };
 }
 
-const COUNTERS: Record<ProblemKind, 'missing' | 'restorable' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable' | 'stuckTasks'> = {
+const COUNTERS: Record<ProblemKind, 'missing' | 'restorable' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable' | 'stuckTasks' | 'unmirrored'> = {
   missing: 'missing',
   restorable: 'restorable',
   corrupt: 'corrupt',
@@ -106,6 +112,7 @@ const COUNTERS: Record<ProblemKind, 'missing' | 'restorable' | 'corrupt' | 'orph
   stale_pending: 'stalePending',
   unreachable: 'unreachable',
   stuck_task: 'stuckTasks',
+  unmirrored: 'unmirrored',
 };
 
 export function countProblem(summary: Summary, kind: ProblemKind): void {
@@ -113,5 +120,14 @@ export function countProblem(summary: Summary, kind: ProblemKind): void {
 }
 
 export function problemCount(summary: Summary): number {
-  return summary.missing + summary.restorable + summary.corrupt + summary.orphans + summary.stalePending + summary.unreachable + summary.stuckTasks;
+  return (
+    summary.missing +
+    summary.restorable +
+    summary.corrupt +
+    summary.orphans +
+    summary.stalePending +
+    summary.unreachable +
+    summary.stuckTasks +
+    summary.unmirrored
+  );
 }

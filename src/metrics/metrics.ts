@@ -127,6 +127,7 @@ export class ServiceMetrics implements TaskMetrics {
       stale_pending: s.stalePending,
       unreachable: s.unreachable,
       stuck_task: s.stuckTasks,
+      unmirrored: s.unmirrored,
     };
     for (const [kind, value] of Object.entries(counts)) this.doctorProblems.set({ kind }, value);
     this.doctorRecords.set(s.recordsChecked);

@@ -1,4 +1,6 @@
+import type { Selectable } from 'kysely';
 import type { ReadyHook } from '../catalog/files';
+import type { TasksTable } from '../catalog/schema';
 import type { StoreSet } from '../storage/store-set';
 import { newTaskRow } from '../tasks/queue';
 
@@ -22,9 +24,14 @@ export function mirrorOnReady(stores: StoreSet): ReadyHook | undefined {
   return async (db, fileIds) => {
     const files = await db.selectFrom('files').select(['id', 'owner']).where('id', 'in', fileIds).where('store', '!=', mirror.driver).execute();
     if (files.length === 0) return;
-    await db
-      .insertInto('tasks')
-      .values(files.map((f) => newTaskRow(MIRROR_TASK, f.owner, { fileId: f.id }, { maxAttempts: MIRROR_MAX_ATTEMPTS })))
-      .execute();
+    await db.insertInto('tasks').values(files.map(mirrorTaskRow)).execute();
   };
 }
+
+/** The task row that copies one file to the mirror. */
+export function mirrorTaskRow(file: { id: string; owner: string }): Selectable<TasksTable> {
+  return newTaskRow(MIRROR_TASK, file.owner, { fileId: file.id }, { maxAttempts: MIRROR_MAX_ATTEMPTS });
+}
+
+/** A mirror task's payload column for a file, as `mirrorTaskRow` writes it: to find a file's tasks. */
+export const mirrorPayload = (fileId: string): string => JSON.stringify({ fileId });

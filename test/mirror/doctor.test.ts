@@ -13,7 +13,7 @@ import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/
 import { s3Env } from '../helpers/s3env';
 import { randomData, sha256 } from '../helpers/streams';
 import { makeTempDir } from '../helpers/tmp';
-import { mirrorTaskOf, startWorker, taskReaches } from './helpers';
+import { mirrorTaskOf, objectBytes, startWorker, taskReaches } from './helpers';
 
 let server: S3TestServer;
 let bucket: S3TestBucket;
@@ -68,6 +68,56 @@ it('reports a file lost from the volume but held by the mirror as restorable (no
 
   const again = await runChecks(deps, scope);
   expect(again.problems).toEqual([]);
+});
+
+it('reports ready files the mirror has no copy of (never queued, or given up) as unmirrored, not those still queued; --fix queues copies a worker makes', async () => {
+  const upload = async (data: Buffer, name: string) => {
+    const res = await request(t!.app).post('/v1/files').attach('file', data, name);
+    expect(res.status).toBe(201);
+    return (await allRecords(t!.db)).find((r) => r.id === res.body.files[0].id)!;
+  };
+  const onVolume = (key: string) => path.join(dir, 'files', ...key.split('/'));
+  // Uploaded before STORAGE_MIRROR was set: no copy was ever queued.
+  t = await buildTestApp({ STORAGE: 'volume' }, dir);
+  const before = randomData(20_000);
+  const early = await upload(before, 'before.bin');
+  await t.close();
+
+  t = await buildTestApp(s3Env(bucket, { STORAGE: 'volume', STORAGE_MIRROR: 's3' }), dir);
+  // Its copy gave up: the bytes on disk were damaged when it ran, and repaired afterwards.
+  const healed = randomData(30_000);
+  const gaveUp = await upload(healed, 'healed.bin');
+  await fsp.writeFile(onVolume(gaveUp.key), randomData(healed.length));
+  worker = startWorker(t);
+  await taskReaches(t, await mirrorTaskOf(t, gaveUp.id), 'failed');
+  await worker.stop(0);
+  worker = undefined;
+  await fsp.writeFile(onVolume(gaveUp.key), healed);
+  // Its copy is still queued: on its way, not unmirrored (but with no worker running, a stuck task).
+  const queued = await upload(randomData(10_000), 'queued.bin');
+  const queuedTask = await mirrorTaskOf(t, queued.id);
+
+  const deps: DoctorDeps = { db: t.db, stores: storeMap(...t.stores.all()), mirror: t.stores.mirror, log: t.logs.log };
+  const scope = { graceMs: 0, verify: false };
+  const report = await runChecks(deps, scope);
+  expect(report.problems).toHaveLength(3);
+  expect(report.problems).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ kind: 'stuck_task', taskId: queuedTask.id, taskKind: 'mirror' }),
+      expect.objectContaining({ kind: 'unmirrored', fileId: early.id, reason: expect.stringContaining('none was queued') }),
+      expect.objectContaining({ kind: 'unmirrored', fileId: gaveUp.id, reason: expect.stringContaining('gave up (Copy not kept:') }),
+    ]),
+  );
+  expect(summaryLine(report)).toContain('stuck tasks: 1, unmirrored: 2');
+
+  await applyRemedies(deps, scope, report, { fix: true, delete: false, pruneOrphans: false });
+  expect(summaryLine(report)).toContain('mirror copies queued: 2');
+  worker = startWorker(t);
+  for (const file of [early, gaveUp, queued]) await taskReaches(t, await mirrorTaskOf(t, file.id), 'succeeded');
+  expect(sha256(await objectBytes(server, bucket.bucket, early.key))).toBe(sha256(before));
+  expect(sha256(await objectBytes(server, bucket.bucket, gaveUp.key))).toBe(sha256(healed));
+  expect((await allRecords(t.db)).every((r) => r.mirrored_at !== null)).toBe(true);
+  expect((await runChecks(deps, scope)).problems).toEqual([]);
 });
 
 it('refuses to start when the mirror bucket does not exist, naming the variable to fix', async () => {

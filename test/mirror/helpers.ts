@@ -25,9 +25,9 @@ export function startWorker(t: TestApp, options: { retryBaseMs?: number; extra?:
   return worker;
 }
 
-/** The mirror task queued for a file, read from the tasks table. */
+/** The newest mirror task queued for a file, read from the tasks table. */
 export async function mirrorTaskOf(t: TestApp, fileId: string): Promise<Task> {
-  const rows = await t.db.selectFrom('tasks').select(['id', 'owner', 'payload']).where('kind', '=', 'mirror').execute();
+  const rows = await t.db.selectFrom('tasks').select(['id', 'owner', 'payload']).where('kind', '=', 'mirror').orderBy('created_at', 'desc').execute();
   const row = rows.find((r) => (JSON.parse(r.payload) as { fileId: string }).fileId === fileId);
   if (!row) throw new Error(`no mirror task for ${fileId}`);
   return (await t.queue.get(row.owner, row.id))!;
