@@ -2,7 +2,7 @@ import { BlobNotFound } from '../errors';
 import type { FileRecord } from '../catalog/files';
 import { measure } from '../storage/sha256-meter';
 import type { Store } from '../storage/store';
-import { type DoctorDeps, type DoctorScope, PAGE_SIZE, type ProgressListener } from './context';
+import { type DoctorDeps, type DoctorScope, filesInScope, PAGE_SIZE, type ProgressListener } from './context';
 import type { FileProblem } from './report';
 
 /** Blobs inspected at once: overlaps store round trips (S3 HEADs) without flooding the store. */
@@ -67,12 +67,7 @@ async function inspectPage(deps: DoctorDeps, scope: DoctorScope, rows: FileRecor
 
 /** The records that claim a blob, in scope: `ready`, and `missing` ones a download already found gone. */
 function recordsQuery(deps: DoctorDeps, scope: DoctorScope) {
-  let query = deps.db.selectFrom('files').where('status', 'in', ['ready', 'missing']);
-  const here = deps.placement?.machineId;
-  if (here) query = query.where((eb) => eb.or([eb('machine_id', 'is', null), eb('machine_id', '=', here)]));
-  if (scope.owner) query = query.where('owner', '=', scope.owner);
-  if (scope.since) query = query.where('created_at', '>=', scope.since.toISOString());
-  return query;
+  return filesInScope(deps.db.selectFrom('files').where('status', 'in', ['ready', 'missing']), deps, scope);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { CatalogDb } from '../catalog/database';
 import type { FileRecord } from '../catalog/files';
 import { MIRROR_TASK, mirrorPayload } from '../mirror/enqueue';
-import { type DoctorDeps, type DoctorScope, PAGE_SIZE, type ProgressListener } from './context';
+import { type DoctorDeps, type DoctorScope, filesInScope, PAGE_SIZE, type ProgressListener } from './context';
 import type { FileProblem } from './report';
 
 /** Per file: whether a mirror task is still trying, and why the last one that gave up failed. */
@@ -41,20 +41,20 @@ export async function* checkUnmirrored(
   const mirror = deps.mirror;
   if (!mirror) return;
   const cutoff = new Date(now.getTime() - scope.graceMs).toISOString();
-  const here = deps.placement?.machineId;
   let done = 0;
   let after: FileRecord | undefined;
   for (;;) {
-    let query = deps.db
-      .selectFrom('files')
-      .selectAll()
-      .where('status', '=', 'ready')
-      .where('mirrored_at', 'is', null)
-      .where('store', '!=', mirror.driver)
-      .where('updated_at', '<', cutoff);
-    if (here) query = query.where((eb) => eb.or([eb('machine_id', 'is', null), eb('machine_id', '=', here)]));
-    if (scope.owner) query = query.where('owner', '=', scope.owner);
-    if (scope.since) query = query.where('created_at', '>=', scope.since.toISOString());
+    let query = filesInScope(
+      deps.db
+        .selectFrom('files')
+        .selectAll()
+        .where('status', '=', 'ready')
+        .where('mirrored_at', 'is', null)
+        .where('store', '!=', mirror.driver)
+        .where('updated_at', '<', cutoff),
+      deps,
+      scope,
+    );
     if (after) query = query.where('id', '>', after.id);
     const rows = await query.orderBy('id').limit(PAGE_SIZE).execute();
     const tasks = await mirrorTasksOf(deps.db, rows.map((r) => r.id));

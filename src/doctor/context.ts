@@ -1,6 +1,8 @@
+import type { SelectQueryBuilder } from 'kysely';
 import type { Logger } from 'pino';
 import type { Placement } from '../config-fly';
 import type { CatalogDb } from '../catalog/database';
+import type { Database } from '../catalog/schema';
 import type { Store } from '../storage/store';
 
 /** Stores by the name records carry in their `store` column (`volume`, `s3`, ...). */
@@ -41,3 +43,12 @@ export const PAGE_SIZE = 200;
 
 /** Default grace period: uploads and blobs younger than an hour are taken to be in flight. */
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
+
+/** Narrows a query on files to the scope: this Machine's records (with placement), the owner, the time. */
+export function filesInScope<O>(query: SelectQueryBuilder<Database, 'files', O>, deps: DoctorDeps, scope: DoctorScope): SelectQueryBuilder<Database, 'files', O> {
+  const here = deps.placement?.machineId;
+  if (here) query = query.where((eb) => eb.or([eb('machine_id', 'is', null), eb('machine_id', '=', here)]));
+  if (scope.owner) query = query.where('owner', '=', scope.owner);
+  if (scope.since) query = query.where('created_at', '>=', scope.since.toISOString());
+  return query;
+}
