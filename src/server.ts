@@ -54,7 +54,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const settings = config.database;
   const wakeups = settings.kind === 'postgres' && isPostgres(db) ? postgresWakeups(db, settings, log) : undefined;
   const onReady = mirrorOnReady(stores);
-  const queue = new TaskQueue(db, onReady, wakeups);
+  const queue = new TaskQueue(db, onReady, wakeups, config.placement?.machineId);
   const close = async () => {
     await queue.close();
     await stores.close();

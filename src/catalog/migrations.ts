@@ -102,6 +102,15 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('files').dropColumn('machine_id').execute();
     },
   },
+  // A task whose input is on one Fly Machine's volume (a mirror copy) runs only on that Machine.
+  '2026-11-30-001-task-placement': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('tasks').addColumn('machine_id', 'varchar(64)').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('tasks').dropColumn('machine_id').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

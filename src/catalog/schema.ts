@@ -50,6 +50,8 @@ export interface TasksTable {
   error_message: string | null;
   /** JSON: file ids of the outputs. */
   output_file_ids: string;
+  /** Only a worker on this Fly Machine may run it (its input is on that volume); null: any worker. */
+  machine_id: string | null;
   created_at: string;
   updated_at: string;
   finished_at: string | null;

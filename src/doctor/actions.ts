@@ -110,7 +110,7 @@ async function queueMirrorCopy(deps: DoctorDeps, problem: FileProblem): Promise<
   return deps.db.transaction().execute(async (tx) => {
     const file = await tx
       .selectFrom('files')
-      .select(['id', 'owner'])
+      .select(['id', 'owner', 'machine_id'])
       .where('id', '=', problem.fileId!)
       .where('status', '=', 'ready')
       .where('mirrored_at', 'is', null)

@@ -22,15 +22,23 @@ export function mirrorOnReady(stores: StoreSet): ReadyHook | undefined {
   const mirror = stores.mirror;
   if (!mirror) return undefined;
   return async (db, fileIds) => {
-    const files = await db.selectFrom('files').select(['id', 'owner']).where('id', 'in', fileIds).where('store', '!=', mirror.driver).execute();
+    const files = await db
+      .selectFrom('files')
+      .select(['id', 'owner', 'machine_id'])
+      .where('id', 'in', fileIds)
+      .where('store', '!=', mirror.driver)
+      .execute();
     if (files.length === 0) return;
     await db.insertInto('tasks').values(files.map(mirrorTaskRow)).execute();
   };
 }
 
-/** The task row that copies one file to the mirror. */
-export function mirrorTaskRow(file: { id: string; owner: string }): Selectable<TasksTable> {
-  return newTaskRow(MIRROR_TASK, file.owner, { fileId: file.id }, { maxAttempts: MIRROR_MAX_ATTEMPTS });
+/**
+ * The task row that copies one file to the mirror. A file on a Fly Machine's volume is readable
+ * only there, so its copy is pinned to that Machine's workers.
+ */
+export function mirrorTaskRow(file: { id: string; owner: string; machine_id: string | null }): Selectable<TasksTable> {
+  return newTaskRow(MIRROR_TASK, file.owner, { fileId: file.id }, { maxAttempts: MIRROR_MAX_ATTEMPTS, machineId: file.machine_id });
 }
 
 /** A mirror task's payload column for a file, as `mirrorTaskRow` writes it: to find a file's tasks. */

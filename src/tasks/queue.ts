@@ -32,7 +32,12 @@ function claimable(now: string) {
  * A queued task's row. Inserted by `enqueue`, or by callers that queue a task inside their own
  * transaction (a file becoming ready queues its mirror copy); workers find those by polling.
  */
-export function newTaskRow(kind: string, owner: string, payload: unknown, options: { maxAttempts?: number } = {}): Selectable<TasksTable> {
+export function newTaskRow(
+  kind: string,
+  owner: string,
+  payload: unknown,
+  options: { maxAttempts?: number; machineId?: string | null } = {},
+): Selectable<TasksTable> {
   const now = iso(Date.now());
   return {
     id: randomBytes(16).toString('hex'),
@@ -50,6 +55,7 @@ export function newTaskRow(kind: string, owner: string, payload: unknown, option
     error_code: null,
     error_message: null,
     output_file_ids: '[]',
+    machine_id: options.machineId ?? null,
     created_at: now,
     updated_at: now,
     finished_at: null,
@@ -74,6 +80,8 @@ export class TaskQueue {
     /** Runs in the transaction that publishes a task's outputs (see ReadyHook). */
     private readonly onFilesReady?: ReadyHook,
     private readonly wakeups?: QueueWakeups,
+    /** This process's Fly Machine: its workers also take tasks pinned to it, and no others' pinned ones. */
+    private readonly machineId?: string,
   ) {
     this.events.setMaxListeners(0);
     this.locksRows = isPostgres(db);
@@ -93,7 +101,7 @@ export class TaskQueue {
     await (await subscription?.catch(() => undefined))?.close();
   }
 
-  async enqueue(kind: string, owner: string, payload: unknown, options: { maxAttempts?: number } = {}): Promise<Task> {
+  async enqueue(kind: string, owner: string, payload: unknown, options: { maxAttempts?: number; machineId?: string | null } = {}): Promise<Task> {
     const row = newTaskRow(kind, owner, payload, options);
     await this.db.insertInto('tasks').values(row).execute();
     await this.announce({ type: 'enqueued', kind });
@@ -164,6 +172,7 @@ export class TaskQueue {
       .select(['id', 'status', 'attempts', 'max_attempts'])
       .where('kind', 'in', kinds)
       .where(claimable(now))
+      .where((eb) => (this.machineId ? eb.or([eb('machine_id', 'is', null), eb('machine_id', '=', this.machineId)]) : eb('machine_id', 'is', null)))
       .orderBy('run_after')
       .limit(1)
       .$if(this.locksRows, (q) => q.forUpdate().skipLocked())

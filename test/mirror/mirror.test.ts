@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import request from 'supertest';
+import { TaskQueue } from '../../src/tasks/queue';
 import type { Worker } from '../../src/tasks/worker';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
@@ -106,6 +107,20 @@ it('serves a file whose primary copy was deleted from the mirror, and puts it ba
   expect(gone.status).toBe(404);
   expect(gone.body.error.code).toBe('file_missing');
   expect((await request(t.app).get(file.links.self)).body.status).toBe('missing');
+});
+
+it('pins the copy of a file on a Fly Machine’s volume to that Machine: another Machine’s worker leaves it, its own copies it', async () => {
+  t = await buildTestApp(s3Env(bucket, { STORAGE: 'volume', STORAGE_MIRROR: 's3', FLY_MACHINE_ID: 'machine-a', FLY_REGION: 'ams' }), dir);
+  const data = randomData(60_000);
+  const { file, record } = await upload(data);
+  expect(record.machine_id).toBe('machine-a');
+  const task = await mirrorTaskOf(t, file.id);
+  const elsewhere = new TaskQueue(t.db, undefined, undefined, 'machine-b');
+  expect(await elsewhere.claim('worker-b', ['mirror'], 5000)).toBeUndefined();
+
+  worker();
+  await taskReaches(t, task, 'succeeded');
+  expect(sha256(await objectBytes(server, bucket.bucket, record.key))).toBe(sha256(data));
 });
 
 it('answers a range from the mirror while the primary copy is gone', async () => {

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import request from 'supertest';
+import { TaskQueue } from '../../src/tasks/queue';
 import { TaskFailure } from '../../src/tasks/task';
 import { type TaskHandler, Worker } from '../../src/tasks/worker';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
@@ -189,6 +190,19 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
     startWorker({ long: async () => 'finished elsewhere' });
     await waitForStatus(task.id, 'succeeded');
     expect((await t.queue.get('anonymous', task.id))!.attempts).toBe(1);
+  });
+
+  it('runs a task pinned to a Fly Machine only on that Machine’s workers, and an unpinned one anywhere', async () => {
+    const onA = new TaskQueue(t.db, undefined, undefined, 'machine-a');
+    const onB = new TaskQueue(t.db, undefined, undefined, 'machine-b');
+    const pinned = await t.queue.enqueue('pinned', 'anonymous', {}, { machineId: 'machine-a' });
+    // Neither another Machine nor a process with no Machine of its own can read machine-a's volume.
+    expect(await onB.claim('worker-b', ['pinned'], 5000)).toBeUndefined();
+    expect(await t.queue.claim('worker-anywhere', ['pinned'], 5000)).toBeUndefined();
+    expect(await onA.claim('worker-a', ['pinned'], 5000)).toMatchObject({ id: pinned.id, status: 'running' });
+
+    const free = await t.queue.enqueue('free', 'anonymous', {});
+    expect(await onB.claim('worker-b', ['free'], 5000)).toMatchObject({ id: free.id, status: 'running' });
   });
 
   it('lists the owner’s tasks page by page, and hides other owners’ tasks', async () => {
