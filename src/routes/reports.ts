@@ -14,13 +14,20 @@ const MAX_WAIT_S = 25;
 
 type ReportDeps = { config: Config; queue: TaskQueue; catalog: FileCatalog };
 
-/** Validates a report request (the API's JSON or the page's form), checks its source and queues it. */
+/**
+ * Validates a report request (the API's JSON or the page's form), checks its source and queues
+ * it. A source on a Fly Machine's volume is readable only there, so the task is pinned to that
+ * Machine's workers.
+ */
 export async function queueReport(deps: ReportDeps, owner: string, body: unknown): Promise<Task> {
   const request = parseReportRequest(body);
-  if (request.kind === 'source' && !(await deps.catalog.get(owner, request.source.fileId))) {
-    throw new NotFound('No file with that id (source.fileId).', 'source_not_found');
+  let machineId: string | null = null;
+  if (request.kind === 'source') {
+    const source = await deps.catalog.get(owner, request.source.fileId);
+    if (!source) throw new NotFound('No file with that id (source.fileId).', 'source_not_found');
+    machineId = source.machine_id;
   }
-  return deps.queue.enqueue(REPORT_TASK, owner, request, { maxAttempts: deps.config.tasks.maxAttempts });
+  return deps.queue.enqueue(REPORT_TASK, owner, request, { maxAttempts: deps.config.tasks.maxAttempts, machineId });
 }
 
 /**

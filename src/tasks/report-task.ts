@@ -67,7 +67,8 @@ export function reportHandler(deps: HandlerDeps): TaskHandler {
     if (!record) throw new TaskFailure('source_not_found', 'The source file does not exist (it may have been deleted).');
     if (record.status === 'missing' || record.status === 'failed') throw new TaskFailure('file_missing', REUPLOAD_MESSAGE);
     if (record.status === 'pending') throw new TaskFailure('source_not_ready', 'The source file is still being uploaded.');
-    // On another Machine's volume the blob is unreachable from here, but not missing: never mark it so.
+    // On another Machine's volume the blob is unreachable from here, but not missing: never mark it
+    // so. Tasks are pinned to their source's Machine; this catches ones queued before they were.
     const here = deps.config.placement?.machineId;
     if (here && record.machine_id && record.machine_id !== here) {
       throw new TaskFailure('source_elsewhere', `The source file is on another machine's volume (${record.region ?? record.machine_id}); run a worker there, or use object storage.`);

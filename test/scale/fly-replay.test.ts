@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { type PostgresServer, startPostgres } from '../helpers/postgres';
 import { freePort, runService, type ServiceProcess } from '../helpers/service';
 import { makeTempDir } from '../helpers/tmp';
@@ -28,7 +29,7 @@ async function machine(id: string, region: string, databaseUrl: string): Promise
       DATABASE_URL: databaseUrl,
       FLY_MACHINE_ID: id,
       FLY_REGION: region,
-      WORKERS: '0',
+      WORKERS: '1',
       PORT: String(port),
       HOST: '127.0.0.1',
     },
@@ -102,6 +103,31 @@ it('uploads are not affected: each machine stores on its own volume and serves i
   expect(res.status).toBe(200);
   expect(await res.text()).toBe('stored in cdg\n');
   expect((await fetch(`${a}/v1/files/${id}/content`)).headers.get('fly-replay')).toBe('instance=9080e4f5a6b7');
+});
+
+it('a report from a file on one machine, requested on the other, is built by the machine that holds the file', async () => {
+  const source = await upload(a, Buffer.from('city,visits\nParis,3\nLyon,5\n'), 'visits.csv');
+  const res = await fetch(`${b}/v1/reports?wait=20`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ format: 'csv', title: 'Visits', source: { fileId: source } }),
+  });
+  const task = (await res.json()) as { id: string; status: string; attempts: number; outputs: { id: string }[] };
+  expect(res.status).toBe(201);
+  expect(task.status).toBe('succeeded');
+  // Pinned to iad when queued, so cdg's worker never took it (it would have failed: source_elsewhere).
+  const db = new pg.Client({ connectionString: postgres.url });
+  await db.connect();
+  const { rows } = await db.query('select machine_id from tasks where id = $1', [task.id]);
+  await db.end();
+  expect(rows).toEqual([{ machine_id: '148e0a1b2c3d' }]);
+  expect(task.attempts).toBe(1);
+  // The report is stored on the volume it was built on: iad's, where the source is.
+  const output = await fetch(`${b}/v1/files/${task.outputs[0].id}/content`);
+  expect(output.headers.get('fly-replay')).toBe('instance=148e0a1b2c3d');
+  const built = await fetch(`${a}/v1/files/${task.outputs[0].id}/content`);
+  expect(built.status).toBe(200);
+  expect(await built.text()).toContain('Lyon');
 });
 
 it('the doctor on one machine checks only the files on its own volume', async () => {
