@@ -3,7 +3,7 @@ import type { DoctorDeps, DoctorScope } from './context';
 import { copyVerified } from '../mirror/copy-blob';
 import { MIRROR_TASK, mirrorPayload, mirrorTaskRow } from '../mirror/enqueue';
 import { keysWithRecords } from './check-orphans';
-import type { Action, ActionKind, DoctorReport, FileProblem } from './report';
+import { type Action, type ActionKind, countAction, type DoctorReport, type FileProblem } from './report';
 
 const UNFINISHED_MESSAGE = 'The upload did not finish. Please re-upload your file.';
 
@@ -31,7 +31,7 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
   const { summary } = report;
   const record = (action: ActionKind, problem: FileProblem) => {
     report.actions.push({ action, problem } satisfies Action);
-    summary[action === 'marked_failed' ? 'markedFailed' : action === 'mirror_queued' ? 'mirrorQueued' : action] += 1;
+    countAction(summary, action);
     deps.log.info({ event: 'doctor.action', action, ...problem }, `doctor ${action.replace('_', ' ')} ${problem.fileId ?? problem.key}`);
   };
   for (const problem of report.problems) {

@@ -119,6 +119,18 @@ export function countProblem(summary: Summary, kind: ProblemKind): void {
   summary[COUNTERS[kind]] += 1;
 }
 
+const ACTION_COUNTERS: Record<ActionKind, 'markedFailed' | 'deleted' | 'pruned' | 'restored' | 'mirrorQueued'> = {
+  marked_failed: 'markedFailed',
+  deleted: 'deleted',
+  pruned: 'pruned',
+  restored: 'restored',
+  mirror_queued: 'mirrorQueued',
+};
+
+export function countAction(summary: Summary, action: ActionKind): void {
+  summary[ACTION_COUNTERS[action]] += 1;
+}
+
 export function problemCount(summary: Summary): number {
   return (
     summary.missing +
