@@ -1,6 +1,6 @@
 import type { FileRecord } from '../catalog/files';
 import { type DoctorDeps, type DoctorScope, PAGE_SIZE, type ProgressListener } from './context';
-import type { FileProblem } from './report';
+import { type FileProblem, recordProblem } from './report';
 
 /**
  * Uploads still `pending` past the grace period. A live upload turns `ready` (or is removed)
@@ -26,16 +26,7 @@ export async function* checkStalePending(
     }
     const rows = await query.orderBy('updated_at').orderBy('id').limit(PAGE_SIZE).execute();
     for (const record of rows) {
-      yield {
-        kind: 'stale_pending',
-        owner: record.owner,
-        fileId: record.id,
-        name: record.name,
-        status: record.status,
-        store: record.store,
-        key: record.key,
-        reason: `the upload started at ${record.created_at} and never finished`,
-      };
+      yield recordProblem('stale_pending', record, `the upload started at ${record.created_at} and never finished`);
     }
     done += rows.length;
     progress({ phase: 'pending', done });

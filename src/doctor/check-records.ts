@@ -3,7 +3,7 @@ import type { FileRecord } from '../catalog/files';
 import { measure } from '../storage/sha256-meter';
 import type { Store } from '../storage/store';
 import { type DoctorDeps, type DoctorScope, filesInScope, PAGE_SIZE, type ProgressListener } from './context';
-import type { FileProblem } from './report';
+import { type FileProblem, recordProblem } from './report';
 
 /** Blobs inspected at once: overlaps store round trips (S3 HEADs) without flooding the store. */
 const CONCURRENCY = 8;
@@ -20,16 +20,7 @@ async function mirrorHolds(deps: DoctorDeps, record: FileRecord): Promise<boolea
 }
 
 async function inspect(deps: DoctorDeps, scope: DoctorScope, record: FileRecord): Promise<FileProblem | undefined> {
-  const found = (kind: FileProblem['kind'], reason: string): FileProblem => ({
-    kind,
-    owner: record.owner,
-    fileId: record.id,
-    name: record.name,
-    status: record.status,
-    store: record.store,
-    key: record.key,
-    reason,
-  });
+  const found = (kind: FileProblem['kind'], reason: string) => recordProblem(kind, record, reason);
   const store = deps.stores.get(record.store);
   if (!store) return found('unreachable', `its store "${record.store}" is not configured here`);
   const missing = async () =>

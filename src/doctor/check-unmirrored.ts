@@ -2,7 +2,7 @@ import type { CatalogDb } from '../catalog/database';
 import type { FileRecord } from '../catalog/files';
 import { MIRROR_TASK, mirrorPayload } from '../mirror/enqueue';
 import { type DoctorDeps, type DoctorScope, filesInScope, PAGE_SIZE, type ProgressListener } from './context';
-import type { FileProblem } from './report';
+import { type FileProblem, recordProblem } from './report';
 
 /** Per file: whether a mirror task is still trying, and why the last one that gave up failed. */
 async function mirrorTasksOf(db: CatalogDb, fileIds: string[]): Promise<Map<string, { trying: boolean; lastError?: string }>> {
@@ -61,18 +61,13 @@ export async function* checkUnmirrored(
     for (const record of rows) {
       const task = tasks.get(record.id);
       if (task?.trying) continue;
-      yield {
-        kind: 'unmirrored',
-        owner: record.owner,
-        fileId: record.id,
-        name: record.name,
-        status: record.status,
-        store: record.store,
-        key: record.key,
-        reason: task?.lastError
+      yield recordProblem(
+        'unmirrored',
+        record,
+        task?.lastError
           ? `the ${mirror.driver} mirror has no copy: its mirror task gave up (${task.lastError})`
           : `the ${mirror.driver} mirror has no copy and none was queued (was the file ready before STORAGE_MIRROR was set?)`,
-      };
+      );
     }
     done += rows.length;
     progress({ phase: 'mirror', done });

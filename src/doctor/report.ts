@@ -1,3 +1,4 @@
+import type { FileRecord } from '../catalog/files';
 import type { FileStatus } from '../catalog/schema';
 
 /** What the doctor found and did: the shape of `stowage doctor --json` and of its text output. */
@@ -33,6 +34,11 @@ export interface FileProblem {
   store: string;
   key: string;
   reason: string;
+}
+
+/** A problem with a record, carrying what the report and the actions need from it. */
+export function recordProblem(kind: FileProblemKind, record: FileRecord, reason: string): FileProblem {
+  return { kind, owner: record.owner, fileId: record.id, name: record.name, status: record.status, store: record.store, key: record.key, reason };
 }
 
 export interface TaskProblem {

@@ -28,16 +28,17 @@ function claimable(now: string) {
     ]);
 }
 
+export interface TaskOptions {
+  maxAttempts?: number;
+  /** Pins the task to this Fly Machine's workers (its input is on that Machine's volume). */
+  machineId?: string | null;
+}
+
 /**
  * A queued task's row. Inserted by `enqueue`, or by callers that queue a task inside their own
  * transaction (a file becoming ready queues its mirror copy); workers find those by polling.
  */
-export function newTaskRow(
-  kind: string,
-  owner: string,
-  payload: unknown,
-  options: { maxAttempts?: number; machineId?: string | null } = {},
-): Selectable<TasksTable> {
+export function newTaskRow(kind: string, owner: string, payload: unknown, options: TaskOptions = {}): Selectable<TasksTable> {
   const now = iso(Date.now());
   return {
     id: randomBytes(16).toString('hex'),
@@ -101,7 +102,7 @@ export class TaskQueue {
     await (await subscription?.catch(() => undefined))?.close();
   }
 
-  async enqueue(kind: string, owner: string, payload: unknown, options: { maxAttempts?: number; machineId?: string | null } = {}): Promise<Task> {
+  async enqueue(kind: string, owner: string, payload: unknown, options: TaskOptions = {}): Promise<Task> {
     const row = newTaskRow(kind, owner, payload, options);
     await this.db.insertInto('tasks').values(row).execute();
     await this.announce({ type: 'enqueued', kind });
