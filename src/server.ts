@@ -6,7 +6,7 @@ import { type CatalogDb, isPostgres, openDatabase } from './catalog/database';
 import { FileCatalog } from './catalog/files';
 import { migrateToLatest } from './catalog/migrations';
 import type { Config } from './config';
-import { describeDatabase } from './config-database';
+import { describeDatabase } from './catalog/database-settings';
 import { openStores } from './storage/open-stores';
 import { DEFAULT_GRACE_MS } from './doctor/context';
 import { PeriodicDoctor } from './doctor/periodic';

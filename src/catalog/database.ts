@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
-import type { DatabaseSettings } from '../config-database';
+import type { DatabaseSettings } from './database-settings';
 import { ConfigError } from '../errors';
 import { openPostgresPool } from './postgres';
 import type { Database } from './schema';

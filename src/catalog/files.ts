@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { decodeCursor, encodeCursor } from './cursor';
-import type { Placement } from '../config-fly';
+import type { Placement } from './placement';
 import type { CatalogDb } from './database';
 import type { Database, FileStatus, FilesTable } from './schema';
 

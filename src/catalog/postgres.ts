@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { parse, toClientConfig } from 'pg-connection-string';
-import type { PostgresSettings } from '../config-database';
+import type { PostgresSettings } from './database-settings';
 
 /** PostgreSQL's type oid for int8 (bigint), which also types count(*). */
 const INT8_OID = 20;

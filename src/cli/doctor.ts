@@ -7,7 +7,7 @@ import { runChecks } from '../doctor/doctor';
 import { formatJson, formatText } from '../doctor/format';
 import { type DoctorReport, problemCount } from '../doctor/report';
 import { storeMap } from '../doctor/stores';
-import { parseDuration } from '../duration';
+import { parseDuration } from '../config/units';
 import { createLogger } from '../http/logging';
 import { openResources } from '../server';
 import { confirmOnTerminal } from './confirm';

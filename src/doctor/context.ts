@@ -1,6 +1,6 @@
 import type { SelectQueryBuilder } from 'kysely';
 import type { Logger } from 'pino';
-import type { Placement } from '../config-fly';
+import type { Placement } from '../catalog/placement';
 import type { CatalogDb } from '../catalog/database';
 import type { Database } from '../catalog/schema';
 import type { Store } from '../storage/store';

@@ -1,6 +1,6 @@
 import { type RequestHandler, Router } from 'express';
 import type { FileCatalog } from '../catalog/files';
-import type { Placement } from '../config-fly';
+import type { Placement } from '../catalog/placement';
 import { Conflict } from '../errors';
 
 /**

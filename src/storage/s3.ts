@@ -11,30 +11,10 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BlobNotFound, StoreUnavailable } from '../errors';
+import type { S3StoreOptions } from './s3-options';
 import { assertValidKey, type BlobInfo, type ByteRange, type ListOptions, type ListPage, type PutOptions, type Store } from './store';
 
-export interface S3StoreOptions {
-  bucket: string;
-  region: string;
-  /** For S3-compatible services (R2, MinIO, Tigris...); unset means AWS S3. */
-  endpoint?: string;
-  /** `https://host/bucket/key` instead of `https://bucket.host/key`; most non-AWS services need it. */
-  forcePathStyle?: boolean;
-  /** Prepended as is to every key (so usually ends in `/`, e.g. `stowage/`): the bucket can be shared. */
-  prefix?: string;
-  /** Multipart part size in bytes (S3 minimum 5 MiB). */
-  partSize: number;
-  /** Parts uploaded in parallel per put; a put holds about (queueSize + 1) x partSize in memory. */
-  queueSize: number;
-  /**
-   * `when_supported` sends CRC32 checksums with every upload (the SDK's default).
-   * `when_required` only where S3 demands them: needed for servers that don't understand the
-   * SDK's aws-chunked checksum framing and would store it as object data (s3rver).
-   */
-  checksums: 'when_supported' | 'when_required';
-  /** Normally unset: the SDK's default provider chain (AWS_ACCESS_KEY_ID..., roles) applies. */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-}
+export type { S3StoreOptions } from './s3-options';
 
 export interface PresignGetOptions {
   expiresIn: number;

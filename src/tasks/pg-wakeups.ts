@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { CatalogDb } from '../catalog/database';
 import { pgClientConfig } from '../catalog/postgres';
-import type { PostgresSettings } from '../config-database';
+import type { PostgresSettings } from '../catalog/database-settings';
 import type { QueueSignal, QueueWakeups, Subscription } from './wakeups';
 
 const CHANNEL = 'stowage_tasks';

@@ -1,7 +1,7 @@
 import { pgClientConfig } from '../../src/catalog/postgres';
 import { loadConfig } from '../../src/config';
-import type { PostgresSettings } from '../../src/config-database';
-import { describeDatabase } from '../../src/config-database';
+import type { PostgresSettings } from '../../src/catalog/database-settings';
+import { describeDatabase } from '../../src/catalog/database-settings';
 import { configProblems } from '../helpers/config';
 
 const cwd = '/srv/app';

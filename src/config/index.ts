@@ -2,33 +2,15 @@ import os from 'node:os';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { z } from 'zod';
-import { parseDuration } from './duration';
-import { ConfigError } from './errors';
-import { flyFields, readPlacement, type Placement } from './config-fly';
-import { databaseFields, readDatabase, type DatabaseSettings } from './config-database';
-import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings, type S3Settings } from './config-object-storage';
-import { readMirror } from './config-mirror';
-
-const UNITS: Record<string, number> = {
-  b: 1,
-  kb: 1024,
-  kib: 1024,
-  mb: 1024 ** 2,
-  mib: 1024 ** 2,
-  gb: 1024 ** 3,
-  gib: 1024 ** 3,
-  tb: 1024 ** 4,
-  tib: 1024 ** 4,
-};
-
-/** "1048576", "10mb", "1 GiB": units are binary (1 kb = 1024 bytes), as in the `bytes` package. */
-export function parseBytes(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
-  if (!m) return undefined;
-  const unit = UNITS[(m[2] || 'b').toLowerCase()];
-  if (unit === undefined) return undefined;
-  return Math.floor(Number(m[1]) * unit);
-}
+import { parseBytes, parseDuration } from './units';
+import { ConfigError } from '../errors';
+import type { Placement } from '../catalog/placement';
+import type { DatabaseSettings } from '../catalog/database-settings';
+import type { S3StoreOptions } from '../storage/s3-options';
+import { flyFields, readPlacement } from './fly';
+import { databaseFields, readDatabase } from './database';
+import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings } from './object-storage';
+import { readMirror } from './mirror';
 
 const byteSize = z
   .string()
@@ -113,7 +95,7 @@ export interface Config {
     /** Absolute STORAGE_PATH: the volume store, also read from (or migrated to) when STORAGE is another driver. */
     volumePath: string;
     /** Set when S3_BUCKET (or BUCKET_NAME) is: the primary store for STORAGE=s3, else a store to read from and migrate to. */
-    s3?: S3Settings;
+    s3?: S3StoreOptions;
     /** STORAGE_MIRROR: the store every ready file is copied to in the background, and read from when the primary lost it. */
     mirror?: 's3' | 'volume';
   };

@@ -1,18 +1,5 @@
 import { z } from 'zod';
-
-/** libpq's sslmode values, plus `no-verify` (node-postgres' spelling of "encrypt, don't verify"). */
-export const SSL_MODES = ['disable', 'prefer', 'require', 'no-verify', 'verify-ca', 'verify-full'] as const;
-export type SslMode = (typeof SSL_MODES)[number];
-
-export interface PostgresSettings {
-  url: string;
-  poolSize: number;
-  /** From `?sslmode=` in the URL, else PGSSLMODE; undefined: no TLS. */
-  sslMode?: SslMode;
-}
-
-/** The catalog (and task queue) database: the embedded SQLite file, or a PostgreSQL server. */
-export type DatabaseSettings = { kind: 'sqlite'; path: string } | ({ kind: 'postgres' } & PostgresSettings);
+import { type DatabaseSettings, SSL_MODES, type SslMode } from '../catalog/database-settings';
 
 /** The database variables, spread into the one config schema. */
 export function databaseFields(parsers: { positiveInt: (what: string) => z.ZodType<number, string> }) {
@@ -41,12 +28,4 @@ export function readDatabase(e: Parsed, sqlitePath: string): DatabaseSettings {
   if (!e.DATABASE_URL) return { kind: 'sqlite', path: sqlitePath };
   const inUrl = new URL(e.DATABASE_URL).searchParams.get('sslmode') as SslMode | null;
   return { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, sslMode: inUrl ?? e.PGSSLMODE };
-}
-
-/** The URL without its password, for logs. */
-export function describeDatabase(settings: DatabaseSettings): string {
-  if (settings.kind === 'sqlite') return settings.path;
-  const url = new URL(settings.url);
-  if (url.password) url.password = '***';
-  return url.toString();
 }

@@ -1,11 +1,6 @@
 import { z } from 'zod';
-import { ConfigError } from './errors';
-
-/** Where this process's volume is: recorded on each file stored there, to route reads to it. */
-export interface Placement {
-  machineId: string;
-  region: string | null;
-}
+import type { Placement } from '../catalog/placement';
+import { ConfigError } from '../errors';
 
 /** Fly's variables (set on every Machine) and the FLY_REPLAY switch, spread into the schema. */
 export function flyFields() {

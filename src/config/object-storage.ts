@@ -1,18 +1,6 @@
 import { z } from 'zod';
-import { ConfigError } from './errors';
-
-/** What `S3Store` needs from the environment (credentials unset: the SDK's provider chain). */
-export interface S3Settings {
-  bucket: string;
-  region: string;
-  endpoint?: string;
-  forcePathStyle: boolean;
-  prefix: string;
-  partSize: number;
-  queueSize: number;
-  checksums: 'when_supported' | 'when_required';
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-}
+import { ConfigError } from '../errors';
+import type { S3StoreOptions } from '../storage/s3-options';
 
 export interface DownloadSettings {
   /** `redirect` sends clients to a presigned URL when the file's store can make one. */
@@ -77,7 +65,7 @@ type Fields = ReturnType<typeof objectStorageFields>;
 type Parsed = { STORAGE: string } & z.output<z.ZodObject<Fields>>;
 
 export function readObjectStorage(e: Parsed): {
-  s3?: S3Settings;
+  s3?: S3StoreOptions;
   downloads: DownloadSettings;
   directUploads: DirectUploadSettings;
 } {

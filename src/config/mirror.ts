@@ -1,5 +1,5 @@
-import { ConfigError } from './errors';
-import type { S3Settings } from './config-object-storage';
+import { ConfigError } from '../errors';
+import type { S3StoreOptions } from '../storage/s3-options';
 
 /**
  * Checks STORAGE_MIRROR against the rest of the storage configuration: the mirror must be a
@@ -11,7 +11,7 @@ export function readMirror(o: {
   primary: string;
   storagePath: string;
   volumePath: string;
-  s3?: S3Settings;
+  s3?: S3StoreOptions;
 }): 's3' | 'volume' | undefined {
   if (!o.mirror) return undefined;
   if (o.mirror === o.primary) {
