@@ -51,6 +51,13 @@ export class Conflict extends AppError {
   }
 }
 
+/** A file kept on another Fly Machine's volume: not missing, just not readable from here. */
+export class FileElsewhere extends Conflict {
+  constructor(machineId: string, region: string | null, message = `The file is on machine ${machineId} (${region ?? 'unknown region'}), not on this one.`) {
+    super(message, 'file_elsewhere');
+  }
+}
+
 export class PayloadTooLarge extends AppError {
   constructor(message: string, code = 'payload_too_large') {
     super(413, code, message);

@@ -54,34 +54,43 @@ export interface FilePage {
 export interface StoredBlob {
   id: string;
   size: number;
-  sha256: string;
+  /** Null only for a direct upload completed without a digest. */
+  sha256: string | null;
 }
 
 /**
  * Work that must be recorded together with files becoming ready (a mirror copy to make): it runs
- * on the executor of the transaction that marks them ready, so a crash can't keep one without
- * the other.
+ * on the executor of the transaction that publishes them, so a crash can't keep one without the
+ * other.
  */
 export type ReadyHook = (db: Kysely<Database>, fileIds: string[]) => Promise<void>;
 
 /**
- * Marks pending records ready with their measured size and digest. Runs on whatever executor it
- * is given, so callers can make it part of a larger transaction (a task's completion).
+ * Marks pending records ready with their measured size and digest, all or none (the caller's
+ * executor decides: a transaction, or the database for one statement). Clears a direct upload's
+ * expiry. Resolves with the records' new `updated_at`; throws if one was no longer pending.
  */
-export async function markFilesReady(db: Kysely<Database>, owner: string, items: StoredBlob[], onReady?: ReadyHook): Promise<string> {
+export async function markFilesReady(db: Kysely<Database>, owner: string, items: StoredBlob[]): Promise<string> {
   const now = new Date().toISOString();
   for (const item of items) {
     const result = await db
       .updateTable('files')
-      .set({ status: 'ready', size: item.size, sha256: item.sha256, status_message: null, updated_at: now })
+      .set({ status: 'ready', size: item.size, sha256: item.sha256, status_message: null, expires_at: null, updated_at: now })
       .where('id', '=', item.id)
       .where('owner', '=', owner)
       .where('status', '=', 'pending')
       .executeTakeFirst();
-    if (result.numUpdatedRows !== 1n) throw new Error(`File ${item.id} is no longer pending`);
+    if (result.numUpdatedRows !== 1n) throw new NotPending(item.id);
   }
-  if (onReady && items.length > 0) await onReady(db, items.map((item) => item.id));
   return now;
+}
+
+/** A record that publishing expected to be pending was not (deleted, failed or already ready). */
+export class NotPending extends Error {
+  constructor(readonly fileId: string) {
+    super(`File ${fileId} is no longer pending`);
+    this.name = 'NotPending';
+  }
 }
 
 /**
@@ -94,25 +103,42 @@ export class FileCatalog {
   /** `placement`: this process's Machine, recorded on files it stores on its volume. */
   constructor(
     private readonly db: CatalogDb,
-    private readonly onReady?: ReadyHook,
     private readonly placement?: Placement,
   ) {}
 
-  async createPending(file: NewFile): Promise<FileRecord> {
+  /**
+   * A new `pending` record. Files on a volume remember this process's Machine; a direct upload
+   * adds what its client announced (size, sha256) and when it expires.
+   */
+  async createPending(file: NewFile, announced: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at'>> = {}): Promise<FileRecord> {
     const placement = file.store === 'volume' ? this.placement : undefined;
-    const record = pendingRecord(file, { machine_id: placement?.machineId ?? null, region: placement?.region ?? null });
+    const record = pendingRecord(file, { machine_id: placement?.machineId ?? null, region: placement?.region ?? null, ...announced });
     await this.db.insertInto('files').values(record).execute();
     return record;
   }
 
-  /**
-   * Marks pending uploads ready with their measured size and digest, all or none; resolves with
-   * the records' new `updated_at`. One file and nothing else to record is a single statement,
-   * atomic without a transaction (the common upload, kept cheap).
-   */
-  async markReady(owner: string, items: StoredBlob[]): Promise<string> {
-    if (items.length === 1 && !this.onReady) return markFilesReady(this.db, owner, items);
-    return this.db.transaction().execute((trx) => markFilesReady(trx, owner, items, this.onReady));
+  /** Pending to failed, keeping the reason for the client to read; false when it was no longer pending. */
+  async markFailed(id: string, reason: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('files')
+      .set({ status: 'failed', status_message: reason, expires_at: null, updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** Pending direct uploads whose time ran out before `now`, oldest first. */
+  async expiredPending(now: Date, limit: number): Promise<FileRecord[]> {
+    return this.db
+      .selectFrom('files')
+      .selectAll()
+      .where('status', '=', 'pending')
+      .where('expires_at', 'is not', null)
+      .where('expires_at', '<', now.toISOString())
+      .orderBy('expires_at')
+      .limit(limit)
+      .execute();
   }
 
   async setStatus(id: string, status: FileStatus, message: string | null): Promise<void> {
@@ -187,9 +213,12 @@ export class FileCatalog {
       .execute();
   }
 
-  /** Deletes the owner's record; false when there was none. */
-  async delete(owner: string, id: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('files').where('id', '=', id).where('owner', '=', owner).executeTakeFirst();
+  /** Deletes a record, only if it still has the status the caller saw (when given); false when none was deleted. */
+  async delete(match: { id: string; owner?: string; status?: FileStatus }): Promise<boolean> {
+    let query = this.db.deleteFrom('files').where('id', '=', match.id);
+    if (match.owner !== undefined) query = query.where('owner', '=', match.owner);
+    if (match.status !== undefined) query = query.where('status', '=', match.status);
+    const result = await query.executeTakeFirst();
     return result.numDeletedRows > 0n;
   }
 

@@ -6,10 +6,9 @@ import { applyRemedies, type Remedies } from '../doctor/actions';
 import { runChecks } from '../doctor/doctor';
 import { formatJson, formatText } from '../doctor/format';
 import { type DoctorReport, problemCount } from '../doctor/report';
-import { storeMap } from '../doctor/stores';
 import { parseDuration } from '../config/units';
 import { createLogger } from '../http/logging';
-import { openResources } from '../server';
+import { doctorDeps, openResources } from '../resources';
 import { confirmOnTerminal } from './confirm';
 import { ProgressDisplay } from './progress';
 
@@ -67,9 +66,10 @@ async function doctor(config: Config, options: DoctorOptions): Promise<void> {
 
   // Logs (every action) go to stderr so stdout carries only the report.
   const log = createLogger(config.logLevel, pino.destination({ fd: 2, sync: true }));
-  const { store, stores, db } = await openResources(config, log);
-  // The mirror is checked too: its copies of deleted files are orphans to prune.
-  const deps = { db, stores: storeMap(store, ...(stores.mirror ? [stores.mirror] : [])), mirror: stores.mirror, placement: config.placement, log };
+  const resources = await openResources(config, log);
+  const { store } = resources;
+  // The same stores as the server (the mirror's copies of deleted files are orphans to prune).
+  const deps = doctorDeps(resources, config, log);
   const scope: DoctorScope = { owner: options.owner, since: options.since, graceMs: options.grace, verify: options.verify === true };
   try {
     const progress = !options.json && process.stderr.isTTY ? new ProgressDisplay(process.stderr) : undefined;
@@ -102,8 +102,7 @@ async function doctor(config: Config, options: DoctorOptions): Promise<void> {
     process.stdout.write(options.json ? formatJson(report) : formatText(report));
     process.exitCode = problemCount(report.summary) > 0 ? PROBLEMS : CLEAN;
   } finally {
-    await stores.close();
-    await db.destroy();
+    await resources.close();
   }
 }
 

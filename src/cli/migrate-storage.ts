@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import { migrateStorage } from '../migrate-storage/migrate';
 import { terminalProgress } from '../migrate-storage/progress';
 import { openTarget, type TargetDriver } from '../migrate-storage/target';
-import { openResources } from '../server';
+import { openResources } from '../resources';
 
 export interface MigrateStorageFlags {
   to: TargetDriver;
@@ -17,13 +17,15 @@ export interface MigrateStorageFlags {
  * summary line. Exits 1 when any record could not be moved (it stays where it was; re-run).
  */
 export async function runMigrateStorage(config: Config, log: Logger, flags: MigrateStorageFlags): Promise<void> {
-  const { stores, db } = await openResources(config, log);
+  const resources = await openResources(config, log);
+  const { stores, db, files } = resources;
   try {
     const target = await openTarget(flags.to, config.storage, stores);
     const progress = process.stderr.isTTY && !flags.dryRun ? terminalProgress(process.stderr) : undefined;
     const summary = await migrateStorage({
       db,
       stores,
+      files,
       target,
       concurrency: flags.concurrency,
       dryRun: flags.dryRun,
@@ -38,7 +40,6 @@ export async function runMigrateStorage(config: Config, log: Logger, flags: Migr
     console.log(`migrate-storage${flags.dryRun ? ' (dry run, nothing changed; would have)' : ''}: ${counts} -> ${target.location}`);
     if (summary.failed > 0) process.exitCode = 1;
   } finally {
-    await stores.close();
-    await db.destroy();
+    await resources.close();
   }
 }

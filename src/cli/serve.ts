@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { startServer } from '../server';
+import { startServer } from '../http/server';
 import { stopOnSignal } from './shutdown';
 
 /** Runs the HTTP server until SIGTERM/SIGINT, then shuts down gracefully and exits 0. */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { createPeriodicDoctor, createWorker, openResources } from '../server';
+import { createPeriodicDoctor, createWorker, openResources } from '../resources';
 import { stopOnSignal } from './shutdown';
 
 /**

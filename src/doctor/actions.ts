@@ -69,26 +69,14 @@ async function markFailed(deps: DoctorDeps, problem: FileProblem): Promise<boole
   return result.numUpdatedRows > 0n;
 }
 
-/** The record first, then its blob (as the API deletes): a crash in between leaves an orphan, not a broken record. */
+/** Through the file lifecycle, as the API deletes: record, blob, mirror copy. */
 async function deleteRecord(deps: DoctorDeps, problem: FileProblem): Promise<boolean> {
-  const result = await deps.db
-    .deleteFrom('files')
-    .where('id', '=', problem.fileId!)
-    .where('status', '=', problem.status!)
-    .executeTakeFirst();
-  if (result.numDeletedRows === 0n) return false;
-  await deps.stores.get(problem.store)?.delete(problem.key);
-  if (deps.mirror && deps.mirror.driver !== problem.store) {
-    await deps.mirror.delete(problem.key).catch((err) => {
-      deps.log.error({ event: 'mirror.delete', err, ...problem }, `record deleted but its mirror copy could not be removed`);
-    });
-  }
-  return true;
+  return deps.files.delete({ id: problem.fileId!, store: problem.store, key: problem.key }, deps.log, problem.status);
 }
 
 /** Copies the blob back from the mirror, verified against the record before the store publishes it. */
 async function restoreRecord(deps: DoctorDeps, problem: FileProblem): Promise<boolean> {
-  const target = deps.stores.get(problem.store);
+  const target = deps.stores.find(problem.store);
   const current = await deps.db.selectFrom('files').selectAll().where('id', '=', problem.fileId!).where('status', '=', problem.status!).executeTakeFirst();
   if (!deps.mirror || !target || !current) return false;
   await copyVerified(deps.mirror, target, current);
@@ -130,7 +118,7 @@ async function queueMirrorCopy(deps: DoctorDeps, problem: FileProblem): Promise<
 }
 
 async function pruneOrphan(deps: DoctorDeps, scope: DoctorScope, problem: FileProblem): Promise<boolean> {
-  const store = deps.stores.get(problem.store);
+  const store = deps.stores.find(problem.store);
   if (!store) return false;
   // A record may have appeared, or the key been rewritten, since the scan.
   if ((await keysWithRecords(deps, problem.store, [problem.key])).size > 0) return false;

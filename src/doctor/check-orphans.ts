@@ -20,7 +20,8 @@ export async function keysWithRecords(deps: DoctorDeps, store: string, keys: str
 export async function* checkOrphans(deps: DoctorDeps, scope: DoctorScope, now: Date, progress: ProgressListener): AsyncGenerator<FileProblem> {
   const cutoff = now.getTime() - scope.graceMs;
   let done = 0;
-  for (const [name, store] of deps.stores) {
+  for (const store of deps.stores.all()) {
+    const name = store.driver;
     let cursor: string | undefined;
     do {
       const page = await store.list({ cursor, limit: PAGE_SIZE });

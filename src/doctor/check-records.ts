@@ -21,7 +21,7 @@ async function mirrorHolds(deps: DoctorDeps, record: FileRecord): Promise<boolea
 
 async function inspect(deps: DoctorDeps, scope: DoctorScope, record: FileRecord): Promise<FileProblem | undefined> {
   const found = (kind: FileProblem['kind'], reason: string) => recordProblem(kind, record, reason);
-  const store = deps.stores.get(record.store);
+  const store = deps.stores.find(record.store);
   if (!store) return found('unreachable', `its store "${record.store}" is not configured here`);
   const missing = async () =>
     (await mirrorHolds(deps, record))

@@ -3,14 +3,14 @@ import type { Logger } from 'pino';
 import type { Placement } from '../catalog/placement';
 import type { CatalogDb } from '../catalog/database';
 import type { Database } from '../catalog/schema';
+import type { Files } from '../files/files';
 import type { Store } from '../storage/store';
-
-/** Stores by the name records carry in their `store` column (`volume`, `s3`, ...). */
-export type StoreMap = ReadonlyMap<string, Store>;
+import type { StoreSet } from '../storage/store-set';
 
 export interface DoctorDeps {
   db: CatalogDb;
-  stores: StoreMap;
+  /** The same stores as the server's: every store a record may name. */
+  stores: StoreSet;
   /** STORAGE_MIRROR's store: a blob missing from its store but copied here is restorable, not lost. */
   mirror?: Store;
   /**
@@ -19,6 +19,8 @@ export interface DoctorDeps {
    * volumes this process can't see, and are checked by the doctor on their own Machine.
    */
   placement?: Placement;
+  /** Records are deleted through the file lifecycle, like the API deletes them. */
+  files: Files;
   log: Logger;
 }
 

@@ -1,7 +1,7 @@
 import { type RequestHandler, Router } from 'express';
-import type { FileCatalog } from '../catalog/files';
+import type { Files } from '../files/files';
 import type { Placement } from '../catalog/placement';
-import { Conflict } from '../errors';
+import { FileElsewhere } from '../errors';
 
 /**
  * For files on another Machine's volume: answers with `fly-replay: instance=<id>` so Fly's proxy
@@ -13,14 +13,14 @@ import { Conflict } from '../errors';
  * Machine that no longer holds the file can't loop; it gets 409 `file_elsewhere` (the blob is
  * not missing, and must not be marked so by a Machine that never had it).
  */
-export function replayToOwningMachine(deps: { placement: Placement; catalog: FileCatalog }): RequestHandler {
+export function replayToOwningMachine(deps: { placement: Placement; files: Files }): RequestHandler {
   return async (req, res, next) => {
     const id = req.params.id;
     if (typeof id !== 'string') return next();
-    const record = await deps.catalog.get(req.owner, id);
+    const record = await deps.files.get(req.owner, id);
     if (!record?.machine_id || record.machine_id === deps.placement.machineId) return next();
     if (req.headers['fly-replay-src']) {
-      throw new Conflict(`The file is on machine ${record.machine_id} (${record.region ?? 'unknown region'}), which this request was not replayed to.`, 'file_elsewhere');
+      throw new FileElsewhere(record.machine_id, record.region, `The file is on machine ${record.machine_id} (${record.region ?? 'unknown region'}), which this request was not replayed to.`);
     }
     req.log.info({ fileId: id, machineId: record.machine_id, region: record.region }, 'replaying on the machine that holds the file');
     res.status(409).set('fly-replay', `instance=${record.machine_id}`).end();
@@ -28,7 +28,7 @@ export function replayToOwningMachine(deps: { placement: Placement; catalog: Fil
 }
 
 /** The routes that replay: content reads and deletes of one file. */
-export function flyReplayRouter(deps: { placement: Placement; catalog: FileCatalog }): Router {
+export function flyReplayRouter(deps: { placement: Placement; files: Files }): Router {
   const replay = replayToOwningMachine(deps);
   const router = Router();
   router.get('/files/:id/content', replay);

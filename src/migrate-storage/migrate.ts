@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { CatalogDb } from '../catalog/database';
 import type { FileRecord } from '../catalog/files';
+import type { Files } from '../files/files';
 import { putHashed } from '../storage/put-hashed';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
@@ -20,6 +21,8 @@ export interface MigrateOptions {
   db: CatalogDb;
   /** Where records' blobs are now. */
   stores: StoreSet;
+  /** Reads each blob as a download would: from its store, else from the mirror. */
+  files: Files;
   target: Store;
   concurrency: number;
   dryRun: boolean;
@@ -84,9 +87,9 @@ async function* candidates(db: CatalogDb, targetDriver: string): AsyncGenerator<
   }
 }
 
-async function moveOne(record: FileRecord, { db, stores, target, deleteSource, log }: MigrateOptions): Promise<number> {
+async function moveOne(record: FileRecord, { db, stores, files, target, deleteSource, log }: MigrateOptions): Promise<number> {
   const source = stores.get(record.store);
-  const { size, sha256 } = await putHashed(target, record.key, await source.get(record.key), { contentType: record.content_type });
+  const { size, sha256 } = await putHashed(target, record.key, await files.open(record, undefined, log), { contentType: record.content_type });
   if (size !== Number(record.size) || (record.sha256 !== null && sha256 !== record.sha256)) {
     await target.delete(record.key);
     throw new VerificationFailed(

@@ -1,5 +1,6 @@
 import type { Config } from '../config';
-import { ConfigError, StoreUnavailable } from '../errors';
+import { ConfigError } from '../errors';
+import { proveStore } from '../storage/prove';
 import { FileSystemStore } from '../storage/filesystem';
 import { newS3Store } from '../storage';
 import type { Store } from '../storage/store';
@@ -15,7 +16,7 @@ export type TargetDriver = (typeof TARGET_DRIVERS)[number];
 export async function openTarget(driver: TargetDriver, storage: Config['storage'], stores: StoreSet): Promise<Store> {
   if (stores.has(driver)) {
     const known = stores.get(driver);
-    await prove(known);
+    await proveStore(known, 'migration target');
     return known;
   }
   if (driver === 's3' && !storage.s3) {
@@ -23,20 +24,10 @@ export async function openTarget(driver: TargetDriver, storage: Config['storage'
   }
   const created = driver === 's3' ? await newS3Store(storage.s3!) : new FileSystemStore('volume', storage.volumePath);
   try {
-    await prove(created);
+    await proveStore(created, 'migration target');
   } catch (err) {
     await created.close();
     throw err;
   }
   return created;
-}
-
-async function prove(store: Store): Promise<void> {
-  try {
-    if (store instanceof FileSystemStore) await store.prepare();
-    await store.probe();
-  } catch (err) {
-    if (err instanceof StoreUnavailable && store.driver === 's3') throw new ConfigError([err.message], { cause: err });
-    throw new ConfigError([`STORAGE_PATH: ${store.location} is not writable (set STORAGE_PATH to a writable directory)`], { cause: err });
-  }
 }

@@ -1,14 +1,7 @@
 import express, { Router } from 'express';
-import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { CatalogDb } from '../catalog/database';
-import { DirectUploadCatalog } from '../catalog/direct-uploads';
-import { mirrorOnReady } from '../mirror/enqueue';
-import type { FileCatalog } from '../catalog/files';
-import type { Config } from '../config';
 import { Unprocessable } from '../errors';
-import type { StoreSet } from '../storage/store-set';
-import { DirectUploads } from '../uploads/direct-upload';
+import type { DirectUploads } from '../uploads/direct-upload';
 import { presentFile } from './present';
 
 const uploadRequest = z.strictObject({
@@ -38,8 +31,7 @@ function parseRequest(body: unknown) {
  * `POST /v1/uploads` {name, size, contentType, sha256?}: a pending record and a presigned PUT URL.
  * `POST /v1/uploads/:id/complete`: checks the uploaded object and makes the record ready.
  */
-export function directUploadsRouter(deps: { config: Config; stores: StoreSet; catalog: FileCatalog; db: CatalogDb; log: Logger }): Router {
-  const direct = new DirectUploads({ ...deps, uploads: new DirectUploadCatalog(deps.db, mirrorOnReady(deps.stores)) });
+export function directUploadsRouter(direct: DirectUploads): Router {
   const router = Router();
 
   router.post('/uploads', express.json({ limit: '16kb' }), async (req, res) => {

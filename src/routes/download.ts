@@ -3,34 +3,12 @@ import { create as contentDisposition } from 'content-disposition';
 import parseRange from 'range-parser';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Logger } from 'pino';
-import type { FileCatalog, FileRecord } from '../catalog/files';
 import type { Config } from '../config';
-import { BlobNotFound, Conflict, FILE_MISSING_MESSAGE, FileMissing, NotFound, RangeNotSatisfiable } from '../errors';
+import { RangeNotSatisfiable } from '../errors';
+import type { Files } from '../files/files';
 import type { ServiceMetrics } from '../metrics/metrics';
 import { outcomeOf } from '../metrics/outcome';
-import { canPresign } from '../storage/presign';
 import type { ByteRange } from '../storage/store';
-import type { StoreSet } from '../storage/store-set';
-import { MirrorFallback } from '../mirror/fallback';
-import { redirectToPresigned } from './download-redirect';
-
-
-/** Looks up the owner's record and refuses anything but a ready file. */
-export async function readyRecord(catalog: FileCatalog, req: Request): Promise<FileRecord> {
-  const record = await catalog.get(req.owner, String(req.params.id));
-  if (!record) throw new NotFound('No file with that id.');
-  switch (record.status) {
-    case 'ready':
-      return record;
-    case 'pending':
-      throw new Conflict('The file is still being uploaded.', 'file_pending');
-    case 'missing':
-      throw new FileMissing(record.status_message ?? FILE_MISSING_MESSAGE);
-    case 'failed':
-      throw new FileMissing(record.status_message ?? FILE_MISSING_MESSAGE);
-  }
-}
 
 /**
  * The byte range to send: undefined for the whole file. Multiple ranges are answered with the
@@ -48,37 +26,21 @@ function requestedRange(req: Request, size: number, etag: string): ByteRange | u
 }
 
 /**
- * `GET|HEAD /v1/files/:id/content`, from whichever store holds the record's blob. Headers come
- * from the record (so a HEAD costs the store only an existence check); a blob found missing marks
- * the record `missing` and answers 404 `file_missing` instead of a broken stream. With
- * DOWNLOAD_MODE=redirect, a store that can presign answers with a redirect to the bucket instead.
- * With STORAGE_MIRROR, a blob gone from its store is served from the mirror (and restored); only
- * when both miss is the record marked missing.
+ * `GET|HEAD /v1/files/:id/content`, through `Files.open` (the record's store, else the mirror; a
+ * blob found nowhere answers 404 `file_missing` instead of a broken stream). Headers come from the
+ * record, so a HEAD costs the store only an existence check. With DOWNLOAD_MODE=redirect, a store
+ * that can presign answers with a redirect to the bucket instead.
  */
-export function downloadContent(deps: {
-  config: Config;
-  stores: StoreSet;
-  catalog: FileCatalog;
-  log: Logger;
-  metrics: ServiceMetrics;
-}): RequestHandler {
-  const { stores, catalog, metrics } = deps;
-  const { downloads } = deps.config;
-  const fallback = new MirrorFallback({ stores, catalog });
-
-  const blobMissing = async (req: Request, record: FileRecord, cause?: unknown) => {
-    req.log.error({ fileId: record.id, key: record.key, store: record.store, err: cause }, 'file missing from storage');
-    await catalog.setStatus(record.id, 'missing', FILE_MISSING_MESSAGE);
-    return new FileMissing(FILE_MISSING_MESSAGE);
-  };
+export function downloadContent(deps: { downloads: Config['downloads']; files: Files; metrics: ServiceMetrics }): RequestHandler {
+  const { files, metrics, downloads } = deps;
 
   const send = async (req: Request, res: Response) => {
-    const record = await readyRecord(catalog, req);
-    const store = stores.get(record.store);
-    // Checked first so a vanished blob is proxied from the mirror or gets the clear file_missing
-    // answer, never the bucket's own error.
-    if (downloads.mode === 'redirect' && canPresign(store) && (await store.head(record.key))) {
-      await redirectToPresigned(res, store, record, downloads.presignExpiresS);
+    const record = await files.readable(req.owner, String(req.params.id));
+    const url = downloads.mode === 'redirect' ? await files.presignedUrl(record, downloads.presignExpiresS) : undefined;
+    if (url) {
+      // The URL stops working after its expiry: nobody may cache the redirect.
+      res.setHeader('Cache-Control', 'no-store');
+      res.redirect(302, url);
       if (req.method === 'GET') metrics.download('redirected');
       return;
     }
@@ -112,18 +74,11 @@ export function downloadContent(deps: {
     res.setHeader('Content-Length', String(range ? range.end - range.start + 1 : size));
 
     if (req.method === 'HEAD') {
-      if (!(await store.head(record.key)) && !(await fallback.exists(record, req.log))) throw await blobMissing(req, record);
+      await files.ensureReadable(record, req.log);
       res.end();
       return;
     }
-    let body;
-    try {
-      body = await store.get(record.key, range);
-    } catch (err) {
-      if (!(err instanceof BlobNotFound)) throw err;
-      body = await fallback.open(record, range, req.log);
-      if (!body) throw await blobMissing(req, record, err);
-    }
+    const body = await files.open(record, range, req.log);
     // The outcome is counted as the last byte passes, before the client can have it all, so a
     // scrape right after a download always includes it.
     const expected = range ? range.end - range.start + 1 : size;

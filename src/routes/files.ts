@@ -1,37 +1,35 @@
 import { Router } from 'express';
 import type { Logger } from 'pino';
-import type { FileCatalog } from '../catalog/files';
 import type { Config } from '../config';
 import { NotFound } from '../errors';
+import type { Files } from '../files/files';
 import { pageQuery } from '../http/paging';
 import type { ServiceMetrics } from '../metrics/metrics';
-import type { Store } from '../storage/store';
-import type { StoreSet } from '../storage/store-set';
-import { deleteOwnedFile } from './delete';
 import { downloadContent } from './download';
 import { presentFile } from './present';
 import { uploadFiles } from './upload';
 
-export function filesRouter(deps: {
-  config: Config;
-  store: Store;
-  stores: StoreSet;
-  catalog: FileCatalog;
+export interface FilesRouteDeps {
+  uploads: Config['uploads'];
+  downloads: Config['downloads'];
+  files: Files;
   log: Logger;
   metrics: ServiceMetrics;
-}): Router {
-  const { stores, catalog } = deps;
+}
+
+export function filesRouter(deps: FilesRouteDeps): Router {
+  const { files } = deps;
   const router = Router();
 
   router.post('/files', ...uploadFiles(deps));
 
   router.get('/files', async (req, res) => {
-    const page = await catalog.list(req.owner, pageQuery(req.query));
+    const page = await files.list(req.owner, pageQuery(req.query));
     res.json({ files: page.files.map(presentFile), nextCursor: page.nextCursor ?? null });
   });
 
   router.get('/files/:id', async (req, res) => {
-    const record = await catalog.get(req.owner, req.params.id);
+    const record = await files.get(req.owner, req.params.id);
     if (!record) throw new NotFound('No file with that id.');
     res.json(presentFile(record));
   });
@@ -41,9 +39,15 @@ export function filesRouter(deps: {
   router.head('/files/:id/content', content);
 
   router.delete('/files/:id', async (req, res) => {
-    await deleteOwnedFile({ stores, catalog }, req, req.params.id);
+    await deleteOwnedFile(files, req.owner, req.params.id, req.log);
     res.status(204).end();
   });
 
   return router;
+}
+
+/** Deletes one of the owner's files; NotFound when there is none (or it went meanwhile). */
+export async function deleteOwnedFile(files: Files, owner: string, id: string, log: Logger): Promise<void> {
+  const record = await files.get(owner, id);
+  if (!record || !(await files.delete(record, log))) throw new NotFound('No file with that id.');
 }

@@ -1,13 +1,12 @@
 import express, { type Request, type Response, Router } from 'express';
 import type { Logger } from 'pino';
-import type { FileCatalog, FileRecord } from '../catalog/files';
+import type { FileRecord } from '../catalog/files';
 import type { Config } from '../config';
+import type { Files } from '../files/files';
 import { type AppError, BadRequest } from '../errors';
 import { errorHandler } from '../http/errors';
 import { ownerFromHeader } from '../http/owner';
 import type { ServiceMetrics } from '../metrics/metrics';
-import type { Store } from '../storage/store';
-import type { StoreSet } from '../storage/store-set';
 import type { ReportRequest } from '../reports/spec';
 import type { TaskQueue } from '../tasks/queue';
 import { REPORT_TASK } from '../tasks/report-task';
@@ -17,7 +16,7 @@ import { type Listing, type Notice, type PageView, renderPage } from '../web/ren
 import type { ReportTaskView } from '../web/report-view';
 import { sameOriginForm } from '../web/same-origin';
 import { pageSecurityHeaders } from '../web/security-headers';
-import { deleteOwnedFile } from './delete';
+import { deleteOwnedFile } from './files';
 import { queueReport } from './reports';
 import { presentTask } from './tasks';
 import { uploadFiles } from './upload';
@@ -30,10 +29,10 @@ const TASK_ID = FILE_ID;
 const SOURCES_LIMIT = 200;
 
 export interface PageDeps {
-  config: Config;
-  store: Store;
-  stores: StoreSet;
-  catalog: FileCatalog;
+  uploads: Config['uploads'];
+  reports: Config['reports'];
+  tasks: Config['tasks'];
+  files: Files;
   log: Logger;
   metrics: ServiceMetrics;
   queue: TaskQueue;
@@ -46,15 +45,15 @@ export interface PageDeps {
  * page with a readable message on failure. The page scripts use the JSON API directly.
  */
 export function pageRouter(deps: PageDeps): Router {
-  const { config, catalog, queue } = deps;
+  const { uploads, files, queue } = deps;
   const assets = deps.assets ?? loadAssets();
-  const messages = errorMessages(config.uploads);
+  const messages = errorMessages(uploads);
   const router = Router();
   const asPage = [pageSecurityHeaders, ownerFromHeader];
 
   const listing = async (req: Request): Promise<Listing> => {
     const cursor = typeof req.query.cursor === 'string' ? req.query.cursor : undefined;
-    const page = await catalog.list(req.owner, { limit: PAGE_SIZE, cursor });
+    const page = await files.list(req.owner, { limit: PAGE_SIZE, cursor });
     return { ...page, cursor };
   };
 
@@ -62,15 +61,15 @@ export function pageRouter(deps: PageDeps): Router {
   const send = (res: Response, status: number, parts: Parts) => {
     // The page lists the owner's files: never serve it from a cache.
     res.status(status).setHeader('Cache-Control', 'no-store');
-    res.type('html').send(renderPage({ assets, uploads: config.uploads, messages, ...parts }));
+    res.type('html').send(renderPage({ assets, uploads, messages, ...parts }));
   };
 
   /** What the redirect after a no-JavaScript post reports. */
   const resultNotice = async (req: Request): Promise<Notice | undefined> => {
     if (req.query.deleted !== undefined) return { kind: 'success', text: 'File deleted.' };
     if (typeof req.query.uploaded !== 'string') return undefined;
-    const ids = req.query.uploaded.split(',').filter((id) => FILE_ID.test(id)).slice(0, config.uploads.maxFiles);
-    const records = (await Promise.all(ids.map((id) => catalog.get(req.owner, id)))).filter((r): r is FileRecord => !!r);
+    const ids = req.query.uploaded.split(',').filter((id) => FILE_ID.test(id)).slice(0, uploads.maxFiles);
+    const records = (await Promise.all(ids.map((id) => files.get(req.owner, id)))).filter((r): r is FileRecord => !!r);
     if (records.length === 0) return undefined;
     return { kind: 'success', text: `Uploaded ${records.length === 1 ? '1 file' : `${records.length} files`}: ${records.map((r) => r.name).join(', ')}.` };
   };
@@ -81,7 +80,7 @@ export function pageRouter(deps: PageDeps): Router {
     const task = TASK_ID.test(req.query.task) ? await queue.get(req.owner, req.query.task) : undefined;
     if (!task || task.kind !== REPORT_TASK) return null;
     const { title, format } = task.payload as ReportRequest;
-    return { ...(await presentTask(task, catalog)), title, format };
+    return { ...(await presentTask(task, files)), title, format };
   };
 
   router.use('/assets', pageSecurityHeaders, assets.serve);
@@ -89,7 +88,7 @@ export function pageRouter(deps: PageDeps): Router {
   router.get('/', ...asPage, async (req, res) => {
     const [list, reportSources, task, notice] = await Promise.all([
       listing(req),
-      catalog.listReportSources(req.owner, SOURCES_LIMIT),
+      files.listReportSources(req.owner, SOURCES_LIMIT),
       reportTask(req),
       resultNotice(req),
     ]);
@@ -110,7 +109,7 @@ export function pageRouter(deps: PageDeps): Router {
   );
 
   router.post('/delete/:id', ...asPage, sameOriginForm, async (req, res) => {
-    await deleteOwnedFile(deps, req, String(req.params.id));
+    await deleteOwnedFile(files, req.owner, String(req.params.id), req.log);
     res.redirect(303, '/?deleted=1');
   });
 
@@ -124,7 +123,7 @@ export function pageRouter(deps: PageDeps): Router {
 
   // Errors on these routes render the page with a message a person can act on, not JSON.
   router.use(
-    errorHandler(config.uploads, (req: Request, res: Response, error: AppError) => {
+    errorHandler(uploads, (req: Request, res: Response, error: AppError) => {
       const notice: Notice = {
         kind: 'error',
         text: messages[error.code] ?? error.message,
@@ -137,7 +136,7 @@ export function pageRouter(deps: PageDeps): Router {
       const parts =
         owner === undefined
           ? Promise.resolve({})
-          : Promise.all([catalog.list(owner, { limit: PAGE_SIZE }), catalog.listReportSources(owner, SOURCES_LIMIT)]).then(
+          : Promise.all([files.list(owner, { limit: PAGE_SIZE }), files.listReportSources(owner, SOURCES_LIMIT)]).then(
               ([list, reportSources]) => ({ listing: list, reportSources }),
             );
       parts.then(

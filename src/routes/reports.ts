@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
-import type { FileCatalog } from '../catalog/files';
 import type { Config } from '../config';
+import type { Files } from '../files/files';
 import { BadRequest, NotFound, UnsupportedMediaType } from '../errors';
 import { parseReportRequest } from '../reports/spec';
 import type { TaskQueue } from '../tasks/queue';
@@ -12,7 +12,7 @@ import { presentTask } from './tasks';
 /** The longest a client may ask to wait for a report, under Heroku's 30 s router timeout. */
 const MAX_WAIT_S = 25;
 
-type ReportDeps = { config: Config; queue: TaskQueue; catalog: FileCatalog };
+type ReportDeps = { reports: Config['reports']; tasks: Config['tasks']; queue: TaskQueue; files: Files };
 
 /**
  * Validates a report request (the API's JSON or the page's form), checks its source and queues
@@ -23,11 +23,11 @@ export async function queueReport(deps: ReportDeps, owner: string, body: unknown
   const request = parseReportRequest(body);
   let machineId: string | null = null;
   if (request.kind === 'source') {
-    const source = await deps.catalog.get(owner, request.source.fileId);
+    const source = await deps.files.get(owner, request.source.fileId);
     if (!source) throw new NotFound('No file with that id (source.fileId).', 'source_not_found');
     machineId = source.machine_id;
   }
-  return deps.queue.enqueue(REPORT_TASK, owner, request, { maxAttempts: deps.config.tasks.maxAttempts, machineId });
+  return deps.queue.enqueue(REPORT_TASK, owner, request, { maxAttempts: deps.tasks.maxAttempts, machineId });
 }
 
 /**
@@ -36,9 +36,9 @@ export async function queueReport(deps: ReportDeps, owner: string, body: unknown
  * report is built in time, else the same 202.
  */
 export function reportsRouter(deps: ReportDeps): Router {
-  const { queue, catalog } = deps;
+  const { queue, files } = deps;
   const router = Router();
-  router.post('/reports', express.json({ limit: deps.config.reports.maxBodyBytes }), async (req, res) => {
+  router.post('/reports', express.json({ limit: deps.reports.maxBodyBytes }), async (req, res) => {
     if (!req.is('application/json')) throw new UnsupportedMediaType('Send the report request as application/json.', 'json_required');
     let waitS = 0;
     if (req.query.wait !== undefined) {
@@ -52,7 +52,7 @@ export function reportsRouter(deps: ReportDeps): Router {
     res
       .status(task.status === 'succeeded' ? 201 : 202)
       .location(`/v1/tasks/${task.id}`)
-      .json(await presentTask(task, catalog));
+      .json(await presentTask(task, files));
   });
   return router;
 }

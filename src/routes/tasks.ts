@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import type { FileCatalog } from '../catalog/files';
+import type { Files } from '../files/files';
 import { NotFound } from '../errors';
 import { pageQuery } from '../http/paging';
 import type { TaskQueue } from '../tasks/queue';
@@ -10,8 +10,8 @@ const EVENTS_POLL_MS = 500;
 /** A comment line this often keeps proxies (Heroku's 55 s idle window) from closing the stream. */
 const EVENTS_KEEPALIVE_MS = 15_000;
 
-export async function presentTask(task: Task, catalog: FileCatalog) {
-  const outputs = await catalog.getMany(task.owner, task.outputFileIds);
+export async function presentTask(task: Task, files: Pick<Files, 'getMany'>) {
+  const outputs = await files.getMany(task.owner, task.outputFileIds);
   return {
     id: task.id,
     kind: task.kind,
@@ -34,8 +34,8 @@ export async function presentTask(task: Task, catalog: FileCatalog) {
   };
 }
 
-export function tasksRouter(deps: { queue: TaskQueue; catalog: FileCatalog }): Router {
-  const { queue, catalog } = deps;
+export function tasksRouter(deps: { queue: TaskQueue; files: Files }): Router {
+  const { queue, files } = deps;
   const router = Router();
 
   const ownTask = async (req: Request) => {
@@ -46,16 +46,16 @@ export function tasksRouter(deps: { queue: TaskQueue; catalog: FileCatalog }): R
 
   router.get('/tasks', async (req, res) => {
     const page = await queue.list(req.owner, pageQuery(req.query));
-    res.json({ tasks: await Promise.all(page.tasks.map((t) => presentTask(t, catalog))), nextCursor: page.nextCursor ?? null });
+    res.json({ tasks: await Promise.all(page.tasks.map((t) => presentTask(t, files))), nextCursor: page.nextCursor ?? null });
   });
 
   router.get('/tasks/:id', async (req, res) => {
-    res.json(await presentTask(await ownTask(req), catalog));
+    res.json(await presentTask(await ownTask(req), files));
   });
 
   router.delete('/tasks/:id', async (req, res) => {
     await ownTask(req);
-    res.json(await presentTask(await queue.cancel(req.owner, String(req.params.id)), catalog));
+    res.json(await presentTask(await queue.cancel(req.owner, String(req.params.id)), files));
   });
 
   /**
@@ -84,7 +84,7 @@ export function tasksRouter(deps: { queue: TaskQueue; catalog: FileCatalog }): R
           const stamp = `${task.updatedAt}|${task.status}|${task.progress}`;
           if (stamp !== lastSent || finished) {
             lastSent = stamp;
-            res.write(`event: ${finished ? 'done' : 'progress'}\ndata: ${JSON.stringify(await presentTask(task, catalog))}\n\n`);
+            res.write(`event: ${finished ? 'done' : 'progress'}\ndata: ${JSON.stringify(await presentTask(task, files))}\n\n`);
           }
           if (finished) return stop();
         } while (again && !res.writableEnded);

@@ -1,12 +1,12 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
-import type { FileCatalog, FileRecord } from '../catalog/files';
+import type { FileRecord } from '../catalog/files';
 import type { Config } from '../config';
+import type { Files } from '../files/files';
 import { BadRequest, UnsupportedMediaType } from '../errors';
 import type { ServiceMetrics } from '../metrics/metrics';
 import { outcomeOf } from '../metrics/outcome';
-import type { Store } from '../storage/store';
 import { typeAllowed } from '../uploads/content-types';
 import { StoreStorageEngine, type UploadedFile } from '../uploads/storage-engine';
 import { presentFile } from './present';
@@ -20,14 +20,14 @@ const sendCreated: UploadResponder = (_req, res, records) => {
 
 /**
  * `POST /v1/files`: multipart/form-data with one or more `file` fields. Each part streams into the
- * store (see StoreStorageEngine); only when every part is stored are the records marked ready, in
+ * store (see StoreStorageEngine); only when every part is stored are the records published, in
  * one transaction, so a request either adds all its files or none.
  */
 export function uploadFiles(
-  deps: { config: Config; store: Store; catalog: FileCatalog; log: Logger; metrics: ServiceMetrics },
+  deps: { uploads: Config['uploads']; files: Files; log: Logger; metrics: ServiceMetrics },
   respond: UploadResponder = sendCreated,
 ): (RequestHandler | ErrorRequestHandler)[] {
-  const { uploads } = deps.config;
+  const { uploads } = deps;
   const engine = new StoreStorageEngine(deps);
   // multer passes `fileHwm` to busboy but its types don't list it. A 1 MiB buffer per file part
   // means fewer, larger writes to the store (measured in `npm run bench`: about 10% faster).
@@ -73,17 +73,17 @@ export function uploadFiles(
     const started = res.locals.startedAt as number;
     let updatedAt: string;
     try {
-      updatedAt = await deps.catalog.markReady(req.owner, files.map(({ id, size, sha256 }) => ({ id, size, sha256 })));
+      updatedAt = await deps.files.publish(req.owner, files.map(({ record, size, sha256 }) => ({ id: record.id, size, sha256 })));
     } catch (err) {
-      await Promise.allSettled(files.map((f) => deps.catalog.discardPending(f.id).then(() => deps.store.delete(f.key))));
+      await Promise.allSettled(files.map((f) => deps.files.discard(f.record)));
       throw err;
     }
-    // What markReady wrote, without reading each record back.
+    // What publish wrote, without reading each record back.
     const records = files.map((f): FileRecord => ({ ...f.record, status: 'ready', size: f.size, sha256: f.sha256, updated_at: updatedAt }));
     for (const f of files) {
       deps.metrics.uploadStored(f.size);
       req.log.info(
-        { event: 'upload', fileId: f.id, owner: req.owner, size: f.size, durationMs: Date.now() - started, outcome: 'stored' },
+        { event: 'upload', fileId: f.record.id, owner: req.owner, size: f.size, durationMs: Date.now() - started, outcome: 'stored' },
         'upload stored',
       );
     }

@@ -1,8 +1,9 @@
 import type { Config } from '../config';
-import { ConfigError, StoreUnavailable } from '../errors';
+import { ConfigError } from '../errors';
 import { FileSystemStore } from './filesystem';
 import { MemoryStore } from './memory';
-import type { S3StoreOptions } from './s3';
+import { proveStore } from './prove';
+import type { S3StoreOptions } from './s3-options';
 import type { Store } from './store';
 
 export type { Store } from './store';
@@ -26,40 +27,14 @@ export async function createStore(storage: Config['storage']): Promise<Store> {
   }
 }
 
-/**
- * Creates the store's directories and proves it can write, read and delete before the server
- * takes a request, so no request is the first to find a missing or read-only directory.
- */
+/** The primary store, proven usable before the server takes a request (see `proveStore`). */
 export async function openStore(storage: Config['storage']): Promise<Store> {
   const store = await createStore(storage);
   try {
-    if (store instanceof FileSystemStore) await store.prepare();
-    await store.probe();
+    await proveStore(store, 'primary');
   } catch (err) {
     await store.close();
-    // The S3 probe already names the variable to fix (S3_BUCKET, S3_ENDPOINT, the keys...).
-    if (store.driver === 's3' && err instanceof StoreUnavailable) throw new ConfigError([err.message], { cause: err });
-    const fix =
-      storage.driver === 'tmp'
-        ? 'set TMPDIR to a writable directory, or STORAGE=memory'
-        : 'set STORAGE_PATH to a writable directory, or STORAGE=tmp';
-    throw new ConfigError([`${storage.pathVariable}: ${storage.path} is not writable (${fix})`], { cause: err });
+    throw err;
   }
   return store;
-}
-
-/** Proves the STORAGE_MIRROR store writable at startup, naming the variables to fix. */
-export async function proveMirror(store: Store): Promise<void> {
-  try {
-    if (store instanceof FileSystemStore) await store.prepare();
-    await store.probe();
-  } catch (err) {
-    if (store.driver === 's3' && err instanceof StoreUnavailable) {
-      throw new ConfigError([`${err.message} [the STORAGE_MIRROR=s3 store]`], { cause: err });
-    }
-    throw new ConfigError(
-      [`STORAGE_PATH: ${store.location} is not writable (it is the STORAGE_MIRROR=volume store; set STORAGE_PATH to a writable directory)`],
-      { cause: err },
-    );
-  }
 }

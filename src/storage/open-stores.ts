@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import type { Config } from '../config';
 import { FileSystemStore } from './filesystem';
-import { newS3Store, openStore, proveMirror } from './index';
+import { newS3Store, openStore } from './index';
+import { proveStore } from './prove';
 import type { Store } from './store';
 import { StoreSet } from './store-set';
 
@@ -26,7 +27,7 @@ export async function openStores(storage: Config['storage']): Promise<StoreSet> 
   const set = new StoreSet(primary, secondaries, secondaries.find((s) => s.driver === storage.mirror));
   if (set.mirror) {
     try {
-      await proveMirror(set.mirror);
+      await proveStore(set.mirror, 'mirror');
     } catch (err) {
       await set.close();
       throw err;

@@ -31,6 +31,11 @@ export class StoreSet {
     return store;
   }
 
+  /** The store holding blobs recorded under `driver`, or undefined when this process can't reach it. */
+  find(driver: string): Store | undefined {
+    return this.byDriver.get(driver);
+  }
+
   has(driver: string): boolean {
     return this.byDriver.has(driver);
   }

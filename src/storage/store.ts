@@ -52,6 +52,8 @@ export interface Store {
   head(key: string): Promise<BlobInfo | undefined>;
   delete(key: string): Promise<void>;
   list(options?: ListOptions): Promise<ListPage>;
+  /** Makes the store ready to use, once at start-up (creates a directory store's directories). */
+  prepare?(): Promise<void>;
   /** Writes, reads back and deletes a probe object; throws StoreUnavailable when it can't. */
   probe(): Promise<void>;
   close(): Promise<void>;

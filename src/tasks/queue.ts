@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { ExpressionBuilder, Selectable } from 'kysely';
+import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
 import { type CatalogDb, isPostgres } from '../catalog/database';
-import { markFilesReady, type ReadyHook, type StoredBlob } from '../catalog/files';
+import { markFilesReady, type StoredBlob } from '../catalog/files';
 import type { Database, TasksTable } from '../catalog/schema';
 import { Conflict, NotFound } from '../errors';
 import { decodeCursor, encodeCursor } from '../catalog/cursor';
@@ -27,6 +27,9 @@ function claimable(now: string) {
       eb.and([eb('status', '=', 'running'), eb('running_until', '<', now)]),
     ]);
 }
+
+/** Turns a task's pending outputs ready on the executor of the transaction that completes it. */
+export type OutputPublisher = (db: Kysely<Database>, owner: string, outputs: StoredBlob[]) => Promise<unknown>;
 
 export interface TaskOptions {
   maxAttempts?: number;
@@ -78,8 +81,8 @@ export class TaskQueue {
 
   constructor(
     private readonly db: CatalogDb,
-    /** Runs in the transaction that publishes a task's outputs (see ReadyHook). */
-    private readonly onFilesReady?: ReadyHook,
+    /** Publishes a task's outputs inside the transaction that records its success (`Files.publish`). */
+    private readonly publishOutputs: OutputPublisher = markFilesReady,
     private readonly wakeups?: QueueWakeups,
     /** This process's Fly Machine: its workers also take tasks pinned to it, and no others' pinned ones. */
     private readonly machineId?: string,
@@ -272,7 +275,7 @@ export class TaskQueue {
         .where('status', '=', 'running')
         .executeTakeFirst();
       if (result.numUpdatedRows !== 1n) return false;
-      await markFilesReady(trx, task.owner, outputs, this.onFilesReady);
+      await this.publishOutputs(trx, task.owner, outputs);
       return true;
     });
     if (done) this.changed(task.id);

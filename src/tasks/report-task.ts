@@ -1,8 +1,10 @@
 import type { Writable } from 'node:stream';
-import { BlobNotFound, REUPLOAD_MESSAGE, SourceRejected } from '../errors';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import { FileElsewhere, FileMissing, REUPLOAD_MESSAGE, SourceRejected } from '../errors';
+import type { Files } from '../files/files';
+import { sanitizeFilename } from '../files/names';
 import type { ProcessingLog, ReportInput, ReportRequest } from '../reports';
-import { sanitizeFilename } from '../uploads/names';
-import type { HandlerDeps } from './handlers';
 import { TaskFailure } from './task';
 import type { TaskContext, TaskHandler } from './worker';
 
@@ -41,7 +43,7 @@ function describeLog(sourceName: string, log: ProcessingLog): string {
  * From inline rows, or from an uploaded CSV/XLSX read back from its store, in which case a
  * processing log file (rows read, rows skipped and why) is produced beside it.
  */
-export function reportHandler(deps: HandlerDeps): TaskHandler {
+export function reportHandler(deps: { files: Files; sourceLimits: Config['reports']['source']; log: Logger }): TaskHandler {
   return async (ctx) => {
     // Loaded on the first report, not at startup: pdfkit and its font cost about 25 MB.
     const { REPORT_CONTENT_TYPES, readSource, writeReport } = await import('../reports');
@@ -63,26 +65,21 @@ export function reportHandler(deps: HandlerDeps): TaskHandler {
       return `Built ${name} (${request.rows.length} rows).`;
     }
 
-    const record = await deps.catalog.get(ctx.task.owner, request.source.fileId);
+    const record = await deps.files.get(ctx.task.owner, request.source.fileId);
     if (!record) throw new TaskFailure('source_not_found', 'The source file does not exist (it may have been deleted).');
     if (record.status === 'missing' || record.status === 'failed') throw new TaskFailure('file_missing', REUPLOAD_MESSAGE);
     if (record.status === 'pending') throw new TaskFailure('source_not_ready', 'The source file is still being uploaded.');
-    // On another Machine's volume the blob is unreachable from here, but not missing: never mark it
-    // so. Tasks are pinned to their source's Machine; this catches ones queued before they were.
-    const here = deps.config.placement?.machineId;
-    if (here && record.machine_id && record.machine_id !== here) {
-      throw new TaskFailure('source_elsewhere', `The source file is on another machine's volume (${record.region ?? record.machine_id}); run a worker there, or use object storage.`);
-    }
     let table;
     try {
-      const input = await deps.stores.get(record.store).get(record.key);
+      const input = await deps.files.open(record, undefined, deps.log);
       await ctx.progress(1, `Reading ${record.name}.`);
-      table = await readSource(input, { sheet: request.source.sheet, limits: deps.config.reports.source });
+      table = await readSource(input, { sheet: request.source.sheet, limits: deps.sourceLimits });
     } catch (err) {
-      if (err instanceof BlobNotFound) {
-        deps.log.error({ fileId: record.id, key: record.key, store: record.store }, 'report source missing from storage');
-        await deps.catalog.setStatus(record.id, 'missing', REUPLOAD_MESSAGE);
-        throw new TaskFailure('file_missing', REUPLOAD_MESSAGE, { cause: err });
+      if (err instanceof FileMissing) throw new TaskFailure('file_missing', REUPLOAD_MESSAGE, { cause: err });
+      // On another Machine's volume the blob is unreachable from here, but not missing. Tasks are
+      // pinned to their source's Machine; this catches ones queued before they were.
+      if (err instanceof FileElsewhere) {
+        throw new TaskFailure('source_elsewhere', `The source file is on another machine's volume (${record.region ?? record.machine_id}); run a worker there, or use object storage.`, { cause: err });
       }
       if (err instanceof SourceRejected) throw new TaskFailure('source_rejected', err.message, { cause: err });
       throw err;

@@ -2,16 +2,13 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { PassThrough, type Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { FileCatalog, StoredBlob } from '../catalog/files';
-import { putHashed } from '../storage/put-hashed';
+import type { StoredBlob } from '../catalog/files';
+import type { BlobRef, Files } from '../files/files';
 import type { TaskMetrics } from '../metrics/metrics';
-import type { Store } from '../storage/store';
-import { newFileId, sanitizeFilename, storeKeyFor } from '../uploads/names';
 import type { TaskQueue } from './queue';
 import { type Task, TaskFailure } from './task';
 
-export interface TaskOutput extends StoredBlob {
-  key: string;
+export interface TaskOutput extends StoredBlob, BlobRef {
   name: string;
 }
 
@@ -33,8 +30,8 @@ export type TaskHandler = (ctx: TaskContext) => Promise<string | void>;
 
 export interface WorkerOptions {
   queue: TaskQueue;
-  catalog: FileCatalog;
-  store: Store;
+  /** Outputs are stored, published (with the task's success) and discarded through it. */
+  files: Files;
   log: Logger;
   handlers: Record<string, TaskHandler>;
   /** Durations and outcomes by kind, when this process exposes metrics. */
@@ -206,23 +203,22 @@ export class Worker {
     contentType: string,
     write: (out: Writable) => Promise<unknown>,
   ): Promise<TaskOutput> {
-    const { catalog, store } = this.o;
-    const id = newFileId();
-    const key = storeKeyFor(id);
-    const clean = sanitizeFilename(name);
-    await catalog.createPending({ id, owner: task.owner, originalName: name, name: clean, contentType, store: store.driver, key });
-    const pending: TaskOutput = { id, key, name: clean, size: 0, sha256: '' };
-    outputs.push(pending);
-    await this.o.queue.recordOutputs(task, this.id, outputs.map((o) => o.id));
     const pipe = new PassThrough();
+    let pending: TaskOutput | undefined;
+    // The output's id is on the task before any byte is stored, so a later attempt can discard it.
+    const noteOutput = async ({ id, store, key, name: clean }: { id: string; store: string; key: string; name: string }) => {
+      pending = { id, store, key, name: clean, size: 0, sha256: '' };
+      outputs.push(pending);
+      await this.o.queue.recordOutputs(task, this.id, outputs.map((o) => o.id));
+    };
     const [stored] = await Promise.all([
-      putHashed(store, key, pipe, { signal, contentType }),
+      this.o.files.store({ owner: task.owner, originalName: name, contentType }, pipe, { signal, onPending: noteOutput }),
       write(pipe).catch((err: unknown) => {
         pipe.destroy(err as Error);
         throw err;
       }),
     ]);
-    return Object.assign(pending, stored);
+    return Object.assign(pending!, { size: stored.size, sha256: stored.sha256 });
   }
 
   /**
@@ -231,15 +227,12 @@ export class Worker {
    */
   private async discardEarlierAttempt(task: Task): Promise<void> {
     if (task.outputFileIds.length === 0) return;
-    const leftovers = await this.o.catalog.getMany(task.owner, task.outputFileIds);
-    await this.discard(leftovers.filter((f) => f.status === 'pending').map((f) => ({ id: f.id, key: f.key, name: f.name, size: 0, sha256: '' })));
+    const leftovers = await this.o.files.getMany(task.owner, task.outputFileIds);
+    await this.discard(leftovers.filter((f) => f.status === 'pending'));
     await this.o.queue.recordOutputs(task, this.id, []);
   }
 
-  private async discard(outputs: TaskOutput[]): Promise<void> {
-    for (const o of outputs) {
-      await this.o.catalog.discardPending(o.id).catch(() => undefined);
-      await this.o.store.delete(o.key).catch(() => undefined);
-    }
+  private async discard(outputs: BlobRef[]): Promise<void> {
+    for (const o of outputs) await this.o.files.discard(o).catch(() => undefined);
   }
 }

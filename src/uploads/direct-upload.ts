@@ -1,13 +1,12 @@
 import type { Logger } from 'pino';
-import type { DirectUploadCatalog } from '../catalog/direct-uploads';
-import type { FileCatalog, FileRecord } from '../catalog/files';
+import type { FileRecord } from '../catalog/files';
 import type { Config } from '../config';
 import { Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, Unprocessable } from '../errors';
+import type { Files } from '../files/files';
 import { canPresign } from '../storage/presign';
 import { measure } from '../storage/sha256-meter';
 import type { StoreSet } from '../storage/store-set';
 import { typeAllowed } from './content-types';
-import { newFileId, sanitizeFilename, storeKeyFor } from './names';
 
 export interface DirectUploadRequest {
   name: string;
@@ -25,10 +24,11 @@ export interface DirectUploadTicket {
 }
 
 export interface DirectUploadDeps {
-  config: Config;
+  uploads: Config['uploads'];
+  directUploads: Config['directUploads'];
+  /** The primary store presigns the PUT; a record's own store is checked at completion. */
   stores: StoreSet;
-  catalog: FileCatalog;
-  uploads: DirectUploadCatalog;
+  files: Files;
   log: Logger;
 }
 
@@ -41,7 +41,7 @@ export class DirectUploads {
   constructor(private readonly deps: DirectUploadDeps) {}
 
   async create(owner: string, request: DirectUploadRequest): Promise<DirectUploadTicket> {
-    const { config, stores, uploads } = this.deps;
+    const { stores, files } = this.deps;
     const store = stores.primary;
     if (!canPresign(store)) {
       throw new Conflict(
@@ -49,7 +49,7 @@ export class DirectUploads {
         'direct_upload_unsupported',
       );
     }
-    const { maxBytes, allowedContentTypes } = config.uploads;
+    const { maxBytes, allowedContentTypes } = this.deps.uploads;
     if (request.size > maxBytes) {
       throw new PayloadTooLarge(`The file is larger than the limit of ${maxBytes} bytes (MAX_UPLOAD_BYTES).`, 'file_too_large');
     }
@@ -59,25 +59,21 @@ export class DirectUploads {
         'unsupported_file_type',
       );
     }
-    const expiresS = config.directUploads.expiresS;
-    const id = newFileId();
-    const key = storeKeyFor(id);
-    const url = await store.presignPut(key, { expiresIn: expiresS, contentType: request.contentType, contentLength: request.size });
+    const expiresS = this.deps.directUploads.expiresS;
     const now = Date.now();
-    const record = await uploads.create({
-      id,
-      owner,
-      originalName: request.name,
-      name: sanitizeFilename(request.name),
-      contentType: request.contentType,
-      store: store.driver,
-      key,
-      size: request.size,
-      sha256: request.sha256,
+    const record = await files.expect(
+      { owner, originalName: request.name, contentType: request.contentType },
       // Twice the URL's life: a PUT that starts just before the URL expires can still finish.
-      expiresAt: new Date(now + 2 * expiresS * 1000),
-    });
-    this.deps.log.info({ event: 'direct_upload', fileId: id, owner, size: request.size, outcome: 'created' }, 'direct upload created');
+      { size: request.size, sha256: request.sha256, expiresAt: new Date(now + 2 * expiresS * 1000) },
+    );
+    let url: string;
+    try {
+      url = await store.presignPut(record.key, { expiresIn: expiresS, contentType: request.contentType, contentLength: request.size });
+    } catch (err) {
+      await files.discard(record).catch(() => undefined);
+      throw err;
+    }
+    this.deps.log.info({ event: 'direct_upload', fileId: record.id, owner, size: request.size, outcome: 'created' }, 'direct upload created');
     return { record, url, headers: { 'Content-Type': request.contentType }, expiresAt: new Date(now + expiresS * 1000) };
   }
 
@@ -87,8 +83,8 @@ export class DirectUploads {
    * deletes the object. Completing a ready upload again returns it unchanged.
    */
   async complete(owner: string, id: string, now = new Date()): Promise<FileRecord> {
-    const { stores, catalog, uploads, log } = this.deps;
-    const record = await catalog.get(owner, id);
+    const { stores, files, log } = this.deps;
+    const record = await files.get(owner, id);
     if (!record) throw new NotFound('No upload with that id.');
     if (record.status === 'ready') return record;
     if (record.status !== 'pending') {
@@ -97,8 +93,7 @@ export class DirectUploads {
     if (record.expires_at === null) throw new Conflict('This file is being uploaded through POST /v1/files, not directly.', 'not_a_direct_upload');
     const store = stores.get(record.store);
     if (record.expires_at < now.toISOString()) {
-      await store.delete(record.key);
-      await uploads.discardPending(record.id);
+      await files.discard(record);
       throw new Conflict('The upload expired before it was completed. Start a new one.', 'upload_expired');
     }
     const object = await store.head(record.key);
@@ -116,13 +111,16 @@ export class DirectUploads {
       if (measured.sha256 !== record.sha256) reason = `The uploaded bytes have sha256 ${measured.sha256}, not the announced ${record.sha256}.`;
     }
     if (reason) {
-      await store.delete(record.key);
-      await uploads.markFailed(record.id, reason);
+      await files.fail(record, reason);
       log.warn({ event: 'direct_upload', fileId: id, owner, outcome: 'failed', reason }, 'direct upload failed');
       throw new Unprocessable(reason, 'upload_verification_failed');
     }
-    await uploads.markReady(record.id, { size: object.size, sha256 });
+    await files.publish(owner, [{ id: record.id, size: object.size, sha256 }]).catch(async (err: unknown) => {
+      // Completed meanwhile by a concurrent request: that one published it.
+      if ((await files.get(owner, id))?.status === 'ready') return;
+      throw err;
+    });
     log.info({ event: 'direct_upload', fileId: id, owner, size: object.size, outcome: 'stored' }, 'direct upload completed');
-    return (await catalog.get(owner, id))!;
+    return (await files.get(owner, id))!;
   }
 }

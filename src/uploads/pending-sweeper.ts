@@ -1,13 +1,10 @@
 import type { Logger } from 'pino';
-import type { CatalogDb } from '../catalog/database';
-import { DirectUploadCatalog } from '../catalog/direct-uploads';
-import type { StoreSet } from '../storage/store-set';
+import type { Files } from '../files/files';
 
 const BATCH = 500;
 
 export interface SweepDeps {
-  db: CatalogDb;
-  stores: StoreSet;
+  files: Files;
   log: Logger;
 }
 
@@ -17,13 +14,11 @@ export interface SweepDeps {
  * than an orphan object. Returns how many were removed; failures are logged and retried on the
  * next sweep.
  */
-export async function sweepExpiredUploads({ db, stores, log }: SweepDeps, now = new Date()): Promise<number> {
-  const uploads = new DirectUploadCatalog(db);
+export async function sweepExpiredUploads({ files, log }: SweepDeps, now = new Date()): Promise<number> {
   let removed = 0;
-  for (const record of await uploads.expired(now, BATCH)) {
+  for (const record of await files.expiredUploads(now, BATCH)) {
     try {
-      await stores.get(record.store).delete(record.key);
-      await uploads.discardPending(record.id);
+      await files.discard(record);
       removed++;
       log.info({ event: 'direct_upload', fileId: record.id, owner: record.owner, outcome: 'expired' }, 'expired direct upload removed');
     } catch (err) {

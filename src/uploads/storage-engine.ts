@@ -2,22 +2,10 @@ import { PassThrough, finished } from 'node:stream';
 import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
 import type { Logger } from 'pino';
-import type { FileCatalog, FileRecord } from '../catalog/files';
-import { putHashed } from '../storage/put-hashed';
-import type { Store } from '../storage/store';
-import { newFileId, sanitizeFilename, storeKeyFor } from './names';
+import type { Files, StoredFile } from '../files/files';
 
-/** What the engine adds to each multer file: enough to mark the record ready or remove it. */
-export interface StoredUpload {
-  id: string;
-  key: string;
-  size: number;
-  sha256: string;
-  /** The record as created, still `pending`. */
-  record: FileRecord;
-}
-
-export type UploadedFile = Express.Multer.File & StoredUpload;
+/** What the engine adds to each multer file: its record (still `pending`), size and sha256. */
+export type UploadedFile = Express.Multer.File & StoredFile;
 
 class ClientDisconnected extends Error {
   constructor() {
@@ -27,17 +15,17 @@ class ClientDisconnected extends Error {
 }
 
 /**
- * A multer StorageEngine that streams each file part straight into the store, hashing and
- * counting bytes on the way, with a `pending` record created first. On any failure the pending
- * record and the partial blob are removed here; files that completed before a later part failed
- * are removed by multer through `_removeFile`.
+ * A multer StorageEngine that streams each file part into the store through `Files.store` (a
+ * `pending` record first, the bytes hashed and counted on the way), which leaves nothing behind
+ * on failure. Files that completed before a later part failed are discarded by multer through
+ * `_removeFile`.
  */
 export class StoreStorageEngine implements StorageEngine {
   /** Work per request that may outlive multer's callback (cleanup after a stream error). */
   private readonly inflight = new WeakMap<Request, Promise<unknown>[]>();
 
   constructor(
-    private readonly deps: { store: Store; catalog: FileCatalog; log: Logger },
+    private readonly deps: { files: Files; log: Logger },
   ) {}
 
   _handleFile(req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<UploadedFile>) => void): void {
@@ -69,7 +57,7 @@ export class StoreStorageEngine implements StorageEngine {
   }
 
   _removeFile(req: Request, file: UploadedFile, callback: (error: Error | null) => void): void {
-    const work = this.discard(file.id, file.key);
+    const work = this.deps.files.discard(file.record);
     this.track(req, work);
     work.then(
       () => callback(null),
@@ -77,21 +65,7 @@ export class StoreStorageEngine implements StorageEngine {
     );
   }
 
-  private async store(req: Request, file: Express.Multer.File): Promise<StoredUpload> {
-    const { store, catalog, log } = this.deps;
-    const id = newFileId();
-    const key = storeKeyFor(id);
-    const record = await catalog.createPending({
-      id,
-      owner: req.owner,
-      originalName: file.originalname,
-      name: sanitizeFilename(file.originalname),
-      contentType: file.mimetype || 'application/octet-stream',
-      store: store.driver,
-      key,
-    });
-    log.debug({ fileId: id, owner: req.owner }, 'upload started');
-
+  private async store(req: Request, file: Express.Multer.File): Promise<StoredFile> {
     // busboy ends a file that hits the size limit early; abort so the truncated part is dropped.
     const controller = new AbortController();
     const onLimit = () => controller.abort(new Error('File size limit reached'));
@@ -104,26 +78,27 @@ export class StoreStorageEngine implements StorageEngine {
     // and a destroyed part stream makes multer answer with its AbortError (500) instead of the
     // store's reason (507 full, 503 unavailable). The part's rest is drained instead.
     const part = new PassThrough();
+    // The put reports a broken part; until it starts reading (after the record is created) nothing
+    // else listens, and an unheard 'error' would crash the process.
+    part.on('error', () => undefined);
     // An error or a premature close of the part (a broken form) fails the put.
     const stopWatching = finished(file.stream, (err) => err && part.destroy(err));
     file.stream.pipe(part);
     try {
-      const { size, sha256 } = await putHashed(store, key, part, { signal: controller.signal, contentType: file.mimetype });
-      return { id, key, size, sha256, record };
+      const stored = await this.deps.files.store(
+        { owner: req.owner, originalName: file.originalname, contentType: file.mimetype || 'application/octet-stream' },
+        part,
+        { signal: controller.signal, onPending: async (record) => this.deps.log.debug({ fileId: record.id, owner: req.owner }, 'upload started') },
+      );
+      return stored;
     } catch (err) {
       file.stream.unpipe(part);
       file.stream.resume();
-      await catalog.discardPending(id);
       throw err;
     } finally {
       stopWatching();
       file.stream.off('limit', onLimit);
       req.off('close', onClose);
     }
-  }
-
-  private async discard(id: string, key: string): Promise<void> {
-    await this.deps.catalog.discardPending(id);
-    await this.deps.store.delete(key);
   }
 }

@@ -118,6 +118,14 @@ describe.each(CATALOG_DATABASES)('doctor (catalog on %s)', (kind) => {
   afterEach(async () => t?.close());
 
   describe('stowage doctor', () => {
+    it('checks records on every store the server reads, not only the primary: the volume stays checked after STORAGE moves to tmp', async () => {
+      const moved = await doctorWith({ STORAGE: 'tmp' }, '--json');
+      const kinds = moved.json.problems.map((p) => `${p.kind} ${p.fileId ?? p.key}`).sort();
+      expect(kinds).not.toContainEqual(expect.stringMatching(/^unreachable/));
+      expect(kinds).toEqual(expect.arrayContaining([`missing ${files.gone.id}`, `corrupt ${files.truncated.id}`]));
+      expect(moved.json.summary.recordsChecked).toBe(5);
+    });
+
     it('reports each problem grouped by owner, in text and JSON, changes nothing and exits 1', async () => {
       const before = await allRecords(t.db);
       const text = await doctor('--verify');

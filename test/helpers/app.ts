@@ -5,10 +5,11 @@ import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { createApp } from '../../src/app';
 import type { CatalogDb } from '../../src/catalog/database';
-import { FileCatalog } from '../../src/catalog/files';
+import type { FileCatalog } from '../../src/catalog/files';
 import { loadConfig, type Config, type Env } from '../../src/config';
 import { createLogger } from '../../src/http/logging';
-import { openResources } from '../../src/server';
+import { openResources, type Resources } from '../../src/resources';
+import type { Files } from '../../src/files/files';
 import type { Store } from '../../src/storage/store';
 import type { StoreSet } from '../../src/storage/store-set';
 import type { TaskQueue } from '../../src/tasks/queue';
@@ -57,7 +58,10 @@ export interface TestApp {
   stores: StoreSet;
   db: CatalogDb;
   catalog: FileCatalog;
+  files: Files;
   queue: TaskQueue;
+  /** Everything `openResources` built, as the server gets it. */
+  resources: Resources;
   logs: LogCapture;
   dir: string;
   /** Every file under the data dir except the database, including temp files. */
@@ -74,16 +78,18 @@ export async function buildTestApp(env: Env = {}, existingDir?: string): Promise
   const config = loadConfig({ STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), TMPDIR: dir, LOG_LEVEL: 'debug', ...env }, dir);
   const logs = new LogCapture();
   const resources = await openResources(config, logs.log);
-  const { store, stores, db, queue } = resources;
-  const app = createApp({ config, store, stores, db, queue, log: logs.log });
+  const { store, stores, db, catalog, files, queue } = resources;
+  const app = createApp({ config, resources, log: logs.log });
   return {
     app,
     config,
     store,
     stores,
     db,
-    catalog: new FileCatalog(db),
+    catalog,
+    files,
     queue,
+    resources,
     logs,
     dir,
     storedFiles: async () => (await listFilesDeep(dir)).filter((f) => !/stowage\.db/.test(f)),

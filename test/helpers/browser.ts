@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { Env } from '../../src/config';
-import { createWorker } from '../../src/server';
+import { createWorker } from '../../src/resources';
 import { buildTestApp, type TestApp } from './app';
 import { ROOT } from './service';
 
@@ -40,7 +40,7 @@ export async function startPageServer(env: Env = {}): Promise<PageServer> {
   const server = http.createServer(t.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const worker = createWorker(t, t.config, t.logs.log, 1)!;
+  const worker = createWorker(t.resources, t.config, t.logs.log, 1)!;
   let started = false;
   return {
     ...t,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { createApp } from '../../src/app';
 import { PeriodicDoctor } from '../../src/doctor/periodic';
-import { storeMap } from '../../src/doctor/stores';
+import { doctorDeps } from '../../src/resources';
 import { ServiceMetrics } from '../../src/metrics/metrics';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { parsePrometheus } from '../helpers/prometheus';
@@ -72,7 +72,7 @@ describe('GET /metrics', () => {
   it('shows the missing and orphan counts of the last periodic doctor run', async () => {
     t = await buildTestApp();
     const metrics = new ServiceMetrics();
-    const app = createApp({ config: t.config, store: t.store, stores: t.stores, db: t.db, queue: t.queue, log: t.logs.log, metrics });
+    const app = createApp({ config: t.config, resources: t.resources, log: t.logs.log, metrics });
     expect((await request(app).post('/v1/files').attach('file', Buffer.from('soon gone'), 'a.txt')).status).toBe(201);
     const [record] = await allRecords(t.db);
     await fsp.rm(path.join(t.config.storage.path, ...record.key.split('/')));
@@ -83,7 +83,7 @@ describe('GET /metrics', () => {
     await fsp.utimes(orphan, old, old);
 
     const doctor = new PeriodicDoctor(
-      { db: t.db, stores: storeMap(t.store), log: t.logs.log },
+      doctorDeps(t.resources, t.config, t.logs.log),
       { intervalMs: 5, graceMs: 60 * 60 * 1000, onReport: (r) => metrics.doctorRun(r) },
     );
     const report = doctor.nextReport();

@@ -5,7 +5,7 @@ import { applyRemedies } from '../../src/doctor/actions';
 import type { DoctorDeps } from '../../src/doctor/context';
 import { runChecks } from '../../src/doctor/doctor';
 import { summaryLine } from '../../src/doctor/format';
-import { storeMap } from '../../src/doctor/stores';
+import { doctorDeps } from '../../src/resources';
 import { ConfigError } from '../../src/errors';
 import type { Worker } from '../../src/tasks/worker';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
@@ -50,7 +50,7 @@ it('reports a file lost from the volume but held by the mirror as restorable (no
   // As if a download had found it gone before the mirror was configured.
   await t.catalog.setStatus(id, 'missing', 'File missing from storage. Please re-upload it.');
 
-  const deps: DoctorDeps = { db: t.db, stores: storeMap(...t.stores.all()), mirror: t.stores.mirror, log: t.logs.log };
+  const deps: DoctorDeps = doctorDeps(t.resources, t.config, t.logs.log);
   const scope = { graceMs: 0, verify: false };
   const report = await runChecks(deps, scope);
   expect(report.problems).toEqual([
@@ -97,7 +97,7 @@ it('reports ready files the mirror has no copy of (never queued, or given up) as
   const queued = await upload(randomData(10_000), 'queued.bin');
   const queuedTask = await mirrorTaskOf(t, queued.id);
 
-  const deps: DoctorDeps = { db: t.db, stores: storeMap(...t.stores.all()), mirror: t.stores.mirror, log: t.logs.log };
+  const deps: DoctorDeps = doctorDeps(t.resources, t.config, t.logs.log);
   const scope = { graceMs: 0, verify: false };
   const report = await runChecks(deps, scope);
   expect(report.problems).toHaveLength(3);

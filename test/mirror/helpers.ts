@@ -2,7 +2,6 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import type { TaskHandler } from '../../src/tasks/worker';
 import { Worker } from '../../src/tasks/worker';
-import { taskHandlers } from '../../src/tasks/handlers';
 import type { Task } from '../../src/tasks/task';
 import type { TestApp } from '../helpers/app';
 import type { S3TestServer } from '../helpers/s3server';
@@ -12,10 +11,9 @@ import { readAll } from '../helpers/streams';
 export function startWorker(t: TestApp, options: { retryBaseMs?: number; extra?: Record<string, TaskHandler> } = {}): Worker {
   const worker = new Worker({
     queue: t.queue,
-    catalog: t.catalog,
-    store: t.store,
+    files: t.files,
     log: t.logs.log,
-    handlers: { ...taskHandlers({ store: t.store, stores: t.stores, catalog: t.catalog, log: t.logs.log, config: t.config }), ...options.extra },
+    handlers: { ...t.resources.handlers, ...options.extra },
     concurrency: 1,
     leaseMs: 5000,
     pollMs: 20,

@@ -109,6 +109,29 @@ it('serves a file whose primary copy was deleted from the mirror, and puts it ba
   expect((await request(t.app).get(file.links.self)).body.status).toBe('missing');
 });
 
+it('builds a report from a source whose primary copy is gone, reading the mirror, and the source stays ready', async () => {
+  t = await mirrored();
+  worker();
+  const csv = Buffer.from('name,amount\nalpha,1\nbeta,2\n');
+  const { file, record } = await upload(csv, 'sales.csv');
+  await taskReaches(t, await mirrorTaskOf(t, file.id), 'succeeded');
+  await fsp.rm(primaryPath(record.key));
+
+  const res = await request(t.app)
+    .post('/v1/reports?wait=20')
+    .send({ format: 'csv', title: 'From the mirror', source: { fileId: file.id } });
+  expect(res.status).toBe(201);
+  expect(res.body.status).toBe('succeeded');
+  const output = res.body.outputs.find((o: { name: string }) => o.name === 'From the mirror.csv');
+  const built = await request(t.app).get(output.links.content);
+  expect(built.text).toContain('alpha');
+  expect(built.text).toContain('beta');
+  // Read from the mirror, not judged missing: the file still downloads.
+  expect((await request(t.app).get(file.links.self)).body.status).toBe('ready');
+  await t.logs.waitFor((l) => l.fileId === file.id && l.event === 'mirror.restore' && l.outcome === 'restored');
+  expect((await request(t.app).get(file.links.content)).status).toBe(200);
+});
+
 it('pins the copy of a file on a Fly Machine’s volume to that Machine: another Machine’s worker leaves it, its own copies it', async () => {
   t = await buildTestApp(s3Env(bucket, { STORAGE: 'volume', STORAGE_MIRROR: 's3', FLY_MACHINE_ID: 'machine-a', FLY_REGION: 'ams' }), dir);
   const data = randomData(60_000);

@@ -154,7 +154,7 @@ describe.each(CATALOG_DATABASES)('direct uploads (catalog on %s)', (kind) => {
         const viaForm = await request(t.app).post('/v1/files').attach('file', data, { filename: 'd.png', contentType: 'image/png' });
         expect(viaForm.status).toBe(201);
 
-        const deps = { db: t.db, stores: t.stores, log: t.logs.log };
+        const deps = { files: t.files, log: t.logs.log };
         expect(await sweepExpiredUploads(deps)).toBe(0);
         expect(await allRecords(t.db)).toHaveLength(4);
 
@@ -170,7 +170,7 @@ describe.each(CATALOG_DATABASES)('direct uploads (catalog on %s)', (kind) => {
         const { body } = await begin({ name: 'a.png', size: 3, contentType: 'image/png' });
         await putTo(body.upload, Buffer.from('abc'));
         await t.db.updateTable('files').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).execute();
-        const sweeper = startPendingUploadSweeper({ db: t.db, stores: t.stores, log: t.logs.log, intervalMs: 60_000 });
+        const sweeper = startPendingUploadSweeper({ files: t.files, log: t.logs.log, intervalMs: 60_000 });
         await t.logs.waitFor((l) => l.msg === 'expired direct upload removed' && l.fileId === body.file.id);
         await sweeper.stop();
         expect(await allRecords(t.db)).toEqual([]);

@@ -7,7 +7,6 @@ import { Readable } from 'node:stream';
 import { zipStream } from '../../src/reports/zip';
 import { readAll } from '../helpers/streams';
 import { Worker } from '../../src/tasks/worker';
-import { taskHandlers } from '../../src/tasks/handlers';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { makeTempDir } from '../helpers/tmp';
 import { waitForTask } from '../../src/tasks/wait';
@@ -55,10 +54,9 @@ describe.each(CATALOG_DATABASES)('reports (catalog on %s)', (kind) => {
     t = await buildTestApp({ ...(await database.env()), REPORT_SOURCE_MAX_DECOMPRESSED_BYTES: '8mb', REPORT_SOURCE_MAX_ROWS: '1000' });
     worker = new Worker({
       queue: t.queue,
-      catalog: t.catalog,
-      store: t.store,
+      files: t.files,
       log: t.logs.log,
-      handlers: taskHandlers({ store: t.store, stores: t.stores, catalog: t.catalog, log: t.logs.log, config: t.config }),
+      handlers: t.resources.handlers,
       concurrency: 1,
       leaseMs: 10_000,
       pollMs: 50,

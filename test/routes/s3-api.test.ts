@@ -4,7 +4,7 @@ import { DeleteBucketCommand } from '@aws-sdk/client-s3';
 import request from 'supertest';
 import { loadConfig } from '../../src/config';
 import { ConfigError } from '../../src/errors';
-import { openResources } from '../../src/server';
+import { openResources } from '../../src/resources';
 import { allRecords, buildTestApp, LogCapture, type TestApp } from '../helpers/app';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
 import { s3Env } from '../helpers/s3env';

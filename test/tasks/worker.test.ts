@@ -29,8 +29,7 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
   function startWorker(handlers: Record<string, TaskHandler>, options: { leaseMs?: number; id?: string } = {}) {
     const worker = new Worker({
       queue: t.queue,
-      catalog: t.catalog,
-      store: t.store,
+      files: t.files,
       log: t.logs.log,
       handlers,
       concurrency: 1,

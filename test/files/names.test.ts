@@ -1,4 +1,4 @@
-import { newFileId, sanitizeFilename, storeKeyFor } from '../../src/uploads/names';
+import { newFileId, sanitizeFilename, storeKeyFor } from '../../src/files/names';
 
 describe('sanitizeFilename', () => {
   it.each([

@@ -1,0 +1,257 @@
+import type { Readable } from 'node:stream';
+import { create as contentDisposition } from 'content-disposition';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { CatalogDb } from '../catalog/database';
+import { type FileCatalog, type FilePage, type FileRecord, markFilesReady, type ReadyHook, type StoredBlob } from '../catalog/files';
+import type { Placement } from '../catalog/placement';
+import type { Database, FileStatus } from '../catalog/schema';
+import { BlobNotFound, Conflict, FILE_MISSING_MESSAGE, FileElsewhere, FileMissing, NotFound } from '../errors';
+import { deleteMirrorCopy } from '../mirror/delete';
+import { MirrorFallback } from '../mirror/fallback';
+import { canPresign } from '../storage/presign';
+import { putHashed } from '../storage/put-hashed';
+import type { ByteRange, Store } from '../storage/store';
+import type { StoreSet } from '../storage/store-set';
+import { newFileId, sanitizeFilename, storeKeyFor } from './names';
+
+export interface NewUpload {
+  owner: string;
+  /** As the client named it; the stored name is a sanitised copy. */
+  originalName: string;
+  contentType: string;
+}
+
+/** A file whose bytes are stored and measured, its record still `pending` until published. */
+export interface StoredFile {
+  record: FileRecord;
+  size: number;
+  sha256: string;
+}
+
+export interface FilesDeps {
+  db: CatalogDb;
+  catalog: FileCatalog;
+  /** New files go to the primary; a record's blob is read and deleted through the store it names. */
+  stores: StoreSet;
+  onReady?: ReadyHook;
+  /** This process's Fly Machine: files on another Machine's volume are never judged missing here. */
+  placement?: Placement;
+}
+
+/** Where a file shown to one owner lives: enough to remove its blob. */
+export type BlobRef = Pick<FileRecord, 'id' | 'store' | 'key'>;
+
+/**
+ * The lifecycle of a file, in one place: a file is a catalog record plus a blob, and a `ready`
+ * record always has its blob.
+ *
+ * - `store` creates a `pending` record, then streams the bytes into the primary store (atomic,
+ *   hashed on the way); `expect` creates the record for bytes that arrive another way.
+ * - `publish` turns pending records ready, with the ready hooks (the mirror copy), in one
+ *   transaction: the caller's when it has one (a task's completion).
+ * - `discard` removes a file that never became ready; `delete` removes a file for good.
+ * - `open` reads a ready file from its store, else from the mirror (restoring it), and marks the
+ *   record `missing` only when no copy exists anywhere.
+ */
+export class Files {
+  private readonly fallback: MirrorFallback;
+
+  constructor(private readonly deps: FilesDeps) {
+    this.fallback = new MirrorFallback({ stores: deps.stores, catalog: deps.catalog });
+  }
+
+  get(owner: string, id: string): Promise<FileRecord | undefined> {
+    return this.deps.catalog.get(owner, id);
+  }
+
+  getMany(owner: string, ids: string[]): Promise<FileRecord[]> {
+    return this.deps.catalog.getMany(owner, ids);
+  }
+
+  list(owner: string, page: { limit: number; cursor?: string }): Promise<FilePage> {
+    return this.deps.catalog.list(owner, page);
+  }
+
+  listReportSources(owner: string, limit: number): Promise<FileRecord[]> {
+    return this.deps.catalog.listReportSources(owner, limit);
+  }
+
+  /** Direct uploads still pending after their expiry, oldest first, for the sweeper to discard. */
+  expiredUploads(now: Date, limit: number): Promise<FileRecord[]> {
+    return this.deps.catalog.expiredPending(now, limit);
+  }
+
+  /**
+   * Streams `body` into the primary store as a new pending file of `upload.owner`. `onPending`
+   * runs once the record exists, before any byte is stored (a task notes its outputs there). On
+   * any failure nothing is left: no blob, no record.
+   */
+  async store(
+    upload: NewUpload,
+    body: Readable,
+    options: { signal?: AbortSignal; onPending?: (record: FileRecord) => Promise<void> } = {},
+  ): Promise<StoredFile> {
+    const store = this.deps.stores.primary;
+    const record = await this.expect(upload);
+    try {
+      await options.onPending?.(record);
+      const { size, sha256 } = await putHashed(store, record.key, body, { signal: options.signal, contentType: upload.contentType });
+      return { record, size, sha256 };
+    } catch (err) {
+      // A failed put leaves nothing in the store (puts are atomic): only the record goes.
+      await this.deps.catalog.discardPending(record.id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * A pending record in the primary store for bytes that arrive some other way (a direct upload's
+   * presigned PUT), with what the client announced and when it expires.
+   */
+  async expect(upload: NewUpload, announced: { size?: number; sha256?: string; expiresAt?: Date } = {}): Promise<FileRecord> {
+    const id = newFileId();
+    return this.deps.catalog.createPending(
+      {
+        id,
+        owner: upload.owner,
+        originalName: upload.originalName,
+        name: sanitizeFilename(upload.originalName),
+        contentType: upload.contentType,
+        store: this.deps.stores.primary.driver,
+        key: storeKeyFor(id),
+      },
+      { size: announced.size ?? 0, sha256: announced.sha256 ?? null, expires_at: announced.expiresAt?.toISOString() ?? null },
+    );
+  }
+
+  /**
+   * Pending to ready, all or none, with the ready hooks, on `db` when the caller runs a
+   * transaction of its own. Resolves with the records' new `updated_at`. One file and no hook is
+   * a single statement, atomic without a transaction (the common upload, kept cheap).
+   */
+  async publish(owner: string, items: StoredBlob[], db?: Kysely<Database>): Promise<string> {
+    const { onReady } = this.deps;
+    if (db) {
+      const at = await markFilesReady(db, owner, items);
+      if (onReady && items.length > 0) await onReady(db, items.map((i) => i.id));
+      return at;
+    }
+    if (items.length === 1 && !onReady) return markFilesReady(this.deps.db, owner, items);
+    return this.deps.db.transaction().execute((trx) => this.publish(owner, items, trx));
+  }
+
+  /** Pending to failed with a reason the client reads (a direct upload that didn't verify), and its blob removed. */
+  async fail(file: BlobRef, reason: string): Promise<void> {
+    await this.deps.stores.get(file.store).delete(file.key);
+    await this.deps.catalog.markFailed(file.id, reason);
+  }
+
+  /**
+   * Removes a file that never became ready. Only its creator can publish a pending file, so the
+   * blob goes first: a crash in between leaves a pending record for the sweeper, never a blob
+   * nobody can find, and a catalog outage can't keep the bytes. A store that can't delete still
+   * loses the record (nobody is told of a file that isn't coming); the blob, if any, is then an
+   * orphan the doctor reports.
+   */
+  async discard(file: BlobRef): Promise<void> {
+    const blob = await this.deps.stores
+      .get(file.store)
+      .delete(file.key)
+      .then(
+        () => undefined,
+        (err: unknown) => ({ err }),
+      );
+    await this.deps.catalog.discardPending(file.id);
+    if (blob) throw blob.err;
+  }
+
+  /**
+   * Deletes a file for good; `ifStatus` only if it still has the status the caller saw. The record
+   * goes first: once it is gone nobody can be handed the blob, so a crash in between leaves an
+   * orphan blob (which the doctor finds), never a record without its file. A blob or mirror copy
+   * that can't be removed is logged and left as an orphan. False when there was no such record.
+   */
+  async delete(file: BlobRef & { owner?: string }, log: Logger, ifStatus?: FileStatus): Promise<boolean> {
+    // Resolved first: a record whose store is unreachable is kept rather than orphan its blob.
+    const store = this.deps.stores.get(file.store);
+    if (!(await this.deps.catalog.delete({ id: file.id, owner: file.owner, status: ifStatus }))) return false;
+    await store.delete(file.key).catch((err: unknown) => {
+      log.error({ err, fileId: file.id, key: file.key }, 'record deleted but blob removal failed');
+    });
+    await deleteMirrorCopy(this.deps.stores, file, log);
+    return true;
+  }
+
+  /** The owner's file if it can be read: NotFound, 409 `file_pending` or FileMissing otherwise. */
+  async readable(owner: string, id: string): Promise<FileRecord> {
+    const record = await this.get(owner, id);
+    if (!record) throw new NotFound('No file with that id.');
+    switch (record.status) {
+      case 'ready':
+        return record;
+      case 'pending':
+        throw new Conflict('The file is still being uploaded.', 'file_pending');
+      case 'missing':
+      case 'failed':
+        throw new FileMissing(record.status_message ?? FILE_MISSING_MESSAGE);
+    }
+  }
+
+  /**
+   * A ready file's bytes (or `range` of them) from its store, else from the mirror (restored to
+   * its store in the background). When neither has them the record is marked `missing` and this
+   * throws FileMissing; a file on another Machine's volume throws 409 `file_elsewhere` instead.
+   */
+  async open(record: FileRecord, range: ByteRange | undefined, log: Logger): Promise<Readable> {
+    const store = this.reachableStore(record);
+    try {
+      return await store.get(record.key, range);
+    } catch (err) {
+      if (!(err instanceof BlobNotFound)) throw err;
+      const body = await this.fallback.open(record, range, log);
+      if (!body) throw await this.missing(record, log, err);
+      return body;
+    }
+  }
+
+  /** For HEAD: resolves when the bytes can be read (from the store or the mirror), as `open` judges. */
+  async ensureReadable(record: FileRecord, log: Logger): Promise<void> {
+    const store = this.reachableStore(record);
+    if (!(await store.head(record.key)) && !(await this.fallback.exists(record, log))) throw await this.missing(record, log);
+  }
+
+  /**
+   * A presigned GET of the blob, when its store can make one and holds the blob (a vanished blob
+   * is left to `open`, for the mirror or a clear file_missing). The bucket then sends the same
+   * Content-Disposition and Content-Type a proxied download would.
+   */
+  async presignedUrl(record: FileRecord, expiresIn: number): Promise<string | undefined> {
+    const store = this.reachableStore(record);
+    if (!canPresign(store) || !(await store.head(record.key))) return undefined;
+    return store.presignGet(record.key, {
+      expiresIn,
+      responseContentDisposition: contentDisposition(record.name, { type: 'attachment' }),
+      responseContentType: record.content_type,
+    });
+  }
+
+  /** Resolves once mirror restores started by reads have finished (shutdown, tests). */
+  settled(): Promise<void> {
+    return this.fallback.settled();
+  }
+
+  private reachableStore(record: FileRecord): Store {
+    const here = this.deps.placement?.machineId;
+    if (here && record.machine_id && record.machine_id !== here) {
+      throw new FileElsewhere(record.machine_id, record.region);
+    }
+    return this.deps.stores.get(record.store);
+  }
+
+  private async missing(record: FileRecord, log: Logger, cause?: unknown): Promise<FileMissing> {
+    log.error({ fileId: record.id, key: record.key, store: record.store, err: cause }, 'file missing from storage');
+    await this.deps.catalog.setStatus(record.id, 'missing', FILE_MISSING_MESSAGE);
+    return new FileMissing(FILE_MISSING_MESSAGE);
+  }
+}

@@ -1,0 +1,72 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createApp } from '../app';
+import { describeDatabase } from '../catalog/database-settings';
+import type { Config } from '../config';
+import { ServiceMetrics } from '../metrics/metrics';
+import { createPeriodicDoctor, createWorker, openResources } from '../resources';
+import { startPendingUploadSweeper } from '../uploads/pending-sweeper';
+
+export interface RunningServer {
+  port: number;
+  /** Stops accepting, lets in-flight requests finish within the grace period, closes the rest. */
+  stop(): Promise<void>;
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const resources = await openResources(config, log);
+  const { store, files } = resources;
+  const metrics = new ServiceMetrics();
+  const worker = createWorker(resources, config, log, config.tasks.inProcessWorkers, metrics);
+  const app = createApp({ config, resources, log, metrics });
+  // The periodic doctor goes with the workers: here when they run in-process.
+  const doctor = worker && createPeriodicDoctor(resources, config, log, metrics);
+  const server = http.createServer(app);
+  // Large uploads on slow links can take longer than Node's 5-minute default.
+  server.requestTimeout = 0;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  log.info({ port, host: config.host, storage: store.driver, location: store.location, database: describeDatabase(config.database) }, 'listening');
+  worker?.start();
+  const sweeper = startPendingUploadSweeper({ files, log, intervalMs: config.directUploads.sweepIntervalMs });
+  doctor?.start();
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: finishing in-flight requests');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), config.shutdownGraceMs);
+      });
+      const workerStopped = worker?.stop(config.shutdownGraceMs);
+      if ((await Promise.race([closed, graceOver])) === 'timeout') {
+        log.warn('grace period over: closing remaining connections');
+        server.closeAllConnections();
+        await closed;
+      }
+      clearTimeout(timer);
+      await workerStopped;
+      await doctor?.stop();
+      await sweeper.stop();
+      await files.settled();
+      await resources.close();
+      log.info('stopped');
+    })());
+
+  // Keep-alive connections that go idle after their last response are closed right away.
+  server.on('request', (_req, res) => {
+    res.on('finish', () => {
+      if (stopping) server.closeIdleConnections();
+    });
+  });
+
+  return { port, stop };
+}
