@@ -19,6 +19,7 @@ import { StoreSet } from './storage/store-set';
 import { directUploadsRouter } from './routes/direct-uploads';
 import { mirrorOnReady } from './mirror/enqueue';
 import { flyReplayRouter } from './http/fly-replay';
+import { openApiRouter } from './api/openapi';
 
 export interface AppDeps {
   config: Config;
@@ -44,6 +45,7 @@ export function createApp({ config, store, stores = new StoreSet(store), db, que
   app.use(metricsRouter(metrics, config.metricsToken));
   app.use(healthRouter({ store, db }));
   app.use(pageRouter({ config, store, stores, catalog, log, metrics, queue }));
+  app.use(openApiRouter());
   app.use(
     '/v1',
     ownerFromHeader,
