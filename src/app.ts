@@ -14,6 +14,7 @@ import { healthRouter } from './routes/health';
 import { pageRouter } from './routes/page';
 import { reportsRouter } from './routes/reports';
 import { tasksRouter } from './routes/tasks';
+import { openApiRouter } from './api/openapi';
 
 export interface AppDeps {
   config: Config;
@@ -37,6 +38,7 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
   app.use(metricsRouter(metrics, config.metricsToken));
   app.use(healthRouter({ store, db }));
   app.use(pageRouter({ uploads, reports, tasks, files, queue, log, metrics }));
+  app.use(openApiRouter());
   app.use(
     '/v1',
     ownerFromHeader,

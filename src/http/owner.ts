@@ -10,7 +10,7 @@ declare global {
   }
 }
 
-const OWNER = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+export const OWNER = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 
 /**
  * Until access control lands, a request names its owner with `X-Owner` (default `anonymous`).

@@ -52,7 +52,7 @@ export type SourceRef = z.infer<typeof sourceSchema>;
 
 export type Row = Record<string, unknown>;
 
-const bodySchema = z
+export const bodySchema = z
   .strictObject({
     format: z.enum(FORMATS),
     title: z.string().trim().min(1).max(LIMITS.maxTitleLength),

@@ -1,22 +1,8 @@
 import express, { Router } from 'express';
-import { z } from 'zod';
 import { Unprocessable } from '../errors';
 import type { DirectUploads } from '../uploads/direct-upload';
 import { presentFile } from './present';
-
-const uploadRequest = z.strictObject({
-  name: z.string().min(1).max(1000),
-  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  contentType: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/, 'must be a media type such as image/png')
-    .transform((t) => t.toLowerCase()),
-  sha256: z
-    .string()
-    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
-    .transform((h) => h.toLowerCase())
-    .optional(),
-});
+import { directUploadRequest as uploadRequest } from '../api/schemas';
 
 function parseRequest(body: unknown) {
   const parsed = uploadRequest.safeParse(body);

@@ -1,0 +1,522 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Router } from 'express';
+import { z } from 'zod';
+import {
+  componentSchemas,
+  directUploadRequest,
+  errorResponse,
+  ownerHeader,
+  pageQuerySchema,
+  reportRequest,
+  uploadForm,
+} from './schemas';
+
+/**
+ * The OpenAPI 3.1 document of the API, served at `GET /v1/openapi.json`. Schemas come from
+ * ./schemas.ts (zod 4's JSON Schema output, which is JSON Schema 2020-12, OpenAPI 3.1's dialect);
+ * the operations are the table below. test/api/openapi.test.ts checks the document with an
+ * OpenAPI validator and against the routes the app really registers, both ways.
+ */
+
+type JsonSchema = Record<string, unknown>;
+type Method = 'get' | 'head' | 'post' | 'put' | 'patch' | 'delete';
+
+interface ResponseSpec {
+  description: string;
+  /** A JSON body of this schema. */
+  json?: z.ZodType;
+  /** Any other body, as OpenAPI `content`. */
+  content?: Record<string, { schema?: JsonSchema }>;
+  headers?: Record<string, { description: string; schema: JsonSchema }>;
+}
+
+interface OperationSpec {
+  operationId: string;
+  summary: string;
+  description?: string;
+  tag: 'files' | 'uploads' | 'reports' | 'tasks' | 'operations' | 'meta';
+  /** Scoped to the `X-Owner` header's owner (every /v1 route but this document). */
+  owned: boolean;
+  query?: z.ZodObject;
+  /** Request headers, besides X-Owner. */
+  headers?: { name: string; description: string }[];
+  body?: { json: z.ZodType } | { multipart: z.ZodType };
+  /** A status's response, or for an error status the error codes it carries (the Error shape). */
+  responses: Record<string, ResponseSpec | string>;
+  security?: Record<string, string[]>[];
+}
+
+const JSON_TYPE = 'application/json';
+const ID_DESCRIPTIONS: Record<string, string> = {
+  '/v1/files/{id}': 'The file id (32 hex digits).',
+  '/v1/files/{id}/content': 'The file id (32 hex digits).',
+  '/v1/uploads/{id}/complete': 'The file id of the direct upload (`file.id` of its POST /v1/uploads answer).',
+  '/v1/tasks/{id}': 'The task id (32 hex digits).',
+  '/v1/tasks/{id}/events': 'The task id (32 hex digits).',
+};
+
+const WAIT_MAX_S = 25;
+const waitQuery = z.object({
+  wait: z
+    .number()
+    .min(0)
+    .max(WAIT_MAX_S)
+    .optional()
+    .meta({
+      description: `Seconds to wait for the report to be built (0-${WAIT_MAX_S}). Done in time: 201 with the finished task; else 202 as without it.`,
+    }),
+});
+
+const contentHeaders = {
+  ETag: { description: 'The file\'s sha256 (or id) in quotes; send it back in If-None-Match or If-Range.', schema: { type: 'string' } },
+  'Last-Modified': { description: 'When the record last changed.', schema: { type: 'string' } },
+  'Accept-Ranges': { description: 'Always `bytes`.', schema: { type: 'string', const: 'bytes' } },
+  'Content-Length': { description: 'Bytes in this response\'s body (of the range, for a 206).', schema: { type: 'integer', minimum: 0 } },
+  'Content-Disposition': { description: 'attachment, with the file\'s name.', schema: { type: 'string' } },
+};
+const rangeHeaders = [
+  { name: 'Range', description: 'One byte range, e.g. `bytes=0-1023` or `bytes=-500`; several ranges are answered with the whole file.' },
+  { name: 'If-Range', description: 'An ETag: the range is honoured only if the file still has it.' },
+  { name: 'If-None-Match', description: 'An ETag: 304 when it still matches.' },
+  { name: 'If-Modified-Since', description: 'A date: 304 when the file has not changed since.' },
+];
+const bytes = { '*/*': { schema: { description: 'The file\'s bytes, with its Content-Type.' } } };
+const contentResponses = (body: boolean): Record<string, ResponseSpec | string> => ({
+  '200': { description: body ? 'The whole file.' : 'The whole file\'s headers, no body.', headers: contentHeaders, ...(body && { content: bytes }) },
+  '206': {
+    description: body ? 'The requested range.' : 'The requested range\'s headers, no body.',
+    headers: { ...contentHeaders, 'Content-Range': { description: 'e.g. `bytes 0-1023/4096`.', schema: { type: 'string' } } },
+    ...(body && { content: bytes }),
+  },
+  '302': {
+    description: 'With DOWNLOAD_MODE=redirect on an object store: a presigned URL of the bucket, which answers ranges itself.',
+    headers: { Location: { description: 'The presigned URL; it expires.', schema: { type: 'string' } } },
+  },
+  '304': { description: 'Not modified (If-None-Match or If-Modified-Since).' },
+  '404': '`not_found`: no such file of this owner; `file_missing`: its bytes are gone from storage (re-upload it).',
+  '409': '`file_pending`: still being uploaded. On Fly.io, `file_elsewhere`: the file is on another Machine this request could not be replayed to.',
+  '416': '`range_not_satisfiable`: the range is outside the file (Content-Range: `bytes */SIZE` tells its size).',
+});
+
+const listQueryErrors = '`invalid_limit`, `invalid_cursor`';
+
+/** Every API operation, by path and method. Paths are Express paths with `:id` written `{id}`. */
+const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
+  '/healthz': {
+    get: {
+      operationId: 'health',
+      summary: 'Liveness: the process answers',
+      tag: 'operations',
+      owned: false,
+      responses: { '200': { description: 'Alive.', json: componentSchemas.Health } },
+    },
+  },
+  '/readyz': {
+    get: {
+      operationId: 'ready',
+      summary: 'Readiness: the store and the database both work now',
+      tag: 'operations',
+      owned: false,
+      responses: {
+        '200': { description: 'Ready.', json: componentSchemas.Ready },
+        '503': '`not_ready`: the message names what failed (store, database).',
+      },
+    },
+  },
+  '/metrics': {
+    get: {
+      operationId: 'metrics',
+      summary: 'Prometheus metrics',
+      description: 'In the Prometheus text format. When the server has METRICS_TOKEN set, it needs `Authorization: Bearer <token>`.',
+      tag: 'operations',
+      owned: false,
+      security: [{}, { metricsToken: [] }],
+      responses: {
+        '200': { description: 'The metrics.', content: { 'text/plain': { schema: { type: 'string' } } } },
+        '401': '`unauthorized`: METRICS_TOKEN is set and the request did not carry it.',
+      },
+    },
+  },
+  '/v1/openapi.json': {
+    get: {
+      operationId: 'openapi',
+      summary: 'This document',
+      description: 'The API\'s OpenAPI 3.1 description. No X-Owner needed. It has an ETag; revalidate with If-None-Match.',
+      tag: 'meta',
+      owned: false,
+      responses: {
+        '200': { description: 'The OpenAPI document.', content: { [JSON_TYPE]: { schema: { type: 'object' } } } },
+        '304': { description: 'Not modified (If-None-Match).' },
+      },
+    },
+  },
+  '/v1/files': {
+    post: {
+      operationId: 'uploadFiles',
+      summary: 'Upload files',
+      description:
+        'multipart/form-data with one or more `file` parts. Each part streams into the store; the files are recorded together once every part is stored, so a request adds all its files or none. Limits (MAX_UPLOAD_BYTES, MAX_FILES_PER_REQUEST, ALLOWED_CONTENT_TYPES) are the server\'s configuration.',
+      tag: 'files',
+      owned: true,
+      body: { multipart: uploadForm },
+      responses: {
+        '201': { description: 'Every file of the form, stored.', json: componentSchemas.UploadedFiles },
+        '400': '`no_files`, `unexpected_field` (a file part not named `file`), `malformed_multipart`.',
+        '413': '`file_too_large`, `too_many_files`.',
+        '415': '`multipart_required`, `unsupported_file_type`.',
+      },
+    },
+    get: {
+      operationId: 'listFiles',
+      summary: 'List files, newest first',
+      tag: 'files',
+      owned: true,
+      query: pageQuerySchema,
+      responses: {
+        '200': { description: 'One page of files.', json: componentSchemas.FileList },
+        '400': listQueryErrors,
+      },
+    },
+  },
+  '/v1/files/{id}': {
+    get: {
+      operationId: 'getFile',
+      summary: 'A file\'s record',
+      tag: 'files',
+      owned: true,
+      responses: {
+        '200': { description: 'The record.', json: componentSchemas.File },
+        '404': '`not_found`: no such file of this owner.',
+      },
+    },
+    delete: {
+      operationId: 'deleteFile',
+      summary: 'Delete a file, record and bytes',
+      tag: 'files',
+      owned: true,
+      responses: {
+        '204': { description: 'Deleted.' },
+        '404': '`not_found`: no such file of this owner.',
+        '409': 'On Fly.io, `file_elsewhere`: the file is on another Machine this request could not be replayed to.',
+      },
+    },
+  },
+  '/v1/files/{id}/content': {
+    get: {
+      operationId: 'downloadFile',
+      summary: 'Download a file\'s bytes',
+      description: 'Streams the bytes with the Content-Type they were uploaded with, as an attachment. Supports one byte range and conditional requests.',
+      tag: 'files',
+      owned: true,
+      headers: rangeHeaders,
+      responses: contentResponses(true),
+    },
+    head: {
+      operationId: 'headFile',
+      summary: 'A download\'s headers, without the bytes',
+      description: 'As GET, without a body; also checks that the bytes are still in storage.',
+      tag: 'files',
+      owned: true,
+      headers: rangeHeaders,
+      responses: contentResponses(false),
+    },
+  },
+  '/v1/uploads': {
+    post: {
+      operationId: 'createDirectUpload',
+      summary: 'Start a direct upload to the object store',
+      description:
+        'For large files on an S3 store: declares the file and answers a presigned URL to PUT its bytes to, then POST `links.complete`. A pending upload not completed in time is swept.',
+      tag: 'uploads',
+      owned: true,
+      body: { json: directUploadRequest },
+      responses: {
+        '201': { description: 'The pending file and where to upload its bytes.', json: componentSchemas.DirectUpload },
+        '400': '`invalid_json`.',
+        '409': '`direct_upload_unsupported`: the server\'s store cannot presign (use POST /v1/files).',
+        '413': '`file_too_large` (the declared size), `payload_too_large` (the JSON body).',
+        '415': '`unsupported_file_type`.',
+        '422': '`invalid_upload_request`: the message names each problem.',
+      },
+    },
+  },
+  '/v1/uploads/{id}/complete': {
+    post: {
+      operationId: 'completeDirectUpload',
+      summary: 'Finish a direct upload',
+      description: 'Checks the uploaded object (its size, and its sha256 if one was declared) and makes the file ready. Completing a ready file answers it again.',
+      tag: 'uploads',
+      owned: true,
+      responses: {
+        '200': { description: 'The file, now ready.', json: componentSchemas.File },
+        '404': '`not_found`: no such upload of this owner.',
+        '409': '`upload_incomplete` (nothing PUT yet), `upload_expired`, `upload_failed`, `not_a_direct_upload`.',
+        '422': '`upload_verification_failed`: the bytes do not match the declared size or sha256; the upload is failed.',
+      },
+    },
+  },
+  '/v1/reports': {
+    post: {
+      operationId: 'createReport',
+      summary: 'Build a report (xlsx, pdf or csv)',
+      description:
+        'Queues a `report` task from inline `columns` and `rows`, or from an uploaded spreadsheet (`source`). Answers 202 with the task and its Location; follow it with GET /v1/tasks/{id} or its events.',
+      tag: 'reports',
+      owned: true,
+      query: waitQuery,
+      body: { json: reportRequest },
+      responses: {
+        '201': {
+          description: 'With `wait`: the report was built in time; the task lists it in `outputs`.',
+          json: componentSchemas.Task,
+          headers: { Location: { description: 'The task, `/v1/tasks/{id}`.', schema: { type: 'string' } } },
+        },
+        '202': {
+          description: 'The report task, queued (or still running after `wait`).',
+          json: componentSchemas.Task,
+          headers: { Location: { description: 'The task, `/v1/tasks/{id}`.', schema: { type: 'string' } } },
+        },
+        '400': '`invalid_wait`, `invalid_json`.',
+        '404': '`source_not_found`: no file of this owner with `source.fileId`.',
+        '413': '`payload_too_large`: the JSON body is over the server\'s REPORT_MAX_BODY_BYTES.',
+        '415': '`json_required`.',
+        '422': '`invalid_report`: the message names each problem by path, e.g. `rows[3].amount: expected a number`.',
+      },
+    },
+  },
+  '/v1/tasks': {
+    get: {
+      operationId: 'listTasks',
+      summary: 'List tasks, newest first',
+      tag: 'tasks',
+      owned: true,
+      query: pageQuerySchema,
+      responses: {
+        '200': { description: 'One page of tasks.', json: componentSchemas.TaskList },
+        '400': listQueryErrors,
+      },
+    },
+  },
+  '/v1/tasks/{id}': {
+    get: {
+      operationId: 'getTask',
+      summary: 'A task',
+      tag: 'tasks',
+      owned: true,
+      responses: {
+        '200': { description: 'The task.', json: componentSchemas.Task },
+        '404': '`not_found`: no such task of this owner.',
+      },
+    },
+    delete: {
+      operationId: 'cancelTask',
+      summary: 'Cancel a task',
+      tag: 'tasks',
+      owned: true,
+      responses: {
+        '200': { description: 'The task, cancelled.', json: componentSchemas.Task },
+        '404': '`not_found`: no such task of this owner.',
+        '409': '`task_finished`: it already succeeded, failed or was cancelled.',
+      },
+    },
+  },
+  '/v1/tasks/{id}/events': {
+    get: {
+      operationId: 'taskEvents',
+      summary: 'Follow a task as server-sent events',
+      description:
+        'A `text/event-stream`: a `progress` event whenever the task changes, then one `done` event with its final state, after which the stream ends (at once for a task already finished). Each event\'s `data` is the task as JSON (the Task schema). Comment lines keep the connection alive.',
+      tag: 'tasks',
+      owned: true,
+      responses: {
+        '200': {
+          description: 'The event stream.',
+          content: {
+            'text/event-stream': {
+              schema: { type: 'string', description: 'Events `progress` and `done`, each with `data:` a Task as JSON.' },
+            },
+          },
+        },
+        '404': '`not_found`: no such task of this owner.',
+      },
+    },
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+
+const refs = new Map<z.ZodType, string>(Object.entries(componentSchemas).map(([name, schema]) => [schema as z.ZodType, name]));
+
+/** A component's `$ref`, or the schema inline (it must not contain a component). */
+function schemaOf(schema: z.ZodType): JsonSchema {
+  const name = refs.get(schema);
+  if (name) return { $ref: `#/components/schemas/${name}` };
+  const { $schema: _dialect, ...inline } = z.toJSONSchema(schema, { io: 'input' }) as JsonSchema;
+  if ('$defs' in inline) throw new Error('an inline schema must not contain components; name it in componentSchemas');
+  return inline;
+}
+
+function parameter(name: string, where: 'query' | 'header' | 'path', schema: z.ZodType | JsonSchema, required: boolean) {
+  const json = schema instanceof z.ZodType ? schemaOf(schema) : schema;
+  const { description, ...rest } = json;
+  return { name, in: where, required, ...(description !== undefined && { description }), schema: rest };
+}
+
+function response(spec: ResponseSpec | string) {
+  if (typeof spec === 'string') {
+    return { description: spec, content: { [JSON_TYPE]: { schema: schemaOf(errorResponse) } } };
+  }
+  return {
+    description: spec.description,
+    ...(spec.headers && { headers: spec.headers }),
+    ...(spec.json && { content: { [JSON_TYPE]: { schema: schemaOf(spec.json) } } }),
+    ...(spec.content && { content: spec.content }),
+  };
+}
+
+function operation(route: string, spec: OperationSpec) {
+  const parameters = [
+    ...[...route.matchAll(/\{(\w+)\}/g)].map(([, name]) =>
+      parameter(name, 'path', { type: 'string', description: ID_DESCRIPTIONS[route] ?? name }, true),
+    ),
+    ...Object.entries(spec.query?.shape ?? {}).map(([name, schema]) =>
+      parameter(name, 'query', schema as z.ZodType, !(schema as z.ZodType).safeParse(undefined).success),
+    ),
+    ...(spec.owned ? [{ $ref: '#/components/parameters/Owner' }] : []),
+    ...(spec.headers ?? []).map((h) => parameter(h.name, 'header', { type: 'string', description: h.description }, false)),
+  ];
+  const responses: Record<string, unknown> = {};
+  for (const [status, r] of Object.entries(spec.responses)) responses[status] = response(r);
+  if (spec.owned) {
+    const invalidOwner = '`invalid_owner`: X-Owner is malformed.';
+    const given = spec.responses['400'];
+    if (given !== undefined && typeof given !== 'string') throw new Error(`${spec.operationId}: a 400 must be an error`);
+    responses['400'] = response(given ? `${given} ${invalidOwner}` : invalidOwner);
+  }
+  responses.default = response('Any other error in the one error shape, e.g. 500 `internal_error`, 503 `store_unavailable`, 507 `insufficient_storage`.');
+  const ordered = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)));
+  return {
+    operationId: spec.operationId,
+    summary: spec.summary,
+    ...(spec.description && { description: spec.description }),
+    tags: [spec.tag],
+    ...(parameters.length > 0 && { parameters }),
+    ...(spec.body && {
+      requestBody: {
+        required: true,
+        content:
+          'json' in spec.body
+            ? { [JSON_TYPE]: { schema: schemaOf(spec.body.json) } }
+            : { 'multipart/form-data': { schema: schemaOf(spec.body.multipart) } },
+      },
+    }),
+    responses: ordered,
+    ...(spec.security && { security: spec.security }),
+  };
+}
+
+/** The component schemas, each a JSON Schema with `$ref`s to the others. */
+function components(): Record<string, JsonSchema> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(componentSchemas)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, {
+    io: 'input',
+    uri: (id) => `#/components/schemas/${id}`,
+    override({ zodSchema, jsonSchema }) {
+      // reports/spec.ts checks this in a refinement, which JSON Schema output leaves out.
+      if (zodSchema === reportRequest) {
+        jsonSchema.oneOf = [
+          { required: ['source'], not: { anyOf: [{ required: ['columns'] }, { required: ['rows'] }] } },
+          { required: ['columns', 'rows'], not: { required: ['source'] } },
+        ];
+      }
+    },
+  });
+  const out: Record<string, JsonSchema> = {};
+  for (const [id, { $schema: _dialect, $id: _id, ...schema }] of Object.entries(schemas)) out[id] = schema;
+  out.ReportRequest.description = 'Give `columns` and `rows` (inline data), or `source` (an uploaded CSV or xlsx file), not both.';
+  out.Timestamp.description = 'ISO 8601 in UTC with milliseconds, e.g. `2025-01-31T09:30:00.000Z`.';
+  return out;
+}
+
+/** The package's version, from the package.json above this file (in src/ and in dist/src/ alike). */
+function packageVersion(from = __dirname): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file)) return String((JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown }).version);
+    if (path.dirname(dir) === dir) throw new Error(`No package.json above ${from}`);
+  }
+}
+
+export function buildOpenApiDocument() {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [route, methods] of Object.entries(operations)) {
+    paths[route] = {};
+    for (const [method, spec] of Object.entries(methods)) paths[route][method] = operation(route, spec);
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'stowage',
+      version: packageVersion(),
+      description:
+        'A REST service that web apps hand their files and reports to. Every failed request answers `{"error":{"code","message","requestId"}}` with a stable `code`; every response carries X-Request-Id. Until access control lands, a request names its owner with `X-Owner` (default `anonymous`).',
+      license: { name: 'MIT', identifier: 'MIT' },
+    },
+    tags: [
+      { name: 'files', description: 'Upload, list, download and delete files.' },
+      { name: 'uploads', description: 'Direct uploads: large files straight to the object store.' },
+      { name: 'reports', description: 'Spreadsheets and PDFs built from data or an uploaded file.' },
+      { name: 'tasks', description: 'Background work (reports): status, progress, outputs.' },
+      { name: 'operations', description: 'Health checks and metrics for the platform.' },
+      { name: 'meta', description: 'This document.' },
+    ],
+    paths,
+    components: {
+      schemas: components(),
+      parameters: {
+        Owner: parameter('X-Owner', 'header', ownerHeader.meta({ description: 'Whose files the request may see and change; `anonymous` when absent.' }), false),
+      },
+      securitySchemes: {
+        metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when the server sets one.' },
+      },
+    },
+  };
+}
+
+export type OpenApiDocument = ReturnType<typeof buildOpenApiDocument>;
+
+let built: { document: OpenApiDocument; body: string; etag: string } | undefined;
+
+/** The document, built on first use and kept: it depends on the code alone, not on configuration. */
+export function openApiDocument(): OpenApiDocument {
+  return served().document;
+}
+
+function served() {
+  if (!built) {
+    const document = buildOpenApiDocument();
+    const body = JSON.stringify(document);
+    built = { document, body, etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"` };
+  }
+  return built;
+}
+
+/** `GET /v1/openapi.json`: public (no X-Owner), revalidated with its ETag. */
+export function openApiRouter(): Router {
+  const router = Router();
+  router.get('/v1/openapi.json', (req, res) => {
+    const { body, etag } = served();
+    res.setHeader('ETag', etag);
+    res.setHeader('Cache-Control', 'public, no-cache');
+    res.type('json');
+    if (req.fresh) {
+      res.status(304).end();
+      return;
+    }
+    res.send(body);
+  });
+  return router;
+}

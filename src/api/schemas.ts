@@ -1,0 +1,185 @@
+import { z } from 'zod';
+import { OWNER } from '../http/owner';
+import { bodySchema as reportRequestSchema, columnSchema, optionsSchema, sourceSchema } from '../reports/spec';
+
+/**
+ * The API's request and response shapes as zod schemas: the routes validate requests with the
+ * request schemas here, and the OpenAPI document (`GET /v1/openapi.json`, see ./openapi.ts) is
+ * generated from the same objects, so the two can't drift. Response schemas describe what the
+ * presenters (routes/present.ts, presentTask) send; the tests check real responses against them.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/** `POST /v1/uploads`: a direct upload's declared file. */
+export const directUploadRequest = z.strictObject({
+  name: z.string().min(1).max(1000),
+  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  contentType: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/, 'must be a media type such as image/png')
+    .transform((t) => t.toLowerCase()),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
+    .transform((h) => h.toLowerCase())
+    .optional(),
+});
+
+export const DEFAULT_PAGE_LIMIT = 50;
+export const MAX_PAGE_LIMIT = 200;
+
+/** `?limit=&cursor=` of the list endpoints (http/paging.ts parses `limit` with this schema). */
+export const pageQuerySchema = z.object({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_PAGE_LIMIT)
+    .default(DEFAULT_PAGE_LIMIT)
+    .meta({ description: `How many items to return (1-${MAX_PAGE_LIMIT}).` }),
+  cursor: z.string().optional().meta({ description: 'The `nextCursor` of the previous page; omit it for the first page.' }),
+});
+
+/** `POST /v1/reports`: the report request (validated by reports/spec.ts, which owns it). */
+export const reportRequest = reportRequestSchema;
+
+/** `POST /v1/files`: the multipart form (parsed by multer, not zod; described here for the document). */
+export const uploadForm = z.object({
+  file: z
+    .array(z.file())
+    .min(1)
+    .meta({ description: 'One or more files, each in a part named `file` with its filename and Content-Type.' }),
+});
+
+/** `X-Owner`: whose files a request may see and change (http/owner.ts checks it with this pattern). */
+export const ownerHeader = z.string().regex(OWNER);
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+/** Times are ISO 8601 in UTC with milliseconds, e.g. `2025-01-31T09:30:00.000Z`. */
+export const timestamp = z.iso.datetime();
+
+export const fileStatus = z.enum(['pending', 'ready', 'missing', 'failed']);
+
+/** A file record as `presentFile` sends it. */
+export const fileResponse = z.object({
+  id: z.string(),
+  name: z.string().meta({ description: 'The stored name (made safe for a download).' }),
+  originalName: z.string().meta({ description: 'The name as the client sent it.' }),
+  contentType: z.string(),
+  size: z.number().int().min(0).meta({ description: 'Bytes; for a pending direct upload, the declared size.' }),
+  sha256: z.string().nullable().meta({ description: 'Hex SHA-256 of the bytes; null until known.' }),
+  status: fileStatus.meta({
+    description: '`pending`: not yet uploaded; `ready`: downloadable; `missing`: its bytes were lost; `failed`: a direct upload that did not check out.',
+  }),
+  statusMessage: z.string().nullable().meta({ description: 'Why a file is missing or failed, for a person.' }),
+  store: z.string().meta({ description: 'Which configured store holds the bytes.' }),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+  links: z.object({ self: z.string(), content: z.string() }),
+});
+
+/** `GET /v1/files`. */
+export const fileListResponse = z.object({
+  files: z.array(fileResponse),
+  nextCursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
+});
+
+/** `POST /v1/files`: every file of the form, stored. */
+export const uploadedFilesResponse = z.object({ files: z.array(fileResponse) });
+
+/** `POST /v1/uploads`: the pending record and where to PUT its bytes. */
+export const directUploadResponse = z.object({
+  file: fileResponse,
+  upload: z.object({
+    method: z.literal('PUT'),
+    url: z.string().meta({ description: 'A presigned URL of the object store; PUT the bytes there.' }),
+    headers: z.record(z.string(), z.string()).meta({ description: 'Headers the PUT must carry, exactly.' }),
+    expiresAt: timestamp,
+  }),
+  links: z.object({ complete: z.string().meta({ description: 'POST here once the PUT succeeded.' }) }),
+});
+
+export const taskStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+
+/** A file a task made, as listed in its `outputs`. */
+export const taskOutput = z.object({
+  id: z.string(),
+  name: z.string(),
+  contentType: z.string(),
+  size: z.number().int().min(0),
+  sha256: z.string().nullable(),
+  status: fileStatus,
+  links: z.object({ self: z.string(), content: z.string() }),
+});
+
+/** A background task (a report...) as `presentTask` sends it. */
+export const taskResponse = z.object({
+  id: z.string(),
+  kind: z.string().meta({ description: 'What the task does, e.g. `report`.' }),
+  status: taskStatus,
+  progress: z.number().min(0).max(100).meta({ description: 'Percent done.' }),
+  log: z.array(z.object({ at: timestamp, message: z.string() })).meta({ description: 'Lines meant for the user, oldest first.' }),
+  attempts: z.number().int().min(0),
+  maxAttempts: z.number().int().min(1),
+  error: z
+    .object({ code: z.string(), message: z.string().nullable() })
+    .nullable()
+    .meta({ description: 'Why the task failed (or why its last attempt did); null when it has not.' }),
+  outputs: z.array(taskOutput),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+  finishedAt: timestamp.nullable(),
+  links: z.object({
+    self: z.string(),
+    events: z.string().meta({ description: 'Server-sent events with this task as it changes.' }),
+  }),
+});
+
+/** `GET /v1/tasks`. */
+export const taskListResponse = z.object({
+  tasks: z.array(taskResponse),
+  nextCursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
+});
+
+/** The one error shape every failed request answers with (http/errors.ts). */
+export const errorResponse = z.object({
+  error: z.object({
+    code: z.string().meta({ description: 'Stable and machine-readable, e.g. `not_found`, `invalid_report`.' }),
+    message: z.string().meta({ description: 'For a person; may change.' }),
+    requestId: z.string().meta({ description: 'Also sent as the X-Request-Id header; quote it when reporting a problem.' }),
+  }),
+});
+
+export const healthResponse = z.object({ status: z.literal('ok') });
+
+export const readyResponse = z.object({
+  status: z.literal('ready'),
+  checks: z.object({ store: z.literal('ok'), database: z.literal('ok') }),
+});
+
+/**
+ * The schemas the document names in `components.schemas`, by name. Anything not here is inlined
+ * where it is used.
+ */
+export const componentSchemas = {
+  File: fileResponse,
+  FileList: fileListResponse,
+  UploadedFiles: uploadedFilesResponse,
+  DirectUploadRequest: directUploadRequest,
+  DirectUpload: directUploadResponse,
+  ReportRequest: reportRequest,
+  ReportColumn: columnSchema,
+  ReportSource: sourceSchema,
+  ReportOptions: optionsSchema,
+  Task: taskResponse,
+  TaskList: taskListResponse,
+  TaskOutput: taskOutput,
+  Error: errorResponse,
+  Timestamp: timestamp,
+  Health: healthResponse,
+  Ready: readyResponse,
+} as const;
