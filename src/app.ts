@@ -4,7 +4,10 @@ import type { Config } from './config';
 import { errorHandler, notFoundRoute } from './http/errors';
 import { flyReplayRouter } from './http/fly-replay';
 import { requestLogging } from './http/logging';
-import { ownerFromHeader } from './http/owner';
+import { authFailureLimit } from './auth/failure-limit';
+import { guard } from './auth/guard';
+import { unlistedRoutes } from './auth/route-table';
+import { registeredRoutes } from './http/registered-routes';
 import { metricsRouter, requestMetrics } from './metrics/http';
 import { ServiceMetrics } from './metrics/metrics';
 import type { Resources } from './resources';
@@ -19,7 +22,7 @@ import { openApiRouter } from './api/openapi';
 export interface AppDeps {
   config: Config;
   /** Built once by `openResources`; the app builds no services of its own. */
-  resources: Pick<Resources, 'store' | 'db' | 'files' | 'queue' | 'directUploads'>;
+  resources: Pick<Resources, 'store' | 'db' | 'files' | 'queue' | 'directUploads' | 'authenticator'>;
   log: Logger;
   /** Shared with whatever else reports metrics (the periodic doctor); a fresh set by default. */
   metrics?: ServiceMetrics;
@@ -27,7 +30,7 @@ export interface AppDeps {
 
 /** Builds the Express app from its dependencies; nothing here reads the environment. */
 export function createApp({ config, resources, log, metrics = new ServiceMetrics() }: AppDeps): Express {
-  const { store, db, files, queue, directUploads } = resources;
+  const { store, db, files, queue, directUploads, authenticator } = resources;
   const { uploads, downloads, reports, tasks, placement } = config;
   metrics.setQueueDepthSource(() => queue.depthByKind());
   const app = express();
@@ -35,13 +38,14 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
   app.set('etag', false);
   app.use(requestMetrics(metrics));
   app.use(requestLogging(log));
-  app.use(metricsRouter(metrics, config.metricsToken));
+  app.use(authFailureLimit(config.auth.failureLimit));
+  app.use(guard(authenticator));
+  app.use(metricsRouter(metrics));
   app.use(healthRouter({ store, db }));
   app.use(pageRouter({ uploads, reports, tasks, files, queue, log, metrics }));
   app.use(openApiRouter());
   app.use(
     '/v1',
-    ownerFromHeader,
     ...(placement ? [flyReplayRouter({ placement, files })] : []),
     filesRouter({ uploads, downloads, files, log, metrics }),
     directUploadsRouter(directUploads),
@@ -50,5 +54,8 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
   );
   app.use(notFoundRoute);
   app.use(errorHandler(uploads));
+  // A route the access table doesn't list would be open to any caller: refuse to build the app.
+  const unlisted = unlistedRoutes(registeredRoutes(app));
+  if (unlisted.length) throw new Error(`Routes missing from the access table (src/auth/route-table.ts): ${unlisted.join(', ')}`);
   return app;
 }

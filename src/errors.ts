@@ -21,9 +21,33 @@ export class BadRequest extends AppError {
   }
 }
 
+/**
+ * 401: no credentials, or ones that don't prove who the caller is. Codes: `unauthenticated`,
+ * `token_expired`, `token_revoked`, `token_invalid`. Answered with `WWW-Authenticate: Bearer`.
+ */
 export class Unauthorized extends AppError {
-  constructor(message = 'Missing or invalid credentials.', code = 'unauthorized') {
-    super(401, code, message);
+  constructor(message = 'Missing or invalid credentials.', code = 'unauthenticated', options?: { cause?: unknown }) {
+    super(401, code, message, options);
+  }
+}
+
+/** 403: the caller is known but may not do this (`insufficient_scope`, `owner_not_allowed`, `link_invalid`). */
+export class Forbidden extends AppError {
+  constructor(message: string, code = 'forbidden') {
+    super(403, code, message);
+  }
+}
+
+/** 410: something that existed and is gone for good (an expired link). */
+export class Gone extends AppError {
+  constructor(message: string, code = 'gone') {
+    super(410, code, message);
+  }
+}
+
+export class TooManyRequests extends AppError {
+  constructor(message: string, code = 'too_many_requests') {
+    super(429, code, message);
   }
 }
 

@@ -6,6 +6,9 @@ import type { Config } from './config';
 import type { DoctorDeps } from './doctor/context';
 import { DEFAULT_GRACE_MS } from './doctor/context';
 import { PeriodicDoctor } from './doctor/periodic';
+import { ApiKeys } from './auth/api-keys';
+import { Authenticator } from './auth/authenticator';
+import { JwtVerifier } from './auth/jwt';
 import { Files } from './files/files';
 import type { ServiceMetrics, TaskMetrics } from './metrics/metrics';
 import { MIRROR_TASK, mirrorOnReady } from './mirror/enqueue';
@@ -36,6 +39,9 @@ export interface Resources {
   directUploads: DirectUploads;
   /** Every kind of task this process can run, by kind. */
   handlers: Record<string, TaskHandler>;
+  keys: ApiKeys;
+  /** Who a request comes from (keys, JWTs, sessions, dev mode). */
+  authenticator: Authenticator;
   /** Closes the queue's listener, the stores and the database. */
   close(): Promise<void>;
 }
@@ -61,13 +67,21 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     [REPORT_TASK]: reportHandler({ files, sourceLimits: config.reports.source, log }),
     ...(stores.mirror && { [MIRROR_TASK]: mirrorHandler({ stores, catalog, log }) }),
   };
+  const keys = new ApiKeys(db);
+  const { auth } = config;
+  const authenticator = new Authenticator({
+    keys,
+    jwt: auth.jwt && new JwtVerifier(auth.jwt),
+    metricsToken: config.metricsToken,
+    devMode: auth.loopback && !auth.jwt && !(await keys.anyActive()),
+  });
   const directUploads = new DirectUploads({ uploads: config.uploads, directUploads: config.directUploads, stores, files, log });
   const close = async () => {
     await queue.close();
     await stores.close();
     await db.destroy();
   };
-  return { store: stores.primary, stores, db, catalog, files, queue, directUploads, handlers, close };
+  return { store: stores.primary, stores, db, catalog, files, queue, directUploads, handlers, keys, authenticator, close };
 }
 
 /** A worker over the given resources, or undefined when there are no slots to run. */

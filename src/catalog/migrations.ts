@@ -111,6 +111,26 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('tasks').dropColumn('machine_id').execute();
     },
   },
+  '2026-12-01-001-api-keys': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
+        .addColumn('owner', 'varchar(128)', (c) => c.notNull())
+        .addColumn('scope', 'varchar(16)', (c) => c.notNull())
+        .addColumn('label', 'text')
+        .addColumn('token_hash', 'char(64)', (c) => c.notNull().unique())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('expires_at', 'varchar(32)')
+        .addColumn('revoked_at', 'varchar(32)')
+        .addColumn('last_used_at', 'varchar(32)')
+        .execute();
+      await db.schema.createIndex('api_keys_owner').on('api_keys').columns(['owner', 'created_at']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table api_keys`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -57,8 +57,25 @@ export interface TasksTable {
   finished_at: string | null;
 }
 
+export type KeyScope = 'read' | 'write' | 'service';
+
+/** API keys: only a hash of each token is kept; the token itself is shown once, at creation. */
+export interface ApiKeysTable {
+  id: string;
+  owner: string;
+  scope: KeyScope;
+  label: string | null;
+  /** sha256 (hex) of the whole token. */
+  token_hash: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
 export interface Database {
   files: FilesTable;
   tasks: TasksTable;
+  api_keys: ApiKeysTable;
   kysely_migration?: { name: string; timestamp: Generated<string> };
 }

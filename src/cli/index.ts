@@ -8,6 +8,7 @@ import { createLogger } from '../http/logging';
 import { TARGET_DRIVERS, type TargetDriver } from '../migrate-storage/target';
 import { runMigrateStorage } from './migrate-storage';
 import { doctorCommand } from './doctor';
+import { keysCommand } from './keys';
 import { serve } from './serve';
 import { runWorker } from './worker';
 
@@ -77,5 +78,6 @@ program
     }),
   );
 program.addCommand(doctorCommand(withConfig));
+program.addCommand(keysCommand(withConfig));
 
 program.parseAsync().catch(fail);

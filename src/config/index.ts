@@ -11,6 +11,7 @@ import { flyFields, readPlacement } from './fly';
 import { databaseFields, readDatabase } from './database';
 import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings } from './object-storage';
 import { readMirror } from './mirror';
+import { authFields, type AuthSettings, readAuth } from './auth';
 
 const byteSize = z
   .string()
@@ -37,7 +38,9 @@ const schema = z.object({
     .transform(Number)
     .refine((n) => n <= 65535, 'must be a port number (0-65535)')
     .default(3000),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  HOST: z.string().min(1).optional(),
+  DYNO: z.string().min(1).optional(),
+  FLY_APP_NAME: z.string().min(1).optional(),
   STORAGE: z.enum(['memory', 'tmp', 'volume', 's3']).default('volume'),
   STORAGE_PATH: z.string().min(1).default('./data/files'),
   STORAGE_MIRROR: z.enum(['s3', 'volume'], { message: 'must be s3 or volume (the store every new file is copied to)' }).optional(),
@@ -65,6 +68,7 @@ const schema = z.object({
   REPORT_SOURCE_MAX_ROWS: positiveInt('rows').default(1_000_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...objectStorageFields({ byteSize, positiveInt }),
+  ...authFields({ positiveInt }),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (it guards GET /metrics)').optional(),
   DOCTOR_INTERVAL: z
     .string()
@@ -85,6 +89,8 @@ export type Env = Record<string, string | undefined>;
 export interface Config {
   port: number;
   host: string;
+  /** Who may call: API keys, the host app's JWTs, signed links and sessions, dev mode on loopback. */
+  auth: AuthSettings;
   storage: {
     driver: 'memory' | 'tmp' | 'volume' | 's3';
     /** Absolute root directory of a filesystem store (tmp and volume). */
@@ -169,9 +175,12 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     e.DATABASE_PATH === undefined || e.DATABASE_PATH === ':memory:'
       ? (e.DATABASE_PATH ?? defaultDatabase)
       : path.resolve(cwd, e.DATABASE_PATH);
+  // Loopback unless a platform that routes to the process from outside runs it (or HOST says so).
+  const host = e.HOST ?? (e.DYNO || e.FLY_APP_NAME ? '0.0.0.0' : '127.0.0.1');
   return {
     port: e.PORT,
-    host: e.HOST,
+    host,
+    auth: readAuth(e, host),
     storage: {
       driver: e.STORAGE,
       path: storagePath,

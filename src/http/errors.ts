@@ -58,6 +58,9 @@ export function errorHandler(limits: { maxBytes: number; maxFiles: number }, res
     for (const header of CONTENT_HEADERS) {
       if (!(header === 'Content-Range' && error.status === 416)) res.removeHeader(header);
     }
+    // RFC 6750: tell the client which scheme to use, and why a token it sent was refused.
+    if (error.status === 401) res.setHeader('WWW-Authenticate', error.code === 'unauthenticated' ? 'Bearer' : `Bearer error="invalid_token"`);
+    if (error.code === 'insufficient_scope') res.setHeader('WWW-Authenticate', 'Bearer error="insufficient_scope"');
     respond(req, res, error);
   };
 }

@@ -32,6 +32,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const { port } = server.address() as AddressInfo;
   log.info({ port, host: config.host, storage: store.driver, location: store.location, database: describeDatabase(config.database) }, 'listening');
+  if (resources.authenticator.devMode) {
+    log.warn({ owner: 'local' }, `dev mode: ${config.host} is loopback and no API key or JWT setting exists, so requests without credentials act as the owner "local"`);
+  }
   worker?.start();
   const sweeper = startPendingUploadSweeper({ files, log, intervalMs: config.directUploads.sweepIntervalMs });
   doctor?.start();

@@ -5,7 +5,6 @@ import type { Config } from '../config';
 import type { Files } from '../files/files';
 import { type AppError, BadRequest } from '../errors';
 import { errorHandler } from '../http/errors';
-import { ownerFromHeader } from '../http/owner';
 import type { ServiceMetrics } from '../metrics/metrics';
 import type { ReportRequest } from '../reports/spec';
 import type { TaskQueue } from '../tasks/queue';
@@ -49,7 +48,7 @@ export function pageRouter(deps: PageDeps): Router {
   const assets = deps.assets ?? loadAssets();
   const messages = errorMessages(uploads);
   const router = Router();
-  const asPage = [pageSecurityHeaders, ownerFromHeader];
+  const asPage = [pageSecurityHeaders];
 
   const listing = async (req: Request): Promise<Listing> => {
     const cursor = typeof req.query.cursor === 'string' ? req.query.cursor : undefined;
@@ -86,6 +85,10 @@ export function pageRouter(deps: PageDeps): Router {
   router.use('/assets', pageSecurityHeaders, assets.serve);
 
   router.get('/', ...asPage, async (req, res) => {
+    if (!req.principal) {
+      send(res, 401, { notice: { kind: 'error', text: 'This page needs a session: open it from a page link your app gives you (or, for an operator, from stowage links page --owner NAME).' } });
+      return;
+    }
     const [list, reportSources, task, notice] = await Promise.all([
       listing(req),
       files.listReportSources(req.owner, SOURCES_LIMIT),

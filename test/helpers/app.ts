@@ -2,6 +2,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { Express } from 'express';
+import request from 'supertest';
+import type { Scope } from '../../src/auth/principal';
 import type { Logger } from 'pino';
 import { createApp } from '../../src/app';
 import type { CatalogDb } from '../../src/catalog/database';
@@ -66,8 +68,23 @@ export interface TestApp {
   dir: string;
   /** Every file under the data dir except the database, including temp files. */
   storedFiles(): Promise<string[]>;
+  /**
+   * Requests to the app with a real API key: `owner`'s write key (created with the app for the
+   * owners in TEST_OWNERS), or the key given. The way tests call the API: never without credentials.
+   */
+  http(owner?: string): ReturnType<typeof request.agent>;
+  /** A new API key's token for `owner` with `scope` (read, write, service), as `stowage keys create` makes it. */
+  key(owner: string, scope?: Scope, options?: { expiresAt?: Date }): Promise<string>;
+  /** Requests with this token. */
+  withToken(token: string): ReturnType<typeof request.agent>;
   close(): Promise<void>;
 }
+
+/** A SECRET_KEY for tests (signs links and sessions). */
+export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdefghijklmnop';
+
+/** Owners whose write keys every test app has from the start (`t.http(owner)`). */
+export const TEST_OWNERS = ['anonymous', 'alice', 'bob', 'carol', 'dave', 'erin'];
 
 /**
  * The real app on a real store and database in a fresh temp dir (volume store by default). Given
@@ -75,12 +92,26 @@ export interface TestApp {
  */
 export async function buildTestApp(env: Env = {}, existingDir?: string): Promise<TestApp> {
   const dir = existingDir ?? (await makeTempDir());
-  const config = loadConfig({ STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), TMPDIR: dir, LOG_LEVEL: 'debug', ...env }, dir);
+  // As deployed: bound to every interface, so every /v1 request needs credentials.
+  const config = loadConfig(
+    { STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), TMPDIR: dir, LOG_LEVEL: 'debug', HOST: '0.0.0.0', SECRET_KEY: TEST_SECRET_KEY, ...env },
+    dir,
+  );
   const logs = new LogCapture();
   const resources = await openResources(config, logs.log);
   const { store, stores, db, catalog, files, queue } = resources;
   const app = createApp({ config, resources, log: logs.log });
+  const tokens = new Map<string, string>();
+  for (const owner of TEST_OWNERS) tokens.set(owner, (await resources.keys.create({ owner, scope: 'write', label: 'test' })).token);
+  const withToken = (token: string) => request.agent(app).set('Authorization', `Bearer ${token}`);
   return {
+    http: (owner = 'anonymous') => {
+      const token = tokens.get(owner);
+      if (!token) throw new Error(`no test key for ${owner}: use one of ${TEST_OWNERS.join(', ')} or t.key()`);
+      return withToken(token);
+    },
+    key: async (owner, scope = 'write', options = {}) => (await resources.keys.create({ owner, scope, label: 'test', expiresAt: options.expiresAt })).token,
+    withToken,
     app,
     config,
     store,
