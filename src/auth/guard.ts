@@ -52,7 +52,8 @@ export function guard(auth: Authenticator): RequestHandler {
     }
     req.principal = principal;
     req.owner = ownerFor(req, principal);
-    req.log = req.log.child({ auth: `${principal.via}:${principal.id}`, owner: req.owner });
+    // On the request's own logger (shared with its completion line): every line says who called.
+    req.log.setBindings({ auth: `${principal.via}:${principal.id}`, owner: req.owner });
     next();
   };
 }

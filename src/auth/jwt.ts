@@ -6,8 +6,6 @@ import type { Principal, Scope } from './principal';
 
 /** The host app's JWTs must expire; clocks may disagree by this much. */
 const LEEWAY_S = 30;
-/** A JWKS is fetched again at most this often when a token names an unknown `kid` (key rotation). */
-const JWKS_COOLDOWN_MS = 30_000;
 /** A JWKS is kept this long before it is fetched again anyway. */
 const JWKS_MAX_AGE_MS = 10 * 60_000;
 
@@ -29,7 +27,7 @@ export class JwtVerifier {
     } else {
       this.key = createRemoteJWKSet(new URL(settings.jwksUrl!), {
         timeoutDuration: settings.jwksTimeoutMs,
-        cooldownDuration: JWKS_COOLDOWN_MS,
+        cooldownDuration: settings.jwksRefetchMs,
         cacheMaxAge: JWKS_MAX_AGE_MS,
       });
       this.algorithms = ['RS256', 'ES256', 'EdDSA'];
@@ -48,7 +46,8 @@ export class JwtVerifier {
       }));
     } catch (err) {
       if (err instanceof errors.JWTExpired) throw new Unauthorized('The token has expired.', 'token_expired', { cause: err });
-      if (err instanceof errors.JWKSTimeout || (err instanceof Error && !(err instanceof errors.JOSEError))) {
+      // Anything but jose's verdict on the token (a refused connection, a timeout) is the JWKS being unreachable.
+      if (err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError)) {
         throw new AppError(503, 'auth_unavailable', 'The keys to verify this token could not be fetched (AUTH_JWKS_URL); try again shortly.', { cause: err });
       }
       throw new Unauthorized('The token is not valid.', 'token_invalid', { cause: err });

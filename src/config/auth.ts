@@ -11,6 +11,8 @@ export interface JwtSettings {
   /** The claim naming the owner (`sub` by default). */
   ownerClaim: string;
   jwksTimeoutMs: number;
+  /** How soon a token naming an unknown `kid` may fetch the JWKS again (a rotation); bounds fetches a stranger can cause. */
+  jwksRefetchMs: number;
 }
 
 export interface AuthSettings {
@@ -39,6 +41,7 @@ export function authFields(parsers: { positiveInt: (what: string) => z.ZodType<n
     AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
     AUTH_JWT_OWNER_CLAIM: z.string().min(1).default('sub'),
     AUTH_JWKS_TIMEOUT_MS: parsers.positiveInt('milliseconds').default(5000),
+    AUTH_JWKS_REFETCH_MS: parsers.positiveInt('milliseconds').default(30_000),
     AUTH_FAILURES_PER_15M: parsers.positiveInt('attempts').default(100),
     CORS_ORIGINS: z
       .string()
@@ -71,7 +74,7 @@ export function readAuth(e: Parsed, host: string): AuthSettings {
   return {
     jwt:
       secret || jwksUrl
-        ? { secret, jwksUrl, issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE, ownerClaim: e.AUTH_JWT_OWNER_CLAIM, jwksTimeoutMs: e.AUTH_JWKS_TIMEOUT_MS }
+        ? { secret, jwksUrl, issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE, ownerClaim: e.AUTH_JWT_OWNER_CLAIM, jwksTimeoutMs: e.AUTH_JWKS_TIMEOUT_MS, jwksRefetchMs: e.AUTH_JWKS_REFETCH_MS }
         : undefined,
     secretKeys: [e.SECRET_KEY, e.SECRET_KEY_PREVIOUS].filter((k): k is string => k !== undefined),
     loopback,
