@@ -12,7 +12,7 @@ describe('the human line printed once the server listens', () => {
   });
 
   it('turns a wildcard address into a URL a browser on this machine opens', () => {
-    expect(line({}, 4123)).toMatch(/^stowage listening on http:\/\/localhost:4123 /);
+    expect(line({ HOST: '0.0.0.0', SECRET_KEY: 'a-secret-key-of-at-least-32-characters!' }, 4123)).toMatch(/^stowage listening on http:\/\/localhost:4123 /);
     expect(serverUrl('0.0.0.0', 80)).toBe('http://localhost:80');
     expect(serverUrl('::', 80)).toBe('http://localhost:80');
     expect(serverUrl('::1', 80)).toBe('http://[::1]:80');

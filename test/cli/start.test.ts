@@ -74,7 +74,7 @@ describe('npm start on a built tree', () => {
     const before = await distState();
     const child = spawn('npm', ['start'], {
       cwd: app,
-      env: { ...env, PORT: '0', HOST: '0.0.0.0' },
+      env: { ...env, PORT: '0', HOST: '0.0.0.0', SECRET_KEY: 'a-secret-key-of-at-least-32-characters!' },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
