@@ -1,5 +1,8 @@
 #!/usr/bin/env node
+import { inspect } from 'node:util';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { databaseProblem } from '../catalog/connection-errors';
+import { redactUrls } from '../config/redact';
 import { migrateToLatest } from '../catalog/migrations';
 import { openDatabase } from '../catalog/database';
 import { loadConfig, type Config } from '../config';
@@ -17,9 +20,21 @@ function fail(err: unknown): never {
   if (err instanceof ConfigError) {
     console.error(`stowage: cannot start\n${err.problems.map((p) => `  ${p}`).join('\n')}`);
   } else {
-    console.error('stowage: failed:', err);
+    // A bug, not a setting: the whole error helps, but never with a password in it.
+    console.error(`stowage: failed: ${redactUrls(inspect(err))}`);
   }
   process.exit(1);
+}
+
+/** What an operator can fix, said in one line naming the variable; anything else as it is. */
+function startupProblem(err: unknown, config: Config): unknown {
+  if (err instanceof ConfigError) return err;
+  const database = databaseProblem(err, config.database);
+  if (database) return new ConfigError([database], { cause: err });
+  if ((err as { code?: unknown })?.code === 'EADDRINUSE') {
+    return new ConfigError([`PORT: ${config.port} is already in use on ${config.host} (stop what is listening there, or set PORT to a free port)`], { cause: err });
+  }
+  return err;
 }
 
 async function withConfig(run: (config: Config) => Promise<void>): Promise<void> {
@@ -29,7 +44,7 @@ async function withConfig(run: (config: Config) => Promise<void>): Promise<void>
   } catch (err) {
     fail(err);
   }
-  await run(config).catch(fail);
+  await run(config).catch((err: unknown) => fail(startupProblem(err, config)));
 }
 
 const program = new Command('stowage').description('Files and reports that are never lost.');

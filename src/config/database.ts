@@ -6,8 +6,9 @@ export function databaseFields(parsers: { positiveInt: (what: string) => z.ZodTy
   return {
     DATABASE_URL: z
       .url({ protocol: /^postgres(ql)?$/, message: 'must be a postgres:// URL such as postgres://user:password@host:5432/stowage' })
+      .refine((u) => URL.canParse(u), 'is not a URL that can be parsed (check the host and any special characters in the password: percent-encode them)')
       .refine((u) => {
-        const mode = new URL(u).searchParams.get('sslmode');
+        const mode = URL.canParse(u) ? new URL(u).searchParams.get('sslmode') : null;
         return mode === null || (SSL_MODES as readonly string[]).includes(mode);
       }, `sslmode must be one of ${SSL_MODES.join(', ')}`)
       .optional(),

@@ -11,6 +11,7 @@ import { flyFields, readPlacement } from './fly';
 import { databaseFields, readDatabase } from './database';
 import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings } from './object-storage';
 import { readMirror } from './mirror';
+import { shownValue } from './redact';
 import { authFields, type AuthSettings, readAuth } from './auth';
 
 const byteSize = z
@@ -153,11 +154,13 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
   );
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
+    // One line per variable: the first thing wrong with it.
+    const firstPerVariable = parsed.error.issues.filter((issue, i, all) => all.findIndex((o) => o.path[0] === issue.path[0]) === i);
     throw new ConfigError(
-      parsed.error.issues.map((issue) => {
+      firstPerVariable.map((issue) => {
         const name = String(issue.path[0] ?? 'config');
         const value = raw[name];
-        return `${name}: ${value === undefined ? '' : `${JSON.stringify(value)} `}${issue.message}`;
+        return `${name}: ${value === undefined ? '' : `${shownValue(name, value)} `}${issue.message}`;
       }),
     );
   }

@@ -28,26 +28,31 @@ function binDir(): string {
 
 /** Root cannot run postgres: as root, every binary runs as the `postgres` user. */
 const asRoot = process.getuid?.() === 0;
-function pg(bin: string, args: string[]) {
+function pg(bin: string, args: string[], env?: Record<string, string>) {
   const file = path.join(binDir(), bin);
-  return asRoot ? run('runuser', ['-u', 'postgres', '--', file, ...args]) : run(file, args);
+  const options = { env: { ...process.env, ...env } };
+  return asRoot ? run('runuser', ['-u', 'postgres', '--', file, ...args], options) : run(file, args, options);
 }
 
 let databases = 0;
 
-export async function startPostgres(): Promise<PostgresServer> {
+/** `password`: the server checks it (scram-sha-256) instead of trusting every connection. */
+export async function startPostgres(options: { password?: string } = {}): Promise<PostgresServer> {
   const dir = await fsp.mkdtemp('/tmp/stowage-pg-');
   if (asRoot) await run('chown', ['postgres:postgres', dir]);
   const data = path.join(dir, 'data');
-  await pg('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
+  const auth = options.password ? ['-A', 'scram-sha-256', `--pwfile=${path.join(dir, 'pw')}`] : ['-A', 'trust'];
+  if (options.password) await fsp.writeFile(path.join(dir, 'pw'), options.password, { mode: 0o644 });
+  await pg('initdb', ['-D', data, '-U', 'postgres', ...auth, '-E', 'UTF8', '--no-locale', '--no-sync']);
   const port = await freePort();
   // fsync off: a test server's data is thrown away, and every commit gets cheap.
-  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`;
-  await pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '30', '-o', options, 'start']);
-  const urlFor = (name: string) => `postgres://postgres@127.0.0.1:${port}/${name}`;
+  const serverOptions = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`;
+  await pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '30', '-o', serverOptions, 'start'], options.password ? { PGPASSWORD: options.password } : undefined);
+  const user = options.password ? `postgres:${encodeURIComponent(options.password)}` : 'postgres';
+  const urlFor = (name: string) => `postgres://${user}@127.0.0.1:${port}/${name}`;
   const createDatabase = async () => {
     const name = `stowage_test_${process.pid}_${++databases}`;
-    await pg('createdb', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', name]);
+    await pg('createdb', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', name], options.password ? { PGPASSWORD: options.password } : undefined);
     return urlFor(name);
   };
   const url = await createDatabase();
