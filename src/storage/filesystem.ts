@@ -198,7 +198,7 @@ export class FileSystemStore implements Store {
       await fsp.rm(file);
     } catch (err) {
       await fsp.rm(file, { force: true }).catch(() => undefined);
-      throw new StoreUnavailable(`${this.root} is not writable`, { cause: err });
+      throw new StoreUnavailable(`The ${this.driver} store is not writable.`, { cause: err });
     }
   }
 
@@ -215,10 +215,10 @@ export class FileSystemStore implements Store {
 
   private wrap(err: unknown, what: string): unknown {
     if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
-      return new InsufficientStorage(`No space left in ${this.root}.`, { cause: err });
+      return new InsufficientStorage(`No space left in the ${this.driver} store.`, { cause: err });
     }
     if (isErrno(err, 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENOTDIR', 'EIO')) {
-      return new StoreUnavailable(`Storage at ${this.root} failed to ${what}.`, { cause: err });
+      return new StoreUnavailable(`The ${this.driver} store failed to ${what}.`, { cause: err });
     }
     return err;
   }

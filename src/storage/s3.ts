@@ -330,7 +330,7 @@ export class S3Store implements Store {
     const outage = networkCode(err) !== undefined || (status !== undefined && status >= 500);
     const misconfigured = name === 'NoSuchBucket' || (name !== undefined && CREDENTIAL_ERRORS.has(name)) || status === 403;
     if (outage || misconfigured) {
-      return new StoreUnavailable(`Storage at ${this.location} failed to ${what}.`, { cause: err });
+      return new StoreUnavailable(`The ${this.driver} store failed to ${what}.`, { cause: err });
     }
     return err;
   }
