@@ -63,6 +63,17 @@ const schema = z.object({
   WORKER_CONCURRENCY: positiveInt('tasks').default(2),
   TASK_LEASE_SECONDS: positiveInt('seconds').default(30),
   TASK_MAX_ATTEMPTS: positiveInt('attempts').default(3),
+  TASK_RETENTION: z
+    .string()
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 60 * 60_000) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration of at least 1h (e.g. 30d)' });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .default(30 * 86_400_000),
   REPORT_MAX_BODY_BYTES: byteSize.default(20 * 1024 ** 2),
   REPORT_SOURCE_MAX_BYTES: byteSize.default(100 * 1024 ** 2),
   REPORT_SOURCE_MAX_DECOMPRESSED_BYTES: byteSize.default(500 * 1024 ** 2),
@@ -124,6 +135,8 @@ export interface Config {
     workerConcurrency: number;
     leaseMs: number;
     maxAttempts: number;
+    /** Finished tasks are removed this long after they finished (TASK_RETENTION). */
+    retentionMs: number;
   };
   reports: {
     /** Largest `POST /v1/reports` JSON body (inline rows). */
@@ -210,6 +223,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       workerConcurrency: e.WORKER_CONCURRENCY,
       leaseMs: e.TASK_LEASE_SECONDS * 1000,
       maxAttempts: e.TASK_MAX_ATTEMPTS,
+      retentionMs: e.TASK_RETENTION,
     },
     reports: {
       maxBodyBytes: e.REPORT_MAX_BODY_BYTES,

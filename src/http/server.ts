@@ -6,6 +6,7 @@ import { describeDatabase } from '../catalog/database-settings';
 import type { Config } from '../config';
 import { ServiceMetrics } from '../metrics/metrics';
 import { createPeriodicDoctor, createWorker, openResources } from '../resources';
+import { every } from '../housekeeping';
 import { startPendingUploadSweeper } from '../uploads/pending-sweeper';
 
 export interface RunningServer {
@@ -37,6 +38,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
   worker?.start();
   const sweeper = startPendingUploadSweeper({ files, log, intervalMs: config.directUploads.sweepIntervalMs });
+  // Finished tasks past TASK_RETENTION go, hourly; their output files stay.
+  const retention = every(60 * 60_000, async () => {
+    const removed = await resources.queue.pruneFinished(new Date(Date.now() - config.tasks.retentionMs));
+    if (removed) log.info({ removed }, 'finished tasks past TASK_RETENTION removed');
+  }, log, 'task retention');
   doctor?.start();
 
   let stopping: Promise<void> | undefined;
@@ -59,6 +65,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await workerStopped;
       await doctor?.stop();
       await sweeper.stop();
+      await retention.stop();
       await files.settled();
       await resources.close();
       log.info('stopped');

@@ -6,6 +6,7 @@ import { markFilesReady, type StoredBlob } from '../catalog/files';
 import type { Database, TasksTable } from '../catalog/schema';
 import { Conflict, NotFound } from '../errors';
 import { decodeCursor, encodeCursor } from '../catalog/cursor';
+import { compactPayload } from './compact-payload';
 import { FINISHED, type Task, type TaskLogLine, toTask } from './task';
 import type { QueueSignal, QueueWakeups, Subscription } from './wakeups';
 
@@ -173,7 +174,7 @@ export class TaskQueue {
     const now = iso(nowMs);
     const candidate = await db
       .selectFrom('tasks')
-      .select(['id', 'status', 'attempts', 'max_attempts'])
+      .select(['id', 'status', 'attempts', 'max_attempts', 'payload'])
       .where('kind', 'in', kinds)
       .where(claimable(now))
       .where((eb) => (this.machineId ? eb.or([eb('machine_id', 'is', null), eb('machine_id', '=', this.machineId)]) : eb('machine_id', 'is', null)))
@@ -187,6 +188,7 @@ export class TaskQueue {
         .updateTable('tasks')
         .set({
           status: 'failed',
+          payload: compactPayload(JSON.parse(candidate.payload)),
           error_code: 'worker_lost',
           error_message: 'The task was interrupted too many times and was given up.',
           running_until: null,
@@ -267,6 +269,7 @@ export class TaskQueue {
           running_until: null,
           log: JSON.stringify(this.appendLog(task, message, Date.now())),
           output_file_ids: JSON.stringify(outputs.map((o) => o.id)),
+          payload: compactPayload(task.payload),
           finished_at: now,
           updated_at: now,
         })
@@ -295,6 +298,7 @@ export class TaskQueue {
       .updateTable('tasks')
       .set({
         status: retry ? 'queued' : 'failed',
+        payload: retry ? JSON.stringify(task.payload) : compactPayload(task.payload),
         run_after: retry ? iso(nowMs + error.retryInMs!) : task.runAfter,
         running_until: null,
         worker_id: null,
@@ -335,7 +339,19 @@ export class TaskQueue {
     this.changed(task.id);
   }
 
-  /** Cancels a queued or running task; a running one stops at its worker's next heartbeat. */
+  /** Deletes tasks that finished before `before` (TASK_RETENTION); their output files stay. Returns how many. */
+  async pruneFinished(before: Date, limit = 1000): Promise<number> {
+    const old = this.db
+      .selectFrom('tasks')
+      .select('id')
+      .where('status', 'in', FINISHED)
+      .where('finished_at', '<', before.toISOString())
+      .limit(limit);
+    const result = await this.db.deleteFrom('tasks').where('id', 'in', old).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+    /** Cancels a queued or running task; a running one stops at its worker's next heartbeat. */
   async cancel(owner: string, id: string): Promise<Task> {
     const task = await this.get(owner, id);
     if (!task) throw new NotFound('No task with that id.');
@@ -345,6 +361,7 @@ export class TaskQueue {
       .updateTable('tasks')
       .set({
         status: 'cancelled',
+        payload: compactPayload(task.payload),
         running_until: null,
         log: JSON.stringify(this.appendLog(task, 'Cancelled.', now)),
         finished_at: iso(now),

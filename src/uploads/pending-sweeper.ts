@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Files } from '../files/files';
+import { every, type Periodic } from '../housekeeping';
 
 const BATCH = 500;
 
@@ -29,26 +30,6 @@ export async function sweepExpiredUploads({ files, log }: SweepDeps, now = new D
 }
 
 /** Sweeps now and every `intervalMs` in the background; `stop` waits for a sweep in progress. */
-export function startPendingUploadSweeper(deps: SweepDeps & { intervalMs: number }): { stop(): Promise<void> } {
-  let running: Promise<void> | undefined;
-  const sweep = () => {
-    running ??= sweepExpiredUploads(deps)
-      .then(
-        () => undefined,
-        (err: unknown) => deps.log.error({ err }, 'expired upload sweep failed'),
-      )
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  sweep();
-  const timer = setInterval(sweep, deps.intervalMs);
-  // A pending sweep must never keep the process alive on its own.
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+export function startPendingUploadSweeper(deps: SweepDeps & { intervalMs: number }): Periodic {
+  return every(deps.intervalMs, () => sweepExpiredUploads(deps), deps.log, 'expired upload sweep');
 }
