@@ -248,42 +248,49 @@ describe('real responses match the document', () => {
   afterEach(async () => worker.stop(0));
 
   it('files, reports, tasks, health and errors', async () => {
-    const upload = await request(t.app).post('/v1/files').attach('file', Buffer.from('name,amount\nZoë,3\n'), { filename: 'list.csv', contentType: 'text/csv' });
+    const upload = await t.http().post('/v1/files').attach('file', Buffer.from('name,amount\nZoë,3\n'), { filename: 'list.csv', contentType: 'text/csv' });
     expect(upload.status).toBe(201);
     expectDocumented(upload, 'post', '/v1/files');
     const id = upload.body.files[0].id as string;
 
-    expectDocumented(await request(t.app).get(`/v1/files/${id}`), 'get', '/v1/files/{id}');
-    expectDocumented(await request(t.app).get('/v1/files?limit=1'), 'get', '/v1/files');
-    expectDocumented(await request(t.app).get('/v1/files/nope'), 'get', '/v1/files/{id}');
-    expectDocumented(await request(t.app).get('/v1/files?limit=0'), 'get', '/v1/files');
-    expectDocumented(await request(t.app).get('/v1/files').set('X-Owner', '!bad'), 'get', '/v1/files');
+    expectDocumented(await t.http().get(`/v1/files/${id}`), 'get', '/v1/files/{id}');
+    expectDocumented(await t.http().get('/v1/files?limit=1'), 'get', '/v1/files');
+    expectDocumented(await t.http().get('/v1/files/nope'), 'get', '/v1/files/{id}');
+    expectDocumented(await t.http().get('/v1/files?limit=0'), 'get', '/v1/files');
+    expectDocumented(await t.http().get('/v1/files').set('X-Owner', '!bad'), 'get', '/v1/files');
+    // Refused by the guard before the route runs: still the documented error shape.
+    const unauthenticated = await request(t.app).get('/v1/files');
+    expect(unauthenticated.status).toBe(401);
+    expectDocumented(unauthenticated, 'get', '/v1/files');
+    const notAllowed = await t.http().get('/v1/files').set('X-Owner', 'bob');
+    expect(notAllowed.status).toBe(403);
+    expectDocumented(notAllowed, 'get', '/v1/files');
 
     // ?wait is validated by hand in the route: its documented range is checked here, both ends.
     const waitMax = (doc.paths['/v1/reports'].post as unknown as { parameters: { name: string; schema: { maximum: number } }[] }).parameters.find(
       (p) => p.name === 'wait',
     )!.schema.maximum;
     const columns = [{ key: 'a', header: 'A', type: 'integer' }];
-    const tooLong = await request(t.app).post(`/v1/reports?wait=${waitMax + 0.5}`).send({ format: 'csv', title: 'x', columns, rows: [] });
+    const tooLong = await t.http().post(`/v1/reports?wait=${waitMax + 0.5}`).send({ format: 'csv', title: 'x', columns, rows: [] });
     expect(tooLong.body.error?.code).toBe('invalid_wait');
-    const report = await request(t.app).post(`/v1/reports?wait=${waitMax}`).send({ format: 'csv', title: 'Sums', columns, rows: [{ a: 1 }] });
+    const report = await t.http().post(`/v1/reports?wait=${waitMax}`).send({ format: 'csv', title: 'Sums', columns, rows: [{ a: 1 }] });
     expect(report.status).toBe(201);
     expect(report.body.outputs).toHaveLength(1);
     expectDocumented(report, 'post', '/v1/reports');
-    const fromSource = await request(t.app).post('/v1/reports').send({ format: 'pdf', title: 'From a file', source: { fileId: id } });
+    const fromSource = await t.http().post('/v1/reports').send({ format: 'pdf', title: 'From a file', source: { fileId: id } });
     expect(fromSource.status).toBe(202);
     expectDocumented(fromSource, 'post', '/v1/reports');
     // Finished before the worker stops, which would abort it.
     expect((await waitForTask(t.queue, 'anonymous', fromSource.body.id, 30_000))?.status).toBe('succeeded');
-    const both = await request(t.app).post('/v1/reports').send({ format: 'csv', title: 'Both', source: { fileId: id }, columns, rows: [] });
+    const both = await t.http().post('/v1/reports').send({ format: 'csv', title: 'Both', source: { fileId: id }, columns, rows: [] });
     expect(both.status).toBe(422);
     expectDocumented(both, 'post', '/v1/reports');
 
-    expectDocumented(await request(t.app).get(`/v1/tasks/${report.body.id}`), 'get', '/v1/tasks/{id}');
-    expectDocumented(await request(t.app).get('/v1/tasks'), 'get', '/v1/tasks');
-    expectDocumented(await request(t.app).delete(`/v1/tasks/${report.body.id}`), 'delete', '/v1/tasks/{id}');
+    expectDocumented(await t.http().get(`/v1/tasks/${report.body.id}`), 'get', '/v1/tasks/{id}');
+    expectDocumented(await t.http().get('/v1/tasks'), 'get', '/v1/tasks');
+    expectDocumented(await t.http().delete(`/v1/tasks/${report.body.id}`), 'delete', '/v1/tasks/{id}');
 
-    const direct = await request(t.app).post('/v1/uploads').send({ name: 'a.bin', size: 1, contentType: 'application/octet-stream' });
+    const direct = await t.http().post('/v1/uploads').send({ name: 'a.bin', size: 1, contentType: 'application/octet-stream' });
     expect(direct.body.error.code).toBe('direct_upload_unsupported');
     expectDocumented(direct, 'post', '/v1/uploads');
 

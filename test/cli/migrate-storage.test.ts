@@ -29,7 +29,7 @@ beforeEach(async () => {
   originals = new Map();
   for (let i = 0; i < FILES; i++) {
     const data = randomData(100_000 + i * 70_000);
-    const res = await request(t.app).post('/v1/files').attach('file', data, `file-${i}.bin`);
+    const res = await t.http().post('/v1/files').attach('file', data, `file-${i}.bin`);
     originals.set(res.body.files[0].id, data);
   }
   await t.close();
@@ -77,7 +77,7 @@ function binary(res: request.Response, done: (err: Error | null, body: Buffer) =
 async function expectAllDownloadable(storage: string) {
   const t = await appOnDir(storage);
   for (const [id, data] of originals) {
-    const res = await request(t.app).get(`/v1/files/${id}/content`).buffer(true).parse(binary);
+    const res = await t.http().get(`/v1/files/${id}/content`).buffer(true).parse(binary);
     expect(res.status).toBe(200);
     expect(sha256(res.body)).toBe(sha256(data));
   }

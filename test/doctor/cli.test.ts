@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import request from 'supertest';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { CATALOG_DATABASES, useCatalogDatabase } from '../helpers/postgres';
 import { runService } from '../helpers/service';
@@ -29,7 +28,7 @@ const OLD_ORPHAN = 'or/orphan-old';
 const FRESH_ORPHAN = 'or/orphan-fresh';
 
 async function upload(owner: string, name: string, data: Buffer) {
-  const res = await request(t.app).post('/v1/files').set('X-Owner', owner).attach('file', data, name);
+  const res = await t.http(owner).post('/v1/files').attach('file', data, name);
   expect(res.status).toBe(201);
   const { id } = res.body.files[0];
   const record = (await allRecords(t.db)).find((r) => r.id === id)!;
@@ -203,12 +202,12 @@ describe.each(CATALOG_DATABASES)('doctor (catalog on %s)', (kind) => {
         [files.bobGood.id]: 'ready',
         [files.pending.id]: 'failed',
       });
-      const record = await request(t.app).get(`/v1/files/${files.gone.id}`).set('X-Owner', 'alice');
+      const record = await t.http('alice').get(`/v1/files/${files.gone.id}`);
       expect(record.body).toMatchObject({ status: 'failed', statusMessage: MESSAGE });
-      const content = await request(t.app).get(`/v1/files/${files.flipped.id}/content`).set('X-Owner', 'bob');
+      const content = await t.http('bob').get(`/v1/files/${files.flipped.id}/content`);
       expect(content.status).toBe(404);
       expect(content.body.error).toMatchObject({ code: 'file_missing', message: MESSAGE });
-      const good = await request(t.app).get(`/v1/files/${files.good.id}/content`).set('X-Owner', 'alice');
+      const good = await t.http('alice').get(`/v1/files/${files.good.id}/content`);
       expect(good.status).toBe(200);
       expect(good.text).toBe('keep me\n');
 
@@ -234,7 +233,7 @@ describe.each(CATALOG_DATABASES)('doctor (catalog on %s)', (kind) => {
       expect(deleted.json.summary).toMatchObject({ deleted: 4, pruned: 1, markedFailed: 0, actionErrors: 0 });
       expect(deleted.logs.filter((l) => l.event === 'doctor.action' && l.action === 'deleted')).toHaveLength(4);
       expect(Object.keys(await statuses()).sort()).toEqual([files.good.id, files.bobGood.id].sort());
-      expect((await request(t.app).get(`/v1/files/${files.truncated.id}`).set('X-Owner', 'alice')).status).toBe(404);
+      expect((await t.http('alice').get(`/v1/files/${files.truncated.id}`)).status).toBe(404);
       // Their damaged blobs went with them; the fresh orphan stays.
       expect(await exists(files.truncated.key)).toBe(false);
       expect(await exists(files.flipped.key)).toBe(false);

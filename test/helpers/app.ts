@@ -86,11 +86,21 @@ export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdefghijklmnop';
 /** Owners whose write keys every test app has from the start (`t.http(owner)`). */
 export const TEST_OWNERS = ['anonymous', 'alice', 'bob', 'carol', 'dave', 'erin'];
 
+export interface TestAppOptions {
+  /**
+   * Whether to create the TEST_OWNERS' write keys (true by default). Only the page server turns
+   * this off: on a loopback HOST with no key it runs in dev mode, and then `http()` and `key()`
+   * refuse (a key created later would not match what the server decided at start-up).
+   */
+  keys?: boolean;
+}
+
 /**
  * The real app on a real store and database in a fresh temp dir (volume store by default). Given
  * `existingDir`, it runs there instead (its catalog and volume kept) and `close` leaves it.
  */
-export async function buildTestApp(env: Env = {}, existingDir?: string): Promise<TestApp> {
+export async function buildTestApp(env: Env = {}, existingDir?: string, options: TestAppOptions = {}): Promise<TestApp> {
+  const withKeys = options.keys ?? true;
   const dir = existingDir ?? (await makeTempDir());
   // As deployed: bound to every interface, so every /v1 request needs credentials.
   const config = loadConfig(
@@ -102,15 +112,20 @@ export async function buildTestApp(env: Env = {}, existingDir?: string): Promise
   const { store, stores, db, catalog, files, queue } = resources;
   const app = createApp({ config, resources, log: logs.log });
   const tokens = new Map<string, string>();
-  for (const owner of TEST_OWNERS) tokens.set(owner, (await resources.keys.create({ owner, scope: 'write', label: 'test' })).token);
+  const noKeys = () => new Error('this test app was built with { keys: false } (the page server in loopback dev mode): it has no keys to send');
+  if (withKeys) for (const owner of TEST_OWNERS) tokens.set(owner, (await resources.keys.create({ owner, scope: 'write', label: 'test' })).token);
   const withToken = (token: string) => request.agent(app).set('Authorization', `Bearer ${token}`);
   return {
     http: (owner = 'anonymous') => {
+      if (!withKeys) throw noKeys();
       const token = tokens.get(owner);
       if (!token) throw new Error(`no test key for ${owner}: use one of ${TEST_OWNERS.join(', ')} or t.key()`);
       return withToken(token);
     },
-    key: async (owner, scope = 'write', options = {}) => (await resources.keys.create({ owner, scope, label: 'test', expiresAt: options.expiresAt })).token,
+    key: async (owner, scope = 'write', options = {}) => {
+      if (!withKeys) throw noKeys();
+      return (await resources.keys.create({ owner, scope, label: 'test', expiresAt: options.expiresAt })).token;
+    },
     withToken,
     app,
     config,

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { DEV_PRINCIPAL } from '../../src/auth/authenticator';
 import type { Env } from '../../src/config';
 import { createWorker } from '../../src/resources';
 import { buildTestApp, type TestApp } from './app';
@@ -27,6 +28,13 @@ export function launchChromium(): Promise<Browser> {
 
 export interface PageServer extends TestApp {
   url: string;
+  /** Whose files the page shows: the dev-mode owner `local`. */
+  owner: string;
+  /**
+   * The JSON API on this server as the page's own scripts call it: without credentials, so as
+   * the dev-mode owner (there is no key to send; one existing at start-up would end dev mode).
+   */
+  api(path: string, init?: RequestInit): Promise<globalThis.Response>;
   /**
    * Starts the task worker (one slot, as `serve` runs with WORKERS=1). Not started by default,
    * so a test can look at a report while it is still queued.
@@ -34,9 +42,20 @@ export interface PageServer extends TestApp {
   startWorker(): void;
 }
 
-/** The real app on a real HTTP server on 127.0.0.1, with a fresh store and catalog. */
+/**
+ * The real app on a real HTTP server on 127.0.0.1, with a fresh store and catalog.
+ *
+ * The page suites exercise the loopback dev mode the quick start uses: HOST is 127.0.0.1 and no
+ * API key exists, so the page and its scripts act as the owner `local` without credentials. The
+ * session-based page (signed page links and session cookies) is tested with that work; every
+ * other suite calls the app with API keys.
+ */
 export async function startPageServer(env: Env = {}): Promise<PageServer> {
-  const t = await buildTestApp(env);
+  const t = await buildTestApp({ HOST: '127.0.0.1', ...env }, undefined, { keys: false });
+  if (!t.resources.authenticator.devMode) {
+    await t.close();
+    throw new Error('the page server is not in loopback dev mode: HOST must be loopback, with no API key and no JWT setting');
+  }
   const server = http.createServer(t.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -45,6 +64,8 @@ export async function startPageServer(env: Env = {}): Promise<PageServer> {
   return {
     ...t,
     url: `http://127.0.0.1:${port}`,
+    owner: DEV_PRINCIPAL.owner,
+    api: (apiPath, init) => fetch(`http://127.0.0.1:${port}${apiPath}`, init),
     startWorker: () => {
       if (!started) worker.start();
       started = true;

@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { promisify } from 'node:util';
+import type { Scope } from '../../src/auth/principal';
 
 export const ROOT = path.resolve(__dirname, '../..');
 const execFileAsync = promisify(execFile);
@@ -115,4 +116,50 @@ export function runService(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new ServiceProcess(child);
+}
+
+/** What `stowage keys create --json` prints. */
+export interface CliKey {
+  id: string;
+  token: string;
+  owner: string;
+  scope: Scope;
+  expiresAt: string | null;
+}
+
+/**
+ * Creates an API key as an operator does before starting a service: the built CLI's
+ * `stowage keys create --json`, run with the environment (and directory, and user) the service
+ * gets, so the key lands in the catalog the service reads. Services sharing one catalog
+ * (DATABASE_URL) all accept it. An existing key also means a loopback server is not in dev mode:
+ * requests need `Authorization: Bearer <token>` (see `bearer`).
+ */
+export async function createKeyWithCli(
+  env: Record<string, string>,
+  owner: string,
+  scope: Scope = 'write',
+  options: { cwd?: string; asUser?: { uid?: number; gid?: number }; appDir?: string } = {},
+): Promise<CliKey> {
+  const appDir = options.appDir ?? ROOT;
+  const args = [path.join(appDir, CLI), 'keys', 'create', '--owner', owner, '--scope', scope, '--label', 'test', '--json'];
+  let stdout: string;
+  try {
+    ({ stdout } = await execFileAsync(process.execPath, args, {
+      cwd: options.cwd ?? appDir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      uid: options.asUser?.uid,
+      gid: options.asUser?.gid,
+    }));
+  } catch (err) {
+    const { stderr } = err as { stderr?: string };
+    throw new Error(`stowage keys create --owner ${owner} --scope ${scope} failed:\n${stderr ?? String(err)}`);
+  }
+  const key = JSON.parse(stdout.trim()) as CliKey;
+  if (!key.token?.startsWith('stw_') || key.owner !== owner || key.scope !== scope) throw new Error(`unexpected output of stowage keys create: ${stdout}`);
+  return key;
+}
+
+/** The header that carries a key or token: `{ Authorization: 'Bearer <token>' }`, to spread into fetch's headers. */
+export function bearer(key: string | { token: string }): { Authorization: string } {
+  return { Authorization: `Bearer ${typeof key === 'string' ? key : key.token}` };
 }

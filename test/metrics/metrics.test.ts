@@ -12,10 +12,9 @@ import { randomData } from '../helpers/streams';
 let t: TestApp;
 afterEach(async () => t?.close());
 
-async function scrape(app: TestApp['app'], token?: string) {
-  let req = request(app).get('/metrics');
-  if (token) req = req.set('Authorization', `Bearer ${token}`);
-  const res = await req;
+/** GET /metrics with `token`: METRICS_TOKEN or a service key. */
+async function scrape(app: TestApp['app'], token: string) {
+  const res = await request(app).get('/metrics').set('Authorization', `Bearer ${token}`);
   expect(res.status).toBe(200);
   expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
   return parsePrometheus(res.text);
@@ -24,21 +23,22 @@ async function scrape(app: TestApp['app'], token?: string) {
 describe('GET /metrics', () => {
   it('is Prometheus text whose upload, download, byte and latency counters move after an upload and a download', async () => {
     t = await buildTestApp();
-    const before = await scrape(t.app);
+    const service = await t.key('ops', 'service');
+    const before = await scrape(t.app, service);
     // Process metrics come with it.
     expect(before.get('process_cpu_user_seconds_total')).toBeGreaterThanOrEqual(0);
     expect(before.get('stowage_uploads_total{outcome="stored"}') ?? 0).toBe(0);
 
     const data = randomData(300_000);
-    const up = await request(t.app).post('/v1/files').attach('file', data, 'data.bin');
+    const up = await t.http().post('/v1/files').attach('file', data, 'data.bin');
     expect(up.status).toBe(201);
     const { id } = up.body.files[0];
-    expect((await request(t.app).get(`/v1/files/${id}/content`)).status).toBe(200);
-    expect((await request(t.app).get(`/v1/files/${id}/content`).set('Range', 'bytes=0-99')).status).toBe(206);
-    expect((await request(t.app).get('/v1/files/0123456789abcdef0123456789abcdef/content')).status).toBe(404);
-    expect((await request(t.app).post('/v1/files').send('not a form')).status).toBe(415);
+    expect((await t.http().get(`/v1/files/${id}/content`)).status).toBe(200);
+    expect((await t.http().get(`/v1/files/${id}/content`).set('Range', 'bytes=0-99')).status).toBe(206);
+    expect((await t.http().get('/v1/files/0123456789abcdef0123456789abcdef/content')).status).toBe(404);
+    expect((await t.http().post('/v1/files').send('not a form')).status).toBe(415);
 
-    const after = await scrape(t.app);
+    const after = await scrape(t.app, service);
     expect(after.get('stowage_uploads_total{outcome="stored"}')).toBe(1);
     expect(after.get('stowage_uploads_total{outcome="multipart_required"}')).toBe(1);
     expect(after.get('stowage_upload_bytes_total')).toBe(data.length);
@@ -53,27 +53,34 @@ describe('GET /metrics', () => {
     expect([...after.keys()].filter((k) => k.includes(id))).toEqual([]);
   });
 
-  it('requires the bearer token when METRICS_TOKEN is set, answering 401 in the one error shape', async () => {
+  it('requires METRICS_TOKEN or a service key, answering 401 and 403 in the one error shape', async () => {
     const token = 'metrics-token-0123456789abcdef';
     t = await buildTestApp({ METRICS_TOKEN: token });
-    for (const auth of [undefined, 'Bearer wrong-token', `Basic ${token}`]) {
+    const refused: [string | undefined, number, string, string, string][] = [
+      [undefined, 401, 'unauthenticated', 'This needs credentials: Authorization: Bearer <API key or token>.', 'Bearer'],
+      ['Bearer wrong-token', 401, 'token_invalid', 'The token is not an API key stowage knows or a JWT it accepts.', 'Bearer error="invalid_token"'],
+      [`Basic ${token}`, 401, 'token_invalid', 'Send credentials as Authorization: Bearer <token>.', 'Bearer error="invalid_token"'],
+      [`Bearer ${await t.key('anonymous', 'write')}`, 403, 'insufficient_scope', 'GET /metrics needs METRICS_TOKEN or a service key.', 'Bearer error="insufficient_scope"'],
+    ];
+    for (const [auth, status, code, message, challenge] of refused) {
       let req = request(t.app).get('/metrics');
       if (auth) req = req.set('Authorization', auth);
       const res = await req;
-      expect(res.status).toBe(401);
-      expect(res.body).toEqual({
-        error: { code: 'unauthorized', message: 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>.', requestId: expect.any(String) },
-      });
+      expect(res.status).toBe(status);
+      expect(res.headers['www-authenticate']).toBe(challenge);
+      expect(res.body).toEqual({ error: { code, message, requestId: expect.any(String) } });
       expect(res.text).not.toMatch(/stowage_|at \//);
     }
     expect((await scrape(t.app, token)).get('stowage_upload_bytes_total')).toBe(0);
+    expect((await scrape(t.app, await t.key('ops', 'service'))).get('stowage_upload_bytes_total')).toBe(0);
   });
 
   it('shows the missing and orphan counts of the last periodic doctor run', async () => {
     t = await buildTestApp();
     const metrics = new ServiceMetrics();
     const app = createApp({ config: t.config, resources: t.resources, log: t.logs.log, metrics });
-    expect((await request(app).post('/v1/files').attach('file', Buffer.from('soon gone'), 'a.txt')).status).toBe(201);
+    const key = await t.key('anonymous');
+    expect((await request(app).post('/v1/files').set('Authorization', `Bearer ${key}`).attach('file', Buffer.from('soon gone'), 'a.txt')).status).toBe(201);
     const [record] = await allRecords(t.db);
     await fsp.rm(path.join(t.config.storage.path, ...record.key.split('/')));
     const orphan = path.join(t.config.storage.path, 'or', 'phan');
@@ -93,7 +100,7 @@ describe('GET /metrics', () => {
     // Report only: the periodic run never changes a record.
     expect((await allRecords(t.db))[0].status).toBe('ready');
 
-    const samples = await scrape(app);
+    const samples = await scrape(app, await t.key('ops', 'service'));
     expect(samples.get('stowage_doctor_problems{kind="missing"}')).toBe(1);
     expect(samples.get('stowage_doctor_problems{kind="orphan"}')).toBe(1);
     expect(samples.get('stowage_doctor_problems{kind="corrupt"}')).toBe(0);

@@ -1,6 +1,5 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import request from 'supertest';
 import { applyRemedies } from '../../src/doctor/actions';
 import type { DoctorDeps } from '../../src/doctor/context';
 import { runChecks } from '../../src/doctor/doctor';
@@ -41,7 +40,7 @@ it('reports a file lost from the volume but held by the mirror as restorable (no
   t = await buildTestApp(s3Env(bucket, { STORAGE: 'volume', STORAGE_MIRROR: 's3' }), dir);
   worker = startWorker(t);
   const data = randomData(64_000);
-  const res = await request(t.app).post('/v1/files').attach('file', data, 'kept.bin');
+  const res = await t.http().post('/v1/files').attach('file', data, 'kept.bin');
   const id = res.body.files[0].id as string;
   await taskReaches(t, await mirrorTaskOf(t, id), 'succeeded');
   const [record] = await allRecords(t.db);
@@ -62,7 +61,7 @@ it('reports a file lost from the volume but held by the mirror as restorable (no
   expect(report.summary.restored).toBe(1);
   expect(summaryLine(report)).toContain('restored: 1');
   expect(sha256(await fsp.readFile(onVolume))).toBe(sha256(data));
-  const download = await request(t.app).get(`/v1/files/${id}/content`);
+  const download = await t.http().get(`/v1/files/${id}/content`);
   expect(download.status).toBe(200);
   expect(sha256(download.body as Buffer)).toBe(sha256(data));
 
@@ -72,7 +71,7 @@ it('reports a file lost from the volume but held by the mirror as restorable (no
 
 it('reports ready files the mirror has no copy of (never queued, or given up) as unmirrored, not those still queued; --fix queues copies a worker makes', async () => {
   const upload = async (data: Buffer, name: string) => {
-    const res = await request(t!.app).post('/v1/files').attach('file', data, name);
+    const res = await t!.http().post('/v1/files').attach('file', data, name);
     expect(res.status).toBe(201);
     return (await allRecords(t!.db)).find((r) => r.id === res.body.files[0].id)!;
   };

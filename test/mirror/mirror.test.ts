@@ -48,7 +48,7 @@ function binary(res: request.Response, done: (err: Error | null, body: Buffer) =
 }
 
 async function upload(data: Buffer, name = 'data.bin') {
-  const res = await request(t.app).post('/v1/files').attach('file', data, name);
+  const res = await t.http().post('/v1/files').attach('file', data, name);
   expect(res.status).toBe(201);
   const [record] = (await allRecords(t.db)).filter((r) => r.id === res.body.files[0].id);
   return { file: res.body.files[0] as { id: string; links: { content: string; self: string } }, record };
@@ -92,21 +92,21 @@ it('serves a file whose primary copy was deleted from the mirror, and puts it ba
   await taskReaches(t, await mirrorTaskOf(t, file.id), 'succeeded');
 
   await fsp.rm(primaryPath(record.key));
-  const res = await request(t.app).get(file.links.content).buffer(true).parse(binary);
+  const res = await t.http().get(file.links.content).buffer(true).parse(binary);
   expect(res.status).toBe(200);
   expect(sha256(res.body)).toBe(sha256(data));
   await t.logs.waitFor((l) => l.fileId === file.id && l.event === 'mirror.fallback');
   await t.logs.waitFor((l) => l.fileId === file.id && l.event === 'mirror.restore' && l.outcome === 'restored');
   expect(sha256(await fsp.readFile(primaryPath(record.key)))).toBe(sha256(data));
-  expect((await request(t.app).get(file.links.self)).body.status).toBe('ready');
+  expect((await t.http().get(file.links.self)).body.status).toBe('ready');
 
   // Both copies gone: only now is the file missing.
   await fsp.rm(primaryPath(record.key));
   await server.client().send(new DeleteObjectCommand({ Bucket: bucket.bucket, Key: record.key }));
-  const gone = await request(t.app).get(file.links.content);
+  const gone = await t.http().get(file.links.content);
   expect(gone.status).toBe(404);
   expect(gone.body.error.code).toBe('file_missing');
-  expect((await request(t.app).get(file.links.self)).body.status).toBe('missing');
+  expect((await t.http().get(file.links.self)).body.status).toBe('missing');
 });
 
 it('builds a report from a source whose primary copy is gone, reading the mirror, and the source stays ready', async () => {
@@ -117,19 +117,19 @@ it('builds a report from a source whose primary copy is gone, reading the mirror
   await taskReaches(t, await mirrorTaskOf(t, file.id), 'succeeded');
   await fsp.rm(primaryPath(record.key));
 
-  const res = await request(t.app)
+  const res = await t.http()
     .post('/v1/reports?wait=20')
     .send({ format: 'csv', title: 'From the mirror', source: { fileId: file.id } });
   expect(res.status).toBe(201);
   expect(res.body.status).toBe('succeeded');
   const output = res.body.outputs.find((o: { name: string }) => o.name === 'From the mirror.csv');
-  const built = await request(t.app).get(output.links.content);
+  const built = await t.http().get(output.links.content);
   expect(built.text).toContain('alpha');
   expect(built.text).toContain('beta');
   // Read from the mirror, not judged missing: the file still downloads.
-  expect((await request(t.app).get(file.links.self)).body.status).toBe('ready');
+  expect((await t.http().get(file.links.self)).body.status).toBe('ready');
   await t.logs.waitFor((l) => l.fileId === file.id && l.event === 'mirror.restore' && l.outcome === 'restored');
-  expect((await request(t.app).get(file.links.content)).status).toBe(200);
+  expect((await t.http().get(file.links.content)).status).toBe(200);
 });
 
 it('pins the copy of a file on a Fly Machine’s volume to that Machine: another Machine’s worker leaves it, its own copies it', async () => {
@@ -154,7 +154,7 @@ it('answers a range from the mirror while the primary copy is gone', async () =>
   await taskReaches(t, await mirrorTaskOf(t, file.id), 'succeeded');
   await fsp.rm(primaryPath(record.key));
 
-  const res = await request(t.app).get(file.links.content).set('Range', 'bytes=1000-1999').buffer(true).parse(binary);
+  const res = await t.http().get(file.links.content).set('Range', 'bytes=1000-1999').buffer(true).parse(binary);
   expect(res.status).toBe(206);
   expect(res.body.equals(data.subarray(1000, 2000))).toBe(true);
   await t.logs.waitFor((l) => l.fileId === file.id && l.event === 'mirror.restore' && l.outcome === 'restored');
@@ -214,13 +214,13 @@ it('removes the mirror copy when the file is deleted, and a copy of a file delet
   const { file } = await upload(randomData(30_000));
   await taskReaches(t, await mirrorTaskOf(t, file.id), 'succeeded');
   expect(await bucket.objectKeys()).toHaveLength(1);
-  expect((await request(t.app).delete(file.links.self)).status).toBe(204);
+  expect((await t.http().delete(file.links.self)).status).toBe(204);
   expect(await bucket.objectKeys()).toEqual([]);
   expect(await t.storedFiles()).toEqual([]);
 
   await Promise.all(workers.splice(0).map((w) => w.stop(0)));
   const early = await upload(randomData(10_000));
-  expect((await request(t.app).delete(early.file.links.self)).status).toBe(204);
+  expect((await t.http().delete(early.file.links.self)).status).toBe(204);
   const task = await mirrorTaskOf(t, early.file.id);
   worker();
   const done = await taskReaches(t, task, 'succeeded');

@@ -22,6 +22,9 @@ describe('the built service as the container image lays it out', () => {
       env: { HOME: app.appDir, STORAGE: 'tmp', TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1' },
     });
     await svc.waitFor((l) => l.msg === 'listening');
+    // Like the page suites, this runs the loopback dev mode the quick start uses (no key exists):
+    // the page is served without a session. The session-based page comes with page links.
+    expect(svc.lines).toContainEqual(expect.objectContaining({ level: 40, owner: 'local', msg: expect.stringMatching(/^dev mode: /) }));
     const page = await fetch(`http://127.0.0.1:${port}/`);
     expect(page.status).toBe(200);
     const body = await page.text();

@@ -131,7 +131,7 @@ describe('the report form with JavaScript', () => {
 
     await uploadThroughPage('lost.csv', Buffer.from('a,b\n1,2\n'));
     const id = await page.locator('#report-source option', { hasText: 'lost.csv' }).getAttribute('value');
-    const record = await s.catalog.get('anonymous', id!);
+    const record = await s.catalog.get(s.owner, id!);
     await s.store.delete(record!.key);
     await fillReportForm('lost.csv', 'CSV', 'Lost');
     await page.getByRole('button', { name: 'Make the report' }).click();
@@ -147,7 +147,7 @@ describe('the report form with JavaScript', () => {
     await uploadThroughPage('gone.csv', Buffer.from('a\n1\n'));
     await fillReportForm('gone.csv', 'CSV', 'Gone');
     const id = await page.getByLabel('From file').inputValue();
-    expect((await fetch(`${s.url}/v1/files/${id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await s.api(`/v1/files/${id}`, { method: 'DELETE' })).status).toBe(204);
     await page.getByRole('button', { name: 'Make the report' }).click();
     await page.locator('#report-notice', { hasText: 'That file no longer exists. Choose another one.' }).waitFor();
     expect(await panel().isHidden()).toBe(true);

@@ -1,10 +1,13 @@
 import request from 'supertest';
+import { REPORT_TASK } from '../../src/tasks/report-task';
 import { CONTENT_SECURITY_POLICY } from '../../src/web/security-headers';
-import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
+import { allRecords } from '../helpers/app';
+import { type PageServer, startPageServer } from '../helpers/browser';
 
-let t: TestApp;
+// The page server: loopback dev mode, as the quick start runs (no key; requests act as `local`).
+let t: PageServer;
 beforeEach(async () => {
-  t = await buildTestApp();
+  t = await startPageServer();
 });
 afterEach(async () => t?.close());
 
@@ -64,7 +67,7 @@ describe('the page over HTTP', () => {
   });
 
   it('escapes every stored string it renders and answers a bad cursor with a readable page', async () => {
-    await t.catalog.createPending({ id: 'a'.repeat(32), owner: 'anonymous', originalName: 'x', name: '</td><script>alert(1)</script>"&.txt', contentType: 'text/plain"><b>', store: 'volume', key: 'aa/none' });
+    await t.catalog.createPending({ id: 'a'.repeat(32), owner: t.owner, originalName: 'x', name: '</td><script>alert(1)</script>"&.txt', contentType: 'text/plain"><b>', store: 'volume', key: 'aa/none' });
     const page = (await request(t.app).get('/')).text;
     expect(page).toContain('&lt;/td&gt;&lt;script&gt;alert(1)&lt;/script&gt;&quot;&amp;.txt');
     expect(page).toContain('text/plain&quot;&gt;&lt;b&gt;');
@@ -86,8 +89,10 @@ describe('the report form over HTTP', () => {
     await upload('Windows.CSV', 'application/vnd.ms-excel');
     await upload('book.xlsx', 'application/octet-stream');
     await upload('notes.txt', 'text/plain');
-    await t.catalog.createPending({ id: 'b'.repeat(32), owner: 'anonymous', originalName: 'x', name: 'half.csv', contentType: 'text/csv', store: 'volume', key: 'bb/none' });
-    await request(t.app).post('/v1/files').set('X-Owner', 'bob').attach('file', Buffer.from('x'), 'bobs.csv');
+    await t.catalog.createPending({ id: 'b'.repeat(32), owner: t.owner, originalName: 'x', name: 'half.csv', contentType: 'text/csv', store: 'volume', key: 'bb/none' });
+    // Another owner's ready CSV.
+    await t.catalog.createPending({ id: 'c'.repeat(32), owner: 'bob', originalName: 'bobs.csv', name: 'bobs.csv', contentType: 'text/csv', store: 'volume', key: 'cc/none' });
+    await t.catalog.setStatus('c'.repeat(32), 'ready', null);
     const page = (await request(t.app).get('/')).text;
     const options = [...page.matchAll(/<option value="[0-9a-f]{32}">([^ ]+) /g)].map((m) => m[1]);
     expect(options.sort()).toEqual(['Windows.CSV', 'book.xlsx', 'by-type']);
@@ -141,6 +146,13 @@ describe('the report form over HTTP', () => {
       expect(missing.status).toBe(404);
       expect(missing.text).toContain('That report is not here any more. Make a new one below.');
     }
-    expect((await request(t.app).get(`/?task=${id}`).set('X-Owner', 'bob')).status).toBe(404);
+    const bobs = await t.queue.enqueue(REPORT_TASK, 'bob', { kind: 'source', format: 'csv', title: 'Bob’s', source: { fileId: source } });
+    const notMine = await request(t.app).get(`/?task=${bobs.id}`);
+    expect(notMine.status).toBe(404);
+    expect(notMine.text).toContain('That report is not here any more. Make a new one below.');
+    // Nor can the page be asked for another owner's view.
+    const asBob = await request(t.app).get(`/?task=${bobs.id}`).set('X-Owner', 'bob');
+    expect(asBob.status).toBe(403);
+    expect(asBob.text).not.toContain('Bob’s');
   });
 });

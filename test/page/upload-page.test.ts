@@ -47,7 +47,7 @@ async function uploadOutcome(name: string): Promise<{ state: string | null; stat
 }
 
 async function apiFiles(): Promise<{ id: string; name: string; sha256: string; status: string }[]> {
-  return ((await (await fetch(`${s.url}/v1/files`)).json()) as { files: { id: string; name: string; sha256: string; status: string }[] }).files;
+  return ((await (await s.api('/v1/files')).json()) as { files: { id: string; name: string; sha256: string; status: string }[] }).files;
 }
 
 describe('the upload page with JavaScript', () => {
@@ -202,7 +202,7 @@ describe('the upload page with JavaScript', () => {
     await page.setInputFiles('#file-input', { name: '<img src=x onerror=alert(1)>.txt', mimeType: 'text/plain', buffer: Buffer.from('x') });
     expect(await uploadOutcome('onerror')).toMatchObject({ state: 'done' });
     // A record whose name reached the catalog unsanitized (an older version, another writer).
-    await s.catalog.createPending({ id: 'f'.repeat(32), owner: 'anonymous', originalName: 'raw', name: `<img src=x onerror=alert(2)>"'&.txt`, contentType: 'text/plain', store: 'volume', key: 'ff/none' });
+    await s.catalog.createPending({ id: 'f'.repeat(32), owner: s.owner, originalName: 'raw', name: `<img src=x onerror=alert(2)>"'&.txt`, contentType: 'text/plain', store: 'volume', key: 'ff/none' });
     await s.catalog.setStatus('f'.repeat(32), 'failed', '<b>not bold</b>');
     await page.reload();
     const [{ name }] = await apiFiles().then((files) => files.filter((f) => f.name.includes('alert(1)')));
@@ -224,9 +224,9 @@ describe('the upload page with JavaScript', () => {
     await fileRow('lost.txt').waitFor();
     // The blob vanishes behind the service's back; the next download attempt finds out.
     const lost = (await apiFiles()).find((f) => f.name === 'lost.txt')!;
-    const record = await s.catalog.get('anonymous', lost.id);
+    const record = await s.catalog.get(s.owner, lost.id);
     await s.store.delete(record!.key);
-    expect((await fetch(`${s.url}/v1/files/${lost.id}/content`)).status).toBe(404);
+    expect((await s.api(`/v1/files/${lost.id}/content`)).status).toBe(404);
 
     await page.reload();
     expect(await fileRow('lost.txt').locator('.file-status').innerText()).toMatch(/^Missing\s+File missing from storage\. Please re-upload it\.$/);

@@ -22,11 +22,11 @@ function binary(res: request.Response, done: (err: Error | null, body: Buffer) =
 }
 
 function begin(body: object, owner = 'alice') {
-  return request(t.app).post('/v1/uploads').set('X-Owner', owner).send(body);
+  return t.http(owner).post('/v1/uploads').send(body);
 }
 
 function complete(id: string, owner = 'alice') {
-  return request(t.app).post(`/v1/uploads/${id}/complete`).set('X-Owner', owner);
+  return t.http(owner).post(`/v1/uploads/${id}/complete`);
 }
 
 /** What a browser or SDK does with the answer: PUT the bytes to the URL with the headers given. */
@@ -52,14 +52,14 @@ describe.each(CATALOG_DATABASES)('direct uploads (catalog on %s)', (kind) => {
       expect(upload).toMatchObject({ method: 'PUT', headers: { 'Content-Type': 'application/pdf' } });
       expect(upload.url.startsWith(`${bucket.endpoint}/${bucket.bucket}/`)).toBe(true);
       expect(links.complete).toBe(`/v1/uploads/${file.id}/complete`);
-      expect((await request(t.app).get(file.links.content).set('X-Owner', 'alice')).body.error.code).toBe('file_pending');
+      expect((await t.http('alice').get(file.links.content)).body.error.code).toBe('file_pending');
 
       expect((await putTo(upload, data)).status).toBe(200);
       const done = await complete(file.id);
       expect(done.status).toBe(200);
       expect(done.body).toMatchObject({ id: file.id, status: 'ready', size: data.length, sha256: sha256(data) });
 
-      const down = await request(t.app).get(file.links.content).set('X-Owner', 'alice').buffer(true).parse(binary);
+      const down = await t.http('alice').get(file.links.content).buffer(true).parse(binary);
       expect(down.status).toBe(200);
       expect(sha256(down.body)).toBe(sha256(data));
       expect(down.headers['content-type']).toBe('application/pdf');
@@ -74,7 +74,7 @@ describe.each(CATALOG_DATABASES)('direct uploads (catalog on %s)', (kind) => {
       await putTo(body.upload, data);
       const done = await complete(body.file.id);
       expect(done.body).toMatchObject({ status: 'ready', size: 1000, sha256: null });
-      const down = await request(t.app).get(body.file.links.content).set('X-Owner', 'alice').buffer(true).parse(binary);
+      const down = await t.http('alice').get(body.file.links.content).buffer(true).parse(binary);
       expect(sha256(down.body)).toBe(sha256(data));
       expect(down.headers['etag']).toBe(`"${body.file.id}"`);
     });
@@ -87,7 +87,7 @@ describe.each(CATALOG_DATABASES)('direct uploads (catalog on %s)', (kind) => {
       const done = await complete(body.file.id);
       expect(done.status).toBe(422);
       expect(done.body.error).toMatchObject({ code: 'upload_verification_failed', message: 'Uploaded 4000 bytes, but 5000 were announced.' });
-      const record = await request(t.app).get(`/v1/files/${body.file.id}`).set('X-Owner', 'alice');
+      const record = await t.http('alice').get(`/v1/files/${body.file.id}`);
       expect(record.body).toMatchObject({ status: 'failed', statusMessage: 'Uploaded 4000 bytes, but 5000 were announced.' });
       expect(await bucket.objectKeys()).toEqual([]);
       expect((await complete(body.file.id)).body.error.code).toBe('upload_failed');
@@ -135,7 +135,7 @@ describe.each(CATALOG_DATABASES)('direct uploads (catalog on %s)', (kind) => {
       const type = await begin({ name: 'a.exe', size: 10, contentType: 'application/x-msdownload' });
       expect(type.status).toBe(415);
       expect(type.body.error.code).toBe('unsupported_file_type');
-      const broken = await request(t.app).post('/v1/uploads').set('Content-Type', 'application/json').send('{"name":');
+      const broken = await t.http().post('/v1/uploads').set('Content-Type', 'application/json').send('{"name":');
       expect(broken.status).toBe(400);
       expect(broken.body.error.code).toBe('invalid_json');
       expect(await allRecords(t.db)).toEqual([]);
@@ -151,7 +151,7 @@ describe.each(CATALOG_DATABASES)('direct uploads (catalog on %s)', (kind) => {
         const completed = (await begin({ name: 'c.png', size: 100, contentType: 'image/png' })).body;
         await putTo(completed.upload, data);
         await complete(completed.file.id);
-        const viaForm = await request(t.app).post('/v1/files').attach('file', data, { filename: 'd.png', contentType: 'image/png' });
+        const viaForm = await t.http().post('/v1/files').attach('file', data, { filename: 'd.png', contentType: 'image/png' });
         expect(viaForm.status).toBe(201);
 
         const deps = { files: t.files, log: t.logs.log };

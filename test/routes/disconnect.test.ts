@@ -16,12 +16,13 @@ it.each(['volume', 'memory'])('a client that disconnects mid-upload leaves nothi
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
 
+  const token = await t.key('anonymous');
   const socket = net.connect(port, '127.0.0.1');
   await new Promise((resolve) => socket.once('connect', resolve));
   const boundary = 'b0undary';
   const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="first.bin"\r\n\r\n`;
   socket.write(
-    `POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\n` +
+    `POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\n` +
       `Content-Length: ${100 * 1024 * 1024}\r\n\r\n${head}`,
   );
   socket.write(randomData(2 * 1024 * 1024));

@@ -38,11 +38,11 @@ async function finished(id: string) {
 }
 
 async function download(link: string) {
-  return (await request(t.app).get(link).buffer(true).parse(binary)).body as Buffer;
+  return (await t.http().get(link).buffer(true).parse(binary)).body as Buffer;
 }
 
 async function uploadSource(name: string, data: Buffer, type = 'text/csv') {
-  const res = await request(t.app).post('/v1/files').attach('file', data, { filename: name, contentType: type });
+  const res = await t.http().post('/v1/files').attach('file', data, { filename: name, contentType: type });
   expect(res.status).toBe(201);
   return res.body.files[0].id as string;
 }
@@ -70,9 +70,8 @@ describe.each(CATALOG_DATABASES)('reports (catalog on %s)', (kind) => {
 
   describe('POST /v1/reports', () => {
     it('builds an xlsx synchronously with ?wait and serves it as a file the requester owns', async () => {
-      const res = await request(t.app)
+      const res = await t.http('anonymous')
         .post('/v1/reports?wait=20')
-        .set('X-Owner', 'anonymous')
         .send({ format: 'xlsx', title: 'Sales Q3', columns, rows, options: { totalsRow: true } });
       expect(res.status).toBe(201);
       expect(res.headers.location).toBe(`/v1/tasks/${res.body.id}`);
@@ -93,12 +92,12 @@ describe.each(CATALOG_DATABASES)('reports (catalog on %s)', (kind) => {
     });
 
     it('answers 202 with a Location, and the task finishes in the background', async () => {
-      const res = await request(t.app).post('/v1/reports').send({ format: 'csv', title: 'export', columns, rows });
+      const res = await t.http().post('/v1/reports').send({ format: 'csv', title: 'export', columns, rows });
       expect(res.status).toBe(202);
       expect(res.headers.location).toBe(`/v1/tasks/${res.body.id}`);
       const task = await finished(res.body.id);
       expect(task.status).toBe('succeeded');
-      const view = await request(t.app).get(res.headers.location);
+      const view = await t.http().get(res.headers.location);
       const csv = (await download(view.body.outputs[0].links.content)).toString('utf8');
       expect(csv.split('\r\n')[0]).toBe('Name,Quantity,Price,Day,Paid');
       // Formula injection neutralised.
@@ -106,7 +105,7 @@ describe.each(CATALOG_DATABASES)('reports (catalog on %s)', (kind) => {
     });
 
     it('renders a PDF whose non-Latin text survives, checked by poppler', async () => {
-      const res = await request(t.app).post('/v1/reports?wait=20').send({ format: 'pdf', title: 'Ελένη’s report', columns, rows, options: { landscape: true } });
+      const res = await t.http().post('/v1/reports?wait=20').send({ format: 'pdf', title: 'Ελένη’s report', columns, rows, options: { landscape: true } });
       expect(res.status).toBe(201);
       const dir = await makeTempDir();
       const file = path.join(dir, 'r.pdf');
@@ -118,24 +117,24 @@ describe.each(CATALOG_DATABASES)('reports (catalog on %s)', (kind) => {
     });
 
     it('rejects a bad request with 422 naming each problem, and queues nothing', async () => {
-      const res = await request(t.app)
+      const res = await t.http()
         .post('/v1/reports')
         .send({ format: 'docx', title: 'x', columns, rows: [{ name: 'a', qty: 'three', price: 1, day: 'soon', paid: 'yes' }] });
       expect(res.status).toBe(422);
       expect(res.body.error.code).toBe('invalid_report');
       expect(res.body.error.message).toContain('format');
-      const typed = await request(t.app).post('/v1/reports').send({ format: 'xlsx', title: 'x', columns, rows: [{ name: 'a', qty: 'three', price: 1, day: '2026-01-01', paid: true }] });
+      const typed = await t.http().post('/v1/reports').send({ format: 'xlsx', title: 'x', columns, rows: [{ name: 'a', qty: 'three', price: 1, day: '2026-01-01', paid: true }] });
       expect(typed.status).toBe(422);
       expect(typed.body.error.message).toContain('rows[0].qty');
-      expect((await request(t.app).post('/v1/reports').set('Content-Type', 'text/plain').send('hi')).status).toBe(415);
-      expect((await request(t.app).post('/v1/reports').set('Content-Type', 'application/json').send('{"format":')).body.error.code).toBe('invalid_json');
-      expect((await request(t.app).post('/v1/reports?wait=600').send({ format: 'csv', title: 'x', columns, rows })).status).toBe(400);
+      expect((await t.http().post('/v1/reports').set('Content-Type', 'text/plain').send('hi')).status).toBe(415);
+      expect((await t.http().post('/v1/reports').set('Content-Type', 'application/json').send('{"format":')).body.error.code).toBe('invalid_json');
+      expect((await t.http().post('/v1/reports?wait=600').send({ format: 'csv', title: 'x', columns, rows })).status).toBe(400);
       expect(await t.db.selectFrom('tasks').selectAll().execute()).toEqual([]);
     });
 
     it('turns an uploaded CSV into a workbook and a processing log of rows read and skipped', async () => {
       const source = await uploadSource('run sheet.csv', Buffer.from('Driver,Stops,Date\nAda,12,2026-11-01\n\nBob,7,2026-11-02,extra\nCy,3,2026-11-03\n'));
-      const res = await request(t.app).post('/v1/reports?wait=20').send({ format: 'xlsx', title: 'Run sheet', source: { fileId: source } });
+      const res = await t.http().post('/v1/reports?wait=20').send({ format: 'xlsx', title: 'Run sheet', source: { fileId: source } });
       expect(res.status).toBe(201);
       expect(res.body.outputs.map((o: { name: string }) => o.name)).toEqual(['Run sheet.xlsx', 'Run sheet-processing-log.txt']);
       const book = XLSX.read(await download(res.body.outputs[0].links.content), { type: 'buffer' });
@@ -153,7 +152,7 @@ describe.each(CATALOG_DATABASES)('reports (catalog on %s)', (kind) => {
       const source = await uploadSource('data.csv', Buffer.from('a,b\n1,2\n'));
       const [record] = await allRecords(t.db);
       await fsp.rm(path.join(t.config.storage.path, ...record.key.split('/')));
-      const res = await request(t.app).post('/v1/reports?wait=20').send({ format: 'xlsx', title: 'x', source: { fileId: source } });
+      const res = await t.http().post('/v1/reports?wait=20').send({ format: 'xlsx', title: 'x', source: { fileId: source } });
       expect(res.status).toBe(202);
       expect(res.body).toMatchObject({
         status: 'failed',
@@ -161,11 +160,11 @@ describe.each(CATALOG_DATABASES)('reports (catalog on %s)', (kind) => {
         outputs: [],
         error: { code: 'file_missing', message: 'File missing from storage. Please re-upload your file.' },
       });
-      expect((await request(t.app).get(`/v1/files/${source}`)).body).toMatchObject({ status: 'missing' });
+      expect((await t.http().get(`/v1/files/${source}`)).body).toMatchObject({ status: 'missing' });
     });
 
     it('answers 404 for a source that does not exist', async () => {
-      const res = await request(t.app).post('/v1/reports').send({ format: 'xlsx', title: 'x', source: { fileId: 'f'.repeat(32) } });
+      const res = await t.http().post('/v1/reports').send({ format: 'xlsx', title: 'x', source: { fileId: 'f'.repeat(32) } });
       expect(res.status).toBe(404);
       expect(res.body.error.code).toBe('source_not_found');
     });
@@ -197,7 +196,7 @@ describe.each(CATALOG_DATABASES)('reports (catalog on %s)', (kind) => {
     it.each(cases)('%s', async (_name, make, message) => {
       const source = await uploadSource('hostile.bin', await make(), 'application/octet-stream');
       const before = (await allRecords(t.db)).length;
-      const res = await request(t.app).post('/v1/reports?wait=20').send({ format: 'xlsx', title: 'x', source: { fileId: source } });
+      const res = await t.http().post('/v1/reports?wait=20').send({ format: 'xlsx', title: 'x', source: { fileId: source } });
       expect(res.status).toBe(202);
       expect(res.body.status).toBe('failed');
       expect(res.body.attempts).toBe(1);

@@ -36,7 +36,7 @@ function binary(res: request.Response, done: (err: Error | null, body: Buffer) =
 }
 
 function upload(files: { name: string; data: Buffer; type?: string }[]) {
-  let req = request(t.app).post('/v1/files');
+  let req = t.http().post('/v1/files');
   for (const f of files) req = req.attach('file', f.data, { filename: f.name, contentType: f.type ?? 'application/octet-stream' });
   return req;
 }
@@ -64,7 +64,7 @@ describe('STORAGE=s3 through the HTTP API', () => {
     expect(fa).toMatchObject({ store: 's3', size: a.length, sha256: sha256(a), status: 'ready' });
     expect(fb).toMatchObject({ store: 's3', size: b.length, sha256: sha256(b), contentType: 'text/csv' });
     for (const [file, data] of [[fa, a], [fb, b]] as const) {
-      const down = await request(t.app).get(file.links.content).buffer(true).parse(binary);
+      const down = await t.http().get(file.links.content).buffer(true).parse(binary);
       expect(down.status).toBe(200);
       expect(sha256(down.body)).toBe(sha256(data));
       expect(down.headers['etag']).toBe(`"${sha256(data)}"`);
@@ -78,7 +78,7 @@ describe('STORAGE=s3 through the HTTP API', () => {
     const res = await upload([{ name: 'big.bin', data }]);
     expect(res.status).toBe(201);
     expect(res.body.files[0]).toMatchObject({ size: data.length, sha256: sha256(data), store: 's3' });
-    const down = await request(t.app).get(res.body.files[0].links.content).buffer(true).parse(binary);
+    const down = await t.http().get(res.body.files[0].links.content).buffer(true).parse(binary);
     expect(down.headers['content-length']).toBe(String(data.length));
     expect(sha256(down.body)).toBe(sha256(data));
     expect(await bucket.inProgressUploads()).toEqual([]);
@@ -95,25 +95,26 @@ describe('STORAGE=s3 through the HTTP API', () => {
       ['bytes=0-0', 0, 0],
     ];
     for (const [range, start, end] of cases) {
-      const res = await request(t.app).get(url).set('Range', range).buffer(true).parse(binary);
+      const res = await t.http().get(url).set('Range', range).buffer(true).parse(binary);
       expect(res.status).toBe(206);
       expect(res.headers['content-range']).toBe(`bytes ${start}-${end}/${data.length}`);
       expect(res.body.equals(data.subarray(start, end + 1))).toBe(true);
     }
-    const unsatisfiable = await request(t.app).get(url).set('Range', `bytes=${data.length}-`);
+    const unsatisfiable = await t.http().get(url).set('Range', `bytes=${data.length}-`);
     expect(unsatisfiable.status).toBe(416);
     expect(unsatisfiable.body.error.code).toBe('range_not_satisfiable');
-    const cached = await request(t.app).get(url).set('If-None-Match', `"${sha256(data)}"`);
+    const cached = await t.http().get(url).set('If-None-Match', `"${sha256(data)}"`);
     expect(cached.status).toBe(304);
   });
 
   it('a client that disconnects mid-upload leaves no object, no multipart upload and no record', async () => {
     const port = Number(new URL(await listen()).port);
+    const token = await t.key('anonymous');
     const socket = net.connect(port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
     const boundary = 'b0undary';
     socket.write(
-      `POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\n` +
+      `POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\n` +
         `Content-Length: ${100 * MiB}\r\n\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n`,
     );
     socket.write(randomData(12 * MiB));
@@ -143,15 +144,17 @@ describe('DOWNLOAD_MODE=redirect', () => {
     const { body } = await upload([{ name: 'résumé 2026 €.pdf', data, type: 'application/pdf' }]);
     const base = await listen();
     const content = `${base}${body.files[0].links.content}`;
+    // The key goes to stowage only: fetch drops Authorization when the redirect leaves its origin.
+    const authorization = `Bearer ${await t.key('anonymous', 'read')}`;
 
-    const redirect = await fetch(content, { redirect: 'manual' });
+    const redirect = await fetch(content, { redirect: 'manual', headers: { Authorization: authorization } });
     expect(redirect.status).toBe(302);
     expect(redirect.headers.get('cache-control')).toBe('no-store');
     const location = redirect.headers.get('location')!;
     expect(location.startsWith(`${bucket.endpoint}/${bucket.bucket}/`)).toBe(true);
     expect(new URL(location).searchParams.get('X-Amz-Expires')).toBe('120');
 
-    const followed = await fetch(content, { redirect: 'follow' });
+    const followed = await fetch(content, { redirect: 'follow', headers: { Authorization: authorization } });
     expect(followed.status).toBe(200);
     expect(followed.url).toBe(location);
     expect(sha256(Buffer.from(await followed.arrayBuffer()))).toBe(sha256(data));
@@ -160,7 +163,7 @@ describe('DOWNLOAD_MODE=redirect', () => {
       `attachment; filename="r?sum? 2026 ?.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9%202026%20%E2%82%AC.pdf`,
     );
 
-    const ranged = await fetch(content, { redirect: 'follow', headers: { Range: 'bytes=100-199' } });
+    const ranged = await fetch(content, { redirect: 'follow', headers: { Authorization: authorization, Range: 'bytes=100-199' } });
     expect(ranged.status).toBe(206);
     expect(Buffer.from(await ranged.arrayBuffer()).equals(data.subarray(100, 200))).toBe(true);
   });
@@ -170,7 +173,7 @@ describe('DOWNLOAD_MODE=redirect', () => {
     const { body } = await upload([{ name: 'gone.txt', data: Buffer.from('bye') }]);
     const [record] = await allRecords(t.db);
     await t.store.delete(record.key);
-    const res = await request(t.app).get(body.files[0].links.content);
+    const res = await t.http().get(body.files[0].links.content);
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe('file_missing');
     expect((await allRecords(t.db))[0].status).toBe('missing');
@@ -180,7 +183,7 @@ describe('DOWNLOAD_MODE=redirect', () => {
     t = await buildTestApp({ DOWNLOAD_MODE: 'redirect' });
     const data = randomData(10_000);
     const { body } = await upload([{ name: 'local.bin', data }]);
-    const res = await request(t.app).get(body.files[0].links.content).buffer(true).parse(binary);
+    const res = await t.http().get(body.files[0].links.content).buffer(true).parse(binary);
     expect(res.status).toBe(200);
     expect(res.headers['location']).toBeUndefined();
     expect(sha256(res.body)).toBe(sha256(data));

@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { type PostgresServer, startPostgres } from '../helpers/postgres';
-import { freePort, runService, type ServiceProcess } from '../helpers/service';
+import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
 import { makeTempDir } from '../helpers/tmp';
 
 /**
@@ -17,6 +17,8 @@ let dir: string;
 const running: ServiceProcess[] = [];
 let a: string;
 let b: string;
+/** A key created once in the shared catalog: both machines accept it. */
+let auth: { Authorization: string };
 
 async function machine(id: string, region: string, databaseUrl: string): Promise<string> {
   const port = await freePort();
@@ -42,6 +44,7 @@ async function machine(id: string, region: string, databaseUrl: string): Promise
 beforeAll(async () => {
   postgres = await startPostgres();
   dir = await makeTempDir('stowage-fly-');
+  auth = bearer(await createKeyWithCli({ HOME: dir, DATABASE_URL: postgres.url }, 'alice', 'write', { cwd: dir }));
   [a, b] = await Promise.all([machine('148e0a1b2c3d', 'iad', postgres.url), machine('9080e4f5a6b7', 'cdg', postgres.url)]);
 });
 afterAll(async () => {
@@ -52,7 +55,7 @@ afterAll(async () => {
 async function upload(base: string, data: Buffer, name: string): Promise<string> {
   const form = new FormData();
   form.append('file', new Blob([data]), name);
-  const res = await fetch(`${base}/v1/files`, { method: 'POST', body: form });
+  const res = await fetch(`${base}/v1/files`, { method: 'POST', body: form, headers: auth });
   expect(res.status).toBe(201);
   return ((await res.json()) as { files: { id: string }[] }).files[0].id;
 }
@@ -62,16 +65,16 @@ it('reads of a file on the other machine are replayed there, with no body; the o
   const id = await upload(a, data, 'on-a.bin');
 
   for (const method of ['GET', 'HEAD']) {
-    const res = await fetch(`${b}/v1/files/${id}/content`, { method });
+    const res = await fetch(`${b}/v1/files/${id}/content`, { method, headers: auth });
     expect(res.status).toBe(409);
     expect(res.headers.get('fly-replay')).toBe('instance=148e0a1b2c3d');
     expect((await res.arrayBuffer()).byteLength).toBe(0);
   }
   // The record itself is in the shared catalog: any machine answers it, and it stays ready.
-  const record = await fetch(`${b}/v1/files/${id}`);
+  const record = await fetch(`${b}/v1/files/${id}`, { headers: auth });
   expect(((await record.json()) as { status: string }).status).toBe('ready');
 
-  const here = await fetch(`${a}/v1/files/${id}/content`);
+  const here = await fetch(`${a}/v1/files/${id}/content`, { headers: auth });
   expect(here.status).toBe(200);
   expect(here.headers.get('fly-replay')).toBeNull();
   expect(createHash('sha256').update(Buffer.from(await here.arrayBuffer())).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
@@ -79,37 +82,37 @@ it('reads of a file on the other machine are replayed there, with no body; the o
 
 it('a request that already is a replay is not replayed again, and the file is not marked missing', async () => {
   const id = await upload(a, Buffer.from('hello from iad\n'), 'hello.txt');
-  const res = await fetch(`${b}/v1/files/${id}/content`, { headers: { 'fly-replay-src': 'instance=148e0a1b2c3d;region=iad;t=1' } });
+  const res = await fetch(`${b}/v1/files/${id}/content`, { headers: { ...auth, 'fly-replay-src': 'instance=148e0a1b2c3d;region=iad;t=1' } });
   expect(res.status).toBe(409);
   expect(res.headers.get('fly-replay')).toBeNull();
   expect(((await res.json()) as { error: { code: string } }).error.code).toBe('file_elsewhere');
-  expect(((await (await fetch(`${a}/v1/files/${id}`)).json()) as { status: string }).status).toBe('ready');
+  expect(((await (await fetch(`${a}/v1/files/${id}`, { headers: auth })).json()) as { status: string }).status).toBe('ready');
 });
 
 it('a delete on the wrong machine is replayed; on the owning machine it deletes', async () => {
   const id = await upload(a, Buffer.from('delete me\n'), 'doomed.txt');
-  const wrong = await fetch(`${b}/v1/files/${id}`, { method: 'DELETE' });
+  const wrong = await fetch(`${b}/v1/files/${id}`, { method: 'DELETE', headers: auth });
   expect(wrong.status).toBe(409);
   expect(wrong.headers.get('fly-replay')).toBe('instance=148e0a1b2c3d');
-  expect((await fetch(`${a}/v1/files/${id}`)).status).toBe(200);
+  expect((await fetch(`${a}/v1/files/${id}`, { headers: auth })).status).toBe(200);
 
-  expect((await fetch(`${a}/v1/files/${id}`, { method: 'DELETE' })).status).toBe(204);
-  expect((await fetch(`${b}/v1/files/${id}/content`)).status).toBe(404);
+  expect((await fetch(`${a}/v1/files/${id}`, { method: 'DELETE', headers: auth })).status).toBe(204);
+  expect((await fetch(`${b}/v1/files/${id}/content`, { headers: auth })).status).toBe(404);
 });
 
 it('uploads are not affected: each machine stores on its own volume and serves its own files', async () => {
   const id = await upload(b, Buffer.from('stored in cdg\n'), 'cdg.txt');
-  const res = await fetch(`${b}/v1/files/${id}/content`);
+  const res = await fetch(`${b}/v1/files/${id}/content`, { headers: auth });
   expect(res.status).toBe(200);
   expect(await res.text()).toBe('stored in cdg\n');
-  expect((await fetch(`${a}/v1/files/${id}/content`)).headers.get('fly-replay')).toBe('instance=9080e4f5a6b7');
+  expect((await fetch(`${a}/v1/files/${id}/content`, { headers: auth })).headers.get('fly-replay')).toBe('instance=9080e4f5a6b7');
 });
 
 it('a report from a file on one machine, requested on the other, is built by the machine that holds the file', async () => {
   const source = await upload(a, Buffer.from('city,visits\nParis,3\nLyon,5\n'), 'visits.csv');
   const res = await fetch(`${b}/v1/reports?wait=20`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...auth, 'content-type': 'application/json' },
     body: JSON.stringify({ format: 'csv', title: 'Visits', source: { fileId: source } }),
   });
   const task = (await res.json()) as { id: string; status: string; attempts: number; outputs: { id: string }[] };
@@ -123,9 +126,9 @@ it('a report from a file on one machine, requested on the other, is built by the
   expect(rows).toEqual([{ machine_id: '148e0a1b2c3d' }]);
   expect(task.attempts).toBe(1);
   // The report is stored on the volume it was built on: iad's, where the source is.
-  const output = await fetch(`${b}/v1/files/${task.outputs[0].id}/content`);
+  const output = await fetch(`${b}/v1/files/${task.outputs[0].id}/content`, { headers: auth });
   expect(output.headers.get('fly-replay')).toBe('instance=148e0a1b2c3d');
-  const built = await fetch(`${a}/v1/files/${task.outputs[0].id}/content`);
+  const built = await fetch(`${a}/v1/files/${task.outputs[0].id}/content`, { headers: auth });
   expect(built.status).toBe(200);
   expect(await built.text()).toContain('Lyon');
 });

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { type PostgresServer, startPostgres } from '../helpers/postgres';
 import { s3Env } from '../helpers/s3env';
 import { type S3TestServer, startS3Server } from '../helpers/s3server';
-import { freePort, runService, type ServiceProcess } from '../helpers/service';
+import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
 import { makeTempDir } from '../helpers/tmp';
 
 /**
@@ -51,10 +51,15 @@ async function worker(env: Record<string, string>): Promise<ServiceProcess> {
   return svc;
 }
 
-/** A fresh database and bucket: the environment every instance of one deployment shares. */
-async function deployment(extra: Record<string, string> = {}): Promise<Record<string, string>> {
+/**
+ * A fresh database and bucket: the environment every instance of one deployment shares, and the
+ * `Authorization` header of alice's key, created once in its catalog: every instance accepts it.
+ */
+async function deployment(extra: Record<string, string> = {}): Promise<{ env: Record<string, string>; auth: { Authorization: string } }> {
   const [url, bucket] = await Promise.all([postgres.createDatabase(), s3.newBucket()]);
-  return { ...s3Env(bucket), DATABASE_URL: url, ...extra };
+  const env = { ...s3Env(bucket), DATABASE_URL: url, ...extra };
+  const key = await createKeyWithCli({ HOME: dir, ...env }, 'alice', 'write', { cwd: dir });
+  return { env, auth: bearer(key) };
 }
 
 interface TaskView {
@@ -69,8 +74,8 @@ function finishedIn(workers: ServiceProcess[], id: string): Promise<unknown> {
   return Promise.race(workers.map((w) => w.waitFor((l) => l.msg === 'task finished' && l.taskId === id)));
 }
 
-async function getTask(base: string, id: string): Promise<TaskView> {
-  return (await (await fetch(`${base}/v1/tasks/${id}`)).json()) as TaskView;
+async function getTask(base: string, id: string, auth: { Authorization: string }): Promise<TaskView> {
+  return (await (await fetch(`${base}/v1/tasks/${id}`, { headers: auth })).json()) as TaskView;
 }
 
 it('migrations started by several processes at once apply exactly once', async () => {
@@ -95,34 +100,34 @@ it('migrations started by several processes at once apply exactly once', async (
 });
 
 it('a file uploaded through one web instance downloads through another, and a delete is seen by both', async () => {
-  const env = await deployment();
+  const { env, auth } = await deployment();
   const [a, b] = await Promise.all([web(env), web(env)]);
   const data = randomBytes(300 * 1024);
   const form = new FormData();
   form.append('file', new Blob([data]), 'shared.bin');
-  const up = await fetch(`${a}/v1/files`, { method: 'POST', body: form, headers: { 'X-Owner': 'alice' } });
+  const up = await fetch(`${a}/v1/files`, { method: 'POST', body: form, headers: auth });
   expect(up.status).toBe(201);
   const { id } = ((await up.json()) as { files: { id: string }[] }).files[0];
 
-  const down = await fetch(`${b}/v1/files/${id}/content`, { headers: { 'X-Owner': 'alice' } });
+  const down = await fetch(`${b}/v1/files/${id}/content`, { headers: auth });
   expect(down.status).toBe(200);
   expect(sha256(Buffer.from(await down.arrayBuffer()))).toBe(sha256(data));
 
-  expect((await fetch(`${a}/v1/files/${id}`, { method: 'DELETE', headers: { 'X-Owner': 'alice' } })).status).toBe(204);
-  const gone = await fetch(`${b}/v1/files/${id}/content`, { headers: { 'X-Owner': 'alice' } });
+  expect((await fetch(`${a}/v1/files/${id}`, { method: 'DELETE', headers: auth })).status).toBe(204);
+  const gone = await fetch(`${b}/v1/files/${id}/content`, { headers: auth });
   expect(gone.status).toBe(404);
   expect(((await gone.json()) as { error: { code: string } }).error.code).toBe('not_found');
 });
 
 it('50 reports queued at once are built exactly once, shared by two worker processes', async () => {
-  const env = await deployment();
+  const { env, auth } = await deployment();
   const base = await web(env);
   const workers = await Promise.all([worker(env), worker(env)]);
   const ids = await Promise.all(
     Array.from({ length: 50 }, async (_, i) => {
       const res = await fetch(`${base}/v1/reports`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
+        headers: { ...auth, 'Content-Type': 'application/json' },
         body: JSON.stringify({
           format: 'csv',
           title: `report ${i}`,
@@ -135,7 +140,7 @@ it('50 reports queued at once are built exactly once, shared by two worker proce
     }),
   );
   await Promise.all(ids.map((id) => finishedIn(workers, id)));
-  const tasks = await Promise.all(ids.map((id) => getTask(base, id)));
+  const tasks = await Promise.all(ids.map((id) => getTask(base, id, auth)));
   expect(tasks.map((t) => [t.status, t.attempts, t.outputs.length])).toEqual(ids.map(() => ['succeeded', 1, 1]));
   expect(tasks.map((t) => t.outputs[0].name).sort()).toEqual(ids.map((_, i) => `report ${i}.csv`).sort());
 
@@ -144,23 +149,23 @@ it('50 reports queued at once are built exactly once, shared by two worker proce
   expect([...finishedBy[0], ...finishedBy[1]].sort()).toEqual([...ids].sort());
   expect(finishedBy[0].length).toBeGreaterThan(0);
   expect(finishedBy[1].length).toBeGreaterThan(0);
-  const files = (await (await fetch(`${base}/v1/files?limit=200`)).json()) as { files: { status: string }[] };
+  const files = (await (await fetch(`${base}/v1/files?limit=200`, { headers: auth })).json()) as { files: { status: string }[] };
   expect(files.files).toHaveLength(50);
   expect(files.files.every((f) => f.status === 'ready')).toBe(true);
 });
 
 it('a worker killed mid-task loses nothing: the other worker finishes the task, once', async () => {
-  const env = await deployment({ TASK_LEASE_SECONDS: '1', WORKER_CONCURRENCY: '1' });
+  const { env, auth } = await deployment({ TASK_LEASE_SECONDS: '1', WORKER_CONCURRENCY: '1' });
   const base = await web(env);
   const workers = await Promise.all([worker(env), worker(env)]);
 
   const csv = ['id,name,amount', ...Array.from({ length: 100_000 }, (_, i) => `${i},name ${i},${i * 1.5}`)].join('\n');
   const form = new FormData();
   form.append('file', new Blob([csv], { type: 'text/csv' }), 'big.csv');
-  const sourceId = ((await (await fetch(`${base}/v1/files`, { method: 'POST', body: form })).json()) as { files: { id: string }[] }).files[0].id;
+  const sourceId = ((await (await fetch(`${base}/v1/files`, { method: 'POST', body: form, headers: auth })).json()) as { files: { id: string }[] }).files[0].id;
   const queued = await fetch(`${base}/v1/reports`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { ...auth, 'Content-Type': 'application/json' },
     body: JSON.stringify({ format: 'xlsx', title: 'Big', source: { fileId: sourceId } }),
   });
   const taskId = ((await queued.json()) as { id: string }).id;
@@ -172,13 +177,13 @@ it('a worker killed mid-task loses nothing: the other worker finishes the task, 
 
   const done = await survivor.waitFor((l) => l.msg === 'task finished' && l.taskId === taskId);
   expect(done).toMatchObject({ attempt: 2, outcome: 'succeeded' });
-  const task = await getTask(base, taskId);
+  const task = await getTask(base, taskId, auth);
   expect(task).toMatchObject({ status: 'succeeded', attempts: 2 });
   expect(task.outputs.map((o) => [o.name, o.status])).toEqual([
     ['Big.xlsx', 'ready'],
     ['Big-processing-log.txt', 'ready'],
   ]);
   // The source and the two outputs; the killed attempt's unfinished output was removed.
-  const files = (await (await fetch(`${base}/v1/files?limit=200`)).json()) as { files: { name: string }[] };
+  const files = (await (await fetch(`${base}/v1/files?limit=200`, { headers: auth })).json()) as { files: { name: string }[] };
   expect(files.files.map((f) => f.name).sort()).toEqual(['Big-processing-log.txt', 'Big.xlsx', 'big.csv']);
 });

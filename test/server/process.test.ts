@@ -4,7 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { randomData, sha256 } from '../helpers/streams';
 import { listFilesDeep, makeTempDir } from '../helpers/tmp';
-import { freePort, installReadOnlyApp, runService, type ServiceProcess, writableDir } from '../helpers/service';
+import { bearer, createKeyWithCli, freePort, installReadOnlyApp, runService, type ServiceProcess, writableDir } from '../helpers/service';
 
 let base: string;
 let app: Awaited<ReturnType<typeof installReadOnlyApp>>;
@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 /** Sends a multipart upload whose body is released in two halves, `between` running in the middle. */
-function slowUpload(port: number, data: Buffer, between: () => Promise<void>): Promise<{ status: number; body: string }> {
+function slowUpload(port: number, token: string, data: Buffer, between: () => Promise<void>): Promise<{ status: number; body: string }> {
   const boundary = 'stowage-test-boundary';
   const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="slow.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`);
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
@@ -33,7 +33,7 @@ function slowUpload(port: number, data: Buffer, between: () => Promise<void>): P
         port,
         method: 'POST',
         path: '/v1/files',
-        headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': head.length + data.length + tail.length },
+        headers: { ...bearer(token), 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': head.length + data.length + tail.length },
       },
       (res) => {
         let body = '';
@@ -53,24 +53,26 @@ describe('the built service as a container runs it', () => {
   it('starts with a read-only cwd and HOME on STORAGE=tmp and PORT from the environment; uploads and downloads over HTTP', async () => {
     const tmp = await writableDir(path.join(base, 'tmp1'), app.asUser);
     const port = await freePort();
-    const svc = runService(['serve'], {
-      appDir: app.appDir,
-      asUser: app.asUser,
-      env: { HOME: app.appDir, STORAGE: 'tmp', TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1' },
-    });
+    const env = { HOME: app.appDir, STORAGE: 'tmp', TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1' };
+    const key = await createKeyWithCli(env, 'alice', 'write', app);
+    const svc = runService(['serve'], { appDir: app.appDir, asUser: app.asUser, env });
     running.push(svc);
     const listening = await svc.waitFor((l) => l.msg === 'listening');
     expect(listening).toMatchObject({ port, storage: 'tmp', location: path.join(tmp, 'stowage', 'files') });
+    // A key exists, so loopback is no reason to let a request without one in.
+    const anonymous = await fetch(`http://127.0.0.1:${port}/v1/files`);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { error: { code: string } }).error.code).toBe('unauthenticated');
 
     const data = randomData(3 * 1024 * 1024);
     const form = new FormData();
     form.append('file', new Blob([data]), 'data.bin');
-    const up = await fetch(`http://127.0.0.1:${port}/v1/files`, { method: 'POST', body: form });
+    const up = await fetch(`http://127.0.0.1:${port}/v1/files`, { method: 'POST', body: form, headers: bearer(key) });
     expect(up.status).toBe(201);
     const { files } = (await up.json()) as { files: { id: string; sha256: string }[] };
     expect(files[0].sha256).toBe(sha256(data));
 
-    const down = await fetch(`http://127.0.0.1:${port}/v1/files/${files[0].id}/content`);
+    const down = await fetch(`http://127.0.0.1:${port}/v1/files/${files[0].id}/content`, { headers: bearer(key) });
     expect(down.status).toBe(200);
     expect(sha256(Buffer.from(await down.arrayBuffer()))).toBe(sha256(data));
     expect(await listFilesDeep(app.appDir).then((f) => f.filter((n) => !/^(dist|public|node_modules|package\.json)/.test(n)))).toEqual([]);
@@ -79,16 +81,14 @@ describe('the built service as a container runs it', () => {
   it('lets an in-flight upload finish after SIGTERM, then exits 0', async () => {
     const tmp = await writableDir(path.join(base, 'tmp2'), app.asUser);
     const port = await freePort();
-    const svc = runService(['serve'], {
-      appDir: app.appDir,
-      asUser: app.asUser,
-      env: { HOME: app.appDir, STORAGE: 'tmp', TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'debug' },
-    });
+    const env = { HOME: app.appDir, STORAGE: 'tmp', TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'debug' };
+    const key = await createKeyWithCli(env, 'alice', 'write', app);
+    const svc = runService(['serve'], { appDir: app.appDir, asUser: app.asUser, env });
     running.push(svc);
     await svc.waitFor((l) => l.msg === 'listening');
 
     const data = randomData(8 * 1024 * 1024);
-    const result = await slowUpload(port, data, async () => {
+    const result = await slowUpload(port, key.token, data, async () => {
       await svc.waitFor((l) => l.msg === 'upload started');
       svc.child.kill('SIGTERM');
       await svc.waitFor((l) => l.msg === 'shutting down: finishing in-flight requests');

@@ -1,6 +1,6 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { freePort, runService, type ServiceProcess } from '../helpers/service';
+import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
 import { makeTempDir } from '../helpers/tmp';
 
 let dir: string;
@@ -18,6 +18,8 @@ it('a task whose worker is killed mid-task completes on another worker, exactly 
   dir = await makeTempDir('stowage-lease-');
   const env = { STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), TASK_LEASE_SECONDS: '1', WORKER_CONCURRENCY: '1', HOME: dir };
   const port = await freePort();
+  const key = await createKeyWithCli(env, 'alice', 'write', { cwd: dir });
+  const auth = bearer(key);
   const web = runService(['serve'], { cwd: dir, env: { ...env, WORKERS: '0', PORT: String(port), HOST: '127.0.0.1' } });
   running.push(web);
   await web.waitFor((l) => l.msg === 'listening');
@@ -26,11 +28,11 @@ it('a task whose worker is killed mid-task completes on another worker, exactly 
   const csv = ['id,name,amount,when', ...Array.from({ length: 150_000 }, (_, i) => `${i},name ${i},${i * 1.5},2026-11-${String((i % 28) + 1).padStart(2, '0')}`)].join('\n');
   const form = new FormData();
   form.append('file', new Blob([csv], { type: 'text/csv' }), 'big.csv');
-  const upload = await fetch(`${base}/v1/files`, { method: 'POST', body: form });
+  const upload = await fetch(`${base}/v1/files`, { method: 'POST', body: form, headers: auth });
   const sourceId = ((await upload.json()) as { files: { id: string }[] }).files[0].id;
   const queued = await fetch(`${base}/v1/reports`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { ...auth, 'Content-Type': 'application/json' },
     body: JSON.stringify({ format: 'xlsx', title: 'Big', source: { fileId: sourceId } }),
   });
   expect(queued.status).toBe(202);
@@ -47,7 +49,7 @@ it('a task whose worker is killed mid-task completes on another worker, exactly 
   const done = await survivor.waitFor((l) => l.msg === 'task finished');
   expect(done).toMatchObject({ taskId: started.taskId, attempt: 2, outcome: 'succeeded' });
 
-  const task = (await (await fetch(taskUrl)).json()) as {
+  const task = (await (await fetch(taskUrl, { headers: auth })).json()) as {
     status: string;
     attempts: number;
     outputs: { name: string; status: string; links: { content: string } }[];
@@ -59,10 +61,10 @@ it('a task whose worker is killed mid-task completes on another worker, exactly 
     ['Big-processing-log.txt', 'ready'],
   ]);
   expect(task.log.filter((l) => l.message.startsWith('Built Big.xlsx'))).toHaveLength(1);
-  const log = await (await fetch(`${base}${task.outputs[1].links.content}`)).text();
+  const log = await (await fetch(`${base}${task.outputs[1].links.content}`, { headers: auth })).text();
   expect(log).toContain('Rows read: 150000');
   // The source and the two outputs: the killed attempt's unfinished output was removed.
-  const files = (await (await fetch(`${base}/v1/files?limit=200`)).json()) as { files: { name: string; status: string }[] };
+  const files = (await (await fetch(`${base}/v1/files?limit=200`, { headers: auth })).json()) as { files: { name: string; status: string }[] };
   expect(files.files.map((f) => [f.name, f.status]).sort()).toEqual([
     ['Big-processing-log.txt', 'ready'],
     ['Big.xlsx', 'ready'],

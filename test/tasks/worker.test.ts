@@ -1,6 +1,5 @@
 import http from 'node:http';
 import type net from 'node:net';
-import request from 'supertest';
 import { TaskQueue } from '../../src/tasks/queue';
 import { TaskFailure } from '../../src/tasks/task';
 import { type TaskHandler, Worker } from '../../src/tasks/worker';
@@ -72,14 +71,14 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
     const task = await t.queue.enqueue('echo', 'anonymous', { any: 'payload' });
     await waitForStatus(task.id, 'succeeded');
 
-    const res = await request(t.app).get(`/v1/tasks/${task.id}`);
+    const res = await t.http().get(`/v1/tasks/${task.id}`);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: task.id, kind: 'echo', status: 'succeeded', progress: 100, attempts: 1, error: null });
     expect(res.body.log.map((l: { message: string }) => l.message)).toEqual(['Queued.', 'Half way.', 'Made 1 file.']);
     expect(res.body.outputs).toEqual([
       expect.objectContaining({ name: 'out.csv', contentType: 'text/csv', size: data.length, sha256: sha256(data), status: 'ready' }),
     ]);
-    const file = await request(t.app).get(res.body.outputs[0].links.content);
+    const file = await t.http().get(res.body.outputs[0].links.content);
     expect(file.text).toBe(data.toString());
   });
 
@@ -92,7 +91,7 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
     });
     const task = await t.queue.enqueue('bad', 'anonymous', {});
     await waitForStatus(task.id, 'failed');
-    const res = await request(t.app).get(`/v1/tasks/${task.id}`);
+    const res = await t.http().get(`/v1/tasks/${task.id}`);
     expect(res.body).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'source_rejected', message: 'The file is not a spreadsheet.' }, outputs: [] });
     expect(res.body.log.at(-1).message).toBe('Failed: The file is not a spreadsheet.');
     expect(await allRecords(t.db)).toEqual([]);
@@ -109,7 +108,7 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
     });
     const task = await t.queue.enqueue('flaky', 'anonymous', {}, { maxAttempts: 3 });
     await waitForStatus(task.id, 'failed');
-    const res = await request(t.app).get(`/v1/tasks/${task.id}`);
+    const res = await t.http().get(`/v1/tasks/${task.id}`);
     expect(calls).toBe(3);
     expect(res.body).toMatchObject({ status: 'failed', attempts: 3, error: { code: 'internal_error' } });
     expect(JSON.stringify(res.body)).not.toContain('disk on fire');
@@ -140,7 +139,7 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
     });
     const task = await t.queue.enqueue('slow', 'anonymous', {});
     await started.opened;
-    const res = await request(t.app).delete(`/v1/tasks/${task.id}`);
+    const res = await t.http().delete(`/v1/tasks/${task.id}`);
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('cancelled');
     await t.logs.waitFor((l) => l.taskId === task.id && l.outcome === 'lost');
@@ -148,14 +147,14 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
     expect(await allRecords(t.db)).toEqual([]);
     expect(await t.storedFiles()).toEqual([]);
 
-    const again = await request(t.app).delete(`/v1/tasks/${task.id}`);
+    const again = await t.http().delete(`/v1/tasks/${task.id}`);
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('task_finished');
   });
 
   it('cancels a queued task before any worker runs it', async () => {
     const task = await t.queue.enqueue('never', 'anonymous', {});
-    expect((await request(t.app).delete(`/v1/tasks/${task.id}`)).body.status).toBe('cancelled');
+    expect((await t.http().delete(`/v1/tasks/${task.id}`)).body.status).toBe('cancelled');
     let ran = false;
     const worker = startWorker({ never: async () => void (ran = true) });
     await worker.stop(0);
@@ -208,9 +207,9 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push((await t.queue.enqueue('x', 'erin', { i })).id);
     const other = await t.queue.enqueue('x', 'frank', {});
-    const page1 = await request(t.app).get('/v1/tasks?limit=2').set('X-Owner', 'erin');
+    const page1 = await t.http('erin').get('/v1/tasks?limit=2');
     expect(page1.body.tasks).toHaveLength(2);
-    const page2 = await request(t.app).get(`/v1/tasks?limit=2&cursor=${page1.body.nextCursor}`).set('X-Owner', 'erin');
+    const page2 = await t.http('erin').get(`/v1/tasks?limit=2&cursor=${page1.body.nextCursor}`);
     expect(page2.body.tasks).toHaveLength(1);
     expect(page2.body.nextCursor).toBeNull();
     const listed = [...page1.body.tasks, ...page2.body.tasks] as { id: string; createdAt: string }[];
@@ -218,7 +217,7 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
     // Newest first (ties within a millisecond broken by id).
     const key = (x: { id: string; createdAt: string }) => `${x.createdAt}|${x.id}`;
     expect(listed.map(key)).toEqual(listed.map(key).sort().reverse());
-    expect((await request(t.app).get(`/v1/tasks/${other.id}`).set('X-Owner', 'erin')).status).toBe(404);
+    expect((await t.http('erin').get(`/v1/tasks/${other.id}`)).status).toBe(404);
   });
 
   it('streams progress and the final state as server-sent events', async () => {
@@ -236,7 +235,7 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
     const { port } = server.address() as net.AddressInfo;
     try {
       const task = await t.queue.enqueue('steps', 'anonymous', {});
-      const res = await fetch(`http://127.0.0.1:${port}/v1/tasks/${task.id}/events`);
+      const res = await fetch(`http://127.0.0.1:${port}/v1/tasks/${task.id}/events`, { headers: { Authorization: `Bearer ${await t.key('anonymous', 'read')}` } });
       expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
       const events: { event: string; data: { status: string; progress: number } }[] = [];
       const decoder = new TextDecoder();
