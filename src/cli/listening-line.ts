@@ -22,8 +22,8 @@ export function serverUrl(host: string, port: number): string {
  * output is piped to). Not for a supervisor (Docker, Heroku, Fly, systemd), whose logs are the
  * JSON lines on stdout.
  */
-export function wantsListeningLine(stderr: { isTTY?: boolean } = process.stderr, env: NodeJS.ProcessEnv = process.env): boolean {
-  return stderr.isTTY === true || env.npm_lifecycle_event === 'start';
+export function wantsListeningLine(config: Pick<Config, 'startedByNpm'>, stderr: { isTTY?: boolean } = process.stderr): boolean {
+  return stderr.isTTY === true || config.startedByNpm;
 }
 
 function describeStorage(config: Config, cwd: string): string {

@@ -8,6 +8,6 @@ import { stopOnSignal } from './shutdown';
 export async function serve(config: Config, log: Logger): Promise<void> {
   const server = await startServer(config, log);
   // Beside the JSON "listening" log line on stdout, one line for a person, on stderr.
-  if (wantsListeningLine()) process.stderr.write(`${listeningLine(config, server.port)}\n`);
+  if (wantsListeningLine(config)) process.stderr.write(`${listeningLine(config, server.port)}\n`);
   stopOnSignal(log, () => server.stop());
 }

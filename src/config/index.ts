@@ -41,6 +41,8 @@ const schema = z.object({
     .default(3000),
   HOST: z.string().min(1).optional(),
   DYNO: z.string().min(1).optional(),
+  // npm sets it for scripts: `npm start` is a person at a terminal, whatever stderr is piped to.
+  npm_lifecycle_event: z.string().optional(),
   FLY_APP_NAME: z.string().min(1).optional(),
   STORAGE: z.enum(['memory', 'tmp', 'volume', 's3']).default('volume'),
   STORAGE_PATH: z.string().min(1).default('./data/files'),
@@ -101,6 +103,8 @@ export type Env = Record<string, string | undefined>;
 export interface Config {
   port: number;
   host: string;
+  /** Run by `npm start`: a person is watching (the human listening line). */
+  startedByNpm: boolean;
   /** Who may call: API keys, the host app's JWTs, signed links and sessions, dev mode on loopback. */
   auth: AuthSettings;
   storage: {
@@ -196,6 +200,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
   return {
     port: e.PORT,
     host,
+    startedByNpm: e.npm_lifecycle_event === 'start',
     auth: readAuth(e, host),
     storage: {
       driver: e.STORAGE,

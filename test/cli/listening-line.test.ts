@@ -35,9 +35,10 @@ describe('the human line printed once the server listens', () => {
   });
 
   it('is printed for a person (a terminal, or npm start), not for a supervisor reading stdout', () => {
-    expect(wantsListeningLine({ isTTY: true }, {})).toBe(true);
-    expect(wantsListeningLine({}, { npm_lifecycle_event: 'start' })).toBe(true);
-    expect(wantsListeningLine({}, {})).toBe(false);
-    expect(wantsListeningLine({}, { npm_lifecycle_event: 'test' })).toBe(false);
+    const started = (env: Record<string, string>) => loadConfig(env, CWD);
+    expect(wantsListeningLine(started({}), { isTTY: true })).toBe(true);
+    expect(wantsListeningLine(started({ npm_lifecycle_event: 'start' }), {})).toBe(true);
+    expect(wantsListeningLine(started({}), {})).toBe(false);
+    expect(wantsListeningLine(started({ npm_lifecycle_event: 'test' }), {})).toBe(false);
   });
 });
