@@ -4,6 +4,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import type { z } from 'zod';
 import { buildOpenApiDocument } from '../../src/api/openapi';
+import { registeredRoutes as listRoutes } from '../../src/http/registered-routes';
 import { fileResponse, taskResponse } from '../../src/api/schemas';
 import type { FileRecord, FileCatalog } from '../../src/catalog/files';
 import { parseReportRequest } from '../../src/reports/spec';
@@ -32,44 +33,9 @@ type OpenApi = {
 };
 type Operation = { responses: Record<string, { content?: Record<string, { schema?: object }> }> };
 
-/** What router@2's `listRoutes()` answers (Express 5's app.router): routes and mounted routers. */
-interface ListedRoute {
-  path: string | RegExp;
-  methods: string[] | undefined;
-  router: { listRoutes?(): ListedRoute[] } | undefined;
-}
-
-function joinPath(prefix: string, path: string): string {
-  if (prefix === '' || prefix === '/') return path;
-  return path === '/' ? prefix : prefix + path;
-}
-
-/**
- * Every `METHOD /path` the app answers, walking mounted routers recursively. Express paths are
- * written the OpenAPI way (`:id` as `{id}`); anything the mapping can't express fails loudly.
- */
+/** Every `METHOD /path` the app answers, written the OpenAPI way (`:id` as `{id}`). */
 function registeredRoutes(app: Express): string[] {
-  const root = app.router as unknown as { listRoutes?(): ListedRoute[] };
-  if (typeof root.listRoutes !== 'function') throw new Error('Express\'s router has no listRoutes() (router@2.3 or later needed)');
-  const found: string[] = [];
-  const walk = (routes: ListedRoute[], prefix: string) => {
-    for (const { path, methods, router } of routes) {
-      if (typeof path !== 'string') throw new Error(`a route registered with a RegExp (${String(path)}) cannot be checked`);
-      if (/[*(){}?+]/.test(path)) throw new Error(`route path ${path} uses syntax the OpenAPI mapping does not handle`);
-      const full = joinPath(prefix, path).replace(/:(\w+)/g, '{$1}');
-      if (router) {
-        if (typeof router.listRoutes !== 'function') throw new Error(`the router mounted at ${full} cannot list its routes`);
-        walk(router.listRoutes(), full);
-        continue;
-      }
-      for (const method of methods ?? []) {
-        if (method === '*') throw new Error(`${full} is registered with .all(): list its methods instead`);
-        found.push(`${method} ${full}`);
-      }
-    }
-  };
-  walk(root.listRoutes(), '');
-  return [...new Set(found)].sort();
+  return [...new Set(listRoutes(app).map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`))].sort();
 }
 
 function documentedRoutes(doc: OpenApi): string[] {
@@ -234,16 +200,7 @@ describe('real responses match the document', () => {
   let worker: Worker;
   beforeEach(async () => {
     t = await buildTestApp();
-    worker = new Worker({
-      queue: t.queue,
-      files: t.files,
-      log: t.logs.log,
-      handlers: t.resources.handlers,
-      concurrency: 1,
-      leaseMs: 10_000,
-      pollMs: 50,
-    });
-    worker.start();
+    worker = t.startTaskWorker();
   });
   afterEach(async () => worker.stop(0));
 

@@ -15,6 +15,7 @@ import type { Files } from '../../src/files/files';
 import type { Store } from '../../src/storage/store';
 import type { StoreSet } from '../../src/storage/store-set';
 import type { TaskQueue } from '../../src/tasks/queue';
+import { Worker } from '../../src/tasks/worker';
 import { listFilesDeep, makeTempDir } from './tmp';
 
 export interface LogLine {
@@ -75,6 +76,8 @@ export interface TestApp {
   http(owner?: string): ReturnType<typeof request.agent>;
   /** A new API key's token for `owner` with `scope` (read, write, service), as `stowage keys create` makes it. */
   key(owner: string, scope?: Scope, options?: { expiresAt?: Date }): Promise<string>;
+  /** A worker running the app's own task handlers in-process, polling every 20 ms; stop it before `close`. */
+  startTaskWorker(options?: { retryBaseMs?: number }): Worker;
   /** Requests with this token. */
   withToken(token: string): ReturnType<typeof request.agent>;
   close(): Promise<void>;
@@ -127,6 +130,11 @@ export async function buildTestApp(env: Env = {}, existingDir?: string, options:
       return (await resources.keys.create({ owner, scope, label: 'test', expiresAt: options.expiresAt })).token;
     },
     withToken,
+    startTaskWorker: (options = {}) => {
+      const worker = new Worker({ queue, files, log: logs.log, handlers: resources.handlers, concurrency: 1, leaseMs: 10_000, pollMs: 20, retryBaseMs: options.retryBaseMs });
+      worker.start();
+      return worker;
+    },
     app,
     config,
     store,

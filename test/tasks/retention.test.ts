@@ -1,6 +1,6 @@
 import { loadConfig } from '../../src/config';
 import { configProblems } from '../helpers/config';
-import { Worker } from '../../src/tasks/worker';
+import type { Worker } from '../../src/tasks/worker';
 import { buildTestApp, type TestApp } from '../helpers/app';
 
 /** Finished tasks don't keep their inline rows, and go after TASK_RETENTION; their outputs stay. */
@@ -9,8 +9,7 @@ let t: TestApp;
 let worker: Worker;
 beforeEach(async () => {
   t = await buildTestApp();
-  worker = new Worker({ queue: t.queue, files: t.files, log: t.logs.log, handlers: t.resources.handlers, concurrency: 1, leaseMs: 10_000, pollMs: 20 });
-  worker.start();
+  worker = t.startTaskWorker();
 });
 afterEach(async () => {
   await worker.stop(0);
@@ -66,7 +65,6 @@ it('removes tasks finished before the retention cut-off, never queued or newer o
   expect((await t.http().get(`/v1/tasks/${done.body.id}`)).status).toBe(404);
   expect((await t.http().get(`/v1/tasks/${queued.body.id}`)).body.status).toBe('queued');
   expect((await t.http().get(done.body.outputs[0].links.content)).status).toBe(200);
-  worker = new Worker({ queue: t.queue, files: t.files, log: t.logs.log, handlers: t.resources.handlers, concurrency: 1, leaseMs: 10_000, pollMs: 20 });
 });
 
 it('TASK_RETENTION defaults to 30 days and takes a duration of at least an hour', () => {
