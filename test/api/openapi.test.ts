@@ -12,7 +12,7 @@ import { presentFile } from '../../src/routes/present';
 import { presentTask } from '../../src/routes/tasks';
 import type { Task } from '../../src/tasks/task';
 import { waitForTask } from '../../src/tasks/wait';
-import { Worker } from '../../src/tasks/worker';
+import type { Worker } from '../../src/tasks/worker';
 import { buildTestApp, type TestApp } from '../helpers/app';
 
 /**
