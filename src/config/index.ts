@@ -12,6 +12,7 @@ import { databaseFields, readDatabase } from './database';
 import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings } from './object-storage';
 import { readMirror } from './mirror';
 import { authFields, type AuthSettings, readAuth } from './auth';
+import { proxyFields, readTrustProxy, type TrustProxy } from './proxy';
 
 const byteSize = z
   .string()
@@ -41,6 +42,7 @@ const schema = z.object({
   HOST: z.string().min(1).optional(),
   DYNO: z.string().min(1).optional(),
   FLY_APP_NAME: z.string().min(1).optional(),
+  ...proxyFields(),
   STORAGE: z.enum(['memory', 'tmp', 'volume', 's3']).default('volume'),
   STORAGE_PATH: z.string().min(1).default('./data/files'),
   STORAGE_MIRROR: z.enum(['s3', 'volume'], { message: 'must be s3 or volume (the store every new file is copied to)' }).optional(),
@@ -89,6 +91,8 @@ export type Env = Record<string, string | undefined>;
 export interface Config {
   port: number;
   host: string;
+  /** TRUST_PROXY: the proxies whose X-Forwarded-For/-Proto say the client's address and https. */
+  trustProxy: TrustProxy;
   /** Who may call: API keys, the host app's JWTs, signed links and sessions, dev mode on loopback. */
   auth: AuthSettings;
   storage: {
@@ -180,6 +184,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
   return {
     port: e.PORT,
     host,
+    trustProxy: readTrustProxy(e),
     auth: readAuth(e, host),
     storage: {
       driver: e.STORAGE,
