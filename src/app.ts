@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config';
 import { errorHandler, notFoundRoute } from './http/errors';
 import { flyReplayRouter } from './http/fly-replay';
+import { crossOrigin } from './http/cors';
 import { securityHeaders } from './http/helmet';
 import { requestLogging } from './http/logging';
 import { authFailureLimit } from './auth/failure-limit';
@@ -42,6 +43,8 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
   app.use(requestMetrics(metrics));
   app.use(requestLogging(log));
   app.use(securityHeaders());
+  // Preflights carry no credentials: answered here, before the failure limit and the guard.
+  if (config.auth.corsOrigins.length) app.use(crossOrigin(config.auth.corsOrigins));
   app.use(authFailureLimit(config.auth.failureLimit, log));
   app.use(guard(authenticator));
   app.use(metricsRouter(metrics));
