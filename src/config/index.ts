@@ -88,6 +88,9 @@ const schema = z.object({
 
 export type Env = Record<string, string | undefined>;
 
+/** Variables whose value a startup error never repeats (it would land in a log): only what is wrong with it. */
+const SECRET_VARIABLES = new Set(['SECRET_KEY', 'SECRET_KEY_PREVIOUS', 'AUTH_JWT_SECRET', 'METRICS_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']);
+
 export interface Config {
   port: number;
   host: string;
@@ -161,7 +164,8 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       parsed.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? 'config');
         const value = raw[name];
-        return `${name}: ${value === undefined ? '' : `${JSON.stringify(value)} `}${issue.message}`;
+        const shown = value === undefined || SECRET_VARIABLES.has(name) ? '' : `${JSON.stringify(value)} `;
+        return `${name}: ${shown}${issue.message}`;
       }),
     );
   }

@@ -218,10 +218,12 @@ describe('a browser app on another origin, with its JWT (Chromium)', () => {
     });
 
     // The browser preflighted (Authorization is not a simple header), and the preflights were
-    // answered without credentials.
+    // answered without credentials; the API knew the caller by the JWT's subject.
     const lines = api.logs.lines.filter((l) => (l as { req?: { method?: string } }).req?.method === 'OPTIONS' && l.msg === 'request completed');
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.map((l) => (l as { res?: { statusCode?: number } }).res?.statusCode)).toEqual(lines.map(() => 204));
+    const upload = api.logs.lines.find((l) => (l as { req?: { method?: string; url?: string } }).req?.method === 'POST' && l.msg === 'request completed');
+    expect(upload).toMatchObject({ auth: 'jwt:alice', owner: 'alice' });
   });
 
   it('refuses, in the browser, an origin that is not in CORS_ORIGINS, even with a valid JWT', async () => {
