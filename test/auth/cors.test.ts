@@ -173,10 +173,9 @@ describe('a browser app on another origin, with its JWT (Chromium)', () => {
       out.contentRange = part.headers.get('Content-Range');
       out.rangeBody = await part.text();
 
-      // 'no-cache': Chromium then sends Cache-Control: max-age=0. With the default or 'no-store' it
-      // sends Cache-Control: no-cache beside a script's If-None-Match, and Express's req.fresh
-      // answers such a request in full (200).
-      const again = await fetch(api + '/v1/files/' + id + '/content', { headers: { ...auth, 'If-None-Match': out.etag }, cache: 'no-cache' });
+      // The default cache mode (Chromium sends Cache-Control: max-age=0). With 'no-store' or
+      // 'reload' it sends Cache-Control: no-cache, and Express's req.fresh then answers in full (200).
+      const again = await fetch(api + '/v1/files/' + id + '/content', { headers: { ...auth, 'If-None-Match': out.etag } });
       out.revalidateStatus = again.status;
 
       const report = await fetch(api + '/v1/reports', {
