@@ -88,6 +88,9 @@ const schema = z.object({
 
 export type Env = Record<string, string | undefined>;
 
+/** Every variable the configuration reads (docs/configuration.md lists each; a test checks). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 /** Variables whose value a startup error never repeats (it would land in a log): only what is wrong with it. */
 const SECRET_VARIABLES = new Set(['SECRET_KEY', 'SECRET_KEY_PREVIOUS', 'AUTH_JWT_SECRET', 'METRICS_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']);
 
