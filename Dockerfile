@@ -10,8 +10,13 @@ COPY src ./src
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
 # Runtime stage: only the compiled app and production dependencies, run as the non-root `node` user.
+# Bound to every interface (a container is reached from outside it), so stowage needs SECRET_KEY
+# (it refuses to start without one: docker run -e SECRET_KEY="$(openssl rand -base64 48)" ...)
+# and every request needs credentials: create keys with
+# docker exec <container> node dist/src/cli/index.js keys create --owner NAME (see docs/security.md).
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
     PORT=3000 \
     STORAGE=volume \
     STORAGE_PATH=/data/files

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from './config';
 import { errorHandler, notFoundRoute } from './http/errors';
 import { flyReplayRouter } from './http/fly-replay';
+import { crossOrigin } from './http/cors';
+import { securityHeaders } from './http/helmet';
 import { requestLogging } from './http/logging';
 import { authFailureLimit } from './auth/failure-limit';
 import { guard } from './auth/guard';
@@ -36,9 +38,14 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Behind Heroku's or Fly's router: the client's address (failed-attempt limits, logs) and https (HSTS).
+  app.set('trust proxy', config.trustProxy);
   app.use(requestMetrics(metrics));
   app.use(requestLogging(log));
-  app.use(authFailureLimit(config.auth.failureLimit));
+  app.use(securityHeaders());
+  // Preflights carry no credentials: answered here, before the failure limit and the guard.
+  if (config.auth.corsOrigins.length) app.use(crossOrigin(config.auth.corsOrigins));
+  app.use(authFailureLimit(config.auth.failureLimit, log));
   app.use(guard(authenticator));
   app.use(metricsRouter(metrics));
   app.use(healthRouter({ store, db }));

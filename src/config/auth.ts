@@ -47,9 +47,11 @@ export function authFields(parsers: { positiveInt: (what: string) => z.ZodType<n
       .string()
       .default('')
       .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))
-      .refine((origins) => origins.every((o) => /^https?:\/\/[^/\s]+$/.test(o)), {
+      .refine((origins) => origins.every((o) => /^https?:\/\/[^/\s]+$/i.test(o) && URL.canParse(o)), {
         message: 'must be a comma-separated list of origins such as https://app.example.com,http://localhost:5173 (no paths)',
-      }),
+      })
+      // As browsers send Origin: lower-case host, no default port.
+      .transform((origins) => [...new Set(origins.map((o) => new URL(o).origin))]),
   };
 }
 

@@ -13,6 +13,7 @@ import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type
 import { readMirror } from './mirror';
 import { shownValue } from './redact';
 import { authFields, type AuthSettings, readAuth } from './auth';
+import { proxyFields, readTrustProxy, type TrustProxy } from './proxy';
 
 const byteSize = z
   .string()
@@ -44,6 +45,7 @@ const schema = z.object({
   // npm sets it for scripts: `npm start` is a person at a terminal, whatever stderr is piped to.
   npm_lifecycle_event: z.string().optional(),
   FLY_APP_NAME: z.string().min(1).optional(),
+  ...proxyFields(),
   STORAGE: z.enum(['memory', 'tmp', 'volume', 's3']).default('volume'),
   STORAGE_PATH: z.string().min(1).default('./data/files'),
   STORAGE_MIRROR: z.enum(['s3', 'volume'], { message: 'must be s3 or volume (the store every new file is copied to)' }).optional(),
@@ -100,11 +102,16 @@ const schema = z.object({
 
 export type Env = Record<string, string | undefined>;
 
+/** Every variable the configuration reads (docs/configuration.md lists each; a test checks). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 export interface Config {
   port: number;
   host: string;
   /** Run by `npm start`: a person is watching (the human listening line). */
   startedByNpm: boolean;
+  /** TRUST_PROXY: the proxies whose X-Forwarded-For/-Proto say the client's address and https. */
+  trustProxy: TrustProxy;
   /** Who may call: API keys, the host app's JWTs, signed links and sessions, dev mode on loopback. */
   auth: AuthSettings;
   storage: {
@@ -177,7 +184,8 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       firstPerVariable.map((issue) => {
         const name = String(issue.path[0] ?? 'config');
         const value = raw[name];
-        return `${name}: ${value === undefined ? '' : `${shownValue(name, value)} `}${issue.message}`;
+        const shown = value === undefined ? undefined : shownValue(name, value);
+        return `${name}: ${shown === undefined ? '' : `${shown} `}${issue.message}`;
       }),
     );
   }
@@ -201,6 +209,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     port: e.PORT,
     host,
     startedByNpm: e.npm_lifecycle_event === 'start',
+    trustProxy: readTrustProxy(e),
     auth: readAuth(e, host),
     storage: {
       driver: e.STORAGE,

@@ -16,8 +16,8 @@ export function redactUrls(text: string): string {
   return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:)\S*@(?=[^\s@]*(\s|$|"))/gi, '$1***@');
 }
 
-/** How a variable's value may be shown in a problem line: secrets not at all, URLs without their password. */
-export function shownValue(name: string, value: string): string {
-  if (SECRET_VARIABLES.has(name)) return '(hidden)';
+/** How a variable's value may be shown in a problem line: secrets not at all (undefined), URLs without their password. */
+export function shownValue(name: string, value: string): string | undefined {
+  if (SECRET_VARIABLES.has(name)) return undefined;
   return JSON.stringify(redactUrls(value));
 }

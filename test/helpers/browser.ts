@@ -44,15 +44,17 @@ export interface PageServer extends TestApp {
 
 /**
  * The real app on a real HTTP server on 127.0.0.1, with a fresh store and catalog.
+ * (`devMode: false`: an API server that needs credentials, e.g. for a browser app's JWT.)
  *
  * The page suites exercise the loopback dev mode the quick start uses: HOST is 127.0.0.1 and no
  * API key exists, so the page and its scripts act as the owner `local` without credentials. The
  * session-based page (signed page links and session cookies) is tested with that work; every
  * other suite calls the app with API keys.
  */
-export async function startPageServer(env: Env = {}): Promise<PageServer> {
-  const t = await buildTestApp({ HOST: '127.0.0.1', ...env }, undefined, { keys: false });
-  if (!t.resources.authenticator.devMode) {
+export async function startPageServer(env: Env = {}, options: { devMode?: boolean } = {}): Promise<PageServer> {
+  const devMode = options.devMode ?? true;
+  const t = await buildTestApp({ HOST: '127.0.0.1', ...env }, undefined, { keys: !devMode });
+  if (devMode && !t.resources.authenticator.devMode) {
     await t.close();
     throw new Error('the page server is not in loopback dev mode: HOST must be loopback, with no API key and no JWT setting');
   }

@@ -62,7 +62,7 @@ it('secrets given in a bad form are named, never echoed', async () => {
   expect(code).toBe(1);
   expect(stderr[0]).toBe('stowage: cannot start');
   expect(stderr.slice(1).sort()).toEqual([
-    '  METRICS_TOKEN: (hidden) must be at least 16 characters (it guards GET /metrics)',
-    '  SECRET_KEY: (hidden) must be at least 32 characters (generate one with: openssl rand -base64 48)',
+    '  METRICS_TOKEN: must be at least 16 characters (it guards GET /metrics)',
+    '  SECRET_KEY: must be at least 32 characters (generate one with: openssl rand -base64 48)',
   ]);
 });
