@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { Router } from 'express';
 import { z } from 'zod';
+import { packageVersion } from '../package-version';
 import {
   componentSchemas,
   directUploadRequest,
@@ -439,15 +438,6 @@ function components(): Record<string, JsonSchema> {
   out.ReportRequest.description = 'Give `columns` and `rows` (inline data), or `source` (an uploaded CSV or xlsx file), not both.';
   out.Timestamp.description = 'ISO 8601 in UTC with milliseconds, e.g. `2025-01-31T09:30:00.000Z`.';
   return out;
-}
-
-/** The package's version, from the package.json above this file (in src/ and in dist/src/ alike). */
-function packageVersion(from = __dirname): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    const file = path.join(dir, 'package.json');
-    if (fs.existsSync(file)) return String((JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown }).version);
-    if (path.dirname(dir) === dir) throw new Error(`No package.json above ${from}`);
-  }
 }
 
 export function buildOpenApiDocument() {

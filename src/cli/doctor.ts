@@ -100,7 +100,10 @@ async function doctor(config: Config, options: DoctorOptions): Promise<void> {
     }
     await applyRemedies(deps, scope, report, remedies);
     process.stdout.write(options.json ? formatJson(report) : formatText(report));
-    process.exitCode = problemCount(report.summary) > 0 ? PROBLEMS : CLEAN;
+    // Clean when nothing was found, or when every problem found was acted on (fixed, deleted, pruned).
+    const handled = new Set(report.actions.map((a) => a.problem));
+    const left = report.problems.filter((p) => !handled.has(p)).length + report.summary.actionErrors;
+    process.exitCode = problemCount(report.summary) > 0 && left > 0 ? PROBLEMS : CLEAN;
   } finally {
     await resources.close();
   }
@@ -112,7 +115,7 @@ export function doctorCommand(withConfig: (run: (config: Config) => Promise<void
     .summary('check the catalog against the storage, and repair it')
     .description(
       'compare the catalog with the storage: missing, corrupt and orphan blobs, stale pending uploads.\n' +
-        'Exits 0 when clean, 1 when problems were found, 2 when an action was refused.',
+        'Exits 0 when clean or every problem found was fixed, 1 when problems are left, 2 when an action was refused.',
     )
     .option('--owner <owner>', "only this owner's records (orphan blobs are then not scanned)")
     .option('--since <when>', 'only records created (and blobs modified) since a date, or a duration ago (7d)', since)

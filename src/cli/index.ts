@@ -3,6 +3,7 @@ import { inspect } from 'node:util';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { databaseProblem } from '../catalog/connection-errors';
 import { redactUrls } from '../config/redact';
+import { packageVersion } from '../package-version';
 import { migrateToLatest } from '../catalog/migrations';
 import { openDatabase } from '../catalog/database';
 import { loadConfig, type Config } from '../config';
@@ -47,7 +48,7 @@ async function withConfig(run: (config: Config) => Promise<void>): Promise<void>
   await run(config).catch((err: unknown) => fail(startupProblem(err, config)));
 }
 
-const program = new Command('stowage').description('Files and reports that are never lost.');
+const program = new Command('stowage').description('Files and reports that are never lost.').version(packageVersion(), '-v, --version', 'print the version');
 
 program
   .command('serve', { isDefault: true })

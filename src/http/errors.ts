@@ -5,15 +5,18 @@ import { AppError, BadRequest, NotFound, PayloadTooLarge } from '../errors';
 /** Headers a failed download may have set for its body that must not describe the JSON error. */
 const CONTENT_HEADERS = ['Content-Type', 'Content-Disposition', 'Content-Length', 'Content-Range', 'ETag', 'Last-Modified', 'Accept-Ranges'];
 
-function fromMulter(err: MulterError, maxBytes: number, maxFiles: number): AppError {
+/** Limits named in messages; a metrics label needs only the code, so they are optional. */
+type Limits = { maxBytes: number; maxFiles: number };
+
+function fromMulter(err: MulterError, limits?: Limits): AppError {
   switch (err.code) {
     case 'LIMIT_FILE_SIZE':
       return new PayloadTooLarge(
-        `${err.field === 'file' ? 'A file' : 'A part'} is larger than the limit of ${maxBytes} bytes (MAX_UPLOAD_BYTES).`,
+        `${err.field === 'file' ? 'A file' : 'A part'} is larger than the limit${limits ? ` of ${limits.maxBytes} bytes` : ''} (MAX_UPLOAD_BYTES).`,
         'file_too_large',
       );
     case 'LIMIT_FILE_COUNT':
-      return new PayloadTooLarge(`At most ${maxFiles} files can be sent in one request.`, 'too_many_files');
+      return new PayloadTooLarge(`At most ${limits?.maxFiles ?? 'MAX_FILES_PER_REQUEST'} files can be sent in one request.`, 'too_many_files');
     case 'LIMIT_UNEXPECTED_FILE':
       return new BadRequest(`Files must be sent in fields named "file" (got "${err.field}").`, 'unexpected_field');
     default:
@@ -22,9 +25,9 @@ function fromMulter(err: MulterError, maxBytes: number, maxFiles: number): AppEr
 }
 
 /** Maps whatever went wrong to an AppError; anything unexpected becomes a bare internal error. */
-export function toAppError(err: unknown, limits: { maxBytes: number; maxFiles: number }): AppError {
+export function toAppError(err: unknown, limits?: Limits): AppError {
   if (err instanceof AppError) return err;
-  if (err instanceof MulterError) return fromMulter(err, limits.maxBytes, limits.maxFiles);
+  if (err instanceof MulterError) return fromMulter(err, limits);
   if (isBusboyError(err)) return new BadRequest(`The multipart form is malformed: ${err.message}.`, 'malformed_multipart');
   if (isBodyParserError(err)) {
     return err.status === 413

@@ -1,12 +1,9 @@
-import { MulterError } from 'multer';
-import { AppError } from '../errors';
+import { toAppError } from '../http/errors';
 
 /**
- * A bounded label for a failure: the stable error code a client saw, multer's limit code
- * (`limit_file_size`...), or `error` for anything else.
+ * A bounded label for a failure: the documented error code the client saw (`file_too_large`,
+ * `unexpected_field`...), `internal_error` for anything unexpected.
  */
 export function outcomeOf(err: unknown): string {
-  if (err instanceof AppError) return err.code;
-  if (err instanceof MulterError) return err.code.toLowerCase();
-  return 'error';
+  return toAppError(err).code;
 }

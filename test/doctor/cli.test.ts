@@ -178,7 +178,8 @@ describe.each(CATALOG_DATABASES)('doctor (catalog on %s)', (kind) => {
 
     it('--fix marks missing and corrupt records failed and the API shows the message; --prune-orphans removes only old orphans; a second run exits 0', async () => {
       const fixed = await doctor('--verify', '--fix', '--prune-orphans');
-      expect(fixed.code).toBe(1);
+      // Everything it found, it fixed: a cron job running --fix isn't told of trouble that is gone.
+      expect(fixed.code).toBe(0);
       expect(fixed.stdout).toContain(`${files.gone.id} "gone.pdf" at volume:${files.gone.key}: the blob is not in the store [marked failed]`);
       expect(fixed.stdout).toContain(`orphan: blob at volume:${OLD_ORPHAN}`);
       expect(fixed.stdout.trim().split('\n').pop()).toMatch(/; marked failed: 4, deleted: 0, pruned: 1$/);
@@ -229,7 +230,7 @@ describe.each(CATALOG_DATABASES)('doctor (catalog on %s)', (kind) => {
       expect(await allRecords(t.db)).toEqual(before);
 
       const deleted = await doctor('--verify', '--delete', '--yes', '--prune-orphans', '--json');
-      expect(deleted.code).toBe(1);
+      expect(deleted.code).toBe(0);
       expect(deleted.json.summary).toMatchObject({ deleted: 4, pruned: 1, markedFailed: 0, actionErrors: 0 });
       expect(deleted.logs.filter((l) => l.event === 'doctor.action' && l.action === 'deleted')).toHaveLength(4);
       expect(Object.keys(await statuses()).sort()).toEqual([files.good.id, files.bobGood.id].sort());
@@ -260,6 +261,8 @@ describe.each(CATALOG_DATABASES)('doctor (catalog on %s)', (kind) => {
       expect(run.stdout.indexOf('owner dana')).toBeLessThan(run.stdout.indexOf(waiting.id));
       const json = await doctor('--json', '--fix');
       expect(json.json.summary).toMatchObject({ stuckTasks: 2, markedFailed: 3 });
+      // Stuck tasks are left for a worker: not fixed, so still a problem.
+      expect(json.code).toBe(1);
       // Nothing to fix about a missing worker: the tasks stay for one to pick up.
       expect((await t.queue.get('dana', waiting.id))!.status).toBe('queued');
     });

@@ -37,10 +37,19 @@ describe('GET /metrics', () => {
     expect((await t.http().get(`/v1/files/${id}/content`).set('Range', 'bytes=0-99')).status).toBe(206);
     expect((await t.http().get('/v1/files/0123456789abcdef0123456789abcdef/content')).status).toBe(404);
     expect((await t.http().post('/v1/files').send('not a form')).status).toBe(415);
+    // Multer's limits are counted under the codes the client was told, not multer's own names.
+    const wrongField = await t.http().post('/v1/files').attach('document', Buffer.from('x'), 'x.txt');
+    expect(wrongField.body.error.code).toBe('unexpected_field');
+    const tooMany = t.http().post('/v1/files');
+    for (let i = 0; i <= t.config.uploads.maxFiles; i++) tooMany.attach('file', Buffer.from(`file ${i}`), `f${i}.txt`);
+    expect((await tooMany).body.error.code).toBe('too_many_files');
 
     const after = await scrape(t.app, service);
     expect(after.get('stowage_uploads_total{outcome="stored"}')).toBe(1);
     expect(after.get('stowage_uploads_total{outcome="multipart_required"}')).toBe(1);
+    expect(after.get('stowage_uploads_total{outcome="unexpected_field"}')).toBe(1);
+    expect(after.get('stowage_uploads_total{outcome="too_many_files"}')).toBe(1);
+    expect([...after.keys()].filter((k) => k.includes('outcome="limit_'))).toEqual([]);
     expect(after.get('stowage_upload_bytes_total')).toBe(data.length);
     expect(after.get('stowage_downloads_total{outcome="full"}')).toBe(1);
     expect(after.get('stowage_downloads_total{outcome="partial"}')).toBe(1);
