@@ -1,5 +1,5 @@
 # Build stage: compile TypeScript and native modules (better-sqlite3), then drop dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
     && rm -rf /var/lib/apt/lists/*
@@ -14,7 +14,7 @@ RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 # (it refuses to start without one: docker run -e SECRET_KEY="$(openssl rand -base64 48)" ...)
 # and every request needs credentials: create keys with
 # docker exec <container> node dist/src/cli/index.js keys create --owner NAME (see docs/security.md).
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
