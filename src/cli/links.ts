@@ -3,7 +3,6 @@ import { Links, MAX_LINK_MS } from '../auth/links';
 import { Signer } from '../auth/signed-tokens';
 import type { Config } from '../config';
 import { parseDuration } from '../config/units';
-import { ConfigError } from '../errors';
 import { OWNER } from '../http/owner';
 
 type WithConfig = (run: (config: Config) => Promise<void>) => Promise<void>;
@@ -30,12 +29,12 @@ function baseUrl(value: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
-/** The page link's URL for `owner`, signed with SECRET_KEY as the server would sign it. */
-export function pageLinkUrl(config: Config, o: { owner: string; expiresMs: number; baseUrl?: string }): { url: string; expiresAt: string } {
-  if (config.auth.secretKeys.length === 0) {
-    // The server then signs with a random key of its own, which no other process can know.
-    throw new ConfigError(['SECRET_KEY: required to make a page link (the server must have the same SECRET_KEY; generate one with: openssl rand -base64 48)']);
-  }
+/**
+ * The page link's URL for `owner`, signed with SECRET_KEY as the server would sign it; undefined
+ * without SECRET_KEY (the server then signs with a random key of its own, no other process knows).
+ */
+export function pageLinkUrl(config: Config, o: { owner: string; expiresMs: number; baseUrl?: string }): { url: string; expiresAt: string } | undefined {
+  if (config.auth.secretKeys.length === 0) return undefined;
   const links = new Links(new Signer(config.auth.secretKeys));
   const expiresAt = links.expiryIn(o.expiresMs);
   const base = o.baseUrl ?? `http://localhost:${config.port}`;
@@ -56,6 +55,11 @@ export function linksCommand(withConfig: WithConfig): Command {
     .action((o: { owner: string; expires: number; baseUrl?: string; json?: boolean }) =>
       withConfig(async (config) => {
         const link = pageLinkUrl(config, { owner: o.owner, expiresMs: o.expires, baseUrl: o.baseUrl });
+        if (!link) {
+          console.error('stowage links: SECRET_KEY: required to make a page link, the same as the server\'s (generate one with: openssl rand -base64 48)');
+          process.exitCode = 1;
+          return;
+        }
         if (o.json) return console.log(JSON.stringify(link));
         console.log(link.url);
         console.error(`stowage: a page link for ${o.owner}, until ${link.expiresAt}. Anyone with it sees and changes ${o.owner}'s files until then: send it only to them.`);
