@@ -86,6 +86,11 @@ describe('download links', () => {
     expect(head.headers['content-length']).toBe(String(data.length));
     // Credentials that don't prove anything change nothing: the link is the permission.
     expect((await anonymous().get(link.path).set('Authorization', 'Bearer stw_nonsense')).status).toBe(200);
+
+    // The request log keeps what the link is for, never what makes it work.
+    const [payload, signature] = link.path.split('/').pop()!.split('.');
+    expect(JSON.stringify(t.logs.lines)).not.toContain(signature);
+    expect(t.logs.lines.some((l) => (l.req as { url?: string } | undefined)?.url === `/v1/links/${payload}.<signature>`)).toBe(true);
   });
 
   it('honour inline only for types safe to show; every download is sandboxed', async () => {
