@@ -16,6 +16,7 @@ import type { Resources } from './resources';
 import { directUploadsRouter } from './routes/direct-uploads';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
+import { linksRouter } from './routes/links';
 import { pageRouter } from './routes/page';
 import { reportsRouter } from './routes/reports';
 import { tasksRouter } from './routes/tasks';
@@ -24,7 +25,7 @@ import { openApiRouter } from './api/openapi';
 export interface AppDeps {
   config: Config;
   /** Built once by `openResources`; the app builds no services of its own. */
-  resources: Pick<Resources, 'store' | 'db' | 'files' | 'queue' | 'directUploads' | 'authenticator'>;
+  resources: Pick<Resources, 'store' | 'db' | 'files' | 'queue' | 'directUploads' | 'authenticator' | 'links' | 'sessions'>;
   log: Logger;
   /** Shared with whatever else reports metrics (the periodic doctor); a fresh set by default. */
   metrics?: ServiceMetrics;
@@ -32,7 +33,7 @@ export interface AppDeps {
 
 /** Builds the Express app from its dependencies; nothing here reads the environment. */
 export function createApp({ config, resources, log, metrics = new ServiceMetrics() }: AppDeps): Express {
-  const { store, db, files, queue, directUploads, authenticator } = resources;
+  const { store, db, files, queue, directUploads, authenticator, links, sessions } = resources;
   const { uploads, downloads, reports, tasks, placement } = config;
   metrics.setQueueDepthSource(() => queue.depthByKind());
   const app = express();
@@ -49,7 +50,7 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
   app.use(guard(authenticator));
   app.use(metricsRouter(metrics));
   app.use(healthRouter({ store, db }));
-  app.use(pageRouter({ uploads, reports, tasks, files, queue, log, metrics }));
+  app.use(pageRouter({ uploads, reports, tasks, files, queue, log, metrics, sessions }));
   app.use(openApiRouter());
   app.use(
     '/v1',
@@ -58,6 +59,7 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
     directUploadsRouter(directUploads),
     tasksRouter({ queue, files }),
     reportsRouter({ reports, tasks, queue, files }),
+    linksRouter({ links, sessions, files, uploads, downloads, placement, log, metrics }),
   );
   app.use(notFoundRoute);
   app.use(errorHandler(uploads));

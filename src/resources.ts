@@ -9,6 +9,9 @@ import { PeriodicDoctor } from './doctor/periodic';
 import { ApiKeys } from './auth/api-keys';
 import { Authenticator } from './auth/authenticator';
 import { JwtVerifier } from './auth/jwt';
+import { Links } from './auth/links';
+import { Sessions } from './auth/sessions';
+import { Signer } from './auth/signed-tokens';
 import { Files } from './files/files';
 import type { ServiceMetrics, TaskMetrics } from './metrics/metrics';
 import { MIRROR_TASK, mirrorOnReady } from './mirror/enqueue';
@@ -40,6 +43,10 @@ export interface Resources {
   /** Every kind of task this process can run, by kind. */
   handlers: Record<string, TaskHandler>;
   keys: ApiKeys;
+  /** Signed download, upload and page links (SECRET_KEY; a random key for this process when unset). */
+  links: Links;
+  /** Page sessions: the signed cookie a page or upload link sets. */
+  sessions: Sessions;
   /** Who a request comes from (keys, JWTs, sessions, dev mode). */
   authenticator: Authenticator;
   /** Closes the queue's listener, the stores and the database. */
@@ -69,9 +76,14 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   };
   const keys = new ApiKeys(db);
   const { auth } = config;
+  // Without SECRET_KEY (a loopback server only: config requires it anywhere else) links and
+  // sessions are signed with a random key of this process; they end when it stops.
+  const links = new Links(new Signer(auth.secretKeys));
+  const sessions = new Sessions(links);
   const authenticator = new Authenticator({
     keys,
     jwt: auth.jwt && new JwtVerifier(auth.jwt),
+    sessions,
     metricsToken: config.metricsToken,
     devMode: auth.loopback && !auth.jwt && !(await keys.anyActive()),
   });
@@ -81,7 +93,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     await stores.close();
     await db.destroy();
   };
-  return { store: stores.primary, stores, db, catalog, files, queue, directUploads, handlers, keys, authenticator, close };
+  return { store: stores.primary, stores, db, catalog, files, queue, directUploads, handlers, keys, links, sessions, authenticator, close };
 }
 
 /** A worker over the given resources, or undefined when there are no slots to run. */

@@ -5,11 +5,14 @@ import { packageVersion } from '../package-version';
 import {
   componentSchemas,
   directUploadRequest,
+  downloadLinkRequest,
   errorResponse,
   ownerHeader,
+  pageLinkRequest,
   pageQuerySchema,
   reportRequest,
   uploadForm,
+  uploadLinkRequest,
 } from './schemas';
 
 /**
@@ -28,6 +31,8 @@ interface ResponseSpec {
   json?: z.ZodType;
   /** Any other body, as OpenAPI `content`. */
   content?: Record<string, { schema?: JsonSchema }>;
+  /** A `text/html` body (besides any JSON one) with this description: for a browser that navigated here. */
+  html?: string;
   headers?: Record<string, { description: string; schema: JsonSchema }>;
 }
 
@@ -35,7 +40,7 @@ interface OperationSpec {
   operationId: string;
   summary: string;
   description?: string;
-  tag: 'files' | 'uploads' | 'reports' | 'tasks' | 'operations' | 'meta';
+  tag: 'files' | 'uploads' | 'links' | 'reports' | 'tasks' | 'operations' | 'meta';
   /** Scoped to the `X-Owner` header's owner (every /v1 route but this document). */
   owned: boolean;
   query?: z.ZodObject;
@@ -54,6 +59,10 @@ const ID_DESCRIPTIONS: Record<string, string> = {
   '/v1/uploads/{id}/complete': 'The file id of the direct upload (`file.id` of its POST /v1/uploads answer).',
   '/v1/tasks/{id}': 'The task id (32 hex digits).',
   '/v1/tasks/{id}/events': 'The task id (32 hex digits).',
+  '/v1/files/{id}/links': 'The file id (32 hex digits).',
+  '/v1/links/{token}': 'The signed token of the link (`url` of POST /v1/files/{id}/links ends with it).',
+  '/v1/upload-links/{token}': 'The signed token of the upload link (`url` of POST /v1/upload-links ends with it).',
+  '/v1/page-links/{token}': 'The signed token of the page link (`url` of POST /v1/page-links ends with it).',
 };
 
 const WAIT_MAX_S = 25;
@@ -100,6 +109,24 @@ const contentResponses = (body: boolean): Record<string, ResponseSpec | string> 
 });
 
 const listQueryErrors = '`invalid_limit`, `invalid_cursor`';
+
+const LINK_INVALID = '`link_invalid`: the token was changed or cut short, or signed with a key this server no longer has.';
+const LINK_EXPIRED = '`link_expired`: the link is past its expiry.';
+const LINK_REQUEST_INVALID = '`invalid_link_request`: the message names each problem (e.g. `expiresIn` over 7 days, limits over the server\'s).';
+const OWNER_NOT_ALLOWED = '`owner_not_allowed`: `owner` names another owner and the caller is not a service key. `insufficient_scope`: needs a write key.';
+const sessionCookie = {
+  'Set-Cookie': { description: '`stowage_session=...; Path=/; HttpOnly; SameSite=Strict` (and `Secure` over https): the page session, signed with SECRET_KEY, until the link\'s expiry.', schema: { type: 'string' } },
+};
+const linkContentResponses = (body: boolean): Record<string, ResponseSpec | string> => ({
+  ...contentResponses(body),
+  '302': {
+    description: 'With DOWNLOAD_MODE=redirect on an object store: a presigned URL of the bucket that expires no later than the link.',
+    headers: { Location: { description: 'The presigned URL.', schema: { type: 'string' } } },
+  },
+  '403': LINK_INVALID,
+  '404': '`not_found`: the file has been deleted; `file_missing`: its bytes are gone from storage.',
+  '410': LINK_EXPIRED,
+});
 
 /** Every API operation, by path and method. Paths are Express paths with `:id` written `{id}`. */
 const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
@@ -256,6 +283,121 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
       },
     },
   },
+  '/v1/files/{id}/links': {
+    post: {
+      operationId: 'createDownloadLink',
+      summary: 'A download link for people without credentials',
+      description:
+        'A URL anyone may GET until `expiresIn` has passed (at most 7 days), signed with the server\'s SECRET_KEY (HMAC-SHA256 over the file id, owner, expiry and disposition). It answers like `/v1/files/{id}/content` (ranges, conditional requests, redirect mode) and stops working once the file is deleted. Links are not stored: they can\'t be revoked one by one (rotating SECRET_KEY ends them all). The JSON body may be left out (a one-hour attachment link).',
+      tag: 'links',
+      owned: true,
+      body: { json: downloadLinkRequest },
+      responses: {
+        '201': { description: 'The link.', json: componentSchemas.Link },
+        '403': '`insufficient_scope`: needs a write key.',
+        '404': '`not_found`: no such file of this owner (another owner\'s file answers the same).',
+        '422': LINK_REQUEST_INVALID,
+      },
+    },
+  },
+  '/v1/links/{token}': {
+    get: {
+      operationId: 'downloadByLink',
+      summary: 'Download a file through a download link (no credentials)',
+      description:
+        'The file\'s bytes, as `/v1/files/{id}/content` sends them, with `Content-Security-Policy: sandbox` and `Referrer-Policy: no-referrer`. `Content-Disposition` is `inline` only when the link asked for it and the type is safe to show (PNG, JPEG, GIF, WebP, AVIF, BMP, PDF, plain text); anything else is an attachment. A browser that navigated here gets an HTML page for an error.',
+      tag: 'links',
+      owned: false,
+      headers: rangeHeaders,
+      responses: linkContentResponses(true),
+    },
+    head: {
+      operationId: 'headByLink',
+      summary: 'A download link\'s headers, without the bytes',
+      tag: 'links',
+      owned: false,
+      headers: rangeHeaders,
+      responses: linkContentResponses(false),
+    },
+  },
+  '/v1/upload-links': {
+    post: {
+      operationId: 'createUploadLink',
+      summary: 'An upload link for people without credentials',
+      description:
+        'Like an S3 presigned POST, for any store: a URL a browser form (or any client) may POST multipart/form-data to, without credentials, within the limits given, until it expires (at most 7 days). The limits apply to each request; the link may be used again until it expires. Opening the same URL with GET shows the upload page for it. A service key may name any `owner`; a write key only its own.',
+      tag: 'links',
+      owned: true,
+      body: { json: uploadLinkRequest },
+      responses: {
+        '201': { description: 'The link.', json: componentSchemas.UploadLink },
+        '403': OWNER_NOT_ALLOWED,
+        '422': LINK_REQUEST_INVALID,
+      },
+    },
+  },
+  '/v1/upload-links/{token}': {
+    get: {
+      operationId: 'openUploadPage',
+      summary: 'Open the upload page of an upload link (no credentials)',
+      description:
+        'Sets the page session cookie (uploads only, within the link\'s limits, until it expires) and moves on to `/`. The page then shows the upload form, never the owner\'s other files.',
+      tag: 'links',
+      owned: false,
+      responses: {
+        '200': { description: 'A page that moves on to `/` at once.', headers: sessionCookie, content: { 'text/html': {} } },
+        '403': LINK_INVALID,
+        '410': LINK_EXPIRED,
+      },
+    },
+    post: {
+      operationId: 'uploadByLink',
+      summary: 'Upload files through an upload link (no credentials)',
+      description:
+        'As POST /v1/files, within the link\'s limits, for the link\'s owner. Allowed from any origin (`Access-Control-Allow-Origin: *`; no cookies are involved). A browser form that navigated here gets an HTML page saying what was stored (or why not).',
+      tag: 'links',
+      owned: false,
+      body: { multipart: uploadForm },
+      responses: {
+        '201': { description: 'Every file of the form, stored.', json: componentSchemas.UploadedFiles, html: 'For a browser: a page listing what was stored.' },
+        '400': '`no_files`, `unexpected_field`, `malformed_multipart`.',
+        '403': LINK_INVALID,
+        '410': LINK_EXPIRED,
+        '413': '`file_too_large`, `too_many_files`: over the link\'s (or the server\'s) limits.',
+        '415': '`multipart_required`, `unsupported_file_type`: a type the link (or the server) does not accept.',
+      },
+    },
+  },
+  '/v1/page-links': {
+    post: {
+      operationId: 'createPageLink',
+      summary: 'A link that opens the page with a session',
+      description:
+        'For an app to send its user to the page: the URL sets a session cookie for the owner (default 8 hours, at most 7 days) and opens `/`. A service key may name any `owner`; a write key only its own. Operators can make one with `stowage links page --owner NAME`.',
+      tag: 'links',
+      owned: true,
+      body: { json: pageLinkRequest },
+      responses: {
+        '201': { description: 'The link.', json: componentSchemas.Link },
+        '403': OWNER_NOT_ALLOWED,
+        '422': LINK_REQUEST_INVALID,
+      },
+    },
+  },
+  '/v1/page-links/{token}': {
+    get: {
+      operationId: 'openPage',
+      summary: 'Open the page through a page link (no credentials)',
+      description: 'Sets the page session cookie for the link\'s owner, until the link\'s expiry, and moves on to `/`.',
+      tag: 'links',
+      owned: false,
+      responses: {
+        '200': { description: 'A page that moves on to `/` at once.', headers: sessionCookie, content: { 'text/html': {} } },
+        '403': LINK_INVALID,
+        '410': LINK_EXPIRED,
+      },
+    },
+  },
   '/v1/reports': {
     post: {
       operationId: 'createReport',
@@ -367,11 +509,15 @@ function response(spec: ResponseSpec | string) {
   if (typeof spec === 'string') {
     return { description: spec, content: { [JSON_TYPE]: { schema: schemaOf(errorResponse) } } };
   }
+  const content = {
+    ...(spec.json && { [JSON_TYPE]: { schema: schemaOf(spec.json) } }),
+    ...(spec.html && { 'text/html': { schema: { type: 'string', description: spec.html } } }),
+    ...spec.content,
+  };
   return {
     description: spec.description,
     ...(spec.headers && { headers: spec.headers }),
-    ...(spec.json && { content: { [JSON_TYPE]: { schema: schemaOf(spec.json) } } }),
-    ...(spec.content && { content: spec.content }),
+    ...(Object.keys(content).length > 0 && { content }),
   };
 }
 
@@ -458,6 +604,7 @@ export function buildOpenApiDocument() {
     tags: [
       { name: 'files', description: 'Upload, list, download and delete files.' },
       { name: 'uploads', description: 'Direct uploads: large files straight to the object store.' },
+      { name: 'links', description: 'Signed links for people without credentials: download, upload and page links.' },
       { name: 'reports', description: 'Spreadsheets and PDFs built from data or an uploaded file.' },
       { name: 'tasks', description: 'Background work (reports): status, progress, outputs.' },
       { name: 'operations', description: 'Health checks and metrics for the platform.' },

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { MAX_LINK_MS } from '../auth/links';
+import { parseDuration } from '../config/units';
 import { OWNER } from '../http/owner';
 import { bodySchema as reportRequestSchema, columnSchema, optionsSchema, sourceSchema } from '../reports/spec';
 
@@ -55,6 +57,55 @@ export const uploadForm = z.object({
 
 /** `X-Owner`: whose files a request may see and change (http/owner.ts checks it with this pattern). */
 export const ownerHeader = z.string().regex(OWNER);
+
+/** A media type, or a wildcard such as `image/*`, as ALLOWED_CONTENT_TYPES takes them. */
+const mediaTypePattern = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/(\*|[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*)$/, 'must be a media type such as image/png, or image/*')
+  .transform((t) => t.toLowerCase());
+
+/** A link's lifetime: `"90s"`, `"15m"`, `"1h"`, `"7d"`, or seconds as a number; read as milliseconds. */
+const linkLifetime = (fallback: string) =>
+  z
+    .union([z.string(), z.number().positive()])
+    .default(fallback)
+    .transform((v, ctx) => {
+      const ms = typeof v === 'number' ? Math.round(v * 1000) : parseDuration(v);
+      if (ms === undefined || ms < 1000 || ms > MAX_LINK_MS) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration from 1s to 7d, such as "15m", "1h" or "7d" (or seconds as a number)' });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .meta({ description: `How long the link works: \`"90s"\`, \`"15m"\`, \`"1h"\`, \`"7d"\`, or seconds as a number; at most 7 days. Default ${fallback}.` });
+
+/** `POST /v1/files/:id/links`: a download link for people without credentials. */
+export const downloadLinkRequest = z.strictObject({
+  expiresIn: linkLifetime('1h'),
+  disposition: z
+    .enum(['attachment', 'inline'])
+    .default('attachment')
+    .meta({ description: '`inline` asks the browser to show the file; honoured only for images (not SVG), PDF and plain text, anything else stays `attachment`.' }),
+});
+
+/** `POST /v1/upload-links`: where people without credentials may upload files for an owner. */
+export const uploadLinkRequest = z.strictObject({
+  owner: ownerHeader.optional().meta({ description: 'Whose files the uploads become: only a service key may name another owner than its own.' }),
+  expiresIn: linkLifetime('1h'),
+  maxBytes: z.number().int().positive().optional().meta({ description: 'Largest file, in bytes (default and most: the server\'s MAX_UPLOAD_BYTES).' }),
+  maxFiles: z.number().int().positive().optional().meta({ description: 'Most files per upload request (default and most: the server\'s MAX_FILES_PER_REQUEST).' }),
+  allowedTypes: z
+    .array(mediaTypePattern)
+    .max(20)
+    .optional()
+    .meta({ description: 'Types accepted, such as `image/png` or `image/*` (default: what the server accepts); each must be one the server\'s ALLOWED_CONTENT_TYPES accepts.' }),
+});
+
+/** `POST /v1/page-links`: a link that opens the page with a session for an owner. */
+export const pageLinkRequest = z.strictObject({
+  owner: ownerHeader.optional().meta({ description: 'Whose page: only a service key may name another owner than its own.' }),
+  expiresIn: linkLifetime('8h'),
+});
 
 // ---------------------------------------------------------------------------------------------
 // Responses
@@ -145,6 +196,19 @@ export const taskListResponse = z.object({
   nextCursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
 });
 
+/** `POST /v1/files/:id/links` and `POST /v1/page-links`. */
+export const linkResponse = z.object({
+  url: z.string().meta({ description: 'The absolute URL to hand out; it needs no credentials.' }),
+  expiresAt: timestamp,
+});
+
+/** `POST /v1/upload-links`. */
+export const uploadLinkResponse = z.object({
+  url: z.string().meta({ description: 'POST multipart/form-data (`file` parts) here, without credentials, until it expires.' }),
+  pageUrl: z.string().meta({ description: 'Opens the upload page for this link in a browser (the same address, with GET).' }),
+  expiresAt: timestamp,
+});
+
 /** The one error shape every failed request answers with (http/errors.ts). */
 export const errorResponse = z.object({
   error: z.object({
@@ -178,6 +242,11 @@ export const componentSchemas = {
   Task: taskResponse,
   TaskList: taskListResponse,
   TaskOutput: taskOutput,
+  DownloadLinkRequest: downloadLinkRequest,
+  UploadLinkRequest: uploadLinkRequest,
+  PageLinkRequest: pageLinkRequest,
+  Link: linkResponse,
+  UploadLink: uploadLinkResponse,
   Error: errorResponse,
   Timestamp: timestamp,
   Health: healthResponse,

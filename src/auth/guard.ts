@@ -1,9 +1,13 @@
 import type { Request, RequestHandler } from 'express';
-import { BadRequest, Forbidden, Unauthorized } from '../errors';
+import { AppError, BadRequest, Forbidden, Unauthorized } from '../errors';
 import { OWNER } from '../http/owner';
+import { fromAnotherOrigin } from '../web/same-origin';
 import type { Authenticator } from './authenticator';
 import { allows, type Principal } from './principal';
-import { accessFor } from './route-table';
+import { accessFor, uploadOnlyAllows } from './route-table';
+
+/** Methods that change nothing: a session cookie counts on them whoever started the request. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 declare global {
   namespace Express {
@@ -49,6 +53,16 @@ export function guard(auth: Authenticator): RequestHandler {
       }
     } else if (access !== undefined && access !== 'optional' && !allows(principal.scope, access)) {
       throw new Forbidden(`This needs a ${access} key or token; yours is ${principal.scope}.`, 'insufficient_scope');
+    }
+    if (principal.upload && !uploadOnlyAllows(req.method, req.path)) {
+      throw new Forbidden('This session comes from an upload link: it may only upload files.', 'insufficient_scope');
+    }
+    // A browser sends the session cookie with whatever a page asks for; SameSite=Strict keeps
+    // other sites' requests from carrying it, and this keeps other origins of the same site (and
+    // browsers without SameSite) from using it to change anything (CSRF). Bearer tokens are
+    // never sent by a browser on its own, so they need no such check.
+    if (principal.via === 'session' && !SAFE_METHODS.has(req.method) && fromAnotherOrigin(req)) {
+      throw new AppError(403, 'cross_site_form', 'This request was sent from another site or origin, so it was refused: the page session counts only for requests from the page itself.');
     }
     req.principal = principal;
     req.owner = ownerFor(req, principal);

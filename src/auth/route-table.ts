@@ -34,6 +34,16 @@ export const ROUTE_TABLE: Record<string, Access> = {
   'POST /v1/uploads': 'write',
   'POST /v1/uploads/:id/complete': 'write',
 
+  // Links for people without credentials: creating one needs write (a service key may name
+  // another owner); using one needs only the link, whose signature the route checks itself.
+  'POST /v1/files/:id/links': 'write',
+  'GET /v1/links/:token': 'public',
+  'POST /v1/upload-links': 'write',
+  'GET /v1/upload-links/:token': 'public',
+  'POST /v1/upload-links/:token': 'public',
+  'POST /v1/page-links': 'write',
+  'GET /v1/page-links/:token': 'public',
+
   'POST /v1/reports': 'write',
   'GET /v1/tasks': 'read',
   'GET /v1/tasks/:id': 'read',
@@ -42,6 +52,12 @@ export const ROUTE_TABLE: Record<string, Access> = {
 };
 
 const PUBLIC_PREFIXES = ['/assets/'];
+
+/**
+ * What a caller holding only an upload grant (an upload link's page session) may reach besides
+ * public routes: the page and the two ways to upload. Nothing that lists, reads or deletes.
+ */
+const UPLOAD_ONLY: ReadonlySet<string> = new Set(['GET /', 'HEAD /', 'POST /upload', 'POST /v1/files']);
 
 interface CompiledRoute {
   method: string;
@@ -65,6 +81,12 @@ export function accessFor(method: string, path: string): Access | undefined {
   if (path === '/') parts.splice(1, 1, '');
   const find = (m: string) => compiled.find((r) => r.method === m && matches(r.segments, parts))?.access;
   return find(method) ?? (method === 'HEAD' ? find('GET') : undefined);
+}
+
+/** Whether an upload-only caller (see UPLOAD_ONLY) may call `method path`. */
+export function uploadOnlyAllows(method: string, path: string): boolean {
+  const normal = path.replace(/\/+$/, '') || '/';
+  return UPLOAD_ONLY.has(`${method} ${normal}`);
 }
 
 /** The routes an app registers that the table doesn't list (`METHOD /path`), for a start-up check. */

@@ -13,6 +13,7 @@ import { TARGET_DRIVERS, type TargetDriver } from '../migrate-storage/target';
 import { runMigrateStorage } from './migrate-storage';
 import { doctorCommand } from './doctor';
 import { keysCommand } from './keys';
+import { linksCommand } from './links';
 import { serve } from './serve';
 import { runWorker } from './worker';
 
@@ -95,5 +96,6 @@ program
   );
 program.addCommand(doctorCommand(withConfig));
 program.addCommand(keysCommand(withConfig));
+program.addCommand(linksCommand(withConfig));
 
 program.parseAsync().catch(fail);

@@ -224,14 +224,15 @@ export class Files {
   /**
    * A presigned GET of the blob, when its store can make one and holds the blob (a vanished blob
    * is left to `open`, for the mirror or a clear file_missing). The bucket then sends the same
-   * Content-Disposition and Content-Type a proxied download would.
+   * Content-Disposition (attachment unless the caller says inline) and Content-Type a proxied
+   * download would.
    */
-  async presignedUrl(record: FileRecord, expiresIn: number): Promise<string | undefined> {
+  async presignedUrl(record: FileRecord, options: { expiresIn: number; disposition?: 'attachment' | 'inline' }): Promise<string | undefined> {
     const store = this.reachableStore(record);
     if (!canPresign(store) || !(await store.head(record.key))) return undefined;
     return store.presignGet(record.key, {
-      expiresIn,
-      responseContentDisposition: contentDisposition(record.name, { type: 'attachment' }),
+      expiresIn: options.expiresIn,
+      responseContentDisposition: contentDisposition(record.name, { type: options.disposition ?? 'attachment' }),
       responseContentType: record.content_type,
     });
   }

@@ -40,7 +40,7 @@ export function toAppError(err: unknown, limits?: Limits): AppError {
 /** Writes an error response once headers are known to be unsent; the API's is the JSON shape. */
 export type ErrorResponder = (req: Request, res: Response, error: AppError) => void;
 
-const sendJson: ErrorResponder = (req, res, error) => {
+export const sendJson: ErrorResponder = (req, res, error) => {
   res.status(error.status).json({ error: { code: error.code, message: error.message, requestId: String(req.id) } });
 };
 

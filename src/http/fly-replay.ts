@@ -1,4 +1,4 @@
-import { type RequestHandler, Router } from 'express';
+import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { Files } from '../files/files';
 import type { Placement } from '../catalog/placement';
 import { FileElsewhere } from '../errors';
@@ -13,11 +13,15 @@ import { FileElsewhere } from '../errors';
  * Machine that no longer holds the file can't loop; it gets 409 `file_elsewhere` (the blob is
  * not missing, and must not be marked so by a Machine that never had it).
  */
-export function replayToOwningMachine(deps: { placement: Placement; files: Files }): RequestHandler {
+export function replayToOwningMachine(
+  deps: { placement: Placement; files: Files },
+  /** Which file the request is about; by default the caller's file named in the path. A download link names its own. */
+  fileOf: (req: Request, res: Response) => { owner: string; id: unknown } = (req) => ({ owner: req.owner, id: req.params.id }),
+): RequestHandler {
   return async (req, res, next) => {
-    const id = req.params.id;
+    const { owner, id } = fileOf(req, res);
     if (typeof id !== 'string') return next();
-    const record = await deps.files.get(req.owner, id);
+    const record = await deps.files.get(owner, id);
     if (!record?.machine_id || record.machine_id === deps.placement.machineId) return next();
     if (req.headers['fly-replay-src']) {
       throw new FileElsewhere(record.machine_id, record.region, `The file is on machine ${record.machine_id} (${record.region ?? 'unknown region'}), which this request was not replayed to.`);

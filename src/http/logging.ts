@@ -5,6 +5,13 @@ import { pinoHttp } from 'pino-http';
 import type { Principal } from '../auth/principal';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A signed link's signature in a URL: whoever reads the log must not be able to use the link. */
+const LINK_SIGNATURE = /(\/v1\/(?:links|upload-links|page-links)\/[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+/;
+
+/** The URL as logged: a link's payload (ids, owner, expiry) is kept, its signature is not. */
+export function loggedUrl(url: string): string {
+  return url.replace(LINK_SIGNATURE, '$1.<signature>');
+}
 
 /**
  * Credentials never reach a log line: not in headers (should anything log a request's or a
@@ -56,7 +63,7 @@ export function requestLogging(log: Logger) {
       return principal ? { auth: `${principal.via}:${principal.id}`, owner: req.owner } : {};
     },
     serializers: {
-      req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: redactUrl(req.url) }),
+      req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: redactUrl(loggedUrl(req.url)) }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
   });

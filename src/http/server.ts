@@ -36,6 +36,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   if (resources.authenticator.devMode) {
     log.warn({ owner: 'local' }, `dev mode: ${config.host} is loopback and no API key or JWT setting exists, so requests without credentials act as the owner "local"`);
   }
+  if (resources.links.ephemeral) {
+    log.warn('SECRET_KEY is not set: download, upload and page links and page sessions are signed with a random key made at start-up, so they stop working when this process stops (set SECRET_KEY to keep them, and for stowage links page)');
+  }
   worker?.start();
   const sweeper = startPendingUploadSweeper({ files, log, intervalMs: config.directUploads.sweepIntervalMs });
   // Finished tasks past TASK_RETENTION go, hourly; their output files stay.

@@ -10,6 +10,33 @@ import type { ServiceMetrics } from '../metrics/metrics';
 import { outcomeOf } from '../metrics/outcome';
 import type { ByteRange } from '../storage/store';
 
+export type Disposition = 'attachment' | 'inline';
+
+/** What a download sends: one file of one owner, as an attachment or inline, maybe only until `notAfter`. */
+export interface DownloadTarget {
+  owner: string;
+  id: string;
+  /** What was asked for; `inline` is honoured only for types safe to show (see `shownAs`). */
+  disposition: Disposition;
+  /** A link's expiry: a redirect's presigned URL must not outlive it. */
+  notAfter?: Date;
+}
+
+/**
+ * Types a browser shows without running anything: raster images, PDF (its viewer runs no page
+ * script), plain text. Not SVG or HTML, which can carry scripts, nor anything unknown.
+ */
+const SAFE_INLINE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif', 'image/bmp', 'application/pdf', 'text/plain']);
+
+/** How a file is sent: `inline` only when asked for and its type is safe to render; otherwise `attachment`. */
+export function shownAs(requested: Disposition, contentType: string): Disposition {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  return requested === 'inline' && SAFE_INLINE.has(type) ? 'inline' : 'attachment';
+}
+
+/** The API's own download: the caller's file named in the path, always an attachment. */
+const fromPath = (req: Request): DownloadTarget => ({ owner: req.owner, id: String(req.params.id), disposition: 'attachment' });
+
 /**
  * The byte range to send: undefined for the whole file. Multiple ranges are answered with the
  * whole file (allowed by RFC 9110), and an If-Range that doesn't match the ETag does the same.
@@ -25,18 +52,34 @@ function requestedRange(req: Request, size: number, etag: string): ByteRange | u
   return { start: ranges[0].start, end: ranges[0].end };
 }
 
+/** Seconds a presigned URL may live: the configured lifetime, cut to what is left of the link. */
+function presignSeconds(configured: number, notAfter: Date | undefined): number {
+  if (!notAfter) return configured;
+  return Math.min(configured, Math.floor((notAfter.getTime() - Date.now()) / 1000));
+}
+
 /**
- * `GET|HEAD /v1/files/:id/content`, through `Files.open` (the record's store, else the mirror; a
- * blob found nowhere answers 404 `file_missing` instead of a broken stream). Headers come from the
- * record, so a HEAD costs the store only an existence check. With DOWNLOAD_MODE=redirect, a store
- * that can presign answers with a redirect to the bucket instead.
+ * `GET|HEAD /v1/files/:id/content` (and a download link, whose `target` is the link's), through
+ * `Files.open` (the record's store, else the mirror; a blob found nowhere answers 404
+ * `file_missing` instead of a broken stream). Headers come from the record, so a HEAD costs the
+ * store only an existence check. Every download carries `Content-Security-Policy: sandbox`, so
+ * even a file a browser renders runs no script with this origin's rights. With
+ * DOWNLOAD_MODE=redirect, a store that can presign answers with a redirect to the bucket instead,
+ * the URL expiring no later than the link it came from.
  */
-export function downloadContent(deps: { downloads: Config['downloads']; files: Files; metrics: ServiceMetrics }): RequestHandler {
+export function downloadContent(
+  deps: { downloads: Config['downloads']; files: Files; metrics: ServiceMetrics },
+  target: (req: Request, res: Response) => DownloadTarget = fromPath,
+): RequestHandler {
   const { files, metrics, downloads } = deps;
 
   const send = async (req: Request, res: Response) => {
-    const record = await files.readable(req.owner, String(req.params.id));
-    const url = downloads.mode === 'redirect' ? await files.presignedUrl(record, downloads.presignExpiresS) : undefined;
+    const { owner, id, disposition: requested, notAfter } = target(req, res);
+    const record = await files.readable(owner, id);
+    const disposition = shownAs(requested, record.content_type);
+    const expiresIn = presignSeconds(downloads.presignExpiresS, notAfter);
+    // Under a second left of the link: served through stowage rather than signed for 0 s.
+    const url = downloads.mode === 'redirect' && expiresIn >= 1 ? await files.presignedUrl(record, { expiresIn, disposition }) : undefined;
     if (url) {
       // The URL stops working after its expiry: nobody may cache the redirect.
       res.setHeader('Cache-Control', 'no-store');
@@ -52,7 +95,8 @@ export function downloadContent(deps: { downloads: Config['downloads']; files: F
     res.setHeader('Accept-Ranges', 'bytes');
     res.setHeader('Cache-Control', 'private, no-cache');
     res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Content-Disposition', contentDisposition(record.name, { type: 'attachment' }));
+    res.setHeader('Content-Security-Policy', 'sandbox');
+    res.setHeader('Content-Disposition', contentDisposition(record.name, { type: disposition }));
     res.setHeader('Content-Type', record.content_type);
 
     if (req.fresh) {

@@ -9,9 +9,12 @@ import type { ServiceMetrics } from '../metrics/metrics';
 import type { ReportRequest } from '../reports/spec';
 import type { TaskQueue } from '../tasks/queue';
 import { REPORT_TASK } from '../tasks/report-task';
+import type { Sessions } from '../auth/sessions';
+import { uploadLimitsFor } from '../uploads/limits';
 import { type Assets, loadAssets } from '../web/assets';
+import { renderNoSession } from '../web/link-pages';
 import { errorMessages } from '../web/messages';
-import { type Listing, type Notice, type PageView, renderPage } from '../web/render';
+import { type Listing, type Notice, type PageView, renderPage, type SessionView } from '../web/render';
 import type { ReportTaskView } from '../web/report-view';
 import { sameOriginForm } from '../web/same-origin';
 import { pageSecurityHeaders } from '../web/security-headers';
@@ -35,6 +38,8 @@ export interface PageDeps {
   log: Logger;
   metrics: ServiceMetrics;
   queue: TaskQueue;
+  /** Tells a session that ended from none at all. */
+  sessions: Pick<Sessions, 'sent'>;
   assets?: Assets;
 }
 
@@ -56,11 +61,23 @@ export function pageRouter(deps: PageDeps): Router {
     return { ...page, cursor };
   };
 
+  /** Who the page is for: a session's owner (and whether it may only upload); nothing to say in dev mode or with a key. */
+  const sessionOf = (req: Request): SessionView | undefined => {
+    const p = req.principal;
+    if (!p || (p.via !== 'session' && !p.upload)) return undefined;
+    return { owner: p.owner, expiresAt: p.expiresAt, uploadOnly: p.upload !== undefined };
+  };
+  const uploadOnly = (req: Request) => req.principal?.upload !== undefined;
+
   type Parts = Pick<PageView, 'listing' | 'reportSources' | 'task' | 'notice'>;
-  const send = (res: Response, status: number, parts: Parts) => {
+  const send = (req: Request, res: Response, status: number, parts: Parts) => {
     // The page lists the owner's files: never serve it from a cache.
     res.status(status).setHeader('Cache-Control', 'no-store');
-    res.type('html').send(renderPage({ assets, uploads, messages, ...parts }));
+    const grant = req.principal?.upload;
+    // An upload link's page states (and explains refusals by) the link's limits.
+    const limits = uploadLimitsFor(uploads, grant);
+    const view = { assets, uploads: limits, messages: grant ? errorMessages(limits) : messages, session: sessionOf(req) };
+    res.type('html').send(renderPage({ ...view, ...parts }));
   };
 
   /** What the redirect after a no-JavaScript post reports. */
@@ -86,7 +103,14 @@ export function pageRouter(deps: PageDeps): Router {
 
   router.get('/', ...asPage, async (req, res) => {
     if (!req.principal) {
-      send(res, 401, { notice: { kind: 'error', text: 'This page needs a session: open it from a page link your app gives you (or, for an operator, from stowage links page --owner NAME).' } });
+      // How to get a session, and nothing else: no files, no form.
+      res.status(401).setHeader('Cache-Control', 'no-store');
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      res.type('html').send(renderNoSession(assets, deps.sessions.sent(req)));
+      return;
+    }
+    if (uploadOnly(req)) {
+      send(req, res, 200, { notice: await resultNotice(req) });
       return;
     }
     const [list, reportSources, task, notice] = await Promise.all([
@@ -96,9 +120,9 @@ export function pageRouter(deps: PageDeps): Router {
       resultNotice(req),
     ]);
     if (task === null) {
-      send(res, 404, { listing: list, reportSources, notice: { kind: 'error', text: messages.task_not_found!, area: 'report' } });
+      send(req, res, 404, { listing: list, reportSources, notice: { kind: 'error', text: messages.task_not_found!, area: 'report' } });
     } else {
-      send(res, 200, { listing: list, reportSources, task, notice });
+      send(req, res, 200, { listing: list, reportSources, task, notice });
     }
   });
 
@@ -127,24 +151,25 @@ export function pageRouter(deps: PageDeps): Router {
   // Errors on these routes render the page with a message a person can act on, not JSON.
   router.use(
     errorHandler(uploads, (req: Request, res: Response, error: AppError) => {
+      const said = req.principal?.upload ? errorMessages(uploadLimitsFor(uploads, req.principal.upload)) : messages;
       const notice: Notice = {
         kind: 'error',
-        text: messages[error.code] ?? error.message,
+        text: said[error.code] ?? error.message,
         detail: `(request id ${String(req.id)})`,
         area: req.path === '/report' ? 'report' : 'upload',
       };
       // The first page of files still helps after a failed post (a broken cursor is not retried);
-      // without a valid owner there is no list to show.
+      // without a valid owner there is no list to show, and an upload link's page shows none.
       const owner = req.owner;
       const parts =
-        owner === undefined
+        owner === undefined || uploadOnly(req)
           ? Promise.resolve({})
           : Promise.all([files.list(owner, { limit: PAGE_SIZE }), files.listReportSources(owner, SOURCES_LIMIT)]).then(
               ([list, reportSources]) => ({ listing: list, reportSources }),
             );
       parts.then(
-        (found) => send(res, error.status, { ...found, notice }),
-        () => send(res, error.status, { notice }),
+        (found) => send(req, res, error.status, { ...found, notice }),
+        () => send(req, res, error.status, { notice }),
       );
     }),
   );

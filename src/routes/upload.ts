@@ -1,13 +1,15 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import multer from 'multer';
+import multer, { MulterError } from 'multer';
 import type { Logger } from 'pino';
 import type { FileRecord } from '../catalog/files';
 import type { Config } from '../config';
 import type { Files } from '../files/files';
-import { BadRequest, UnsupportedMediaType } from '../errors';
+import type { UploadGrant } from '../auth/principal';
+import { BadRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import type { ServiceMetrics } from '../metrics/metrics';
 import { outcomeOf } from '../metrics/outcome';
 import { typeAllowed } from '../uploads/content-types';
+import { type UploadLimits, uploadLimitsFor } from '../uploads/limits';
 import { StoreStorageEngine, type UploadedFile } from '../uploads/storage-engine';
 import { presentFile } from './present';
 
@@ -19,9 +21,25 @@ const sendCreated: UploadResponder = (_req, res, records) => {
 };
 
 /**
+ * A size or count refused because an upload link allows less than the server: said in the link's
+ * terms (the server's own limits are explained by the error handler, naming its variables).
+ */
+function linkLimitError(err: unknown, uploads: UploadLimits, grant: UploadGrant | undefined): PayloadTooLarge | undefined {
+  if (!grant || !(err instanceof MulterError)) return undefined;
+  if (err.code === 'LIMIT_FILE_SIZE' && grant.maxBytes < uploads.maxBytes) {
+    return new PayloadTooLarge(`A file is larger than this upload link allows (${grant.maxBytes} bytes).`, 'file_too_large');
+  }
+  if (err.code === 'LIMIT_FILE_COUNT' && grant.maxFiles < uploads.maxFiles) {
+    return new PayloadTooLarge(`This upload link allows at most ${grant.maxFiles} files per upload.`, 'too_many_files');
+  }
+  return undefined;
+}
+
+/**
  * `POST /v1/files`: multipart/form-data with one or more `file` fields. Each part streams into the
  * store (see StoreStorageEngine); only when every part is stored are the records published, in
- * one transaction, so a request either adds all its files or none.
+ * one transaction, so a request either adds all its files or none. A caller holding an upload
+ * link's grant (the link itself, or the page session it opened) gets the link's limits.
  */
 export function uploadFiles(
   deps: { uploads: Config['uploads']; files: Files; log: Logger; metrics: ServiceMetrics },
@@ -29,34 +47,43 @@ export function uploadFiles(
 ): (RequestHandler | ErrorRequestHandler)[] {
   const { uploads } = deps;
   const engine = new StoreStorageEngine(deps);
-  // multer passes `fileHwm` to busboy but its types don't list it. A 1 MiB buffer per file part
-  // means fewer, larger writes to the store (measured in `npm run bench`: about 10% faster).
-  const options: multer.Options & { fileHwm: number } = {
-    storage: engine,
-    // Browsers send file names as raw UTF-8; busboy would otherwise read them as latin1.
-    defParamCharset: 'utf8',
-    fileHwm: 1024 * 1024,
-    limits: {
-      fileSize: uploads.maxBytes,
-      files: uploads.maxFiles,
-      fields: 100,
-      fieldSize: 64 * 1024,
-      parts: uploads.maxFiles + 100,
-    },
-    fileFilter(_req, file, accept) {
-      const type = file.mimetype || 'application/octet-stream';
-      if (uploads.allowedContentTypes.length > 0 && !typeAllowed(uploads.allowedContentTypes, type)) {
-        return accept(
-          new UnsupportedMediaType(
-            `Files of type ${type} are not accepted (allowed: ${uploads.allowedContentTypes.join(', ')}).`,
-            'unsupported_file_type',
-          ),
-        );
-      }
-      accept(null, true);
-    },
+  /** Refuses a type that `allowed` (when not empty) doesn't list. */
+  const refused = (allowed: string[], type: string) =>
+    allowed.length > 0 && !typeAllowed(allowed, type)
+      ? new UnsupportedMediaType(`Files of type ${type} are not accepted (allowed: ${allowed.join(', ')}).`, 'unsupported_file_type')
+      : undefined;
+  const parser = (limits: UploadLimits) => {
+    // multer passes `fileHwm` to busboy but its types don't list it. A 1 MiB buffer per file part
+    // means fewer, larger writes to the store (measured in `npm run bench`: about 10% faster).
+    const options: multer.Options & { fileHwm: number } = {
+      storage: engine,
+      // Browsers send file names as raw UTF-8; busboy would otherwise read them as latin1.
+      defParamCharset: 'utf8',
+      fileHwm: 1024 * 1024,
+      limits: {
+        fileSize: limits.maxBytes,
+        files: limits.maxFiles,
+        fields: 100,
+        fieldSize: 64 * 1024,
+        parts: limits.maxFiles + 100,
+      },
+      fileFilter(req, file, accept) {
+        const type = file.mimetype || 'application/octet-stream';
+        // The server's types always apply; an upload link's narrow them further.
+        const grant = req.principal?.upload;
+        const error = refused(uploads.allowedContentTypes, type) ?? (grant && refused(grant.allowedTypes, type));
+        if (error) return accept(error);
+        accept(null, true);
+      },
+    };
+    return multer(options).array('file');
   };
-  const parse = multer(options).array('file');
+  const serverParse = parser(uploads);
+  // An upload link's limits differ per link: its parser is made per request (a few objects).
+  const parse: RequestHandler = (req, res, next) => {
+    const grant = req.principal?.upload;
+    (grant ? parser(uploadLimitsFor(uploads, grant)) : serverParse)(req, res, next);
+  };
 
   const requireMultipart: RequestHandler = (req, _res, next) => {
     if (!req.is('multipart/form-data')) {
@@ -95,8 +122,9 @@ export function uploadFiles(
     next();
   };
 
-  const failed: ErrorRequestHandler = async (err, req, res, next) => {
+  const failed: ErrorRequestHandler = async (err: unknown, req, res, next) => {
     await engine.settled(req);
+    err = linkLimitError(err, uploads, req.principal?.upload) ?? err;
     deps.metrics.uploadFailed(outcomeOf(err));
     req.log.warn(
       { event: 'upload', owner: req.owner, durationMs: Date.now() - (res.locals.startedAt as number), outcome: 'failed', err },

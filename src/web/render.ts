@@ -21,9 +21,19 @@ export interface Notice {
   area?: 'upload' | 'report';
 }
 
+/** Who the page is for, when it comes from a session (dev mode has none). */
+export interface SessionView {
+  owner: string;
+  expiresAt?: Date;
+  /** An upload link's session: the upload form only (no list, downloads, deletes or reports). */
+  uploadOnly: boolean;
+}
+
 export interface PageView {
   assets: Assets;
+  /** The limits the form states: the server's, or an upload link's. */
   uploads: Config['uploads'];
+  session?: SessionView;
   messages: Record<string, string>;
   /** Undefined when the catalog could not be read: the page still offers the upload form. */
   listing?: Listing;
@@ -77,20 +87,29 @@ function fileList(listing: Listing | undefined): Html {
   }</nav>`;
 }
 
+function sessionLine(session: SessionView | undefined): Html {
+  if (!session) return html``;
+  const until = session.expiresAt ? html` until <time datetime="${session.expiresAt.toISOString()}">${formatTime(session.expiresAt.toISOString())}</time>` : '';
+  return session.uploadOnly
+    ? html`<p class="session">Uploading files for <strong>${session.owner}</strong>; this upload link works${until}.</p>`
+    : html`<p class="session">Files of <strong>${session.owner}</strong>; this session lasts${until}.</p>`;
+}
+
 /** The whole page: works as plain HTML; `stowage.js` upgrades it when JavaScript runs. */
 export function renderPage(view: PageView): string {
   const { assets, uploads } = view;
+  const uploadOnly = view.session?.uploadOnly ?? false;
   const accept = uploads.allowedContentTypes.length ? uploads.allowedContentTypes.join(',') : undefined;
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>stowage: your files</title>
+<title>${uploadOnly ? 'stowage: upload files' : 'stowage: your files'}</title>
 <link rel="icon" href="${assets.url('favicon.svg')}" type="image/svg+xml">
 <link rel="stylesheet" href="${assets.url('stowage.css')}">
 <script src="${assets.url('stowage.js')}" defer></script>
-<script src="${assets.url('report.js')}" defer></script>
+${uploadOnly ? '' : html`<script src="${assets.url('report.js')}" defer></script>`}
 ${
   // Without JavaScript the page reloads itself until the report is done; with it, report.js
   // follows the task live (browsers running scripts ignore what is inside <noscript>).
@@ -98,7 +117,7 @@ ${
 }
 </head>
 <body>
-<header class="site"><h1>stowage</h1><p>Files kept safe for your apps.</p></header>
+<header class="site"><h1>stowage</h1><p>Files kept safe for your apps.</p>${sessionLine(view.session)}</header>
 <main>
 <section class="upload" aria-labelledby="upload-heading">
 <h2 id="upload-heading">Upload files</h2>
@@ -113,11 +132,15 @@ ${
 </form>
 <ul id="uploads" class="uploads" aria-label="Uploads"></ul>
 </section>
-${reportSection(view.reportSources, view.task, noticeBlock(view.notice, 'report'))}
+${
+  uploadOnly
+    ? ''
+    : html`${reportSection(view.reportSources, view.task, noticeBlock(view.notice, 'report'))}
 <section id="files" class="list" aria-labelledby="files-heading">
 <h2 id="files-heading">Your files</h2>
 ${fileList(view.listing)}
-</section>
+</section>`
+}
 </main>
 <script type="application/json" id="stowage-messages">${jsonData(view.messages)}</script>
 <script type="application/json" id="stowage-task-labels">${jsonData(TASK_LABELS)}</script>
