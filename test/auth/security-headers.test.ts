@@ -52,8 +52,9 @@ const API_HEADERS = {
   'cross-origin-opener-policy': ['same-origin'],
 };
 
-function expectApiHeaders(headers: Map<string, string[]>) {
-  for (const [name, values] of Object.entries(API_HEADERS)) expect({ name, values: headers.get(name) }).toEqual({ name, values });
+/** A download's policy is `sandbox` alone: a file shown inline (an image, a PDF) must still render, its scripts never run. */
+function expectApiHeaders(headers: Map<string, string[]>, csp = API_CONTENT_SECURITY_POLICY) {
+  for (const [name, values] of Object.entries({ ...API_HEADERS, 'content-security-policy': [csp] })) expect({ name, values: headers.get(name) }).toEqual({ name, values });
   // Plain http: no HSTS (see proxy.test.ts for https behind a router); nothing names the framework.
   expect(headers.has('strict-transport-security')).toBe(false);
   expect(headers.has('x-powered-by')).toBe(false);
@@ -71,7 +72,7 @@ it('puts the same strict headers on JSON answers, downloads and errors', async (
 
   const download = await get(`/v1/files/${id}/content`, auth);
   expect(download.status).toBe(200);
-  expectApiHeaders(download.headers);
+  expectApiHeaders(download.headers, 'sandbox');
   // An uploaded page is an attachment, and would run nothing even if shown.
   expect(download.headers.get('content-disposition')).toEqual([expect.stringMatching(/^attachment;/)]);
 

@@ -53,7 +53,8 @@ export interface PageServer extends TestApp {
  */
 export async function startPageServer(env: Env = {}, options: { devMode?: boolean } = {}): Promise<PageServer> {
   const devMode = options.devMode ?? true;
-  const t = await buildTestApp({ HOST: '127.0.0.1', ...env }, undefined, { keys: !devMode });
+  // Without dev mode, configured as deployed (HOST 0.0.0.0: credentials required); it still listens on 127.0.0.1.
+  const t = await buildTestApp(devMode ? { HOST: '127.0.0.1', ...env } : env, undefined, { keys: !devMode });
   if (devMode && !t.resources.authenticator.devMode) {
     await t.close();
     throw new Error('the page server is not in loopback dev mode: HOST must be loopback, with no API key and no JWT setting');

@@ -23,8 +23,9 @@ afterEach(async () => {
   await s?.close();
 });
 
+/** A server as deployed (keys exist, so no dev mode): the page needs a session. */
 async function start(env: Env = {}): Promise<void> {
-  s = await startPageServer(env);
+  s = await startPageServer(env, { devMode: false });
   context = await browser.newContext({ acceptDownloads: true });
   page = await context.newPage();
   page.setDefaultTimeout(15_000);
