@@ -13,11 +13,11 @@ import { canPresign } from '../storage/presign';
 import { putHashed } from '../storage/put-hashed';
 import type { ByteRange, Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
-import { newFileId, sanitizeFilename, storeKeyFor } from './names';
+import { cleanOriginalName, newFileId, sanitizeFilename, storeKeyFor } from './names';
 
 export interface NewUpload {
   owner: string;
-  /** As the client named it; the stored name is a sanitised copy. */
+  /** As the client named it; stored without control and bidi characters, and the display name is a sanitised copy. */
   originalName: string;
   contentType: string;
 }
@@ -115,7 +115,7 @@ export class Files {
       {
         id,
         owner: upload.owner,
-        originalName: upload.originalName,
+        originalName: cleanOriginalName(upload.originalName),
         name: sanitizeFilename(upload.originalName),
         contentType: upload.contentType,
         store: this.deps.stores.primary.driver,
