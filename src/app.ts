@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from './config';
+import { bodyTimeouts } from './http/body-timeout';
 import { errorHandler, notFoundRoute } from './http/errors';
 import { flyReplayRouter } from './http/fly-replay';
 import { requestLogging } from './http/logging';
@@ -17,6 +18,7 @@ import { healthRouter } from './routes/health';
 import { pageRouter } from './routes/page';
 import { reportsRouter } from './routes/reports';
 import { tasksRouter } from './routes/tasks';
+import { UploadSlots } from './uploads/upload-slots';
 import { openApiRouter } from './api/openapi';
 
 export interface AppDeps {
@@ -33,21 +35,23 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
   const { store, db, files, queue, directUploads, authenticator } = resources;
   const { uploads, downloads, reports, tasks, placement } = config;
   metrics.setQueueDepthSource(() => queue.depthByKind());
+  const uploadSlots = new UploadSlots(config.http.uploadSlots);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestMetrics(metrics));
   app.use(requestLogging(log));
+  app.use(bodyTimeouts(config.http));
   app.use(authFailureLimit(config.auth.failureLimit));
   app.use(guard(authenticator));
   app.use(metricsRouter(metrics));
   app.use(healthRouter({ store, db }));
-  app.use(pageRouter({ uploads, reports, tasks, files, queue, log, metrics }));
+  app.use(pageRouter({ uploads, uploadSlots, reports, tasks, files, queue, log, metrics }));
   app.use(openApiRouter());
   app.use(
     '/v1',
     ...(placement ? [flyReplayRouter({ placement, files })] : []),
-    filesRouter({ uploads, downloads, files, log, metrics }),
+    filesRouter({ uploads, uploadSlots, downloads, files, log, metrics }),
     directUploadsRouter(directUploads),
     tasksRouter({ queue, files }),
     reportsRouter({ reports, tasks, queue, files }),

@@ -13,6 +13,7 @@ import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type
 import { readMirror } from './mirror';
 import { shownValue } from './redact';
 import { authFields, type AuthSettings, readAuth } from './auth';
+import { httpFields, type HttpSettings, readHttp } from './http';
 
 const byteSize = z
   .string()
@@ -83,6 +84,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...objectStorageFields({ byteSize, positiveInt }),
   ...authFields({ positiveInt }),
+  ...httpFields({ positiveInt }),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (it guards GET /metrics)').optional(),
   DOCTOR_INTERVAL: z
     .string()
@@ -105,6 +107,8 @@ export interface Config {
   host: string;
   /** Run by `npm start`: a person is watching (the human listening line). */
   startedByNpm: boolean;
+  /** Timeouts on slow or stuck clients, keep-alive, and the caps on uploads in flight. */
+  http: HttpSettings;
   /** Who may call: API keys, the host app's JWTs, signed links and sessions, dev mode on loopback. */
   auth: AuthSettings;
   storage: {
@@ -201,6 +205,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     port: e.PORT,
     host,
     startedByNpm: e.npm_lifecycle_event === 'start',
+    http: readHttp(e),
     auth: readAuth(e, host),
     storage: {
       driver: e.STORAGE,

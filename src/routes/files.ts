@@ -8,9 +8,12 @@ import type { ServiceMetrics } from '../metrics/metrics';
 import { downloadContent } from './download';
 import { presentFile } from './present';
 import { uploadFiles } from './upload';
+import type { UploadSlots } from '../uploads/upload-slots';
 
 export interface FilesRouteDeps {
   uploads: Config['uploads'];
+  /** Shared with the page's upload form: one count of uploads in flight per process. */
+  uploadSlots: UploadSlots;
   downloads: Config['downloads'];
   files: Files;
   log: Logger;
