@@ -33,7 +33,8 @@ interface Deployment {
 async function deployment(postgres: PostgresServer, dir: string): Promise<Deployment> {
   const url = await postgres.createDatabase();
   const files = path.join(dir, path.basename(url), 'files');
-  return { env: { HOME: dir, STORAGE: 'volume', STORAGE_PATH: files, DATABASE_URL: url, DATABASE_POOL_SIZE: '20' }, processes: [] };
+  // UPLOADS_PER_CLIENT: the uploads come 32 at a time from one address (127.0.0.1).
+  return { env: { HOME: dir, STORAGE: 'volume', STORAGE_PATH: files, DATABASE_URL: url, DATABASE_POOL_SIZE: '20', UPLOADS_PER_CLIENT: '64' }, processes: [] };
 }
 
 async function web(d: Deployment, dir: string, logLevel = 'warn'): Promise<string> {

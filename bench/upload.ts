@@ -46,6 +46,8 @@ const stowage: Target = {
     startChild(path.join(ROOT, 'dist/src/cli/index.js'), {
       PORT: '0', HOST: '127.0.0.1', STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'),
       MAX_UPLOAD_BYTES: '2gb', LOG_LEVEL: 'info',
+      // The small uploads come 16 at a time from one address (127.0.0.1).
+      UPLOADS_PER_CLIENT: '64',
     }),
   upload: uploadToStowage,
   downloadPath: (id) => `/v1/files/${id}/content`,

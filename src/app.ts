@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from './config';
+import { bodyTimeouts } from './http/body-timeout';
 import { errorHandler, notFoundRoute } from './http/errors';
 import { flyReplayRouter } from './http/fly-replay';
 import { crossOrigin } from './http/cors';
@@ -20,6 +21,7 @@ import { linksRouter } from './routes/links';
 import { pageRouter } from './routes/page';
 import { reportsRouter } from './routes/reports';
 import { tasksRouter } from './routes/tasks';
+import { UploadSlots } from './uploads/upload-slots';
 import { openApiRouter } from './api/openapi';
 
 export interface AppDeps {
@@ -36,6 +38,7 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
   const { store, db, files, queue, directUploads, authenticator, links, sessions } = resources;
   const { uploads, downloads, reports, tasks, placement } = config;
   metrics.setQueueDepthSource(() => queue.depthByKind());
+  const uploadSlots = new UploadSlots(config.http.uploadSlots);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -43,23 +46,24 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
   app.set('trust proxy', config.trustProxy);
   app.use(requestMetrics(metrics));
   app.use(requestLogging(log));
+  app.use(bodyTimeouts(config.http));
   app.use(securityHeaders());
   // Preflights carry no credentials: answered here, before the failure limit and the guard.
   if (config.auth.corsOrigins.length) app.use(crossOrigin(config.auth.corsOrigins));
-  app.use(authFailureLimit(config.auth.failureLimit, log));
+  app.use(authFailureLimit({ ...config.auth.failureLimit, trustProxy: config.trustProxy }, log));
   app.use(guard(authenticator));
   app.use(metricsRouter(metrics));
   app.use(healthRouter({ store, db }));
-  app.use(pageRouter({ uploads, reports, tasks, files, queue, log, metrics, sessions }));
+  app.use(pageRouter({ uploads, uploadSlots, reports, tasks, files, queue, log, metrics, sessions }));
   app.use(openApiRouter());
   app.use(
     '/v1',
     ...(placement ? [flyReplayRouter({ placement, files })] : []),
-    filesRouter({ uploads, downloads, files, log, metrics }),
+    filesRouter({ uploads, uploadSlots, downloads, files, log, metrics }),
     directUploadsRouter(directUploads),
     tasksRouter({ queue, files }),
     reportsRouter({ reports, tasks, queue, files }),
-    linksRouter({ links, sessions, files, uploads, downloads, placement, log, metrics }),
+    linksRouter({ links, sessions, files, uploads, uploadSlots, downloads, placement, log, metrics }),
   );
   app.use(notFoundRoute);
   app.use(errorHandler(uploads));

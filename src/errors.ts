@@ -106,6 +106,23 @@ export class Unprocessable extends AppError {
   }
 }
 
+/** 408: the request body stopped arriving (BODY_IDLE_TIMEOUT) or took too long (REQUEST_TIMEOUT). */
+export class BodyTimeout extends AppError {
+  constructor(message: string) {
+    super(408, 'body_timeout', message);
+  }
+}
+
+/** 503 with Retry-After: the server takes no more of this kind of request right now (uploads in flight). */
+export class Busy extends AppError {
+  constructor(
+    message: string,
+    readonly retryAfterS = 1,
+  ) {
+    super(503, 'busy', message);
+  }
+}
+
 export class StoreUnavailable extends AppError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(503, 'store_unavailable', message, options);

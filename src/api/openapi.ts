@@ -190,8 +190,16 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
       responses: {
         '201': { description: 'Every file of the form, stored.', json: componentSchemas.UploadedFiles },
         '400': '`no_files`, `unexpected_field` (a file part not named `file`), `malformed_multipart`.',
+        '408': '`body_timeout`: no byte of the body arrived for the server\'s BODY_IDLE_TIMEOUT; nothing was kept and the connection is closed.',
+        '409': '`upload_cancelled`: the file\'s record was removed while it was being uploaded; nothing was kept.',
         '413': '`file_too_large`, `too_many_files`.',
         '415': '`multipart_required`, `unsupported_file_type`.',
+        '503': {
+          description:
+            '`busy`: this client (UPLOADS_PER_CLIENT) or the server (UPLOADS_MAX) has as many uploads in progress as it takes; refused before the body is read, with `Retry-After`, and the connection is closed. Also `store_unavailable`.',
+          json: errorResponse,
+          headers: { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' } } },
+        },
       },
     },
     get: {
@@ -225,7 +233,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
       responses: {
         '204': { description: 'Deleted.' },
         '404': '`not_found`: no such file of this owner.',
-        '409': 'On Fly.io, `file_elsewhere`: the file is on another Machine this request could not be replayed to.',
+        '409': '`file_pending`: the file is still being uploaded (delete it once it is ready). On Fly.io, `file_elsewhere`: the file is on another Machine this request could not be replayed to.',
       },
     },
   },

@@ -14,6 +14,7 @@ import { readMirror } from './mirror';
 import { shownValue } from './redact';
 import { authFields, type AuthSettings, readAuth } from './auth';
 import { proxyFields, readTrustProxy, type TrustProxy } from './proxy';
+import { httpFields, type HttpSettings, readHttp } from './http';
 
 const byteSize = z
   .string()
@@ -85,6 +86,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...objectStorageFields({ byteSize, positiveInt }),
   ...authFields({ positiveInt }),
+  ...httpFields({ positiveInt }),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (it guards GET /metrics)').optional(),
   DOCTOR_INTERVAL: z
     .string()
@@ -112,6 +114,8 @@ export interface Config {
   startedByNpm: boolean;
   /** TRUST_PROXY: the proxies whose X-Forwarded-For/-Proto say the client's address and https. */
   trustProxy: TrustProxy;
+  /** Timeouts on slow or stuck clients, keep-alive, and the caps on uploads in flight. */
+  http: HttpSettings;
   /** Who may call: API keys, the host app's JWTs, signed links and sessions, dev mode on loopback. */
   auth: AuthSettings;
   storage: {
@@ -210,6 +214,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     host,
     startedByNpm: e.npm_lifecycle_event === 'start',
     trustProxy: readTrustProxy(e),
+    http: readHttp(e),
     auth: readAuth(e, host),
     storage: {
       driver: e.STORAGE,

@@ -3,7 +3,7 @@ import { create as contentDisposition } from 'content-disposition';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { CatalogDb } from '../catalog/database';
-import { type FileCatalog, type FilePage, type FileRecord, markFilesReady, type ReadyHook, type StoredBlob } from '../catalog/files';
+import { type FileCatalog, type FilePage, type FileRecord, markFilesReady, NotPending, type ReadyHook, type StoredBlob } from '../catalog/files';
 import type { Placement } from '../catalog/placement';
 import type { Database, FileStatus } from '../catalog/schema';
 import { BlobNotFound, Conflict, FILE_MISSING_MESSAGE, FileElsewhere, FileMissing, NotFound } from '../errors';
@@ -13,11 +13,11 @@ import { canPresign } from '../storage/presign';
 import { putHashed } from '../storage/put-hashed';
 import type { ByteRange, Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
-import { newFileId, sanitizeFilename, storeKeyFor } from './names';
+import { cleanOriginalName, newFileId, sanitizeFilename, storeKeyFor } from './names';
 
 export interface NewUpload {
   owner: string;
-  /** As the client named it; the stored name is a sanitised copy. */
+  /** As the client named it; stored without control and bidi characters, and the display name is a sanitised copy. */
   originalName: string;
   contentType: string;
 }
@@ -115,7 +115,7 @@ export class Files {
       {
         id,
         owner: upload.owner,
-        originalName: upload.originalName,
+        originalName: cleanOriginalName(upload.originalName),
         name: sanitizeFilename(upload.originalName),
         contentType: upload.contentType,
         store: this.deps.stores.primary.driver,
@@ -128,9 +128,22 @@ export class Files {
   /**
    * Pending to ready, all or none, with the ready hooks, on `db` when the caller runs a
    * transaction of its own. Resolves with the records' new `updated_at`. One file and no hook is
-   * a single statement, atomic without a transaction (the common upload, kept cheap).
+   * a single statement, atomic without a transaction (the common upload, kept cheap). A record
+   * that is no longer pending (removed meanwhile by the doctor or an operator) fails it with 409
+   * `upload_cancelled`; the caller discards what it stored.
    */
   async publish(owner: string, items: StoredBlob[], db?: Kysely<Database>): Promise<string> {
+    try {
+      return await this.markReady(owner, items, db);
+    } catch (err) {
+      if (err instanceof NotPending) {
+        throw new Conflict('The file was removed while it was being uploaded, so it was not kept. Upload it again.', 'upload_cancelled');
+      }
+      throw err;
+    }
+  }
+
+  private async markReady(owner: string, items: StoredBlob[], db?: Kysely<Database>): Promise<string> {
     const { onReady } = this.deps;
     if (db) {
       const at = await markFilesReady(db, owner, items);
@@ -138,7 +151,7 @@ export class Files {
       return at;
     }
     if (items.length === 1 && !onReady) return markFilesReady(this.deps.db, owner, items);
-    return this.deps.db.transaction().execute((trx) => this.publish(owner, items, trx));
+    return this.deps.db.transaction().execute((trx) => this.markReady(owner, items, trx));
   }
 
   /** Pending to failed with a reason the client reads (a direct upload that didn't verify), and its blob removed. */

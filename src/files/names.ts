@@ -1,30 +1,57 @@
 import { randomBytes } from 'node:crypto';
 
-const MAX_NAME_LENGTH = 200;
+/** Longest display name (`name`), in characters. */
+export const MAX_NAME_LENGTH = 200;
+/** Longest `originalName`: 255, more than any file system allows a file name, so a real name is never cut. */
+export const MAX_ORIGINAL_NAME_LENGTH = 255;
+/** An extension this long or shorter (with its dot) survives a cut. */
+const MAX_KEPT_EXTENSION = 16;
+
+/** Unicode's bidi controls: embeddings and overrides, isolates, the LRM/RLM and Arabic letter marks. */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
 
 /**
  * A display name safe to show and to put in Content-Disposition: no directory part (either
- * separator), no control characters or NUL, no leading dots, at most 200 characters with the
+ * separator), no control or format characters (NUL, CR, LF, bidi overrides...), no lone surrogates
+ * (they would make the header unencodable), no leading dots, at most 200 characters with a short
  * extension kept. It is never used as a filesystem path; store keys come from `newFileId`.
  */
 export function sanitizeFilename(original: string): string {
-  const base = original.split(/[/\\]/).pop() ?? '';
-  let name = base
+  const base = wellFormed(original).split(/[/\\]/).pop() ?? '';
+  const name = base
     .normalize('NFC')
     // \p{Cc}: NUL and C0/C1 controls; \p{Cf}: invisible format chars such as bidi overrides.
     .replace(/[\p{Cc}\p{Cf}]/gu, '')
     .replace(/[<>:"|?*]/g, '_')
     .replace(/\s+/g, ' ')
-    .trim()
-    .replace(/^\.+/, '')
+    .replace(/^[. ]+/, '')
     .replace(/[. ]+$/, '');
-  if ([...name].length > MAX_NAME_LENGTH) {
-    const chars = [...name];
-    const dot = name.lastIndexOf('.');
-    const ext = dot > 0 && name.length - dot <= 16 ? [...name.slice(dot)] : [];
-    name = chars.slice(0, MAX_NAME_LENGTH - ext.length).join('') + ext.join('');
-  }
-  return name || 'file';
+  return capKeepingExtension(name, MAX_NAME_LENGTH) || 'file';
+}
+
+/**
+ * The name as the client sent it, for `originalName`, less what no file name needs and what can
+ * deceive or break a reader: ASCII and C1 control characters (NUL, CR, LF...), bidi controls, and
+ * lone surrogates (replaced by U+FFFD). At most 255 characters, the extension kept.
+ */
+export function cleanOriginalName(original: string): string {
+  const cleaned = wellFormed(original).replace(/\p{Cc}/gu, '').replace(BIDI_CONTROLS, '');
+  return capKeepingExtension(cleaned, MAX_ORIGINAL_NAME_LENGTH);
+}
+
+/** Lone surrogates (possible in JSON strings, not in UTF-8) replaced by U+FFFD. */
+function wellFormed(text: string): string {
+  return text.replace(/\p{Cs}/gu, '\ufffd');
+}
+
+/** At most `max` characters (code points); a short extension is kept, and the cut part loses trailing dots and spaces. */
+function capKeepingExtension(name: string, max: number): string {
+  const chars = [...name];
+  if (chars.length <= max) return name;
+  const dot = name.lastIndexOf('.');
+  const ext = dot > 0 && name.length - dot <= MAX_KEPT_EXTENSION ? [...name.slice(dot)] : [];
+  const stem = chars.slice(0, max - ext.length).join('').replace(/[. ]+$/, '');
+  return stem + ext.join('');
 }
 
 /** 128 random bits, lowercase hex: unguessable, URL-safe, and safe on case-insensitive disks. */

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { MulterError } from 'multer';
-import { AppError, BadRequest, NotFound, PayloadTooLarge } from '../errors';
+import { AppError, BadRequest, Busy, NotFound, PayloadTooLarge } from '../errors';
+import { bodyTimedOut } from './body-timeout';
 
 /** Headers a failed download may have set for its body that must not describe the JSON error. */
 const CONTENT_HEADERS = ['Content-Type', 'Content-Disposition', 'Content-Length', 'Content-Range', 'ETag', 'Last-Modified', 'Accept-Ranges'];
@@ -50,7 +51,8 @@ export const sendJson: ErrorResponder = (req, res, error) => {
  */
 export function errorHandler(limits: { maxBytes: number; maxFiles: number }, respond: ErrorResponder = sendJson): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    const error = toAppError(err, limits);
+    // A body cut off for its silence fails whatever was reading it ("request aborted"): say why.
+    const error = toAppError(bodyTimedOut(req) ?? err, limits);
     if (error.status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ code: error.code }, error.message);
 
@@ -64,6 +66,7 @@ export function errorHandler(limits: { maxBytes: number; maxFiles: number }, res
     // RFC 6750: tell the client which scheme to use, and why a token it sent was refused.
     if (error.status === 401) res.setHeader('WWW-Authenticate', error.code === 'unauthenticated' ? 'Bearer' : `Bearer error="invalid_token"`);
     if (error.code === 'insufficient_scope') res.setHeader('WWW-Authenticate', 'Bearer error="insufficient_scope"');
+    if (error instanceof Busy) res.setHeader('Retry-After', String(error.retryAfterS));
     respond(req, res, error);
   };
 }

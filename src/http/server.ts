@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { createApp } from '../app';
 import { describeDatabase } from '../catalog/database-settings';
 import type { Config } from '../config';
+import type { HttpSettings } from '../config/http';
 import { ServiceMetrics } from '../metrics/metrics';
 import { createPeriodicDoctor, createWorker, openResources } from '../resources';
 import { every } from '../housekeeping';
@@ -15,6 +16,24 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/**
+ * The HTTP server's own limits on slow clients (the app adds the per-request ones: BODY_IDLE_TIMEOUT,
+ * REQUEST_TIMEOUT and the upload caps):
+ * - `headersTimeout` (HEADERS_TIMEOUT): the request line and headers must be in within this, or
+ *   Node answers 408 and closes the connection. Checked every tenth of it (at most every 5 s).
+ * - `requestTimeout` is off: Node applies it to whole requests, and a large upload on a slow link
+ *   may take longer than any sane bound. Bodies are bounded per request instead (body-timeout.ts).
+ * - `keepAliveTimeout` (KEEP_ALIVE_TIMEOUT): an idle keep-alive connection closes after this; 95 s
+ *   behind Heroku's or Fly's proxy, so the proxy, not stowage, closes idle connections.
+ */
+export function createHttpServer(app: http.RequestListener, settings: HttpSettings): http.Server {
+  const server = http.createServer({ connectionsCheckingInterval: Math.min(5000, Math.max(50, Math.floor(settings.headersTimeoutMs / 10))) }, app);
+  server.headersTimeout = settings.headersTimeoutMs;
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = settings.keepAliveTimeoutMs;
+  return server;
+}
+
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const resources = await openResources(config, log);
   const { store, files } = resources;
@@ -23,9 +42,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const app = createApp({ config, resources, log, metrics });
   // The periodic doctor goes with the workers: here when they run in-process.
   const doctor = worker && createPeriodicDoctor(resources, config, log, metrics);
-  const server = http.createServer(app);
-  // Large uploads on slow links can take longer than Node's 5-minute default.
-  server.requestTimeout = 0;
+  const server = createHttpServer(app, config.http);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -38,18 +38,21 @@ export function shownAs(requested: Disposition, contentType: string): Dispositio
 const fromPath = (req: Request): DownloadTarget => ({ owner: req.owner, id: String(req.params.id), disposition: 'attachment' });
 
 /**
- * The byte range to send: undefined for the whole file. Multiple ranges are answered with the
- * whole file (allowed by RFC 9110), and an If-Range that doesn't match the ETag does the same.
+ * The byte range to send for a Range header on a file of `size` bytes: undefined for the whole
+ * file, a range inside the file, or RangeNotSatisfiable (416). Multiple ranges are answered with
+ * the whole file (allowed by RFC 9110), and so are a malformed header and an If-Range that
+ * doesn't match the ETag. Pure, for any input (property-tested).
  */
-function requestedRange(req: Request, size: number, etag: string): ByteRange | undefined {
-  const header = req.get('range');
+export function requestedRange(size: number, header: string | undefined, ifRange: string | undefined, etag: string): ByteRange | undefined {
   if (!header) return undefined;
-  const ifRange = req.get('if-range');
   if (ifRange && ifRange !== etag) return undefined;
   const ranges = parseRange(size, header, { combine: true });
   if (ranges === -1) throw new RangeNotSatisfiable(size);
   if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return undefined;
-  return { start: ranges[0].start, end: ranges[0].end };
+  const { start, end } = ranges[0];
+  // range-parser clamps to the file; anything else would be its bug, answered with the whole file.
+  if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && start <= end && end < size)) return undefined;
+  return { start, end };
 }
 
 /** Seconds a presigned URL may live: the configured lifetime, cut to what is left of the link. */
@@ -106,7 +109,7 @@ export function downloadContent(
     }
     let range: ByteRange | undefined;
     try {
-      range = requestedRange(req, size, etag);
+      range = requestedRange(size, req.get('range'), req.get('if-range'), etag);
     } catch (err) {
       res.setHeader('Content-Range', `bytes */${size}`);
       throw err;

@@ -1,16 +1,19 @@
 import { Router } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { NotFound } from '../errors';
+import { Conflict, NotFound } from '../errors';
 import type { Files } from '../files/files';
 import { pageQuery } from '../http/paging';
 import type { ServiceMetrics } from '../metrics/metrics';
 import { downloadContent } from './download';
 import { presentFile } from './present';
 import { uploadFiles } from './upload';
+import type { UploadSlots } from '../uploads/upload-slots';
 
 export interface FilesRouteDeps {
   uploads: Config['uploads'];
+  /** Shared with the page's upload form: one count of uploads in flight per process. */
+  uploadSlots: UploadSlots;
   downloads: Config['downloads'];
   files: Files;
   log: Logger;
@@ -46,8 +49,17 @@ export function filesRouter(deps: FilesRouteDeps): Router {
   return router;
 }
 
-/** Deletes one of the owner's files; NotFound when there is none (or it went meanwhile). */
+/**
+ * Deletes one of the owner's files; NotFound when there is none (or it went meanwhile). A file
+ * still being uploaded is refused with 409 `file_pending`: its upload owns it until it is ready
+ * (or fails and removes it), and a record deleted under it would leave its bytes behind. A record
+ * seen in any other status never becomes pending again.
+ */
 export async function deleteOwnedFile(files: Files, owner: string, id: string, log: Logger): Promise<void> {
   const record = await files.get(owner, id);
-  if (!record || !(await files.delete(record, log))) throw new NotFound('No file with that id.');
+  if (!record) throw new NotFound('No file with that id.');
+  if (record.status === 'pending') {
+    throw new Conflict('The file is still being uploaded: delete it once it is ready, or cancel the upload.', 'file_pending');
+  }
+  if (!(await files.delete(record, log))) throw new NotFound('No file with that id.');
 }

@@ -9,6 +9,7 @@ import type { Placement } from '../catalog/placement';
 import type { Config } from '../config';
 import { type AppError, Forbidden, NotFound, Unprocessable } from '../errors';
 import type { Files } from '../files/files';
+import type { UploadSlots } from '../uploads/upload-slots';
 import { errorHandler, sendJson } from '../http/errors';
 import { replayToOwningMachine } from '../http/fly-replay';
 import type { ServiceMetrics } from '../metrics/metrics';
@@ -27,6 +28,8 @@ export interface LinksRouteDeps {
   sessions: Sessions;
   files: Files;
   uploads: Config['uploads'];
+  /** Upload links' posts count against the same caps on uploads in flight as any upload. */
+  uploadSlots: UploadSlots;
   downloads: Config['downloads'];
   placement?: Placement;
   log: Logger;

@@ -22,6 +22,7 @@ import { deleteOwnedFile } from './files';
 import { queueReport } from './reports';
 import { presentTask } from './tasks';
 import { uploadFiles } from './upload';
+import type { UploadSlots } from '../uploads/upload-slots';
 
 const PAGE_SIZE = 50;
 const FILE_ID = /^[0-9a-f]{32}$/;
@@ -32,6 +33,7 @@ const SOURCES_LIMIT = 200;
 
 export interface PageDeps {
   uploads: Config['uploads'];
+  uploadSlots: UploadSlots;
   reports: Config['reports'];
   tasks: Config['tasks'];
   files: Files;

@@ -5,12 +5,14 @@ import type { FileRecord } from '../catalog/files';
 import type { Config } from '../config';
 import type { Files } from '../files/files';
 import type { UploadGrant } from '../auth/principal';
-import { BadRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors';
+import { BadRequest, Busy, PayloadTooLarge, UnsupportedMediaType } from '../errors';
+import { takeOverBodyTimeout } from '../http/body-timeout';
 import type { ServiceMetrics } from '../metrics/metrics';
 import { outcomeOf } from '../metrics/outcome';
 import { typeAllowed } from '../uploads/content-types';
 import { type UploadLimits, uploadLimitsFor } from '../uploads/limits';
 import { StoreStorageEngine, type UploadedFile } from '../uploads/storage-engine';
+import type { UploadSlots } from '../uploads/upload-slots';
 import { presentFile } from './present';
 
 /** Answers a stored upload; the API's is 201 JSON, the page's a redirect back to itself. */
@@ -42,7 +44,7 @@ function linkLimitError(err: unknown, uploads: UploadLimits, grant: UploadGrant 
  * link's grant (the link itself, or the page session it opened) gets the link's limits.
  */
 export function uploadFiles(
-  deps: { uploads: Config['uploads']; files: Files; log: Logger; metrics: ServiceMetrics },
+  deps: { uploads: Config['uploads']; uploadSlots: UploadSlots; files: Files; log: Logger; metrics: ServiceMetrics },
   respond: UploadResponder = sendCreated,
 ): (RequestHandler | ErrorRequestHandler)[] {
   const { uploads } = deps;
@@ -94,6 +96,38 @@ export function uploadFiles(
     next();
   };
 
+  /** A slot among the uploads in flight (UPLOADS_PER_CLIENT, UPLOADS_MAX), held until the upload is answered and cleaned up. */
+  const takeSlot: RequestHandler = (req, res, next) => {
+    const slot = deps.uploadSlots.take(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+    if (slot instanceof Busy) {
+      // The body is not read: the connection can't carry another request after this answer.
+      res.setHeader('Connection', 'close');
+      return next(slot);
+    }
+    res.once('close', () => void engine.settled(req).then(slot.release));
+    next();
+  };
+
+  /**
+   * multer answers only once the body has ended, and the body of a stalled client never does. When
+   * it stops arriving for BODY_IDLE_TIMEOUT, the engine stops and discards every part of it, and
+   * the request is answered 408 `body_timeout` once that is done; the connection is then closed.
+   */
+  const parseBody: RequestHandler = (req, res, next) => {
+    let passed = false;
+    const proceed = (err?: unknown) => {
+      if (passed) return;
+      passed = true;
+      next(err);
+    };
+    takeOverBodyTimeout(req, (err) => {
+      res.setHeader('Connection', 'close');
+      engine.abort(req, err);
+      void engine.settled(req).then(() => proceed(err));
+    });
+    parse(req, res, proceed);
+  };
+
   const finish = async (req: Request, res: Response) => {
     const files = (req.files ?? []) as UploadedFile[];
     if (files.length === 0) throw new BadRequest('The form has no "file" field with a file in it.', 'no_files');
@@ -133,5 +167,5 @@ export function uploadFiles(
     next(err);
   };
 
-  return [markStart, requireMultipart, parse, finish, failed];
+  return [markStart, requireMultipart, takeSlot, parseBody, finish, failed];
 }

@@ -23,12 +23,21 @@ class ClientDisconnected extends Error {
 export class StoreStorageEngine implements StorageEngine {
   /** Work per request that may outlive multer's callback (cleanup after a stream error). */
   private readonly inflight = new WeakMap<Request, Promise<unknown>[]>();
+  /** Per request: the parts being stored, the parts stored (still pending), and why it was aborted. */
+  private readonly storing = new WeakMap<Request, Set<AbortController>>();
+  private readonly stored = new WeakMap<Request, StoredFile[]>();
+  private readonly aborted = new WeakMap<Request, Error>();
 
   constructor(
     private readonly deps: { files: Files; log: Logger },
   ) {}
 
   _handleFile(req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<UploadedFile>) => void): void {
+    const reason = this.aborted.get(req);
+    if (reason) {
+      file.stream.resume();
+      return callback(reason);
+    }
     const work = this.store(req, file);
     this.track(req, work);
     work.then(
@@ -48,6 +57,25 @@ export class StoreStorageEngine implements StorageEngine {
       seen = work.length;
       await Promise.allSettled(work);
     }
+  }
+
+  /**
+   * Ends a request's upload for good, whatever multer is waiting for (a body that stopped arriving
+   * never ends): parts being stored stop, parts already stored are discarded, and later parts are
+   * refused, all with `reason`. `settled` resolves once that cleanup is done.
+   */
+  abort(req: Request, reason: Error): void {
+    if (this.aborted.has(req)) return;
+    this.aborted.set(req, reason);
+    for (const controller of this.storing.get(req) ?? []) controller.abort(reason);
+    for (const file of this.stored.get(req)?.splice(0) ?? []) this.discard(req, file);
+  }
+
+  private discard(req: Request, file: StoredFile): void {
+    this.track(
+      req,
+      this.deps.files.discard(file.record).catch((err: unknown) => this.deps.log.error({ err, fileId: file.record.id }, 'discarding an aborted upload failed')),
+    );
   }
 
   private track(req: Request, work: Promise<unknown>): void {
@@ -70,8 +98,10 @@ export class StoreStorageEngine implements StorageEngine {
     const controller = new AbortController();
     const onLimit = () => controller.abort(new Error('File size limit reached'));
     const onClose = () => {
-      if (!req.readableEnded) controller.abort(new ClientDisconnected());
+      if (!req.readableEnded) controller.abort(this.aborted.get(req) ?? new ClientDisconnected());
     };
+    const storing = this.storing.get(req) ?? new Set<AbortController>();
+    this.storing.set(req, storing.add(controller));
     file.stream.once('limit', onLimit);
     req.once('close', onClose);
     // The store reads a pipe, not the part itself: a store that gives up destroys what it reads,
@@ -90,12 +120,20 @@ export class StoreStorageEngine implements StorageEngine {
         part,
         { signal: controller.signal, onPending: async (record) => this.deps.log.debug({ fileId: record.id, owner: req.owner }, 'upload started') },
       );
+      const reason = this.aborted.get(req);
+      if (reason) {
+        // Aborted as the last byte went in: this part goes with the rest.
+        this.discard(req, stored);
+        throw reason;
+      }
+      this.stored.set(req, [...(this.stored.get(req) ?? []), stored]);
       return stored;
     } catch (err) {
       file.stream.unpipe(part);
       file.stream.resume();
       throw err;
     } finally {
+      storing.delete(controller);
       stopWatching();
       file.stream.off('limit', onLimit);
       req.off('close', onClose);
