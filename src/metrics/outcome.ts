@@ -1,5 +1,5 @@
 import { MulterError } from 'multer';
-import { AppError } from '../errors';
+import { AppError, isOutOfSpace } from '../errors';
 
 /**
  * A bounded label for a failure: the stable error code a client saw, multer's limit code
@@ -8,5 +8,6 @@ import { AppError } from '../errors';
 export function outcomeOf(err: unknown): string {
   if (err instanceof AppError) return err.code;
   if (err instanceof MulterError) return err.code.toLowerCase();
+  if (isOutOfSpace(err)) return 'insufficient_storage';
   return 'error';
 }
