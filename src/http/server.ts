@@ -7,7 +7,7 @@ import type { Config } from '../config';
 import { ServiceMetrics } from '../metrics/metrics';
 import { createPeriodicDoctor, createWorker, openResources } from '../resources';
 import { every } from '../housekeeping';
-import { startPendingUploadSweeper } from '../uploads/pending-sweeper';
+import { startLeftoverSweeper } from '../sweeper';
 
 export interface RunningServer {
   port: number;
@@ -37,7 +37,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     log.warn({ owner: 'local' }, `dev mode: ${config.host} is loopback and no API key or JWT setting exists, so requests without credentials act as the owner "local"`);
   }
   worker?.start();
-  const sweeper = startPendingUploadSweeper({ files, log, intervalMs: config.directUploads.sweepIntervalMs });
+  // Expired direct uploads, and what processes killed mid-operation left (here or on another
+  // instance sharing the volume and catalog): at start-up, then every minute.
+  const sweeper = startLeftoverSweeper({
+    files,
+    instances: resources.instances,
+    places: resources.scratch.places,
+    log,
+    intervalMs: config.directUploads.sweepIntervalMs,
+  });
   // Finished tasks past TASK_RETENTION go, hourly; their output files stay.
   const retention = every(60 * 60_000, async () => {
     const removed = await resources.queue.pruneFinished(new Date(Date.now() - config.tasks.retentionMs));

@@ -62,6 +62,8 @@ const NO_SPACE_FOR_REPORT = 'There was not enough storage space left to build th
 interface ReportDeps {
   files: Files;
   sourceLimits: Config['reports']['source'];
+  /** This process's work directory: the copy of a source (and a PDF's spool) go there, swept if the process dies. */
+  scratchDir?: string;
   log: Logger;
 }
 
@@ -76,7 +78,7 @@ function buildReport(deps: ReportDeps): TaskHandler {
       ctx.output(name, REPORT_CONTENT_TYPES[request.format], (out: Writable) =>
         writeReport(
           request.format,
-          { title: request.title, columns, rows, options: request.options, onProgress: rowProgress(ctx, total, from, 99) },
+          { title: request.title, columns, rows, options: request.options, onProgress: rowProgress(ctx, total, from, 99), scratchDir: deps.scratchDir },
           out,
         ),
       );
@@ -95,7 +97,7 @@ function buildReport(deps: ReportDeps): TaskHandler {
     try {
       const input = await deps.files.open(record, undefined, deps.log);
       await ctx.progress(1, `Reading ${record.name}.`);
-      table = await readSource(input, { sheet: request.source.sheet, limits: deps.sourceLimits });
+      table = await readSource(input, { sheet: request.source.sheet, limits: deps.sourceLimits, scratchDir: deps.scratchDir });
     } catch (err) {
       if (err instanceof FileMissing) throw new TaskFailure('file_missing', REUPLOAD_MESSAGE, { cause: err });
       // On another Machine's volume the blob is unreachable from here, but not missing. Tasks are
