@@ -47,6 +47,12 @@ export function newInstance(name: string = os.hostname()): Instance {
   return { id: `${label}.${process.pid}.${randomBytes(4).toString('hex')}`, host: hostKey(), pid: process.pid };
 }
 
+/** The host label and pid an instance id carries. */
+export function parseInstanceId(id: string): { label: string; pid: number } | undefined {
+  const m = /^([A-Za-z0-9_-]{1,40})\.(\d{1,10})\.[0-9a-f]{8}$/.exec(id);
+  return m ? { label: m[1], pid: Number(m[2]) } : undefined;
+}
+
 /** The instance that wrote a temp file or work directory named after it, or undefined for any other name. */
 export function writerOf(name: string): string | undefined {
   return ID.exec(name)?.[1];

@@ -111,7 +111,10 @@ function verdict(c: Candidate, instances: Instances, rows: Map<string, InstanceR
     case 'gone':
       return `${written}; its process (${c.writer}) is no longer running`;
     case 'silent':
-      return old ? `${written}; its process (${c.writer}) has not been heard from since ${row!.last_seen}` : undefined;
+      if (!old) return undefined;
+      return row
+        ? `${written}; its process (${c.writer}) has not been heard from since ${row.last_seen}`
+        : `${written}; its process (${c.writer}) is not registered in this catalog`;
   }
 }
 

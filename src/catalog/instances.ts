@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import { type Instance, isRunning } from '../instance';
+import { type Instance, isRunning, parseInstanceId } from '../instance';
 import type { CatalogDb } from './database';
 import type { InstancesTable } from './schema';
 
@@ -12,7 +12,9 @@ export type InstanceRow = Selectable<InstancesTable>;
  *   stops or is swept), or a pid on this host that no longer runs: what it left can go at once;
  * - `silent`: no heartbeat for SILENT_AFTER_MS, on another host (or its pid was reused): likely
  *   dead, but what it left goes only once older than the grace period (it may be cut off from the
- *   catalog and still writing).
+ *   catalog and still writing). Also a process with no row here whose id names this host and a pid
+ *   that runs: another service with its own catalog sharing this host's TMPDIR, whose work
+ *   directory must not be taken for a dead process's.
  */
 export type InstanceState = 'live' | 'gone' | 'silent';
 
@@ -48,10 +50,17 @@ export class Instances {
   /** The verdict on an instance whose row (if any) is `row`. */
   stateOf(id: string, row: Pick<InstanceRow, 'host' | 'pid' | 'last_seen'> | undefined, now = new Date()): InstanceState {
     if (id === this.self.id) return 'live';
-    if (!row) return 'gone';
+    if (!row) return this.mayRunHere(id) ? 'silent' : 'gone';
     if (row.host === this.self.host && !isRunning(Number(row.pid))) return 'gone';
     if (row.last_seen < new Date(now.getTime() - SILENT_AFTER_MS).toISOString()) return 'silent';
     return 'live';
+  }
+
+  /** Whether `id` names this host and a pid that runs here (which may be it, or a reused pid). */
+  private mayRunHere(id: string): boolean {
+    const theirs = parseInstanceId(id);
+    const ours = parseInstanceId(this.self.id);
+    return theirs !== undefined && theirs.label === ours?.label && isRunning(theirs.pid);
   }
 
   /** The rows of these instances, by id (absent: no row). */

@@ -46,7 +46,8 @@ export async function findInterruptedUploads(
     if (state === 'gone') {
       found.push({ record, writerGone: true, reason: `${started}; its process (${record.upload_instance}) is no longer running` });
     } else if (state === 'silent' && idle) {
-      found.push({ record, writerGone: false, reason: `${started}; its process (${record.upload_instance}) has not been heard from since ${writer!.last_seen}` });
+      const silence = writer ? `has not been heard from since ${writer.last_seen}` : 'is not registered';
+      found.push({ record, writerGone: false, reason: `${started}; its process (${record.upload_instance}) ${silence}` });
     }
   }
   return found;

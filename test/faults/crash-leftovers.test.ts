@@ -73,7 +73,14 @@ function records(): { id: string; status: string; status_message: string | null 
 const tempFiles = async () => {
   const tempDir = path.join(dir, 'files', '.tmp');
   const names = await fsp.readdir(tempDir).catch(() => [] as string[]);
-  return Promise.all(names.map(async (name) => ({ name, path: path.join(tempDir, name), size: (await fsp.stat(path.join(tempDir, name))).size })));
+  // A file listed may be gone by the time it is looked at (a sweep, a finished upload).
+  const files = await Promise.all(
+    names.map(async (name) => {
+      const stat = await fsp.stat(path.join(tempDir, name)).catch(() => undefined);
+      return stat && { name, path: path.join(tempDir, name), size: stat.size };
+    }),
+  );
+  return files.filter((f) => f !== undefined);
 };
 
 /** Waits until `check` returns something truthy, polling; fails after `ms`. */

@@ -89,7 +89,11 @@ describe.each(CATALOG_DATABASES)('the leftover sweep (catalog on %s)', (kind) =>
       return path.relative(t.dir, file);
     }
     const self = t.resources.instances.self.id;
+    // Named after this host and a pid that runs here, but not in this catalog: another service
+    // sharing TMPDIR (here the test's own pid stands for its process).
+    const neighbour = self.replace(/\.\d+\.[0-9a-f]{8}$/, `.${process.pid}.0badc0de`);
     const keep = [
+      await write(path.join(workRoot, neighbour), 10 * 60_000, true),
       await write(path.join(tempDir, `${live}.aaaa.part`), 3 * HOUR),
       await write(path.join(tempDir, `${silent}.bbbb.part`), 10 * 60_000),
       await write(path.join(tempDir, `${self}.cccc.part`), 3 * HOUR),
@@ -101,6 +105,7 @@ describe.each(CATALOG_DATABASES)('the leftover sweep (catalog on %s)', (kind) =>
       await write(path.join(tempDir, `${silent}.eeee.part`), 2 * HOUR),
       await write(path.join(tempDir, 'legacy-old.part'), 2 * HOUR),
       await write(path.join(workRoot, 'gone.2.00000000'), 0, true),
+      await write(path.join(workRoot, self.replace(/\.\d+\.[0-9a-f]{8}$/, '.9999999.00000000')), 0, true),
       await write(path.join(t.config.scratch.tmpRoot, 'stowage-source-XYZ'), 2 * HOUR, true),
     ];
     const counts = await sweep();
