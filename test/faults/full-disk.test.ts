@@ -29,10 +29,17 @@ describeAsRoot('a full disk', () => {
     expect(t.config.databasePath).toBe(path.join(disk.dir, 'stowage.db'));
   });
   afterEach(async () => {
-    await worker?.stop(1000);
-    worker = undefined;
-    await t?.close();
-    await disk.unmount();
+    // Whatever failed, the disk is unmounted: a failing test must not leave mounts behind.
+    try {
+      await worker?.stop(1000);
+    } finally {
+      worker = undefined;
+      try {
+        await t?.close();
+      } finally {
+        await disk.unmount();
+      }
+    }
   });
 
   const upload = (data: Buffer, name = 'data.bin') => t.http('alice').post('/v1/files').attach('file', data, name);

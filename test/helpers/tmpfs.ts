@@ -43,7 +43,8 @@ export async function mountSmallDisk(size = '24m'): Promise<SmallDisk> {
       for (const file of fillers.splice(0)) await fsp.rm(file, { force: true });
     },
     async unmount() {
-      await run('umount', [dir]);
+      // Lazily if something still holds a file open there: detached now, freed when it closes.
+      await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
       await fsp.rm(dir, { recursive: true, force: true });
     },
   };
