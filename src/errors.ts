@@ -136,6 +136,28 @@ export class InsufficientStorage extends AppError {
   }
 }
 
+/**
+ * Error codes that mean a disk or quota is full wherever they come from: the filesystem (ENOSPC,
+ * EDQUOT), SQLite ("database or disk is full") and PostgreSQL (`disk_full`).
+ */
+const NO_SPACE_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', '53100']);
+
+/**
+ * Whether `err`, or an error it was caused by, says there is no space left: a store's
+ * InsufficientStorage, or a full disk under a temp file or the catalog database.
+ */
+export function isOutOfSpace(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof InsufficientStorage) return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NO_SPACE_CODES.has(code)) return true;
+  }
+  return false;
+}
+
+/** What a client is told when some disk it needed (a store, the catalog, a temp copy) is full. */
+export const NO_SPACE_MESSAGE = 'There is no storage space left to keep this. Try again once space has been freed.';
+
 /** Raised by stores for a key that does not exist; routes translate it for their context. */
 export class BlobNotFound extends Error {
   constructor(readonly key: string, options?: { cause?: unknown }) {

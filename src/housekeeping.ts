@@ -6,10 +6,11 @@ export interface Periodic {
 }
 
 /**
- * Runs `work` now and every `intervalMs` in the background, never two runs at once. A failed run
- * is logged and the next one tries again; the timer never keeps the process alive on its own.
+ * Runs `work` now (unless `immediately` is false) and every `intervalMs` in the background, never
+ * two runs at once. A failed run is logged and the next one tries again; the timer never keeps
+ * the process alive on its own.
  */
-export function every(intervalMs: number, work: () => Promise<unknown>, log: Logger, what: string): Periodic {
+export function every(intervalMs: number, work: () => Promise<unknown>, log: Logger, what: string, { immediately = true } = {}): Periodic {
   let running: Promise<void> | undefined;
   const run = () => {
     running ??= work()
@@ -21,7 +22,7 @@ export function every(intervalMs: number, work: () => Promise<unknown>, log: Log
         running = undefined;
       });
   };
-  run();
+  if (immediately) run();
   const timer = setInterval(run, intervalMs);
   timer.unref();
   return {

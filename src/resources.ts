@@ -1,5 +1,8 @@
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { type CatalogDb, isPostgres, openDatabase } from './catalog/database';
+import { HEARTBEAT_MS, Instances } from './catalog/instances';
 import { FileCatalog } from './catalog/files';
 import { migrateToLatest } from './catalog/migrations';
 import type { Config } from './config';
@@ -13,6 +16,10 @@ import { Links } from './auth/links';
 import { Sessions } from './auth/sessions';
 import { Signer } from './auth/signed-tokens';
 import { Files } from './files/files';
+import { every } from './housekeeping';
+import { newInstance } from './instance';
+import type { ScratchPlaces } from './leftovers';
+import { FileSystemStore } from './storage/filesystem';
 import type { ServiceMetrics, TaskMetrics } from './metrics/metrics';
 import { MIRROR_TASK, mirrorOnReady } from './mirror/enqueue';
 import { mirrorHandler } from './mirror/handler';
@@ -49,13 +56,18 @@ export interface Resources {
   sessions: Sessions;
   /** Who a request comes from (keys, JWTs, sessions, dev mode). */
   authenticator: Authenticator;
-  /** Closes the queue's listener, the stores and the database. */
+  /** This process in the catalog's registry of running processes, and the verdict on others. */
+  instances: Instances;
+  /** Where scratch files are written (swept when their process dies), and this process's work directory. */
+  scratch: { places: ScratchPlaces; workDir: string };
+  /** Stops the heartbeat, removes the work directory, closes the queue's listener, the stores and the database. */
   close(): Promise<void>;
 }
 
 /** Opens the stores and the catalog, proving both usable, runs pending migrations, and builds the services. */
 export async function openResources(config: Config, log: Logger): Promise<Resources> {
-  const stores = await openStores(config.storage);
+  const instance = newInstance(config.instanceName);
+  const stores = await openStores(config.storage, instance.id);
   const db = openDatabase(config.database, (err) => log.warn({ err }, 'idle database connection lost'));
   try {
     const { applied } = await migrateToLatest(db);
@@ -65,13 +77,24 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     await stores.close();
     throw err;
   }
+  // Registered before anything is written in this process's name; a catalog that can't take the
+  // row now (a full disk) gets it from a later heartbeat.
+  const instances = new Instances(db, instance);
+  await instances.beat().catch((err: unknown) => log.warn({ err, instance: instance.id }, 'could not register this process; the heartbeat will retry'));
+  const heartbeat = every(HEARTBEAT_MS, () => instances.beat(), log, 'instance heartbeat', { immediately: false });
+  const places: ScratchPlaces = {
+    tempDirs: stores.all().flatMap((s) => (s instanceof FileSystemStore ? [{ store: s.driver, dir: s.tempDirectory }] : [])),
+    workRoot: config.scratch.workRoot,
+    tmpRoot: config.scratch.tmpRoot,
+  };
+  const workDir = path.join(config.scratch.workRoot, instance.id);
   const settings = config.database;
   const wakeups = settings.kind === 'postgres' && isPostgres(db) ? postgresWakeups(db, settings, log) : undefined;
   const catalog = new FileCatalog(db, config.placement);
-  const files = new Files({ db, catalog, stores, onReady: mirrorOnReady(stores), placement: config.placement });
+  const files = new Files({ db, catalog, stores, onReady: mirrorOnReady(stores), placement: config.placement, instance: instance.id });
   const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId);
   const handlers: Record<string, TaskHandler> = {
-    [REPORT_TASK]: reportHandler({ files, sourceLimits: config.reports.source, log }),
+    [REPORT_TASK]: reportHandler({ files, sourceLimits: config.reports.source, scratchDir: workDir, log }),
     ...(stores.mirror && { [MIRROR_TASK]: mirrorHandler({ stores, catalog, log }) }),
   };
   const keys = new ApiKeys(db);
@@ -89,11 +112,30 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   });
   const directUploads = new DirectUploads({ uploads: config.uploads, directUploads: config.directUploads, stores, files, log });
   const close = async () => {
+    await heartbeat.stop();
+    await fsp.rm(workDir, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err, workDir }, 'could not remove the work directory'));
+    await instances.deregister().catch((err: unknown) => log.warn({ err }, 'could not deregister this process'));
     await queue.close();
     await stores.close();
     await db.destroy();
   };
-  return { store: stores.primary, stores, db, catalog, files, queue, directUploads, handlers, keys, links, sessions, authenticator, close };
+  return {
+    store: stores.primary,
+    stores,
+    db,
+    catalog,
+    files,
+    queue,
+    directUploads,
+    handlers,
+    keys,
+    links,
+    sessions,
+    authenticator,
+    instances,
+    scratch: { places, workDir },
+    close,
+  };
 }
 
 /** A worker over the given resources, or undefined when there are no slots to run. */
@@ -105,8 +147,8 @@ export function createWorker(resources: Resources, config: Config, log: Logger, 
 
 /** What the doctor checks with: every store the server reads from, so no record's store is unknown to it. */
 export function doctorDeps(resources: Resources, config: Config, log: Logger): DoctorDeps {
-  const { db, stores, files } = resources;
-  return { db, stores, mirror: stores.mirror, files, placement: config.placement, log };
+  const { db, stores, files, instances, scratch } = resources;
+  return { db, stores, mirror: stores.mirror, files, placement: config.placement, instances, scratch: scratch.places, log };
 }
 
 /** The periodic doctor (`DOCTOR_INTERVAL`), or undefined when it is off. */

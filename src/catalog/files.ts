@@ -21,7 +21,7 @@ export interface NewFile {
 /** A new `pending` record; `extra` sets what a kind of upload knows beyond the file's names. */
 export function pendingRecord(
   file: NewFile,
-  extra: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'machine_id' | 'region'>> = {},
+  extra: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'machine_id' | 'region' | 'upload_instance'>> = {},
 ): FileRecord {
   const now = new Date().toISOString();
   return {
@@ -40,10 +40,17 @@ export function pendingRecord(
     mirrored_at: null,
     machine_id: null,
     region: null,
+    upload_instance: null,
     created_at: now,
     updated_at: now,
     ...extra,
   };
+}
+
+/** A pending upload and the row of the process writing it, when it has one. */
+export interface PendingUpload {
+  record: FileRecord;
+  writer?: { host: string; pid: number; last_seen: string };
 }
 
 export interface FilePage {
@@ -110,7 +117,7 @@ export class FileCatalog {
    * A new `pending` record. Files on a volume remember this process's Machine; a direct upload
    * adds what its client announced (size, sha256) and when it expires.
    */
-  async createPending(file: NewFile, announced: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at'>> = {}): Promise<FileRecord> {
+  async createPending(file: NewFile, announced: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'upload_instance'>> = {}): Promise<FileRecord> {
     const placement = file.store === 'volume' ? this.placement : undefined;
     const record = pendingRecord(file, { machine_id: placement?.machineId ?? null, region: placement?.region ?? null, ...announced });
     await this.db.insertInto('files').values(record).execute();
@@ -139,6 +146,49 @@ export class FileCatalog {
       .orderBy('expires_at')
       .limit(limit)
       .execute();
+  }
+
+  /**
+   * Pending uploads (not direct uploads, which expire) whose writing process may be dead, with
+   * that process's row: written by another process that has no row, is on `host` (its pid can be
+   * checked), or was last seen before `silentBefore`; or with no process recorded and idle since
+   * before `idleBefore`. Only this Machine's (with placement): another Machine's volume is out of
+   * reach. Oldest first.
+   */
+  async pendingUploadsToJudge(
+    self: { id: string; host: string },
+    cutoffs: { silentBefore: Date; idleBefore: Date },
+    limit: number,
+    only?: { createdAfter?: Date; owner?: string },
+  ): Promise<PendingUpload[]> {
+    const here = this.placement?.machineId;
+    let query = this.db
+      .selectFrom('files')
+      .leftJoin('instances', 'instances.id', 'files.upload_instance')
+      .selectAll('files')
+      .select(['instances.host as writer_host', 'instances.pid as writer_pid', 'instances.last_seen as writer_last_seen'])
+      .where('files.status', '=', 'pending')
+      .where('files.expires_at', 'is', null)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('files.upload_instance', 'is', null), eb('files.updated_at', '<', cutoffs.idleBefore.toISOString())]),
+          eb.and([
+            eb('files.upload_instance', '!=', self.id),
+            eb.or([eb('instances.id', 'is', null), eb('instances.host', '=', self.host), eb('instances.last_seen', '<', cutoffs.silentBefore.toISOString())]),
+          ]),
+        ]),
+      );
+    if (here) query = query.where((eb) => eb.or([eb('files.machine_id', 'is', null), eb('files.machine_id', '=', here)]));
+    if (only?.owner) query = query.where('files.owner', '=', only.owner);
+    if (only?.createdAfter) query = query.where('files.created_at', '>=', only.createdAfter.toISOString());
+    const rows = await query.orderBy('files.updated_at').orderBy('files.id').limit(limit).execute();
+    return rows.map(({ writer_host, writer_pid, writer_last_seen, ...record }) => ({
+      record,
+      writer:
+        writer_host === null || writer_pid === null || writer_last_seen === null
+          ? undefined
+          : { host: writer_host, pid: Number(writer_pid), last_seen: writer_last_seen },
+    }));
   }
 
   async setStatus(id: string, status: FileStatus, message: string | null): Promise<void> {

@@ -131,6 +131,25 @@ const migrations: Record<string, Migration> = {
       await sql`drop table api_keys`.execute(db);
     },
   },
+  // Who is alive (a heartbeat per process), and which process writes each pending upload: an
+  // upload whose process is gone is swept, one whose process is alive never is.
+  '2026-12-02-001-instances': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('instances')
+        .addColumn('id', 'varchar(128)', (c) => c.primaryKey())
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('pid', 'integer', (c) => c.notNull())
+        .addColumn('started_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('last_seen', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.alterTable('files').addColumn('upload_instance', 'varchar(128)').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('files').dropColumn('upload_instance').execute();
+      await sql`drop table instances`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

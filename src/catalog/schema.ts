@@ -22,8 +22,20 @@ export interface FilesTable {
   /** The Fly Machine (and its region) whose volume holds the blob; null when any instance can read it. */
   machine_id: string | null;
   region: string | null;
+  /** The process writing a pending upload (`Instance.id`); null for direct uploads and records from before it was kept. */
+  upload_instance: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** One row per running process, refreshed by its heartbeat (see src/instance.ts). */
+export interface InstancesTable {
+  id: string;
+  /** Host name, boot id and pid namespace: where `pid` can be checked. */
+  host: string;
+  pid: number;
+  started_at: string;
+  last_seen: string;
 }
 
 export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -77,5 +89,6 @@ export interface Database {
   files: FilesTable;
   tasks: TasksTable;
   api_keys: ApiKeysTable;
+  instances: InstancesTable;
   kysely_migration?: { name: string; timestamp: Generated<string> };
 }

@@ -20,7 +20,7 @@ export async function runMigrateStorage(config: Config, log: Logger, flags: Migr
   const resources = await openResources(config, log);
   const { stores, db, files } = resources;
   try {
-    const target = await openTarget(flags.to, config.storage, stores);
+    const target = await openTarget(flags.to, config.storage, stores, resources.instances.self.id);
     const progress = process.stderr.isTTY && !flags.dryRun ? terminalProgress(process.stderr) : undefined;
     const summary = await migrateStorage({
       db,

@@ -7,6 +7,7 @@ const TITLES: Record<Phase, string> = {
   blobs: 'blobs listed   ',
   tasks: 'stuck tasks    ',
   mirror: 'mirror copies  ',
+  leftovers: 'leftovers      ',
 };
 
 /**

@@ -1,22 +1,32 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { createPeriodicDoctor, createWorker, openResources } from '../resources';
+import { startLeftoverSweeper } from '../sweeper';
 import { stopOnSignal } from './shutdown';
 
 /**
  * `stowage worker`: runs tasks (WORKER_CONCURRENCY at a time) without serving HTTP, for a
- * separate worker process (Procfile `worker:`; set WORKERS=0 on the web process), and the
- * periodic doctor when DOCTOR_INTERVAL is set. SIGTERM lets running tasks finish within the grace
+ * separate worker process (Procfile `worker:`; set WORKERS=0 on the web process), the leftover
+ * sweep, and the periodic doctor when DOCTOR_INTERVAL is set. SIGTERM lets running tasks finish within the grace
  * period and hands the rest back to the queue.
  */
 export async function runWorker(config: Config, log: Logger): Promise<void> {
   const resources = await openResources(config, log);
   const worker = createWorker(resources, config, log, config.tasks.workerConcurrency)!;
   const doctor = createPeriodicDoctor(resources, config, log);
+  // What a killed web or worker process left (its source copies, its uploads) goes at start-up
+  // and every minute, as in `serve`.
+  const sweeper = startLeftoverSweeper({
+    files: resources.files,
+    instances: resources.instances,
+    places: resources.scratch.places,
+    log,
+    intervalMs: config.directUploads.sweepIntervalMs,
+  });
   worker.start();
   doctor?.start();
   stopOnSignal(log, async () => {
-    await Promise.all([worker.stop(config.shutdownGraceMs), doctor?.stop()]);
+    await Promise.all([worker.stop(config.shutdownGraceMs), doctor?.stop(), sweeper.stop()]);
     await resources.close();
   });
 }

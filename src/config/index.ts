@@ -163,6 +163,10 @@ export interface Config {
   metricsToken?: string;
   /** How often the periodic doctor checks catalog against stores; undefined: never. */
   doctorIntervalMs?: number;
+  /** Names this process's instance (FLY_MACHINE_ID or DYNO; unset: the host name). */
+  instanceName?: string;
+  /** Where report scratch goes (a directory per process under `workRoot`), and TMPDIR itself. */
+  scratch: { workRoot: string; tmpRoot: string };
 }
 
 /**
@@ -195,7 +199,8 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
   }
   const e = parsed.data;
   const objectStorage = readObjectStorage(e);
-  const tmpBase = path.join(env.TMPDIR || os.tmpdir(), 'stowage');
+  const tmpRoot = env.TMPDIR || os.tmpdir();
+  const tmpBase = path.join(tmpRoot, 'stowage');
   const volumePath = path.resolve(cwd, e.STORAGE_PATH);
   // With STORAGE=s3 the catalog still defaults to ./data/stowage.db (beside STORAGE_PATH), so a
   // volume migrated to a bucket keeps its catalog where it was.
@@ -254,5 +259,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     },
     metricsToken: e.METRICS_TOKEN,
     doctorIntervalMs: e.DOCTOR_INTERVAL,
+    instanceName: e.FLY_MACHINE_ID ?? e.DYNO,
+    scratch: { workRoot: path.join(tmpBase, 'work'), tmpRoot: path.resolve(cwd, tmpRoot) },
   };
 }

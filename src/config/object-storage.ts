@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors';
-import type { S3StoreOptions } from '../storage/s3-options';
+import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from '../storage/s3-options';
 
 export interface DownloadSettings {
   /** `redirect` sends clients to a presigned URL when the file's store can make one. */
@@ -49,6 +49,8 @@ export function objectStorageFields(parsers: {
       .default(MIN_PART_SIZE),
     S3_QUEUE_SIZE: parsers.positiveInt('parts').default(3),
     S3_CHECKSUMS: z.enum(['when_supported', 'when_required']).default('when_supported'),
+    S3_CONNECT_TIMEOUT_MS: parsers.positiveInt('milliseconds').default(DEFAULT_S3_CONNECT_TIMEOUT_MS),
+    S3_REQUEST_TIMEOUT_MS: parsers.positiveInt('milliseconds').default(DEFAULT_S3_REQUEST_TIMEOUT_MS),
     AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
     AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
     AWS_SESSION_TOKEN: z.string().min(1).optional(),
@@ -93,6 +95,8 @@ export function readObjectStorage(e: Parsed): {
           partSize: e.S3_PART_SIZE,
           queueSize: e.S3_QUEUE_SIZE,
           checksums: e.S3_CHECKSUMS,
+          connectTimeoutMs: e.S3_CONNECT_TIMEOUT_MS,
+          requestTimeoutMs: e.S3_REQUEST_TIMEOUT_MS,
           credentials,
         }
       : undefined,

@@ -1,16 +1,18 @@
 import { REUPLOAD_MESSAGE } from '../errors';
+import { removeLeftover } from '../leftovers';
 import type { DoctorDeps, DoctorScope } from './context';
 import { copyVerified } from '../mirror/copy-blob';
 import { MIRROR_TASK, mirrorPayload, mirrorTaskRow } from '../mirror/enqueue';
 import { keysWithRecords } from './check-orphans';
-import { type Action, type ActionKind, countAction, type DoctorReport, type FileProblem } from './report';
+import { type Action, type ActionKind, countAction, type DoctorReport, type FileProblem, isLeftover, type LeftoverProblem, type Problem } from './report';
 
 const UNFINISHED_MESSAGE = 'The upload did not finish. Please re-upload your file.';
 
 export interface Remedies {
   /**
    * Mark missing, corrupt and stale pending records `failed` with a message users see; restore
-   * restorable ones from the mirror; queue a mirror copy of unmirrored ones.
+   * restorable ones from the mirror; queue a mirror copy of unmirrored ones; remove the temp
+   * files and source copies dead processes left.
    */
   fix: boolean;
   /** Delete those records and whatever blob they had (the caller has confirmed). */
@@ -29,14 +31,25 @@ const RECORD_PROBLEMS = new Set<FileProblem['kind']>(['missing', 'corrupt', 'sta
  */
 export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report: DoctorReport, remedies: Remedies): Promise<void> {
   const { summary } = report;
-  const record = (action: ActionKind, problem: FileProblem) => {
+  const what = (problem: Problem) => (isLeftover(problem) ? problem.path : problem.kind === 'stuck_task' ? problem.taskId : (problem.fileId ?? problem.key));
+  const record = (action: ActionKind, problem: FileProblem | LeftoverProblem) => {
     report.actions.push({ action, problem } satisfies Action);
     countAction(summary, action);
-    deps.log.info({ event: 'doctor.action', action, ...problem }, `doctor ${action.replace('_', ' ')} ${problem.fileId ?? problem.key}`);
+    deps.log.info({ event: 'doctor.action', action, ...problem }, `doctor ${action.replace('_', ' ')} ${what(problem)}`);
   };
   for (const problem of report.problems) {
     // Stuck tasks are reported for an operator to start a worker; nothing here can fix that.
     if (problem.kind === 'stuck_task') continue;
+    if (isLeftover(problem)) {
+      if (!remedies.fix) continue;
+      try {
+        if (await removeLeftoverProblem(deps, scope, problem)) record('removed', problem);
+      } catch (err) {
+        summary.actionErrors += 1;
+        deps.log.error({ event: 'doctor.action_failed', err, ...problem }, `doctor could not remove ${problem.path}`);
+      }
+      continue;
+    }
     try {
       if (RECORD_PROBLEMS.has(problem.kind) && problem.fileId && problem.status) {
         if (remedies.delete) {
@@ -56,6 +69,20 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
       deps.log.error({ event: 'doctor.action_failed', err, ...problem }, `doctor could not act on ${problem.fileId ?? problem.key}`);
     }
   }
+}
+
+/** Judged again first: its process may have turned out alive, or the file been removed, since the check. */
+async function removeLeftoverProblem(deps: DoctorDeps, scope: DoctorScope, problem: LeftoverProblem): Promise<boolean> {
+  const leftover = {
+    kind: problem.kind === 'temp_leftover' ? ('temp' as const) : ('source' as const),
+    path: problem.path,
+    store: problem.store,
+    bytes: problem.bytes,
+    modifiedAt: new Date(problem.modifiedAt),
+    writer: problem.writer,
+    reason: problem.reason,
+  };
+  return removeLeftover(leftover, deps.instances, scope.graceMs);
 }
 
 async function markFailed(deps: DoctorDeps, problem: FileProblem): Promise<boolean> {

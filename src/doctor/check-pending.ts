@@ -1,11 +1,13 @@
 import type { FileRecord } from '../catalog/files';
+import { findInterruptedUploads } from '../uploads/interrupted';
 import { type DoctorDeps, type DoctorScope, PAGE_SIZE, type ProgressListener } from './context';
 import { type FileProblem, recordProblem } from './report';
 
 /**
  * Uploads still `pending` past the grace period. A live upload turns `ready` (or is removed)
  * when its request ends; one left pending that long belongs to a process that died mid-upload.
- * Pages by (updated_at, id), the order of the (status, updated_at) index.
+ * Pages by (updated_at, id), the order of the (status, updated_at) index. Then the younger ones
+ * whose writing process is known to be gone (killed mid-upload): no grace for those.
  */
 export async function* checkStalePending(
   deps: DoctorDeps,
@@ -30,7 +32,10 @@ export async function* checkStalePending(
     }
     done += rows.length;
     progress({ phase: 'pending', done });
-    if (rows.length < PAGE_SIZE) return;
+    if (rows.length < PAGE_SIZE) break;
     after = rows[rows.length - 1];
+  }
+  for (const { record, writerGone, reason } of await findInterruptedUploads(deps, scope.graceMs, now, { owner: scope.owner, createdAfter: scope.since })) {
+    if (writerGone && record.updated_at >= cutoff) yield recordProblem('stale_pending', record, reason);
   }
 }

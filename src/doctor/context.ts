@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { Placement } from '../catalog/placement';
 import type { CatalogDb } from '../catalog/database';
 import type { Database } from '../catalog/schema';
+import type { Instances } from '../catalog/instances';
 import type { Files } from '../files/files';
+import type { ScratchPlaces } from '../leftovers';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
 
@@ -21,6 +23,10 @@ export interface DoctorDeps {
   placement?: Placement;
   /** Records are deleted through the file lifecycle, like the API deletes them. */
   files: Files;
+  /** Which processes are alive: what a dead one left (a pending upload, temp files, source copies) is a problem at once. */
+  instances: Instances;
+  /** Where processes write scratch files: the doctor reports (and --fix removes) what dead ones left. */
+  scratch: ScratchPlaces;
   log: Logger;
 }
 
@@ -35,7 +41,7 @@ export interface DoctorScope {
   verify: boolean;
 }
 
-export type Phase = 'records' | 'pending' | 'blobs' | 'tasks' | 'mirror';
+export type Phase = 'records' | 'pending' | 'blobs' | 'tasks' | 'mirror' | 'leftovers';
 
 /** Called after each page so a progress bar can move; `total` is known for records only. */
 export type ProgressListener = (event: { phase: Phase; done: number; total?: number }) => void;

@@ -1,3 +1,4 @@
+import { checkLeftovers } from './check-leftovers';
 import { checkOrphans } from './check-orphans';
 import { checkStalePending } from './check-pending';
 import { checkRecords } from './check-records';
@@ -29,6 +30,7 @@ export async function runChecks(
     checkStalePending(deps, scope, now, progress),
     checkStuckTasks(deps, scope, now, progress),
     checkUnmirrored(deps, scope, now, progress),
+    // Leftovers of dead processes have no owner either.
     ...(orphansSkipped
       ? []
       : [
@@ -36,12 +38,13 @@ export async function runChecks(
             summary.blobsListed = e.done;
             progress(e);
           }),
+          checkLeftovers(deps, scope, now, progress),
         ]),
   ];
   for (const check of checks) {
     for await (const problem of check) {
       problems.push(problem);
-      countProblem(summary, problem.kind);
+      countProblem(summary, problem);
     }
   }
   return { startedAt: now.toISOString(), finishedAt: new Date().toISOString(), problems, actions: [], summary, orphansSkipped };

@@ -1,4 +1,4 @@
-import { type DoctorReport, type Problem, problemCount } from './report';
+import { type DoctorReport, isLeftover, type Problem, problemCount } from './report';
 
 const LABELS: Record<Problem['kind'], string> = {
   missing: 'missing',
@@ -9,6 +9,8 @@ const LABELS: Record<Problem['kind'], string> = {
   unreachable: 'unreachable',
   stuck_task: 'stuck task',
   unmirrored: 'unmirrored',
+  temp_leftover: 'temp leftover',
+  source_leftover: 'source leftover',
 };
 
 const DONE: Record<string, string> = {
@@ -17,7 +19,23 @@ const DONE: Record<string, string> = {
   pruned: 'pruned',
   restored: 'restored from the mirror',
   mirror_queued: 'mirror copy queued',
+  removed: 'removed',
 };
+
+/** 4194304 -> "4.0 MiB". */
+export function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Leftovers have no owner and no record: they get a group of their own, last. */
+const LEFTOVERS = 'left behind by processes that are no longer running';
 
 /** One line: the numbers a cron mail or a CI log needs at a glance. */
 export function summaryLine(report: DoctorReport): string {
@@ -33,10 +51,15 @@ export function summaryLine(report: DoctorReport): string {
     `unreachable: ${s.unreachable}`,
     `stuck tasks: ${s.stuckTasks}`,
     ...(s.unmirrored ? [`unmirrored: ${s.unmirrored}`] : []),
+    // Only when a dead process left something; other runs keep their familiar line.
+    ...(s.tempLeftovers || s.sourceLeftovers
+      ? [`temp leftovers: ${s.tempLeftovers}`, `source leftovers: ${s.sourceLeftovers} (${formatBytes(s.leftoverBytes)})`]
+      : []),
   ];
   const done = [`marked failed: ${s.markedFailed}`, `deleted: ${s.deleted}`, `pruned: ${s.pruned}`];
   if (s.restored) done.push(`restored: ${s.restored}`);
   if (s.mirrorQueued) done.push(`mirror copies queued: ${s.mirrorQueued}`);
+  if (s.removed) done.push(`removed: ${s.removed}`);
   if (s.actionErrors) done.push(`failed actions: ${s.actionErrors}`);
   return `${found.join(', ')}; ${done.join(', ')}`;
 }
@@ -49,10 +72,11 @@ export function formatText(report: DoctorReport): string {
   const done = new Map(report.actions.map((a) => [a.problem, DONE[a.action]]));
   const groups = new Map<string, Problem[]>();
   for (const problem of report.problems) {
-    const group = problem.owner === undefined ? '' : `owner ${problem.owner}`;
+    const group = isLeftover(problem) ? LEFTOVERS : problem.owner === undefined ? '' : `owner ${problem.owner}`;
     groups.set(group, [...(groups.get(group) ?? []), problem]);
   }
-  const order = [...groups.keys()].sort((a, b) => (a === '' ? 1 : b === '' ? -1 : a.localeCompare(b)));
+  const rank = (g: string) => (g === LEFTOVERS ? 2 : g === '' ? 1 : 0);
+  const order = [...groups.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const lines: string[] = [];
   const count = problemCount(report.summary);
   lines.push(count === 0 ? 'No problems found.' : `${count} problem${count === 1 ? '' : 's'} found.`);
@@ -60,8 +84,11 @@ export function formatText(report: DoctorReport): string {
     lines.push('', group || 'no owner (blobs without a record)');
     for (const p of groups.get(group)!) {
       const action = done.get(p);
-      const what =
-        p.kind === 'stuck_task' ? `task ${p.taskId} (${p.taskKind}, ${p.status})` : `${p.fileId ? `${p.fileId} "${p.name}"` : 'blob'} at ${p.store}:${p.key}`;
+      const what = isLeftover(p)
+        ? `${p.kind === 'temp_leftover' ? 'temp file' : 'source copy'} ${p.path}`
+        : p.kind === 'stuck_task'
+          ? `task ${p.taskId} (${p.taskKind}, ${p.status})`
+          : `${p.fileId ? `${p.fileId} "${p.name}"` : 'blob'} at ${p.store}:${p.key}`;
       lines.push(`  ${LABELS[p.kind]}: ${what}: ${p.reason}${action ? ` [${action}]` : ''}`);
     }
   }

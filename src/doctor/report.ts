@@ -19,9 +19,14 @@ export type ProblemKind =
   /** A task queued or running long past its deadline: no worker is taking tasks. */
   | 'stuck_task'
   /** With STORAGE_MIRROR: a ready file with no copy in the mirror and no mirror task trying. */
-  | 'unmirrored';
+  | 'unmirrored'
+  /** A temp file in a store's `.tmp` left by a process that is no longer running (killed mid-upload). */
+  | 'temp_leftover'
+  /** A copy of a report's source (a work directory) left by a process that is no longer running. */
+  | 'source_leftover';
 
-export type FileProblemKind = Exclude<ProblemKind, 'stuck_task'>;
+export type LeftoverProblemKind = 'temp_leftover' | 'source_leftover';
+export type FileProblemKind = Exclude<ProblemKind, 'stuck_task' | LeftoverProblemKind>;
 
 export interface FileProblem {
   kind: FileProblemKind;
@@ -50,9 +55,28 @@ export interface TaskProblem {
   reason: string;
 }
 
-export type Problem = FileProblem | TaskProblem;
+/** Scratch files a dead process left: no record, no owner; `--fix` removes them. */
+export interface LeftoverProblem {
+  kind: LeftoverProblemKind;
+  /** The temp file, or the work directory holding the source copy. */
+  path: string;
+  /** For a temp file: the store whose `.tmp` holds it. */
+  store?: string;
+  bytes: number;
+  /** ISO time it was last written. */
+  modifiedAt: string;
+  /** The process it is named after. */
+  writer?: string;
+  reason: string;
+}
 
-export type ActionKind = 'marked_failed' | 'deleted' | 'pruned' | 'restored' | 'mirror_queued';
+export type Problem = FileProblem | TaskProblem | LeftoverProblem;
+
+export function isLeftover(problem: Problem): problem is LeftoverProblem {
+  return problem.kind === 'temp_leftover' || problem.kind === 'source_leftover';
+}
+
+export type ActionKind = 'marked_failed' | 'deleted' | 'pruned' | 'restored' | 'mirror_queued' | 'removed';
 
 export interface Action {
   action: ActionKind;
@@ -70,11 +94,17 @@ export interface Summary {
   unreachable: number;
   stuckTasks: number;
   unmirrored: number;
+  tempLeftovers: number;
+  sourceLeftovers: number;
+  /** Bytes held by those leftovers. */
+  leftoverBytes: number;
   markedFailed: number;
   deleted: number;
   pruned: number;
   restored: number;
   mirrorQueued: number;
+  /** Leftovers removed. */
+  removed: number;
   /** Actions that failed (logged with the error); they leave the problem for the next run. */
   actionErrors: number;
 }
@@ -101,16 +131,23 @@ export function emptySummary(): Summary {
     unreachable: 0,
     stuckTasks: 0,
     unmirrored: 0,
+    tempLeftovers: 0,
+    sourceLeftovers: 0,
+    leftoverBytes: 0,
     markedFailed: 0,
     deleted: 0,
     pruned: 0,
     restored: 0,
     mirrorQueued: 0,
+    removed: 0,
     actionErrors: 0,
   };
 }
 
-const COUNTERS: Record<ProblemKind, 'missing' | 'restorable' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable' | 'stuckTasks' | 'unmirrored'> = {
+const COUNTERS: Record<
+  ProblemKind,
+  'missing' | 'restorable' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable' | 'stuckTasks' | 'unmirrored' | 'tempLeftovers' | 'sourceLeftovers'
+> = {
   missing: 'missing',
   restorable: 'restorable',
   corrupt: 'corrupt',
@@ -119,18 +156,22 @@ const COUNTERS: Record<ProblemKind, 'missing' | 'restorable' | 'corrupt' | 'orph
   unreachable: 'unreachable',
   stuck_task: 'stuckTasks',
   unmirrored: 'unmirrored',
+  temp_leftover: 'tempLeftovers',
+  source_leftover: 'sourceLeftovers',
 };
 
-export function countProblem(summary: Summary, kind: ProblemKind): void {
-  summary[COUNTERS[kind]] += 1;
+export function countProblem(summary: Summary, problem: Problem): void {
+  summary[COUNTERS[problem.kind]] += 1;
+  if (isLeftover(problem)) summary.leftoverBytes += problem.bytes;
 }
 
-const ACTION_COUNTERS: Record<ActionKind, 'markedFailed' | 'deleted' | 'pruned' | 'restored' | 'mirrorQueued'> = {
+const ACTION_COUNTERS: Record<ActionKind, 'markedFailed' | 'deleted' | 'pruned' | 'restored' | 'mirrorQueued' | 'removed'> = {
   marked_failed: 'markedFailed',
   deleted: 'deleted',
   pruned: 'pruned',
   restored: 'restored',
   mirror_queued: 'mirrorQueued',
+  removed: 'removed',
 };
 
 export function countAction(summary: Summary, action: ActionKind): void {
@@ -146,6 +187,8 @@ export function problemCount(summary: Summary): number {
     summary.stalePending +
     summary.unreachable +
     summary.stuckTasks +
-    summary.unmirrored
+    summary.unmirrored +
+    summary.tempLeftovers +
+    summary.sourceLeftovers
   );
 }

@@ -3,7 +3,7 @@ import { create as contentDisposition } from 'content-disposition';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { CatalogDb } from '../catalog/database';
-import { type FileCatalog, type FilePage, type FileRecord, markFilesReady, NotPending, type ReadyHook, type StoredBlob } from '../catalog/files';
+import { type FileCatalog, type FilePage, type FileRecord, markFilesReady, NotPending, type PendingUpload, type ReadyHook, type StoredBlob } from '../catalog/files';
 import type { Placement } from '../catalog/placement';
 import type { Database, FileStatus } from '../catalog/schema';
 import { BlobNotFound, Conflict, FILE_MISSING_MESSAGE, FileElsewhere, FileMissing, NotFound } from '../errors';
@@ -37,6 +37,8 @@ export interface FilesDeps {
   onReady?: ReadyHook;
   /** This process's Fly Machine: files on another Machine's volume are never judged missing here. */
   placement?: Placement;
+  /** This process's instance id, recorded on the uploads it writes (see src/instance.ts). */
+  instance?: string;
 }
 
 /** Where a file shown to one owner lives: enough to remove its blob. */
@@ -82,6 +84,11 @@ export class Files {
     return this.deps.catalog.expiredPending(now, limit);
   }
 
+  /** Pending uploads whose writing process may be dead, for the sweep and the doctor to judge (see `pendingUploadsToJudge`). */
+  pendingUploadsToJudge(...args: Parameters<FileCatalog['pendingUploadsToJudge']>): Promise<PendingUpload[]> {
+    return this.deps.catalog.pendingUploadsToJudge(...args);
+  }
+
   /**
    * Streams `body` into the primary store as a new pending file of `upload.owner`. `onPending`
    * runs once the record exists, before any byte is stored (a task notes its outputs there). On
@@ -93,7 +100,8 @@ export class Files {
     options: { signal?: AbortSignal; onPending?: (record: FileRecord) => Promise<void> } = {},
   ): Promise<StoredFile> {
     const store = this.deps.stores.primary;
-    const record = await this.expect(upload);
+    // The record names this process: if it dies mid-upload, the sweep knows the upload stopped.
+    const record = await this.createPending(upload, { upload_instance: this.deps.instance ?? null });
     try {
       await options.onPending?.(record);
       const { size, sha256 } = await putHashed(store, record.key, body, { signal: options.signal, contentType: upload.contentType });
@@ -110,6 +118,10 @@ export class Files {
    * presigned PUT), with what the client announced and when it expires.
    */
   async expect(upload: NewUpload, announced: { size?: number; sha256?: string; expiresAt?: Date } = {}): Promise<FileRecord> {
+    return this.createPending(upload, { size: announced.size ?? 0, sha256: announced.sha256 ?? null, expires_at: announced.expiresAt?.toISOString() ?? null });
+  }
+
+  private createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1]): Promise<FileRecord> {
     const id = newFileId();
     return this.deps.catalog.createPending(
       {
@@ -121,7 +133,7 @@ export class Files {
         store: this.deps.stores.primary.driver,
         key: storeKeyFor(id),
       },
-      { size: announced.size ?? 0, sha256: announced.sha256 ?? null, expires_at: announced.expiresAt?.toISOString() ?? null },
+      extra,
     );
   }
 
@@ -177,6 +189,18 @@ export class Files {
       );
     await this.deps.catalog.discardPending(file.id);
     if (blob) throw blob.err;
+  }
+
+  /**
+   * Removes a pending upload of another process that may still be alive (silent, not known dead):
+   * the record goes first, only if it is still pending, so that process can no longer publish it;
+   * then the blob, if it wrote one. False when the record was no longer pending.
+   */
+  async discardAbandoned(file: BlobRef): Promise<boolean> {
+    const store = this.deps.stores.get(file.store);
+    if (!(await this.deps.catalog.delete({ id: file.id, status: 'pending' }))) return false;
+    await store.delete(file.key);
+    return true;
   }
 
   /**

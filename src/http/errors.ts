@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { MulterError } from 'multer';
-import { AppError, BadRequest, Busy, NotFound, PayloadTooLarge } from '../errors';
+import { AppError, BadRequest, Busy, InsufficientStorage, isOutOfSpace, NO_SPACE_MESSAGE, NotFound, PayloadTooLarge } from '../errors';
 import { bodyTimedOut } from './body-timeout';
 
 /** Headers a failed download may have set for its body that must not describe the JSON error. */
@@ -30,6 +30,9 @@ export function toAppError(err: unknown, limits?: Limits): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof MulterError) return fromMulter(err, limits);
   if (isBusboyError(err)) return new BadRequest(`The multipart form is malformed: ${err.message}.`, 'malformed_multipart');
+  // A full disk under the catalog (SQLite: "database or disk is full") or a temp copy is the
+  // same answer as a full store: 507, not an internal error.
+  if (isOutOfSpace(err)) return new InsufficientStorage(NO_SPACE_MESSAGE, { cause: err });
   if (isBodyParserError(err)) {
     return err.status === 413
       ? new PayloadTooLarge('The JSON body is too large.')

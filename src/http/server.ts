@@ -8,7 +8,7 @@ import type { HttpSettings } from '../config/http';
 import { ServiceMetrics } from '../metrics/metrics';
 import { createPeriodicDoctor, createWorker, openResources } from '../resources';
 import { every } from '../housekeeping';
-import { startPendingUploadSweeper } from '../uploads/pending-sweeper';
+import { startLeftoverSweeper } from '../sweeper';
 
 export interface RunningServer {
   port: number;
@@ -57,7 +57,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     log.warn('SECRET_KEY is not set: download, upload and page links and page sessions are signed with a random key made at start-up, so they stop working when this process stops (set SECRET_KEY to keep them, and for stowage links page)');
   }
   worker?.start();
-  const sweeper = startPendingUploadSweeper({ files, log, intervalMs: config.directUploads.sweepIntervalMs });
+  // Expired direct uploads, and what processes killed mid-operation left (here or on another
+  // instance sharing the volume and catalog): at start-up, then every minute.
+  const sweeper = startLeftoverSweeper({
+    files,
+    instances: resources.instances,
+    places: resources.scratch.places,
+    log,
+    intervalMs: config.directUploads.sweepIntervalMs,
+  });
   // Finished tasks past TASK_RETENTION go, hourly; their output files stay.
   const retention = every(60 * 60_000, async () => {
     const removed = await resources.queue.pruneFinished(new Date(Date.now() - config.tasks.retentionMs));

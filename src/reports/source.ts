@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +7,7 @@ import { SourceRejected } from '../errors';
 import { readCsvFile } from './read-csv';
 import { readXlsxFile } from './read-xlsx';
 import { DEFAULT_SOURCE_LIMITS, type SourceLimits, type SourceTable } from './source-table';
+import { scratchTemp } from './scratch';
 
 const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
 /** Old binary Office files (.xls) start with the OLE2 compound-file signature. */
@@ -43,9 +43,13 @@ async function sniff(file: string): Promise<Buffer> {
  * The upload is copied to a temp file first because a zip's directory is at its end. Every
  * problem with the file is a SourceRejected (422) with a message for the user.
  */
-export async function readSource(input: Readable, options: { sheet?: string; limits?: Partial<SourceLimits> } = {}): Promise<SourceTable> {
+export async function readSource(
+  input: Readable,
+  options: { sheet?: string; limits?: Partial<SourceLimits>; scratchDir?: string } = {},
+): Promise<SourceTable> {
   const limits = { ...DEFAULT_SOURCE_LIMITS, ...options.limits };
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stowage-source-'));
+  // In the process's work directory: if the process dies mid-read, the copy is swept with it.
+  const dir = await scratchTemp(options.scratchDir, 'source-');
   const file = path.join(dir, 'upload');
   try {
     await spoolUpload(input, file, limits.maxBytes);

@@ -16,8 +16,6 @@ const TEMP_DIR = '.tmp';
  * the network's, so the final fsync only has the tail left (measured in `npm run bench`).
  */
 const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
-/** Temp files older than this at startup were left by a crash and are removed. */
-const STALE_TEMP_MS = 60 * 60 * 1000;
 
 function isErrno(err: unknown, ...codes: string[]): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
@@ -58,33 +56,40 @@ function syncingAsItGoes(file: fsp.FileHandle): Transform {
 
 /**
  * Blobs as files under a root directory: `tmp` (os.tmpdir()/stowage) and `volume` (a mounted
- * disk) are this same driver at different roots. Writes go to `<root>/.tmp/<uuid>.part`, are
- * flushed to disk, then renamed into place, so a reader never sees a partial file and a failed
+ * disk) are this same driver at different roots. Writes go to `<root>/.tmp/<instance>.<uuid>.part`,
+ * are flushed to disk, then renamed into place, so a reader never sees a partial file and a failed
  * write leaves nothing under its key.
+ *
+ * A temp file is named after the process writing it (`instance`, see src/instance.ts): a process
+ * killed mid-write leaves one behind, and the leftover sweep (src/leftovers.ts) removes it once
+ * that process is known dead, never while it runs, even from another instance sharing the volume.
  */
 export class FileSystemStore implements Store {
-  private readonly tempDir: string;
+  /** Where writes in progress live: `<root>/.tmp`. */
+  readonly tempDirectory: string;
 
   constructor(
     readonly driver: 'tmp' | 'volume',
     private readonly root: string,
+    private readonly options: { instance?: string } = {},
   ) {
-    this.tempDir = path.join(root, TEMP_DIR);
+    this.tempDirectory = path.join(root, TEMP_DIR);
   }
 
   get location(): string {
     return this.root;
   }
 
-  /** Creates the directories and clears temp files left by a crash. Called once at startup. */
+  /**
+   * Creates the directories. Called once at startup. Temp files left by a crash are not removed
+   * here: only the leftover sweep can tell them from a live write of another process.
+   */
   async prepare(): Promise<void> {
-    await fsp.mkdir(this.tempDir, { recursive: true });
-    const now = Date.now();
-    for (const name of await fsp.readdir(this.tempDir)) {
-      const file = path.join(this.tempDir, name);
-      const stat = await fsp.stat(file).catch(() => undefined);
-      if (stat && now - stat.mtimeMs > STALE_TEMP_MS) await fsp.rm(file, { force: true });
-    }
+    await fsp.mkdir(this.tempDirectory, { recursive: true });
+  }
+
+  private tempName(): string {
+    return this.options.instance ? `${this.options.instance}.${randomUUID()}.part` : `${randomUUID()}.part`;
   }
 
   private pathOf(key: string): string {
@@ -94,11 +99,11 @@ export class FileSystemStore implements Store {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
     const target = this.pathOf(key);
-    const temp = path.join(this.tempDir, `${randomUUID()}.part`);
+    const temp = path.join(this.tempDirectory, this.tempName());
     let out: fs.WriteStream | undefined;
     try {
       // A tmp reaper may have wiped the temp dir since startup: recreate it when it's gone.
-      const file = await retryIfMissing(() => fsp.open(temp, 'wx'), this.tempDir);
+      const file = await retryIfMissing(() => fsp.open(temp, 'wx'), this.tempDirectory);
       // `flush` fsyncs before close, so the rename below publishes bytes that are on disk.
       // 1 MiB lets chunks gather into fewer, larger writes (measured in `npm run bench`).
       out = file.createWriteStream({ flush: true, highWaterMark: 1024 * 1024 });
@@ -190,9 +195,9 @@ export class FileSystemStore implements Store {
   }
 
   async probe(): Promise<void> {
-    const file = path.join(this.tempDir, `probe-${randomUUID()}`);
+    const file = path.join(this.tempDirectory, `probe-${randomUUID()}`);
     try {
-      await fsp.mkdir(this.tempDir, { recursive: true });
+      await fsp.mkdir(this.tempDirectory, { recursive: true });
       await fsp.writeFile(file, 'probe', { flag: 'wx' });
       if ((await fsp.readFile(file, 'utf8')) !== 'probe') throw new Error('probe read back different bytes');
       await fsp.rm(file);

@@ -14,13 +14,14 @@ export async function newS3Store(options: S3StoreOptions): Promise<Store> {
   return new S3Store(options);
 }
 
-export async function createStore(storage: Config['storage']): Promise<Store> {
+/** `instance` names the temp files of a directory store (see src/instance.ts). */
+export async function createStore(storage: Config['storage'], instance?: string): Promise<Store> {
   switch (storage.driver) {
     case 'memory':
       return new MemoryStore(storage.memoryMaxBytes);
     case 'tmp':
     case 'volume':
-      return new FileSystemStore(storage.driver, storage.path);
+      return new FileSystemStore(storage.driver, storage.path, { instance });
     case 's3':
       if (!storage.s3) throw new ConfigError(['S3_BUCKET: required when STORAGE=s3']);
       return newS3Store(storage.s3);
@@ -28,8 +29,8 @@ export async function createStore(storage: Config['storage']): Promise<Store> {
 }
 
 /** The primary store, proven usable before the server takes a request (see `proveStore`). */
-export async function openStore(storage: Config['storage']): Promise<Store> {
-  const store = await createStore(storage);
+export async function openStore(storage: Config['storage'], instance?: string): Promise<Store> {
+  const store = await createStore(storage, instance);
   try {
     await proveStore(store, 'primary');
   } catch (err) {

@@ -13,16 +13,16 @@ import { StoreSet } from './store-set';
  * left behind after a migration is fine. The mirror (STORAGE_MIRROR) is written to, so it is
  * proven like the primary: a wrong bucket or an unwritable directory stops startup.
  */
-export async function openStores(storage: Config['storage']): Promise<StoreSet> {
-  const primary = await openStore(storage);
+export async function openStores(storage: Config['storage'], instance?: string): Promise<StoreSet> {
+  const primary = await openStore(storage, instance);
   const secondaries: Store[] = [];
   if (storage.driver !== 'volume' && fs.existsSync(storage.volumePath)) {
-    secondaries.push(new FileSystemStore('volume', storage.volumePath));
+    secondaries.push(new FileSystemStore('volume', storage.volumePath, { instance }));
   }
   if (storage.driver !== 's3' && storage.s3) secondaries.push(await newS3Store(storage.s3));
   // A volume mirror is created even before its directory exists (it is the one store written to).
   if (storage.mirror === 'volume' && !secondaries.some((s) => s.driver === 'volume')) {
-    secondaries.push(new FileSystemStore('volume', storage.volumePath));
+    secondaries.push(new FileSystemStore('volume', storage.volumePath, { instance }));
   }
   const set = new StoreSet(primary, secondaries, secondaries.find((s) => s.driver === storage.mirror));
   if (set.mirror) {

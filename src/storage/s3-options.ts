@@ -18,6 +18,20 @@ export interface S3StoreOptions {
    * SDK's aws-chunked checksum framing and would store it as object data (s3rver).
    */
   checksums: 'when_supported' | 'when_required';
+  /**
+   * Longest wait for a TCP (and TLS) connection to the endpoint, per attempt (S3_CONNECT_TIMEOUT_MS).
+   * Unset: DEFAULT_S3_CONNECT_TIMEOUT_MS.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Longest wait from sending a request (its body included: an upload part) until the answer's
+   * headers arrive, per attempt (S3_REQUEST_TIMEOUT_MS). A response body then streams for as long
+   * as it takes, so a long download to a slow client is never cut. Unset: DEFAULT_S3_REQUEST_TIMEOUT_MS.
+   */
+  requestTimeoutMs?: number;
   /** Normally unset: the SDK's default provider chain (AWS_ACCESS_KEY_ID..., roles) applies. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
+
+export const DEFAULT_S3_CONNECT_TIMEOUT_MS = 5000;
+export const DEFAULT_S3_REQUEST_TIMEOUT_MS = 30_000;

@@ -10,8 +10,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BlobNotFound, StoreUnavailable } from '../errors';
-import type { S3StoreOptions } from './s3-options';
+import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from './s3-options';
 import { assertValidKey, type BlobInfo, type ByteRange, type ListOptions, type ListPage, type PutOptions, type Store } from './store';
 
 export type { S3StoreOptions } from './s3-options';
@@ -100,6 +101,34 @@ function exactRange(body: Readable, range: ByteRange, contentRange?: string, con
   );
 }
 
+/** Which of the request handler's timeouts ended a call, if one did. */
+function timeoutOf(err: unknown): 'connect' | 'request' | undefined {
+  if (errorName(err) !== 'TimeoutError') return undefined;
+  // NodeHttpHandler's connect timeout: "the request socket did not establish a connection...".
+  return err instanceof Error && /establish a connection/.test(err.message) ? 'connect' : 'request';
+}
+
+/**
+ * The HTTP status of an answer that was not an S3 response (an HTML error page from a web server
+ * or a proxy): the SDK calls it UnknownError, or fails to parse it as XML.
+ */
+function notS3Status(err: unknown): number | undefined {
+  const e = err as (SdkErrorShape & { $response?: { statusCode?: number } }) | null;
+  const status = httpStatus(err) ?? e?.$response?.statusCode;
+  const message = err instanceof Error ? err.message : '';
+  if (status === undefined) return undefined;
+  // An error body that isn't S3's XML leaves the SDK with a message of "UnknownError" (named
+  // after the status: NotFound, Unknown...), or a failed parse.
+  return message === 'UnknownError' || errorName(err) === 'Unknown' || /Deserialization error|parse error/i.test(message) ? status : undefined;
+}
+
+const seconds = (ms: number) => `${ms / 1000} s`;
+
+/** The first line of an error's message: a start-up problem is one line. */
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
+}
+
 function isNotFound(err: unknown): boolean {
   const name = errorName(err);
   return name === 'NoSuchKey' || name === 'NotFound' || (httpStatus(err) === 404 && name !== 'NoSuchBucket');
@@ -113,23 +142,39 @@ function isNotFound(err: unknown): boolean {
 export class S3Store implements Store {
   readonly driver = 's3';
   private readonly client: S3Client;
+  /** The same endpoint without retries: a probe reports the first failure, within one round of timeouts. */
+  private readonly probeClient: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly endpointName: string;
+  private readonly connectTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
 
   constructor(private readonly options: S3StoreOptions) {
     this.bucket = options.bucket;
     this.prefix = options.prefix ?? '';
     this.endpointName = options.endpoint ?? `AWS S3 (${options.region})`;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_S3_CONNECT_TIMEOUT_MS;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_S3_REQUEST_TIMEOUT_MS;
     const checksums = options.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
-    this.client = new S3Client({
+    const config = {
       region: options.region,
       endpoint: options.endpoint,
       forcePathStyle: options.forcePathStyle,
       credentials: options.credentials,
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
-    });
+      // Without timeouts an endpoint that accepts a connection and never answers hangs a call
+      // (and start-up) for ever. The request timeout runs until the answer's headers arrive (an
+      // upload part's body included); a download's body then streams for as long as it takes.
+      requestHandler: new NodeHttpHandler({
+        connectionTimeout: this.connectTimeoutMs,
+        requestTimeout: this.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+      }),
+    } as const;
+    this.client = new S3Client(config);
+    this.probeClient = new S3Client({ ...config, maxAttempts: 1 });
   }
 
   get location(): string {
@@ -258,15 +303,21 @@ export class S3Store implements Store {
 
   async probe(): Promise<void> {
     const Key = `${this.prefix}${PROBE_DIR}${randomUUID()}`;
+    const bucket = `bucket "${this.bucket}"`;
+    let step = `writing a probe object to ${bucket}`;
+    let written = false;
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: 'probe' }));
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      await this.probeClient.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: 'probe' }));
+      written = true;
+      step = `reading the probe object back from ${bucket}`;
+      const res = await this.probeClient.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
       const text = await res.Body?.transformToString();
       if (text !== 'probe') throw new Error(`probe object read back as ${JSON.stringify(text)}`);
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+      step = `deleting the probe object from ${bucket}`;
+      await this.probeClient.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
     } catch (err) {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch(() => undefined);
-      throw new StoreUnavailable(this.probeMessage(err), { cause: err });
+      if (written) await this.probeClient.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch(() => undefined);
+      throw new StoreUnavailable(this.probeMessage(err, step), { cause: err });
     }
   }
 
@@ -297,17 +348,29 @@ export class S3Store implements Store {
 
   async close(): Promise<void> {
     this.client.destroy();
+    this.probeClient.destroy();
   }
 
-  /** Names the variable the operator has to change, since this runs at startup. */
-  private probeMessage(err: unknown): string {
+  /**
+   * One line naming the variable the operator has to change and the step that failed, since this
+   * runs at startup.
+   */
+  private probeMessage(err: unknown, step: string): string {
     const name = errorName(err);
     const where = `bucket "${this.bucket}" at ${this.endpointName}`;
-    const code = networkCode(err);
-    if (code) {
-      const fix = this.options.endpoint ? 'check S3_ENDPOINT, or unset it to use AWS S3' : 'check the network, or set S3_ENDPOINT';
-      return `S3_ENDPOINT: cannot connect to ${this.endpointName} (${code}) (${fix})`;
+    const during = `while ${step}`;
+    const fix = this.options.endpoint ? 'check S3_ENDPOINT, or unset it to use AWS S3' : 'check the network, or set S3_ENDPOINT';
+    const timeout = timeoutOf(err);
+    if (timeout === 'connect') {
+      return `S3_ENDPOINT: could not connect to ${this.endpointName} within ${seconds(this.connectTimeoutMs)} (S3_CONNECT_TIMEOUT_MS) ${during} (${fix})`;
     }
+    if (timeout === 'request') {
+      return `S3_ENDPOINT: ${this.endpointName} accepted the connection but sent no answer within ${seconds(this.requestTimeoutMs)} (S3_REQUEST_TIMEOUT_MS) ${during} (${fix})`;
+    }
+    const code = networkCode(err);
+    if (code === 'ECONNREFUSED') return `S3_ENDPOINT: ${this.endpointName} refused the connection ${during} (${fix})`;
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `S3_ENDPOINT: the host of ${this.endpointName} was not found (${code}) ${during} (${fix})`;
+    if (code) return `S3_ENDPOINT: cannot connect to ${this.endpointName} (${code}) ${during} (${fix})`;
     if (name === 'NoSuchBucket') {
       return `S3_BUCKET: bucket "${this.bucket}" does not exist at ${this.endpointName} (create it, or set S3_BUCKET)`;
     }
@@ -320,7 +383,11 @@ export class S3Store implements Store {
     if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || httpStatus(err) === 301) {
       return `S3_REGION: ${where} is not in region "${this.options.region}" (set S3_REGION to the bucket's region)`;
     }
-    return `S3: ${where} failed the write/read/delete probe: ${err instanceof Error ? err.message : String(err)}`;
+    const status = notS3Status(err);
+    if (status !== undefined) {
+      return `S3_ENDPOINT: ${this.endpointName} answered HTTP ${status} with something other than S3 ${during} (check that S3_ENDPOINT is the S3 API endpoint)`;
+    }
+    return `S3: ${where} failed ${during}: ${firstLine(err)}`;
   }
 
   /** Outages and misconfiguration become StoreUnavailable (503); anything else is a bug. */

@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { FileElsewhere, FileMissing, REUPLOAD_MESSAGE, SourceRejected } from '../errors';
+import { FileElsewhere, FileMissing, isOutOfSpace, REUPLOAD_MESSAGE, SourceRejected } from '../errors';
 import type { Files } from '../files/files';
 import { sanitizeFilename } from '../files/names';
 import type { ProcessingLog, ReportInput, ReportRequest } from '../reports';
@@ -43,7 +43,31 @@ function describeLog(sourceName: string, log: ProcessingLog): string {
  * From inline rows, or from an uploaded CSV/XLSX read back from its store, in which case a
  * processing log file (rows read, rows skipped and why) is produced beside it.
  */
-export function reportHandler(deps: { files: Files; sourceLimits: Config['reports']['source']; log: Logger }): TaskHandler {
+export function reportHandler(deps: ReportDeps): TaskHandler {
+  const build = buildReport(deps);
+  return async (ctx) => {
+    try {
+      return await build(ctx);
+    } catch (err) {
+      // A full disk (the store, the catalog, the source copy) fails the report once, saying so:
+      // retrying at once would only fill it again.
+      if (!(err instanceof TaskFailure) && isOutOfSpace(err)) throw new TaskFailure('insufficient_storage', NO_SPACE_FOR_REPORT, { cause: err });
+      throw err;
+    }
+  };
+}
+
+const NO_SPACE_FOR_REPORT = 'There was not enough storage space left to build this report. Request it again once space has been freed.';
+
+interface ReportDeps {
+  files: Files;
+  sourceLimits: Config['reports']['source'];
+  /** This process's work directory: the copy of a source (and a PDF's spool) go there, swept if the process dies. */
+  scratchDir?: string;
+  log: Logger;
+}
+
+function buildReport(deps: ReportDeps): TaskHandler {
   return async (ctx) => {
     // Loaded on the first report, not at startup: pdfkit and its font cost about 25 MB.
     const { REPORT_CONTENT_TYPES, readSource, writeReport } = await import('../reports');
@@ -54,7 +78,7 @@ export function reportHandler(deps: { files: Files; sourceLimits: Config['report
       ctx.output(name, REPORT_CONTENT_TYPES[request.format], (out: Writable) =>
         writeReport(
           request.format,
-          { title: request.title, columns, rows, options: request.options, onProgress: rowProgress(ctx, total, from, 99) },
+          { title: request.title, columns, rows, options: request.options, onProgress: rowProgress(ctx, total, from, 99), scratchDir: deps.scratchDir },
           out,
         ),
       );
@@ -73,7 +97,7 @@ export function reportHandler(deps: { files: Files; sourceLimits: Config['report
     try {
       const input = await deps.files.open(record, undefined, deps.log);
       await ctx.progress(1, `Reading ${record.name}.`);
-      table = await readSource(input, { sheet: request.source.sheet, limits: deps.sourceLimits });
+      table = await readSource(input, { sheet: request.source.sheet, limits: deps.sourceLimits, scratchDir: deps.scratchDir });
     } catch (err) {
       if (err instanceof FileMissing) throw new TaskFailure('file_missing', REUPLOAD_MESSAGE, { cause: err });
       // On another Machine's volume the blob is unreachable from here, but not missing. Tasks are

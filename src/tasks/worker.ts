@@ -103,8 +103,11 @@ export class Worker {
       } catch (err) {
         this.o.log.error({ err }, 'claiming a task failed');
       }
-      if (task) await this.run(task);
-      else await this.idle();
+      if (task) {
+        // Recording the outcome can fail too (the catalog's disk full, a lost connection): the
+        // slot lives on, and the task's lease runs out for another attempt.
+        await this.run(task).catch((err: unknown) => this.o.log.error({ err, taskId: task.id }, 'recording a task outcome failed'));
+      } else await this.idle();
     }
   }
 
@@ -211,14 +214,19 @@ export class Worker {
       outputs.push(pending);
       await this.o.queue.recordOutputs(task, this.id, outputs.map((o) => o.id));
     };
-    const [stored] = await Promise.all([
+    // Both settle before this returns or throws: a store that gave up (disk full) has removed its
+    // temp file and pending record by then, so the task's failure is recorded with that space
+    // back. The store's reason comes first: the writer only sees its pipe closed.
+    const [stored, written] = await Promise.allSettled([
       this.o.files.store({ owner: task.owner, originalName: name, contentType }, pipe, { signal, onPending: noteOutput }),
       write(pipe).catch((err: unknown) => {
         pipe.destroy(err as Error);
         throw err;
       }),
     ]);
-    return Object.assign(pending!, { size: stored.size, sha256: stored.sha256 });
+    if (stored.status === 'rejected') throw stored.reason;
+    if (written.status === 'rejected') throw written.reason;
+    return Object.assign(pending!, { size: stored.value.size, sha256: stored.value.sha256 });
   }
 
   /**

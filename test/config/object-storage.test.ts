@@ -34,6 +34,8 @@ describe('object storage configuration', () => {
       partSize: 16 * 1024 * 1024,
       queueSize: 2,
       checksums: 'when_required',
+      connectTimeoutMs: 5000,
+      requestTimeoutMs: 30_000,
       credentials: undefined,
     });
     expect(config.databasePath).toBe(path.join(cwd, 'data/stowage.db'));
@@ -49,6 +51,15 @@ describe('object storage configuration', () => {
     expect(config.storage.s3).toMatchObject({ bucket: 'tigris-bucket', endpoint: 'https://fly.storage.tigris.dev', region: 'auto' });
     // The S3_* names win when both are set.
     expect(loadConfig({ STORAGE: 's3', BUCKET_NAME: 'a', S3_BUCKET: 'b' }, cwd).storage.s3?.bucket).toBe('b');
+  });
+
+  it('gives every S3 call connect and request timeouts, 5 s and 30 s unless set', () => {
+    const config = loadConfig({ STORAGE: 's3', S3_BUCKET: 'b', S3_CONNECT_TIMEOUT_MS: '250', S3_REQUEST_TIMEOUT_MS: '120000' }, cwd);
+    expect(config.storage.s3).toMatchObject({ connectTimeoutMs: 250, requestTimeoutMs: 120_000 });
+    expect(problems({ STORAGE: 's3', S3_BUCKET: 'b', S3_CONNECT_TIMEOUT_MS: '5s', S3_REQUEST_TIMEOUT_MS: '0' })).toEqual([
+      'S3_CONNECT_TIMEOUT_MS: "5s" must be a whole number of milliseconds',
+      'S3_REQUEST_TIMEOUT_MS: "0" must be at least 1 milliseconds',
+    ]);
   });
 
   it('passes keys through only as a pair; otherwise the SDK credential chain applies', () => {

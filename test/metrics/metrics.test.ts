@@ -84,7 +84,7 @@ describe('GET /metrics', () => {
     expect((await scrape(t.app, await t.key('ops', 'service'))).get('stowage_upload_bytes_total')).toBe(0);
   });
 
-  it('shows the missing and orphan counts of the last periodic doctor run', async () => {
+  it('shows the missing, orphan and leftover counts of the last periodic doctor run', async () => {
     t = await buildTestApp();
     const metrics = new ServiceMetrics();
     const app = createApp({ config: t.config, resources: t.resources, log: t.logs.log, metrics });
@@ -97,6 +97,8 @@ describe('GET /metrics', () => {
     await fsp.writeFile(orphan, 'x');
     const old = new Date(Date.now() - 2 * 60 * 60 * 1000);
     await fsp.utimes(orphan, old, old);
+    // A temp file of an upload whose process is gone (no such instance is registered).
+    await fsp.writeFile(path.join(t.config.storage.path, '.tmp', 'crashed.4242.0123abcd.upload.part'), Buffer.alloc(3000));
 
     const doctor = new PeriodicDoctor(
       doctorDeps(t.resources, t.config, t.logs.log),
@@ -104,7 +106,7 @@ describe('GET /metrics', () => {
     );
     const report = doctor.nextReport();
     doctor.start();
-    expect((await report).problems.map((p) => p.kind).sort()).toEqual(['missing', 'orphan']);
+    expect((await report).problems.map((p) => p.kind).sort()).toEqual(['missing', 'orphan', 'temp_leftover']);
     await doctor.stop();
     // Report only: the periodic run never changes a record.
     expect((await allRecords(t.db))[0].status).toBe('ready');
@@ -113,6 +115,8 @@ describe('GET /metrics', () => {
     expect(samples.get('stowage_doctor_problems{kind="missing"}')).toBe(1);
     expect(samples.get('stowage_doctor_problems{kind="orphan"}')).toBe(1);
     expect(samples.get('stowage_doctor_problems{kind="corrupt"}')).toBe(0);
+    expect(samples.get('stowage_doctor_problems{kind="temp_leftover"}')).toBe(1);
+    expect(samples.get('stowage_doctor_problems{kind="source_leftover"}')).toBe(0);
     expect(samples.get('stowage_doctor_records_checked')).toBe(1);
     expect(samples.get('stowage_doctor_last_run_timestamp_seconds')).toBeGreaterThan(0);
     await t.logs.waitFor((l) => l.event === 'doctor.run' && l.level === 40);

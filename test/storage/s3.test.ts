@@ -145,7 +145,7 @@ describe('S3Store against s3rver', () => {
       await unreachable.close();
       expect(err).toBeInstanceOf(StoreUnavailable);
       expect((err as Error).message).toBe(
-        `S3_ENDPOINT: cannot connect to ${endpoint} (ECONNREFUSED) (check S3_ENDPOINT, or unset it to use AWS S3)`,
+        `S3_ENDPOINT: ${endpoint} refused the connection while writing a probe object to bucket "${bucket.bucket}" (check S3_ENDPOINT, or unset it to use AWS S3)`,
       );
       expect((err as Error).cause).toBeDefined();
     });

@@ -1,0 +1,55 @@
+import type { Logger } from 'pino';
+import type { Instances } from './catalog/instances';
+import { DEFAULT_GRACE_MS } from './doctor/context';
+import type { Files } from './files/files';
+import { every, type Periodic } from './housekeeping';
+import { type ScratchPlaces, sweepLeftoverFiles } from './leftovers';
+import { sweepInterruptedUploads } from './uploads/interrupted';
+import { sweepExpiredUploads } from './uploads/pending-sweeper';
+
+export interface SweeperDeps {
+  files: Files;
+  instances: Instances;
+  places: ScratchPlaces;
+  log: Logger;
+  /** What a silent or unnamed writer's leftovers must have been untouched for (the doctor's default grace). */
+  graceMs?: number;
+}
+
+export interface SweepCounts {
+  expiredUploads: number;
+  interruptedUploads: number;
+  leftoverFiles: number;
+  instancesPruned: number;
+}
+
+/**
+ * One pass over what failed or dead work leaves behind: direct uploads past their expiry,
+ * uploads whose process died (record and blob), temp files and source copies of dead processes,
+ * then the rows of those processes. Each step runs even when another failed (logged; the next
+ * pass tries again).
+ */
+export async function sweepLeftovers(deps: SweeperDeps, now = new Date()): Promise<SweepCounts> {
+  const graceMs = deps.graceMs ?? DEFAULT_GRACE_MS;
+  const step = (what: string, run: () => Promise<number>) =>
+    run().catch((err: unknown) => {
+      deps.log.warn({ err }, `${what} failed; will retry`);
+      return 0;
+    });
+  const counts: SweepCounts = {
+    expiredUploads: await step('sweeping expired direct uploads', () => sweepExpiredUploads(deps, now)),
+    interruptedUploads: await step('sweeping interrupted uploads', () => sweepInterruptedUploads(deps, graceMs, now)),
+    leftoverFiles: await step('sweeping leftover files', () => sweepLeftoverFiles(deps, graceMs, now)),
+    instancesPruned: await step('pruning dead instances', () => deps.instances.prune(graceMs, now)),
+  };
+  deps.log.debug(counts, 'leftover sweep');
+  return counts;
+}
+
+/**
+ * Sweeps now (at start-up: what a crashed predecessor left goes first) and every `intervalMs`;
+ * `stop` waits for a sweep in progress.
+ */
+export function startLeftoverSweeper(deps: SweeperDeps & { intervalMs: number }): Periodic {
+  return every(deps.intervalMs, () => sweepLeftovers(deps), deps.log, 'leftover sweep');
+}
