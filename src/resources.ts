@@ -64,7 +64,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const files = new Files({ db, catalog, stores, onReady: mirrorOnReady(stores), placement: config.placement });
   const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId);
   const handlers: Record<string, TaskHandler> = {
-    [REPORT_TASK]: reportHandler({ files, sourceLimits: config.reports.source, log }),
+    [REPORT_TASK]: reportHandler({ files, sourceLimits: config.reports.source, tempDir: config.reports.tempDir, log }),
     ...(stores.mirror && { [MIRROR_TASK]: mirrorHandler({ stores, catalog, log }) }),
   };
   const keys = new ApiKeys(db);

@@ -22,8 +22,9 @@ export class Spool<T> {
     out.on('error', (err) => (this.failure = err));
   }
 
-  static async create<T>(): Promise<Spool<T>> {
-    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stowage-spool-'));
+  /** A new spool in a directory of its own under `parent` (the OS temp directory by default). */
+  static async create<T>(parent = os.tmpdir()): Promise<Spool<T>> {
+    const dir = await fsp.mkdtemp(path.join(parent, 'stowage-spool-'));
     const file = path.join(dir, 'spool.jsonl');
     const out = fs.createWriteStream(file);
     await new Promise<void>((resolve, reject) => out.once('open', () => resolve()).once('error', reject));

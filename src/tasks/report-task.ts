@@ -1,3 +1,5 @@
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
@@ -43,53 +45,62 @@ function describeLog(sourceName: string, log: ProcessingLog): string {
  * From inline rows, or from an uploaded CSV/XLSX read back from its store, in which case a
  * processing log file (rows read, rows skipped and why) is produced beside it.
  */
-export function reportHandler(deps: { files: Files; sourceLimits: Config['reports']['source']; log: Logger }): TaskHandler {
+export function reportHandler(deps: { files: Files; sourceLimits: Config['reports']['source']; tempDir: string; log: Logger }): TaskHandler {
   return async (ctx) => {
     // Loaded on the first report, not at startup: pdfkit and its font cost about 25 MB.
-    const { REPORT_CONTENT_TYPES, readSource, writeReport } = await import('../reports');
+    const { REPORT_CONTENT_TYPES, readSourceFile, spoolSource, writeReport } = await import('../reports');
     const request = ctx.task.payload as ReportRequest;
     const base = sanitizeFilename(request.title).replace(/\.(xlsx|pdf|csv)$/i, '');
     const name = `${base}.${request.format}`;
+    // The job's temp files (the copied source, the row and page spools), removed however it ends.
+    await fsp.mkdir(deps.tempDir, { recursive: true });
+    const tempDir = await fsp.mkdtemp(path.join(deps.tempDir, 'stowage-report-'));
     const write = (columns: ReportInput['columns'], rows: ReportInput['rows'], total: number, from: number) =>
       ctx.output(name, REPORT_CONTENT_TYPES[request.format], (out: Writable) =>
         writeReport(
           request.format,
-          { title: request.title, columns, rows, options: request.options, onProgress: rowProgress(ctx, total, from, 99) },
+          { title: request.title, columns, rows, options: request.options, onProgress: rowProgress(ctx, total, from, 99), tempDir },
           out,
         ),
       );
-
-    if (request.kind === 'inline') {
-      await ctx.progress(1, `Building ${name} from ${request.rows.length} rows.`);
-      await write(request.columns, request.rows, request.rows.length, 1);
-      return `Built ${name} (${request.rows.length} rows).`;
-    }
-
-    const record = await deps.files.get(ctx.task.owner, request.source.fileId);
-    if (!record) throw new TaskFailure('source_not_found', 'The source file does not exist (it may have been deleted).');
-    if (record.status === 'missing' || record.status === 'failed') throw new TaskFailure('file_missing', REUPLOAD_MESSAGE);
-    if (record.status === 'pending') throw new TaskFailure('source_not_ready', 'The source file is still being uploaded.');
-    let table;
     try {
-      const input = await deps.files.open(record, undefined, deps.log);
-      await ctx.progress(1, `Reading ${record.name}.`);
-      table = await readSource(input, { sheet: request.source.sheet, limits: deps.sourceLimits });
-    } catch (err) {
-      if (err instanceof FileMissing) throw new TaskFailure('file_missing', REUPLOAD_MESSAGE, { cause: err });
-      // On another Machine's volume the blob is unreachable from here, but not missing. Tasks are
-      // pinned to their source's Machine; this catches ones queued before they were.
-      if (err instanceof FileElsewhere) {
-        throw new TaskFailure('source_elsewhere', `The source file is on another machine's volume (${record.region ?? record.machine_id}); run a worker there, or use object storage.`, { cause: err });
+      if (request.kind === 'inline') {
+        await ctx.progress(1, `Building ${name} from ${request.rows.length} rows.`);
+        await write(request.columns, request.rows, request.rows.length, 1);
+        return `Built ${name} (${request.rows.length} rows).`;
       }
-      if (err instanceof SourceRejected) throw new TaskFailure('source_rejected', err.message, { cause: err });
-      throw err;
+
+      const record = await deps.files.get(ctx.task.owner, request.source.fileId);
+      if (!record) throw new TaskFailure('source_not_found', 'The source file does not exist (it may have been deleted).');
+      if (record.status === 'missing' || record.status === 'failed') throw new TaskFailure('file_missing', REUPLOAD_MESSAGE);
+      if (record.status === 'pending') throw new TaskFailure('source_not_ready', 'The source file is still being uploaded.');
+      let table;
+      try {
+        const input = await deps.files.open(record, undefined, deps.log);
+        await ctx.progress(1, `Reading ${record.name}.`);
+        const file = path.join(tempDir, 'source');
+        await spoolSource(input, file, deps.sourceLimits.maxBytes);
+        // The rows go to a spool in tempDir as they are read, and stream from there to the writer.
+        table = await readSourceFile(file, { sheet: request.source.sheet, limits: deps.sourceLimits, tempDir });
+      } catch (err) {
+        if (err instanceof FileMissing) throw new TaskFailure('file_missing', REUPLOAD_MESSAGE, { cause: err });
+        // On another Machine's volume the blob is unreachable from here, but not missing. Tasks are
+        // pinned to their source's Machine; this catches ones queued before they were.
+        if (err instanceof FileElsewhere) {
+          throw new TaskFailure('source_elsewhere', `The source file is on another machine's volume (${record.region ?? record.machine_id}); run a worker there, or use object storage.`, { cause: err });
+        }
+        if (err instanceof SourceRejected) throw new TaskFailure('source_rejected', err.message, { cause: err });
+        throw err;
+      }
+      const { log } = table;
+      await ctx.progress(30, `Read ${log.rowsRead} rows from ${record.name}; skipped ${log.rowsSkipped}.`);
+      await write(table.columns, table.rows, log.rowsRead, 30);
+      await ctx.output(`${base}-processing-log.txt`, 'text/plain; charset=utf-8', async (out) => {
+        out.end(describeLog(record.name, log));
+      });
+      return `Built ${name} from ${record.name}: ${log.rowsRead} rows read, ${log.rowsSkipped} skipped.`;
+    } finally {
+      await fsp.rm(tempDir, { recursive: true, force: true });
     }
-    const { log } = table;
-    await ctx.progress(30, `Read ${log.rowsRead} rows from ${record.name}; skipped ${log.rowsSkipped}.`);
-    await write(table.columns, table.rows, table.rows.length, 30);
-    await ctx.output(`${base}-processing-log.txt`, 'text/plain; charset=utf-8', async (out) => {
-      out.end(describeLog(record.name, log));
-    });
-    return `Built ${name} from ${record.name}: ${log.rowsRead} rows read, ${log.rowsSkipped} skipped.`;
   };
 }
