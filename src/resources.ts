@@ -13,6 +13,7 @@ import { Files } from './files/files';
 import type { ServiceMetrics, TaskMetrics } from './metrics/metrics';
 import { MIRROR_TASK, mirrorOnReady } from './mirror/enqueue';
 import { mirrorHandler } from './mirror/handler';
+import { ReportThreads } from './reports/thread-pool';
 import type { Store } from './storage/store';
 import type { StoreSet } from './storage/store-set';
 import { openStores } from './storage/open-stores';
@@ -39,6 +40,8 @@ export interface Resources {
   directUploads: DirectUploads;
   /** Every kind of task this process can run, by kind. */
   handlers: Record<string, TaskHandler>;
+  /** The threads reports are built in (started when a report runs). */
+  reportThreads: ReportThreads;
   keys: ApiKeys;
   /** Who a request comes from (keys, JWTs, sessions, dev mode). */
   authenticator: Authenticator;
@@ -63,8 +66,9 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const catalog = new FileCatalog(db, config.placement);
   const files = new Files({ db, catalog, stores, onReady: mirrorOnReady(stores), placement: config.placement });
   const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId);
+  const reportThreads = new ReportThreads({ maxHeapMb: config.reports.threadMaxHeapMb, maxOutputBytes: config.reports.maxOutputBytes });
   const handlers: Record<string, TaskHandler> = {
-    [REPORT_TASK]: reportHandler({ files, sourceLimits: config.reports.source, tempDir: config.reports.tempDir, log }),
+    [REPORT_TASK]: reportHandler({ files, threads: reportThreads, sourceLimits: config.reports.source, tempDir: config.reports.tempDir, log }),
     ...(stores.mirror && { [MIRROR_TASK]: mirrorHandler({ stores, catalog, log }) }),
   };
   const keys = new ApiKeys(db);
@@ -77,11 +81,12 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   });
   const directUploads = new DirectUploads({ uploads: config.uploads, directUploads: config.directUploads, stores, files, log });
   const close = async () => {
+    await reportThreads.close();
     await queue.close();
     await stores.close();
     await db.destroy();
   };
-  return { store: stores.primary, stores, db, catalog, files, queue, directUploads, handlers, keys, authenticator, close };
+  return { store: stores.primary, stores, db, catalog, files, queue, directUploads, handlers, reportThreads, keys, authenticator, close };
 }
 
 /** A worker over the given resources, or undefined when there are no slots to run. */

@@ -86,6 +86,10 @@ const schema = z.object({
     .refine((n) => n <= 1024 ** 2, 'must be at most 1mb (Excel cells hold at most 32,767 characters, under 128kb)')
     .default(128 * 1024),
   REPORT_SOURCE_MAX_SHARED_STRINGS_BYTES: byteSize.refine((n) => n <= 1024 ** 3, 'must be at most 1gb').default(64 * 1024 ** 2),
+  REPORT_MAX_BYTES: byteSize.default(256 * 1024 ** 2),
+  REPORT_WORKER_MAX_MB: positiveInt('MB')
+    .refine((n) => n >= 16, 'must be at least 16 (MB of JavaScript heap for one report job; a PDF needs about 24)')
+    .default(128),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...objectStorageFields({ byteSize, positiveInt }),
   ...authFields({ positiveInt }),
@@ -151,6 +155,10 @@ export interface Config {
   reports: {
     /** Largest `POST /v1/reports` JSON body (inline rows). */
     maxBodyBytes: number;
+    /** Largest report output (REPORT_MAX_BYTES): past it the task fails with `report_too_large`. */
+    maxOutputBytes: number;
+    /** JavaScript heap (old generation) one report job's thread may use, in MB (REPORT_WORKER_MAX_MB). */
+    threadMaxHeapMb: number;
     /** Where report jobs keep their temp files (the spooled source, row and layout spools): TMPDIR. */
     tempDir: string;
     /** Caps on an uploaded file read as a report source (zip-bomb and size guards). */
@@ -248,6 +256,8 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     },
     reports: {
       maxBodyBytes: e.REPORT_MAX_BODY_BYTES,
+      maxOutputBytes: e.REPORT_MAX_BYTES,
+      threadMaxHeapMb: e.REPORT_WORKER_MAX_MB,
       tempDir: env.TMPDIR || os.tmpdir(),
       source: {
         maxBytes: e.REPORT_SOURCE_MAX_BYTES,

@@ -211,14 +211,22 @@ export class Worker {
       outputs.push(pending);
       await this.o.queue.recordOutputs(task, this.id, outputs.map((o) => o.id));
     };
-    const [stored] = await Promise.all([
-      this.o.files.store({ owner: task.owner, originalName: name, contentType }, pipe, { signal, onPending: noteOutput }),
-      write(pipe).catch((err: unknown) => {
-        pipe.destroy(err as Error);
-        throw err;
-      }),
-    ]);
-    return Object.assign(pending!, { size: stored.size, sha256: stored.sha256 });
+    const storing = this.o.files.store({ owner: task.owner, originalName: name, contentType }, pipe, { signal, onPending: noteOutput });
+    try {
+      const [stored] = await Promise.all([
+        storing,
+        write(pipe).catch((err: unknown) => {
+          pipe.destroy(err as Error);
+          throw err;
+        }),
+      ]);
+      return Object.assign(pending!, { size: stored.size, sha256: stored.sha256 });
+    } catch (err) {
+      // When the writer failed, the store is still removing what it had written (its input just
+      // failed): wait for that, so a task is never marked failed with part of an output on disk.
+      await storing.catch(() => undefined);
+      throw err;
+    }
   }
 
   /**
