@@ -21,6 +21,9 @@ const UNIX_EPOCH_SERIAL = 25569;
 const BUILTIN_DATE_FORMATS = new Set([14, 15, 16, 17, 18, 19, 20, 21, 22, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 45, 46, 47, 50, 51, 52, 53, 54, 55, 56, 57, 58]);
 /** Characters handed to the XML parser at a time, so the run guard below checks often. */
 const SLICE = 64 * 1024;
+/** Far beyond any workbook part's XML, far below what would cost memory to hold. */
+const MAX_DEPTH = 100;
+const MAX_ATTRIBUTES = 1000;
 
 interface Zip {
   file: yauzl.ZipFile;
@@ -113,11 +116,30 @@ async function parsePart(zip: Zip, name: string, budget: Budget, limits: SourceL
   const seen = () => {
     run = 0;
   };
+  // saxes also keeps every open element and every attribute of the element it is reading: a
+  // workbook nests a dozen deep and has a few dozen attributes on an element at most.
+  let depth = 0;
+  let attributes = 0;
+  const unusual = (what: string) => new SourceRejected(`The xlsx file's XML has ${what} (in ${name}); it is not an ordinary workbook.`);
   const { opentag, text, closetag } = listeners;
-  parser.on('opentagstart', seen);
-  parser.on('attribute', seen);
-  parser.on('opentag', opentag ? (tag) => (seen(), opentag(tag as SaxesTagPlain)) : seen);
-  parser.on('closetag', closetag ? (tag) => (seen(), closetag(tag as SaxesTagPlain)) : seen);
+  parser.on('opentagstart', () => {
+    seen();
+    attributes = 0;
+  });
+  parser.on('attribute', () => {
+    seen();
+    if (++attributes > MAX_ATTRIBUTES) throw unusual(`an element with more than ${MAX_ATTRIBUTES} attributes`);
+  });
+  parser.on('opentag', (tag) => {
+    seen();
+    if (++depth > MAX_DEPTH) throw unusual(`elements nested more than ${MAX_DEPTH} deep`);
+    opentag?.(tag as SaxesTagPlain);
+  });
+  parser.on('closetag', (tag) => {
+    seen();
+    depth--;
+    closetag?.(tag as SaxesTagPlain);
+  });
   // Without a text listener saxes skips text rather than buffering it; the run still counts it.
   if (text) {
     parser.on('text', (t) => (seen(), text(t)));

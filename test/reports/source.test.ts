@@ -312,6 +312,17 @@ describe('readSource: hostile sources are refused by what they produce, in bound
     }
   });
 
+  it('refuses XML nested or attributed far beyond any workbook, before the parser holds it', async () => {
+    const deep = `<worksheet><sheetData>${'<a>'.repeat(1_000_000)}</sheetData></worksheet>`;
+    expect(await rejection(text(await zipOf(workbookParts(deep))))).toBe(
+      "The xlsx file's XML has elements nested more than 100 deep (in xl/worksheets/sheet1.xml); it is not an ordinary workbook.",
+    );
+    const wide = `<worksheet><sheetData><row ${Array.from({ length: 200_000 }, (_, i) => `a${i}="1"`).join(' ')}/></sheetData></worksheet>`;
+    expect(await rejection(text(await zipOf(workbookParts(wide))))).toBe(
+      "The xlsx file's XML has an element with more than 1000 attributes (in xl/worksheets/sheet1.xml); it is not an ordinary workbook.",
+    );
+  });
+
   it('holds a CSV field to REPORT_SOURCE_MAX_CELL_BYTES', async () => {
     expect(await rejection(text(`a,b\n1,${'x'.repeat(1001)}\n`), { maxCellBytes: 1000 })).toBe(
       'A cell (line 2, column 2) holds more than 1000 bytes of text, the most a report reads from one cell (REPORT_SOURCE_MAX_CELL_BYTES); Excel itself keeps at most 32,767 characters in a cell.',
