@@ -1,5 +1,6 @@
 // `npm run bench [-- name...]`: every benchmark, or the named ones. Not part of the tests.
 // Each compares stowage with a baseline measured in the same run, and reports peak RSS.
+import { runHostileBench } from './hostile';
 import { printLoadBench, runLoadBench } from './load';
 import { runReportsBench } from './reports';
 import { formatS3Bench, runS3Bench } from './s3';
@@ -19,6 +20,10 @@ const benches: Record<string, () => Promise<void>> = {
   load: async () => {
     console.log('\n## Mixed load (autocannon)');
     printLoadBench(await runLoadBench());
+  },
+  hostile: async () => {
+    console.log('\n## Hostile and heavy report sources');
+    await runHostileBench();
   },
   scale: async () => {
     console.log('\n## Several instances on PostgreSQL');

@@ -23,6 +23,7 @@ import { FileSystemStore } from './storage/filesystem';
 import type { ServiceMetrics, TaskMetrics } from './metrics/metrics';
 import { MIRROR_TASK, mirrorOnReady } from './mirror/enqueue';
 import { mirrorHandler } from './mirror/handler';
+import { ReportThreads } from './reports/thread-pool';
 import type { Store } from './storage/store';
 import type { StoreSet } from './storage/store-set';
 import { openStores } from './storage/open-stores';
@@ -49,6 +50,8 @@ export interface Resources {
   directUploads: DirectUploads;
   /** Every kind of task this process can run, by kind. */
   handlers: Record<string, TaskHandler>;
+  /** The threads reports are built in (started when a report runs). */
+  reportThreads: ReportThreads;
   keys: ApiKeys;
   /** Signed download, upload and page links (SECRET_KEY; a random key for this process when unset). */
   links: Links;
@@ -93,8 +96,9 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const catalog = new FileCatalog(db, config.placement);
   const files = new Files({ db, catalog, stores, onReady: mirrorOnReady(stores), placement: config.placement, instance: instance.id });
   const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId);
+  const reportThreads = new ReportThreads({ maxHeapMb: config.reports.threadMaxHeapMb, maxOutputBytes: config.reports.maxOutputBytes });
   const handlers: Record<string, TaskHandler> = {
-    [REPORT_TASK]: reportHandler({ files, sourceLimits: config.reports.source, scratchDir: workDir, log }),
+    [REPORT_TASK]: reportHandler({ files, threads: reportThreads, sourceLimits: config.reports.source, tempDir: workDir, log }),
     ...(stores.mirror && { [MIRROR_TASK]: mirrorHandler({ stores, catalog, log }) }),
   };
   const keys = new ApiKeys(db);
@@ -112,6 +116,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   });
   const directUploads = new DirectUploads({ uploads: config.uploads, directUploads: config.directUploads, stores, files, log });
   const close = async () => {
+    await reportThreads.close();
     await heartbeat.stop();
     await fsp.rm(workDir, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err, workDir }, 'could not remove the work directory'));
     await instances.deregister().catch((err: unknown) => log.warn({ err }, 'could not deregister this process'));
@@ -128,6 +133,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     queue,
     directUploads,
     handlers,
+    reportThreads,
     keys,
     links,
     sessions,

@@ -83,6 +83,16 @@ const schema = z.object({
   REPORT_SOURCE_MAX_BYTES: byteSize.default(100 * 1024 ** 2),
   REPORT_SOURCE_MAX_DECOMPRESSED_BYTES: byteSize.default(500 * 1024 ** 2),
   REPORT_SOURCE_MAX_ROWS: positiveInt('rows').default(1_000_000),
+  // Both are held in memory while a source is read; the bounds keep one cell's text one modest
+  // allocation and the shared-strings table's offsets 32-bit.
+  REPORT_SOURCE_MAX_CELL_BYTES: byteSize
+    .refine((n) => n <= 1024 ** 2, 'must be at most 1mb (Excel cells hold at most 32,767 characters, under 128kb)')
+    .default(128 * 1024),
+  REPORT_SOURCE_MAX_SHARED_STRINGS_BYTES: byteSize.refine((n) => n <= 1024 ** 3, 'must be at most 1gb').default(64 * 1024 ** 2),
+  REPORT_MAX_BYTES: byteSize.default(256 * 1024 ** 2),
+  REPORT_WORKER_MAX_MB: positiveInt('MB')
+    .refine((n) => n >= 16, 'must be at least 16 (MB of JavaScript heap for one report job; a PDF needs about 24)')
+    .default(128),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...objectStorageFields({ byteSize, positiveInt }),
   ...authFields({ positiveInt }),
@@ -156,8 +166,20 @@ export interface Config {
   reports: {
     /** Largest `POST /v1/reports` JSON body (inline rows). */
     maxBodyBytes: number;
+    /** Largest report output (REPORT_MAX_BYTES): past it the task fails with `report_too_large`. */
+    maxOutputBytes: number;
+    /** JavaScript heap (old generation) one report job's thread may use, in MB (REPORT_WORKER_MAX_MB). */
+    threadMaxHeapMb: number;
     /** Caps on an uploaded file read as a report source (zip-bomb and size guards). */
-    source: { maxBytes: number; maxDecompressedBytes: number; maxRows: number };
+    source: {
+      maxBytes: number;
+      maxDecompressedBytes: number;
+      maxRows: number;
+      /** UTF-8 bytes of text in one cell. */
+      maxCellBytes: number;
+      /** Bytes an xlsx's shared-strings table takes in memory (its UTF-8 text plus 12 per string). */
+      maxSharedStringsBytes: number;
+    };
   };
   /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
   metricsToken?: string;
@@ -251,10 +273,14 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     },
     reports: {
       maxBodyBytes: e.REPORT_MAX_BODY_BYTES,
+      maxOutputBytes: e.REPORT_MAX_BYTES,
+      threadMaxHeapMb: e.REPORT_WORKER_MAX_MB,
       source: {
         maxBytes: e.REPORT_SOURCE_MAX_BYTES,
         maxDecompressedBytes: e.REPORT_SOURCE_MAX_DECOMPRESSED_BYTES,
         maxRows: e.REPORT_SOURCE_MAX_ROWS,
+        maxCellBytes: e.REPORT_SOURCE_MAX_CELL_BYTES,
+        maxSharedStringsBytes: e.REPORT_SOURCE_MAX_SHARED_STRINGS_BYTES,
       },
     },
     metricsToken: e.METRICS_TOKEN,

@@ -1,4 +1,4 @@
-import type { Column, ColumnType, Row } from './spec';
+import type { Column, ColumnType } from './spec';
 import { toDate } from './values';
 
 /** Plain decimals only: "007" or "1e5" stay text, since leading zeros and codes matter. */
@@ -26,21 +26,40 @@ function merge(a: ColumnType | undefined, b: ColumnType | undefined): ColumnType
 }
 
 /**
- * Columns for a table read from a file: headers from its header row (blank ones named
- * "Column N", repeats numbered), each typed by every value under it (all whole numbers:
- * integer; all numbers: number; all ISO dates: date; true/false: boolean; otherwise string).
- * Keys are c1, c2, ... so any header text is safe.
+ * Types the columns of a table read from a file as its rows go by, keeping nothing but one type
+ * per column: the rows themselves go to a spool, not into memory. Each column is typed by every
+ * value under it (all whole numbers: integer; all numbers: number; all ISO dates: date;
+ * true/false: boolean; otherwise string).
  */
-export function inferColumns(headers: string[], rows: Row[]): Column[] {
-  const seen = new Map<string, number>();
-  return headers.map((raw, i) => {
-    const key = `c${i + 1}`;
-    let header = raw.trim() || `Column ${i + 1}`;
-    const count = (seen.get(header) ?? 0) + 1;
-    seen.set(header, count);
-    if (count > 1) header = `${header} (${count})`;
-    let type: ColumnType | undefined;
-    for (const row of rows) type = merge(type, typeOf(row[key]));
-    return { key, header, type: type ?? 'string' };
-  });
+export class ColumnTypes {
+  private readonly types: (ColumnType | undefined)[] = [];
+
+  /** One row's values, by column index. */
+  add(values: readonly unknown[]): void {
+    for (let i = 0; i < values.length; i++) {
+      // Text stays text whatever follows.
+      if (this.types[i] === 'string') continue;
+      const type = typeOf(values[i]);
+      if (type !== undefined) this.types[i] = merge(this.types[i], type);
+    }
+  }
+
+  /**
+   * Columns from the header row's texts (blank ones named "Column N", repeats numbered) and the
+   * types seen. Keys are c1, c2, ... so any header text is safe.
+   */
+  columns(headers: string[]): Column[] {
+    const seen = new Map<string, number>();
+    return headers.map((raw, i) => {
+      let header = raw.trim() || `Column ${i + 1}`;
+      const count = (seen.get(header) ?? 0) + 1;
+      seen.set(header, count);
+      if (count > 1) header = `${header} (${count})`;
+      return { key: columnKey(i), header, type: this.types[i] ?? 'string' };
+    });
+  }
+}
+
+export function columnKey(index: number): string {
+  return `c${index + 1}`;
 }

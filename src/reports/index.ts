@@ -5,17 +5,12 @@ import type { ReportFormat } from './spec';
 import { writeXlsx } from './xlsx';
 import type { ReportInput, ReportResult } from './writer';
 
-export { parseReportRequest, type ReportRequest, type InlineReport, type SourceReport, type Column, type Row } from './spec';
-export { readSource } from './source';
+export { parseReportRequest, REPORT_CONTENT_TYPES, type ReportRequest, type InlineReport, type SourceReport, type Column, type Row } from './spec';
+export { readSourceFile } from './source';
+export { spoolSource } from './spool-source';
 export { DEFAULT_SOURCE_LIMITS, type SourceLimits, type SourceTable, type ProcessingLog } from './source-table';
 export type { ReportInput, ReportResult, Rows } from './writer';
 export { writeCsv, writePdf, writeXlsx };
-
-export const REPORT_CONTENT_TYPES: Record<ReportFormat, string> = {
-  csv: 'text/csv; charset=utf-8',
-  pdf: 'application/pdf',
-  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-};
 
 const writers: Record<ReportFormat, (input: ReportInput, out: Writable) => Promise<ReportResult>> = {
   csv: writeCsv,

@@ -271,7 +271,7 @@ export async function writePdf(input: ReportInput, out: Writable): Promise<Repor
   });
   doc.registerFont('regular', FONT_REGULAR);
   doc.registerFont('bold', FONT_BOLD);
-  const spool = await Spool.create<LaidOutRow>(input.scratchDir);
+  const spool = await Spool.create<LaidOutRow>(input.tempDir);
   const written = pipeline(doc, out);
   try {
     const g = geometry(doc, input);

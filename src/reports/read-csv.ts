@@ -1,11 +1,15 @@
 import fs from 'node:fs';
 import { parse, CsvError } from 'csv-parse';
 import { SourceRejected } from '../errors';
-import { inferColumns } from './columns';
-import type { Row } from './spec';
-import { checkRoom, logSkip, type ProcessingLog, type SourceLimits, type SourceTable } from './source-table';
+import { ColumnTypes } from './columns';
+import type { RowSpool } from './row-spool';
+import type { Column } from './spec';
+import { checkCell, checkRoom, logSkip, type ProcessingLog, type SourceLimits } from './source-table';
 
-/** One field this long is either not CSV or broken quoting swallowing the file. */
+/**
+ * One record this long is either not CSV or broken quoting swallowing the file. csv-parse holds
+ * a record whole while it reads it, so this also bounds what it buffers.
+ */
 const MAX_RECORD_BYTES = 1024 * 1024;
 
 /** The delimiter the header line uses most, outside quotes: Excel writes ';' in many locales. */
@@ -35,18 +39,21 @@ async function checkUtf8(file: string): Promise<void> {
 }
 
 /**
- * Reads a CSV (RFC 4180; comma, semicolon or tab, told from the header line; BOM allowed) into a
- * table. The first non-blank line is the header. Blank lines and lines with the wrong number of
- * fields are skipped and logged; broken quoting rejects the file with the line it happened on.
+ * Reads a CSV (RFC 4180; comma, semicolon or tab, told from the header line; BOM allowed): its
+ * columns, typed by every value under them, its rows written to `spool` as they are read, and a
+ * log. The first non-blank line is the header. Blank lines and lines with the wrong number of
+ * fields are skipped and logged; broken quoting rejects the file with the line it happened on,
+ * and a field longer than REPORT_SOURCE_MAX_CELL_BYTES rejects it too.
  */
-export async function readCsvFile(file: string, limits: SourceLimits): Promise<SourceTable> {
+export async function readCsvFile(file: string, limits: SourceLimits, spool: RowSpool): Promise<{ columns: Column[]; log: ProcessingLog }> {
   await checkUtf8(file);
   const parser = fs.createReadStream(file).pipe(
     parse({ bom: true, delimiter: await detectDelimiter(file), relax_column_count: true, max_record_size: MAX_RECORD_BYTES, info: true }),
   );
   const log: ProcessingLog = { format: 'csv', rowsRead: 0, rowsSkipped: 0, skipped: [] };
+  const types = new ColumnTypes();
   let headers: string[] | undefined;
-  const rows: Row[] = [];
+  let rows = 0;
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
       const line = info.lines;
@@ -54,6 +61,7 @@ export async function readCsvFile(file: string, limits: SourceLimits): Promise<S
         if (headers) logSkip(log, line, 'blank row');
         continue;
       }
+      for (let i = 0; i < record.length; i++) checkCell(record[i], limits, `line ${line}, column ${i + 1}`);
       if (!headers) {
         if (record.length > limits.maxColumns) throw new SourceRejected(`The CSV has ${record.length} columns; at most ${limits.maxColumns} are allowed.`);
         headers = record;
@@ -63,10 +71,10 @@ export async function readCsvFile(file: string, limits: SourceLimits): Promise<S
         logSkip(log, line, `has ${record.length} fields, expected ${headers.length}`);
         continue;
       }
-      checkRoom(rows.length, headers.length, limits, 'CSV');
-      const row: Row = {};
-      record.forEach((field, i) => (row[`c${i + 1}`] = field));
-      rows.push(row);
+      checkRoom(rows, headers.length, limits, 'CSV');
+      types.add(record);
+      await spool.write(record);
+      rows++;
       log.rowsRead++;
     }
   } catch (err) {
@@ -75,5 +83,5 @@ export async function readCsvFile(file: string, limits: SourceLimits): Promise<S
     throw err;
   }
   if (!headers) throw new SourceRejected('The CSV has no header line.');
-  return { columns: inferColumns(headers, rows), rows, log };
+  return { columns: types.columns(headers), log };
 }

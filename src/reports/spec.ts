@@ -16,6 +16,12 @@ export const LIMITS = {
 export const FORMATS = ['xlsx', 'pdf', 'csv'] as const;
 export type ReportFormat = (typeof FORMATS)[number];
 
+export const REPORT_CONTENT_TYPES: Record<ReportFormat, string> = {
+  csv: 'text/csv; charset=utf-8',
+  pdf: 'application/pdf',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+};
+
 export const COLUMN_TYPES = ['string', 'number', 'integer', 'date', 'boolean', 'currency'] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
 

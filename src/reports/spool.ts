@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { scratchTemp } from './scratch';
 import { drainedOrClosed } from './writer';
 
 /**
  * A temporary file of JSON lines, written once and read back once, for work that needs its input
- * twice (a PDF is laid out before it is drawn) without holding it in memory. Lives in the
- * process's work directory (ephemeral dyno or machine disk is fine) and is removed by `dispose`.
+ * twice (a PDF is laid out before it is drawn) without holding it in memory. Lives in the OS temp
+ * directory (ephemeral dyno or machine disk is fine) and is removed by `dispose`.
  */
 export class Spool<T> {
   /** A write error (disk full) is kept and thrown by the next write, not left unhandled. */
@@ -22,9 +22,9 @@ export class Spool<T> {
     out.on('error', (err) => (this.failure = err));
   }
 
-  /** In `scratchDir` (created if need be: a process's work directory), else the OS temp directory. */
-  static async create<T>(scratchDir?: string): Promise<Spool<T>> {
-    const dir = await scratchTemp(scratchDir, 'spool-');
+  /** A new spool in a directory of its own under `parent` (the OS temp directory by default). */
+  static async create<T>(parent = os.tmpdir()): Promise<Spool<T>> {
+    const dir = await fsp.mkdtemp(path.join(parent, 'stowage-spool-'));
     const file = path.join(dir, 'spool.jsonl');
     const out = fs.createWriteStream(file);
     await new Promise<void>((resolve, reject) => out.once('open', () => resolve()).once('error', reject));

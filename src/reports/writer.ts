@@ -12,8 +12,8 @@ export interface ReportInput {
   rows: Rows;
   /** Called with the number of rows written so far, every PROGRESS_EVERY rows and at the end. */
   onProgress?: (rowsDone: number) => void;
-  /** Where a writer that needs scratch files (the PDF's spool) makes them; unset: the OS temp directory. */
-  scratchDir?: string;
+  /** Where a writer keeps temp files (the job's directory); the OS temp directory by default. */
+  tempDir?: string;
 }
 
 export interface ReportResult {

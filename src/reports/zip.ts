@@ -6,6 +6,8 @@ export interface ZipEntry {
   name: string;
   /** Small parts are given whole; big ones stream through deflate as they are produced. */
   data: Buffer | AsyncIterable<Buffer>;
+  /** Deflate level of a streamed entry: STREAM_LEVEL unless given. */
+  level?: number;
 }
 
 const LIMIT_32 = 0xffff_ffff;
@@ -89,8 +91,8 @@ function checkFits(what: string, n: number): void {
 }
 
 /** Deflates `source` as it arrives, yielding compressed chunks; reports crc and sizes at the end. */
-async function* deflateStream(source: AsyncIterable<Buffer>, totals: { crc: number; size: number; compressedSize: number }) {
-  const deflate = zlib.createDeflateRaw({ level: STREAM_LEVEL, chunkSize: 64 * 1024 });
+async function* deflateStream(source: AsyncIterable<Buffer>, totals: { crc: number; size: number; compressedSize: number }, level = STREAM_LEVEL) {
+  const deflate = zlib.createDeflateRaw({ level, chunkSize: 64 * 1024 });
   const feed = (async () => {
     for await (const chunk of source) {
       totals.crc = zlib.crc32(chunk, totals.crc);
@@ -144,7 +146,7 @@ export async function* zipStream(entries: Iterable<ZipEntry> | AsyncIterable<Zip
       const header = localHeader({ name, flags, crc: 0, compressedSize: 0, size: 0 });
       yield header;
       const totals = { crc: 0, size: 0, compressedSize: 0 };
-      yield* deflateStream(entry.data, totals);
+      yield* deflateStream(entry.data, totals, entry.level);
       checkFits(entry.name, totals.size);
       const e = { name, flags, offset, ...totals };
       const descriptor = dataDescriptor(e);

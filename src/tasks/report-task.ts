@@ -1,21 +1,27 @@
-import type { Writable } from 'node:stream';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { FileElsewhere, FileMissing, isOutOfSpace, REUPLOAD_MESSAGE, SourceRejected } from '../errors';
 import type { Files } from '../files/files';
 import { sanitizeFilename } from '../files/names';
-import type { ProcessingLog, ReportInput, ReportRequest } from '../reports';
+import { REPORT_CONTENT_TYPES, type ReportRequest, type Row } from '../reports/spec';
+import { DEFAULT_SOURCE_LIMITS, type ProcessingLog } from '../reports/source-table';
+import { spoolSource } from '../reports/spool-source';
+import { ReportJobError, type ReportRun, type ReportThreads } from '../reports/thread-pool';
 import { TaskFailure } from './task';
 import type { TaskContext, TaskHandler } from './worker';
 
 export const REPORT_TASK = 'report';
 /** Progress is written to the database at most this often while rows stream out. */
 const PROGRESS_INTERVAL_MS = 250;
+/** Inline rows go to the report thread in batches of about this many cells (a few ms to copy each). */
+const BATCH_CELLS = 20_000;
 
 /**
  * Turns row progress into task progress between `from` and `to` percent, writing at most every
  * PROGRESS_INTERVAL_MS. Writes are not awaited by the writer (it calls back synchronously); a
- * lost lease shows up as the task's abort signal, which stops the output stream.
+ * lost lease shows up as the task's abort signal, which stops the report's thread.
  */
 function rowProgress(ctx: TaskContext, total: number, from: number, to: number) {
   let last = 0;
@@ -38,12 +44,44 @@ function describeLog(sourceName: string, log: ProcessingLog): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Hands inline rows over a batch at a time, as the report thread asks for them. */
+function batches(rows: Row[], columns: number): () => Row[] | undefined {
+  const size = Math.max(1, Math.floor(BATCH_CELLS / Math.max(1, columns)));
+  let at = 0;
+  return () => {
+    if (at >= rows.length) return undefined;
+    at += size;
+    return rows.slice(at - size, at);
+  };
+}
+
+export interface ReportHandlerDeps {
+  files: Files;
+  /** Where reports are built: threads with their own heap limit (REPORT_WORKER_MAX_MB). */
+  threads: ReportThreads;
+  sourceLimits: Config['reports']['source'];
+  /**
+   * This process's work directory: each job gets a directory of its own under it, removed when the
+   * job ends however it ends, and swept with the directory if the process dies.
+   */
+  tempDir: string;
+  log: Logger;
+}
+
 /**
  * Builds a report (xlsx, pdf or csv) as a file owned by the requester, streamed into the store.
  * From inline rows, or from an uploaded CSV/XLSX read back from its store, in which case a
  * processing log file (rows read, rows skipped and why) is produced beside it.
+ *
+ * What runs where: this handler, on the main thread, does the I/O and keeps the Files lifecycle
+ * (it copies the source from its store to the job's temp directory, stores each output through
+ * ctx.output, writes progress). Reading the source and writing the report's bytes run in a report
+ * thread (reports/thread-pool.ts), which streams the bytes back into ctx.output. A thread that
+ * passes its memory limit fails the task with `report_memory_exceeded`, a report past
+ * REPORT_MAX_BYTES with `report_too_large`; neither is retried, and the partial output is
+ * discarded as any failed task's is.
  */
-export function reportHandler(deps: ReportDeps): TaskHandler {
+export function reportHandler(deps: ReportHandlerDeps): TaskHandler {
   const build = buildReport(deps);
   return async (ctx) => {
     try {
@@ -59,61 +97,66 @@ export function reportHandler(deps: ReportDeps): TaskHandler {
 
 const NO_SPACE_FOR_REPORT = 'There was not enough storage space left to build this report. Request it again once space has been freed.';
 
-interface ReportDeps {
-  files: Files;
-  sourceLimits: Config['reports']['source'];
-  /** This process's work directory: the copy of a source (and a PDF's spool) go there, swept if the process dies. */
-  scratchDir?: string;
-  log: Logger;
-}
-
-function buildReport(deps: ReportDeps): TaskHandler {
+function buildReport(deps: ReportHandlerDeps): TaskHandler {
   return async (ctx) => {
-    // Loaded on the first report, not at startup: pdfkit and its font cost about 25 MB.
-    const { REPORT_CONTENT_TYPES, readSource, writeReport } = await import('../reports');
     const request = ctx.task.payload as ReportRequest;
     const base = sanitizeFilename(request.title).replace(/\.(xlsx|pdf|csv)$/i, '');
     const name = `${base}.${request.format}`;
-    const write = (columns: ReportInput['columns'], rows: ReportInput['rows'], total: number, from: number) =>
-      ctx.output(name, REPORT_CONTENT_TYPES[request.format], (out: Writable) =>
-        writeReport(
-          request.format,
-          { title: request.title, columns, rows, options: request.options, onProgress: rowProgress(ctx, total, from, 99), scratchDir: deps.scratchDir },
-          out,
-        ),
-      );
-
-    if (request.kind === 'inline') {
-      await ctx.progress(1, `Building ${name} from ${request.rows.length} rows.`);
-      await write(request.columns, request.rows, request.rows.length, 1);
-      return `Built ${name} (${request.rows.length} rows).`;
-    }
-
-    const record = await deps.files.get(ctx.task.owner, request.source.fileId);
-    if (!record) throw new TaskFailure('source_not_found', 'The source file does not exist (it may have been deleted).');
-    if (record.status === 'missing' || record.status === 'failed') throw new TaskFailure('file_missing', REUPLOAD_MESSAGE);
-    if (record.status === 'pending') throw new TaskFailure('source_not_ready', 'The source file is still being uploaded.');
-    let table;
+    const contentType = REPORT_CONTENT_TYPES[request.format];
+    await fsp.mkdir(deps.tempDir, { recursive: true });
+    const tempDir = await fsp.mkdtemp(path.join(deps.tempDir, 'stowage-report-'));
+    const job = { format: request.format, title: request.title, options: request.options, tempDir };
+    let run: ReportRun | undefined;
     try {
-      const input = await deps.files.open(record, undefined, deps.log);
-      await ctx.progress(1, `Reading ${record.name}.`);
-      table = await readSource(input, { sheet: request.source.sheet, limits: deps.sourceLimits, scratchDir: deps.scratchDir });
-    } catch (err) {
-      if (err instanceof FileMissing) throw new TaskFailure('file_missing', REUPLOAD_MESSAGE, { cause: err });
-      // On another Machine's volume the blob is unreachable from here, but not missing. Tasks are
-      // pinned to their source's Machine; this catches ones queued before they were.
-      if (err instanceof FileElsewhere) {
-        throw new TaskFailure('source_elsewhere', `The source file is on another machine's volume (${record.region ?? record.machine_id}); run a worker there, or use object storage.`, { cause: err });
+      if (request.kind === 'inline') {
+        await ctx.progress(1, `Building ${name} from ${request.rows.length} rows.`);
+        run = deps.threads.start(
+          { kind: 'inline', ...job, columns: request.columns },
+          { signal: ctx.signal, nextRows: batches(request.rows, request.columns.length), onProgress: rowProgress(ctx, request.rows.length, 1, 99) },
+        );
+        await run.ready;
+        await ctx.output(name, contentType, (out) => run!.write(out));
+        return `Built ${name} (${request.rows.length} rows).`;
       }
+
+      const record = await deps.files.get(ctx.task.owner, request.source.fileId);
+      if (!record) throw new TaskFailure('source_not_found', 'The source file does not exist (it may have been deleted).');
+      if (record.status === 'missing' || record.status === 'failed') throw new TaskFailure('file_missing', REUPLOAD_MESSAGE);
+      if (record.status === 'pending') throw new TaskFailure('source_not_ready', 'The source file is still being uploaded.');
+      const file = path.join(tempDir, 'source');
+      try {
+        const input = await deps.files.open(record, undefined, deps.log);
+        await ctx.progress(1, `Reading ${record.name}.`);
+        await spoolSource(input, file, deps.sourceLimits.maxBytes);
+      } catch (err) {
+        if (err instanceof FileMissing) throw new TaskFailure('file_missing', REUPLOAD_MESSAGE, { cause: err });
+        // On another Machine's volume the blob is unreachable from here, but not missing. Tasks are
+        // pinned to their source's Machine; this catches ones queued before they were.
+        if (err instanceof FileElsewhere) {
+          throw new TaskFailure('source_elsewhere', `The source file is on another machine's volume (${record.region ?? record.machine_id}); run a worker there, or use object storage.`, { cause: err });
+        }
+        throw err;
+      }
+      let progress = (_rows: number) => {};
+      run = deps.threads.start(
+        { kind: 'source', ...job, file, sheet: request.source.sheet, limits: { ...DEFAULT_SOURCE_LIMITS, ...deps.sourceLimits } },
+        { signal: ctx.signal, onProgress: (rows) => progress(rows) },
+      );
+      const log = (await run.ready).log!;
+      await ctx.progress(30, `Read ${log.rowsRead} rows from ${record.name}; skipped ${log.rowsSkipped}.`);
+      progress = rowProgress(ctx, log.rowsRead, 30, 99);
+      await ctx.output(name, contentType, (out) => run!.write(out));
+      await ctx.output(`${base}-processing-log.txt`, 'text/plain; charset=utf-8', async (out) => {
+        out.end(describeLog(record.name, log));
+      });
+      return `Built ${name} from ${record.name}: ${log.rowsRead} rows read, ${log.rowsSkipped} skipped.`;
+    } catch (err) {
       if (err instanceof SourceRejected) throw new TaskFailure('source_rejected', err.message, { cause: err });
+      if (err instanceof ReportJobError) throw new TaskFailure(err.code, err.message, { cause: err });
       throw err;
+    } finally {
+      run?.close();
+      await fsp.rm(tempDir, { recursive: true, force: true });
     }
-    const { log } = table;
-    await ctx.progress(30, `Read ${log.rowsRead} rows from ${record.name}; skipped ${log.rowsSkipped}.`);
-    await write(table.columns, table.rows, table.rows.length, 30);
-    await ctx.output(`${base}-processing-log.txt`, 'text/plain; charset=utf-8', async (out) => {
-      out.end(describeLog(record.name, log));
-    });
-    return `Built ${name} from ${record.name}: ${log.rowsRead} rows read, ${log.rowsSkipped} skipped.`;
   };
 }

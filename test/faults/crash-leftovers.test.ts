@@ -205,7 +205,7 @@ it('a worker killed while reading a report source: the doctor reports the source
   expect(queued.status).toBe(202);
 
   const doomed = worker({ TASK_LEASE_SECONDS: '1' });
-  const sourceCopies = async () => (await listFilesDeep(env.TMPDIR)).filter((f) => path.basename(f) === 'upload');
+  const sourceCopies = async () => (await listFilesDeep(env.TMPDIR)).filter((f) => path.basename(f) === 'source');
   const copy = await until('the copy of the source', async () => {
     const [file] = await sourceCopies();
     return file && (await fsp.stat(path.join(env.TMPDIR, file))).size === Buffer.byteLength(csv) && file;

@@ -1,7 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { readSourceFile } from '../../src/reports/source';
+import { DEFAULT_SOURCE_LIMITS, type ProcessingLog, type SourceLimits } from '../../src/reports/source-table';
+import type { Column, Row } from '../../src/reports/spec';
+import { spoolSource } from '../../src/reports/spool-source';
 import type { ReportInput, ReportResult } from '../../src/reports/writer';
 import { makeTempDir } from '../helpers/tmp';
 
@@ -30,4 +35,26 @@ export function run(command: string, args: string[]): string {
 
 export async function* asyncRows<T>(rows: T[]): AsyncGenerator<T> {
   for (const row of rows) yield row;
+}
+
+/**
+ * An upload read as a report source, the way a report thread reads it (spooled to a temp file,
+ * rows streamed from a spool), with its rows collected for assertions.
+ */
+export async function readSource(
+  input: Readable,
+  options: { sheet?: string; limits?: Partial<SourceLimits> } = {},
+): Promise<{ columns: Column[]; rows: Row[]; log: ProcessingLog }> {
+  const dir = await makeTempDir('stowage-source-test-');
+  try {
+    const file = path.join(dir, 'upload');
+    await spoolSource(input, file, { ...DEFAULT_SOURCE_LIMITS, ...options.limits }.maxBytes);
+    const table = await readSourceFile(file, { ...options, tempDir: dir });
+    const rows: Row[] = [];
+    for await (const row of table.rows) rows.push(row);
+    await table.dispose();
+    return { columns: table.columns, rows, log: table.log };
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
 }

@@ -1,5 +1,6 @@
 import { Readable, Writable } from 'node:stream';
-import { parseReportRequest, readSource, REPORT_CONTENT_TYPES, writeReport } from '../../src/reports';
+import { parseReportRequest, REPORT_CONTENT_TYPES, writeReport } from '../../src/reports';
+import { readSource } from './helpers';
 
 /** The path the route will take: validate a body, write the report, read it back as a source. */
 describe('reports entry point', () => {

@@ -1,8 +1,15 @@
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import * as XLSX from 'xlsx';
 import { SourceRejected } from '../../src/errors';
-import type { Column } from '../../src/reports/spec';
-import { readSource } from '../../src/reports/source';
+import { RowSpool } from '../../src/reports/row-spool';
+import type { Column, Row } from '../../src/reports/spec';
+import { bigCsv, inlineStringBomb, sharedStringsBomb, toFile } from '../helpers/hostile';
+import { ROOT } from '../helpers/service';
+import { makeTempDir } from '../helpers/tmp';
+import { readSource } from './helpers';
 import type { SourceLimits } from '../../src/reports/source-table';
 import { writeXlsx } from '../../src/reports/xlsx';
 import { zipStream, type ZipEntry } from '../../src/reports/zip';
@@ -160,14 +167,16 @@ describe('readSource: XLSX', () => {
     const zip = await zipOf(workbookParts(bomb));
     expect(zip.length).toBeLessThan(1024 * 1024);
     expect(await rejection(text(zip), { maxDecompressedBytes: 10 * 1024 * 1024 })).toBe(
-      'The xlsx file decompresses to more than the 10485760 bytes allowed; it may be a zip bomb.',
+      'The xlsx file decompresses to more than the 10485760 bytes allowed (REPORT_SOURCE_MAX_DECOMPRESSED_BYTES); it may be a zip bomb.',
     );
   });
 
   it('stops inflating a part once the decompressed total passes the cap', async () => {
-    // The workbook part is not counted up front, so this one is caught while it streams.
+    // The workbook part is not counted up front, so this one is caught while it streams. Markup
+    // all the way (blank text this long would be refused sooner, by the cell cap).
     const parts = workbookParts('<worksheet/>');
-    parts[0] = { name: 'xl/workbook.xml', data: Readable.from([Buffer.from('<workbook>'), Buffer.alloc(30 * 1024 * 1024, 0x20), Buffer.from('</workbook>')]) as AsyncIterable<Buffer> };
+    const filler = Buffer.from('<a/>'.repeat(1024 * 1024));
+    parts[0] = { name: 'xl/workbook.xml', data: Readable.from([Buffer.from('<workbook>'), ...Array(8).fill(filler), Buffer.from('</workbook>')]) as AsyncIterable<Buffer> };
     const zip = await zipOf(parts);
     expect(await rejection(text(zip), { maxDecompressedBytes: 4 * 1024 * 1024 })).toContain('it may be a zip bomb');
   });
@@ -187,9 +196,158 @@ describe('readSource: XLSX', () => {
   it('enforces the row and column limits while reading the sheet', async () => {
     const rows = Array.from({ length: 20 }, (_, i) => `<row r="${i + 1}"><c r="A${i + 1}"><v>${i}</v></c></row>`).join('');
     const zip = await zipOf(workbookParts(`<worksheet><sheetData>${rows}</sheetData></worksheet>`));
-    expect(await rejection(text(zip), { maxRows: 10 })).toBe('The sheet has more than 10 rows, the most a report can read.');
+    expect(await rejection(text(zip), { maxRows: 10 })).toBe('The sheet has more than 10 rows, the most a report can read (REPORT_SOURCE_MAX_ROWS).');
     const wide = await zipOf(workbookParts('<worksheet><sheetData><row r="1"><c r="XFD1"><v>1</v></c></row></sheetData></worksheet>'));
     expect(await rejection(text(wide))).toBe('The sheet uses more than 200 columns; at most 200 are allowed.');
     expect(await rejection(text(await zipOf(workbookParts('<worksheet><sheetData/></worksheet>'))))).toBe('Sheet "S" is empty.');
+  });
+});
+
+const DIST_REPORTS = path.join(ROOT, 'dist', 'src', 'reports');
+
+type ThreadRead = { rows: number; columns: string[] } | { rejected: string } | { error: string; code?: string };
+
+/**
+ * Reads `file` as a report thread does, in a worker thread whose heap is capped at `heapMb`: a
+ * read that keeps what it reads (rows, a giant string) runs out of it. The thread runs the
+ * compiled reader in dist/ (jest's global setup builds it).
+ */
+function readInThread(file: string, heapMb: number, limits: Partial<SourceLimits> = {}): Promise<ThreadRead> {
+  const script = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { readSourceFile } = require(workerData.dist + '/source.js');
+    (async () => {
+      try {
+        const table = await readSourceFile(workerData.file, { limits: workerData.limits, tempDir: workerData.tempDir });
+        let rows = 0;
+        for await (const row of table.rows) rows++;
+        await table.dispose();
+        parentPort.postMessage({ rows, columns: table.columns.map((c) => c.type) });
+      } catch (err) {
+        parentPort.postMessage(err.code === 'source_rejected' ? { rejected: err.message } : { error: err.message });
+      }
+    })();`;
+  return new Promise((resolve) => {
+    const thread = new Worker(script, {
+      eval: true,
+      workerData: { dist: DIST_REPORTS, file, limits, tempDir: path.dirname(file) },
+      resourceLimits: { maxOldGenerationSizeMb: heapMb },
+    });
+    thread.once('message', (m: ThreadRead) => {
+      resolve(m);
+      void thread.terminate();
+    });
+    thread.once('error', (err: Error & { code?: string }) => resolve({ error: err.message, code: err.code }));
+  });
+}
+
+async function withFile<T>(source: AsyncIterable<Buffer>, use: (file: string, size: number) => Promise<T>): Promise<T> {
+  const dir = await makeTempDir('stowage-hostile-');
+  try {
+    const file = path.join(dir, 'source');
+    return await use(file, await toFile(source, file));
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe('readSource: hostile sources are refused by what they produce, in bounded memory', () => {
+  const MiB = 1024 * 1024;
+
+  it('refuses an inline string of 96 MiB (from a zip of about 100 KB) by REPORT_SOURCE_MAX_CELL_BYTES, in a 16 MB heap', async () => {
+    // Default limits: 96 MiB is well under REPORT_SOURCE_MAX_DECOMPRESSED_BYTES (500 MiB).
+    const result = await withFile(inlineStringBomb(96 * MiB), async (file, size) => {
+      expect(size).toBeLessThan(200 * 1024);
+      return readInThread(file, 16);
+    });
+    expect(result).toEqual({ rejected: expect.stringMatching(/^The xlsx file has more than \d+ characters of text without markup in xl\/worksheets\/sheet1.xml.*REPORT_SOURCE_MAX_CELL_BYTES/) });
+  });
+
+  it('refuses a shared-strings table past REPORT_SOURCE_MAX_SHARED_STRINGS_BYTES while it inflates, in a 16 MB heap', async () => {
+    const result = await withFile(sharedStringsBomb(96 * MiB), (file) => readInThread(file, 16, { maxSharedStringsBytes: 8 * MiB }));
+    expect(result).toEqual({
+      rejected: "The xlsx file's shared strings take more than the 8388608 bytes allowed (REPORT_SOURCE_MAX_SHARED_STRINGS_BYTES); it may be a zip bomb.",
+    });
+  });
+
+  it('counts 12 bytes for each shared string besides its text, so a million empty ones are refused too', async () => {
+    const sst = Buffer.from(`<sst>${'<si><t/></si>'.repeat(1_000_000)}</sst>`);
+    const zip = await zipOf(workbookParts('<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>', [{ name: 'xl/sharedStrings.xml', data: sst }]));
+    expect(await rejection(text(zip), { maxSharedStringsBytes: 8 * MiB })).toContain('REPORT_SOURCE_MAX_SHARED_STRINGS_BYTES');
+    // Under the cap, every entry reads back by its index.
+    const ok = await zipOf(
+      workbookParts('<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>2</v></c></row><row r="2"><c r="A2" t="s"><v>1</v></c></row></sheetData></worksheet>', [
+        { name: 'xl/sharedStrings.xml', data: Buffer.from('<sst><si><t>zero</t></si><si><r><t>Ø</t></r><r><t>ne</t></r></si><si><t>Ελένη</t></si></sst>') },
+      ]),
+    );
+    const table = await readSource(text(ok));
+    expect(table.columns[0].header).toBe('Ελένη');
+    expect(table.rows).toEqual([{ c1: 'Øne' }]);
+  });
+
+  it('holds one cell to REPORT_SOURCE_MAX_CELL_BYTES of UTF-8, however its text arrives', async () => {
+    const cell = (inner: string) => `<worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>h</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is>${inner}</is></c></row></sheetData></worksheet>`;
+    const limits = { maxCellBytes: 1000 };
+    // 500 two-byte characters are exactly 1000 bytes: allowed; one more is not.
+    expect((await readSource(text(await zipOf(workbookParts(cell(`<t>${'é'.repeat(500)}</t>`)))), { limits })).rows).toEqual([{ c1: 'é'.repeat(500) }]);
+    expect(await rejection(text(await zipOf(workbookParts(cell(`<t>${'é'.repeat(501)}</t>`)))), limits)).toBe(
+      'A cell (row 2, column 1) holds more than 1000 bytes of text, the most a report reads from one cell (REPORT_SOURCE_MAX_CELL_BYTES); Excel itself keeps at most 32,767 characters in a cell.',
+    );
+    // Rich-text runs and CDATA add up.
+    const runs = `<r><t>${'x'.repeat(600)}</t></r><r><t><![CDATA[${'y'.repeat(600)}]]></t></r>`;
+    expect(await rejection(text(await zipOf(workbookParts(cell(runs)))), limits)).toContain('(row 2, column 1) holds more than 1000 bytes');
+    // A shared string is a cell's text too.
+    const shared = await zipOf(workbookParts(cell('<t>x</t>'), [{ name: 'xl/sharedStrings.xml', data: Buffer.from(`<sst><si><t>${'z'.repeat(1001)}</t></si></sst>`) }]));
+    expect(await rejection(text(shared), limits)).toContain('A cell (shared string 0) holds more than 1000 bytes');
+  });
+
+  it('refuses a comment, attribute or blank run far longer than any cell, before the XML parser has buffered it', async () => {
+    const long = 'c'.repeat(8 * MiB);
+    for (const sheet of [
+      `<worksheet><!--${long}--><sheetData/></worksheet>`,
+      `<worksheet><sheetData><row r="1"><c r="A1" x="${long}"><v>1</v></c></row></sheetData></worksheet>`,
+      `<worksheet><sheetData>${' '.repeat(8 * MiB)}</sheetData></worksheet>`,
+    ]) {
+      expect(await rejection(text(await zipOf(workbookParts(sheet))))).toMatch(/^The xlsx file has more than \d+ characters of text without markup in xl\/worksheets\/sheet1.xml.*REPORT_SOURCE_MAX_CELL_BYTES/);
+    }
+  });
+
+  it('refuses XML nested or attributed far beyond any workbook, before the parser holds it', async () => {
+    const deep = `<worksheet><sheetData>${'<a>'.repeat(1_000_000)}</sheetData></worksheet>`;
+    expect(await rejection(text(await zipOf(workbookParts(deep))))).toBe(
+      "The xlsx file's XML has elements nested more than 100 deep (in xl/worksheets/sheet1.xml); it is not an ordinary workbook.",
+    );
+    const wide = `<worksheet><sheetData><row ${Array.from({ length: 200_000 }, (_, i) => `a${i}="1"`).join(' ')}/></sheetData></worksheet>`;
+    expect(await rejection(text(await zipOf(workbookParts(wide))))).toBe(
+      "The xlsx file's XML has an element with more than 1000 attributes (in xl/worksheets/sheet1.xml); it is not an ordinary workbook.",
+    );
+  });
+
+  it('holds a CSV field to REPORT_SOURCE_MAX_CELL_BYTES', async () => {
+    expect(await rejection(text(`a,b\n1,${'x'.repeat(1001)}\n`), { maxCellBytes: 1000 })).toBe(
+      'A cell (line 2, column 2) holds more than 1000 bytes of text, the most a report reads from one cell (REPORT_SOURCE_MAX_CELL_BYTES); Excel itself keeps at most 32,767 characters in a cell.',
+    );
+  });
+
+  it('reads a 16 MiB CSV in a 16 MB heap: its rows go to a spool and stream back one by one', async () => {
+    // Held in memory, as they were, these 160,000 rows took about 100 MB.
+    const result = await withFile(bigCsv(16 * MiB), (file) => readInThread(file, 16));
+    expect(result).toEqual({ rows: expect.any(Number), columns: ['integer', 'string', 'number', 'date', 'string'] });
+    expect((result as { rows: number }).rows).toBeGreaterThan(150_000);
+  });
+
+  it('spools rows with their types: dates come back as dates, blanks stay blank', async () => {
+    const dir = await makeTempDir('stowage-spool-types-');
+    try {
+      const spool = await RowSpool.create(dir);
+      await spool.write(['a', 1.5, true, new Date(Date.UTC(2024, 1, 29, 13, 45)), undefined, null, '']);
+      await spool.finish();
+      const rows: Row[] = [];
+      for await (const row of spool.rows(7)) rows.push(row);
+      expect(rows).toEqual([{ c1: 'a', c2: 1.5, c3: true, c4: new Date(Date.UTC(2024, 1, 29, 13, 45)), c7: '' }]);
+      await spool.dispose();
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -11,6 +11,7 @@ import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { makeTempDir } from '../helpers/tmp';
 import { waitForTask } from '../../src/tasks/wait';
 import { CATALOG_DATABASES, useCatalogDatabase } from '../helpers/postgres';
+import { bigCsv, inlineStringBomb, sharedStringsBomb, toBuffer } from '../helpers/hostile';
 
 let t: TestApp;
 let worker: Worker;
@@ -205,5 +206,38 @@ describe.each(CATALOG_DATABASES)('reports (catalog on %s)', (kind) => {
       expect(res.body.outputs).toEqual([]);
       expect((await allRecords(t.db)).length).toBe(before);
     });
+  });
+});
+
+describe('sources within the upload limit are refused by what they expand to (caps lowered, catalog on sqlite)', () => {
+  const MiB = 1024 * 1024;
+
+  beforeEach(async () => {
+    t = await buildTestApp({ REPORT_SOURCE_MAX_CELL_BYTES: '64kb', REPORT_SOURCE_MAX_SHARED_STRINGS_BYTES: '4mb', REPORT_SOURCE_MAX_BYTES: '2mb' });
+    worker = new Worker({ queue: t.queue, files: t.files, log: t.logs.log, handlers: t.resources.handlers, concurrency: 1, leaseMs: 10_000, pollMs: 50 });
+    worker.start();
+  });
+  afterEach(async () => {
+    await worker.stop(0);
+    await t.close();
+  });
+
+  const cases: [string, () => Promise<Buffer>, RegExp][] = [
+    // 64 MiB in one cell, from a zip of about 65 KB; well under REPORT_SOURCE_MAX_DECOMPRESSED_BYTES (500 MiB).
+    ['an inline-string bomb: one cell of 64 MiB', () => toBuffer(inlineStringBomb(64 * MiB)), /^The xlsx file has more than \d+ characters of text without markup in xl\/worksheets\/sheet1\.xml.*REPORT_SOURCE_MAX_CELL_BYTES/],
+    ['a shared-strings bomb: 64 MiB of strings', () => toBuffer(sharedStringsBomb(64 * MiB)), /^The xlsx file's shared strings take more than the 4194304 bytes allowed \(REPORT_SOURCE_MAX_SHARED_STRINGS_BYTES\)/],
+    ['a CSV field of 100 KB', async () => Buffer.from(`a,b\n1,${'x'.repeat(100 * 1024)}\n`), /^A cell \(line 2, column 2\) holds more than 65536 bytes of text.*\(REPORT_SOURCE_MAX_CELL_BYTES\)/],
+    ['a source over REPORT_SOURCE_MAX_BYTES', () => toBuffer(bigCsv(3 * MiB)), /^The file is larger than the 2097152 bytes allowed for a report source \(REPORT_SOURCE_MAX_BYTES\)\.$/],
+  ];
+
+  it.each(cases)('%s: the task fails with source_rejected naming the cap, and leaves nothing behind', async (_name, make, message) => {
+    const source = await uploadSource('hostile.bin', await make(), 'application/octet-stream');
+    const before = await t.storedFiles();
+    const records = (await allRecords(t.db)).length;
+    const res = await t.http().post('/v1/reports?wait=25').send({ format: 'xlsx', title: 'x', source: { fileId: source } });
+    expect(res.body).toMatchObject({ status: 'failed', attempts: 1, outputs: [], error: { code: 'source_rejected', message: expect.stringMatching(message) } });
+    expect((await allRecords(t.db)).length).toBe(records);
+    // No partial output, and the job's temp files (the spooled source, the row spool) are gone.
+    expect(await t.storedFiles()).toEqual(before);
   });
 });
