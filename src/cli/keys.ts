@@ -5,7 +5,7 @@ import { openDatabase } from '../catalog/database';
 import { migrateToLatest } from '../catalog/migrations';
 import type { Config } from '../config';
 import { parseDuration } from '../config/units';
-import { OWNER } from '../http/owner';
+import { ownerArgument } from './owner-argument';
 
 type WithConfig = (run: (config: Config) => Promise<void>) => Promise<void>;
 
@@ -18,11 +18,6 @@ async function withKeys<T>(config: Config, run: (keys: ApiKeys) => Promise<T>): 
   } finally {
     await db.destroy();
   }
-}
-
-function owner(value: string): string {
-  if (!OWNER.test(value)) throw new InvalidArgumentError('1-128 letters, digits, ".", "_", "@" or "-"');
-  return value;
 }
 
 function lifetime(value: string): number {
@@ -49,7 +44,7 @@ export function keysCommand(withConfig: WithConfig): Command {
   keys
     .command('create')
     .description('create a key and print its token once (only a hash is kept)')
-    .requiredOption('--owner <name>', 'whose files the key acts on', owner)
+    .requiredOption('--owner <name>', 'whose files the key acts on', ownerArgument)
     .addOption(new Option('--scope <scope>', 'read: list and download; write: also upload, delete, reports; service: also act for any owner with X-Owner').choices(SCOPES).default('write'))
     .option('--expires <duration>', 'lifetime, e.g. 90d (default: never)', lifetime)
     .option('--label <text>', 'what the key is for, shown by keys list')
@@ -71,7 +66,7 @@ export function keysCommand(withConfig: WithConfig): Command {
   keys
     .command('list')
     .description('list keys (never their tokens), with when each was last used')
-    .option('--owner <name>', "only this owner's keys", owner)
+    .option('--owner <name>', "only this owner's keys", ownerArgument)
     .option('--json', 'print a JSON array')
     .action((o: { owner?: string; json?: boolean }) =>
       withConfig((config) =>

@@ -3,14 +3,9 @@ import { Links, MAX_LINK_MS } from '../auth/links';
 import { Signer } from '../auth/signed-tokens';
 import type { Config } from '../config';
 import { parseDuration } from '../config/units';
-import { OWNER } from '../http/owner';
+import { ownerArgument } from './owner-argument';
 
 type WithConfig = (run: (config: Config) => Promise<void>) => Promise<void>;
-
-function owner(value: string): string {
-  if (!OWNER.test(value)) throw new InvalidArgumentError('1-128 letters, digits, ".", "_", "@" or "-"');
-  return value;
-}
 
 function lifetime(value: string): number {
   const ms = parseDuration(value);
@@ -48,7 +43,7 @@ export function linksCommand(withConfig: WithConfig): Command {
   links
     .command('page')
     .description("print a link that opens the page with a session for an owner's files")
-    .requiredOption('--owner <name>', 'whose files the page shows', owner)
+    .requiredOption('--owner <name>', 'whose files the page shows', ownerArgument)
     .option('--expires <duration>', 'how long the link and its session work, at most 7d', lifetime, 8 * 3600 * 1000)
     .option('--base-url <url>', "the server's address as people reach it (default: http://localhost:$PORT)", baseUrl)
     .option('--json', 'print {"url","expiresAt"}')
