@@ -8,6 +8,7 @@ import type { Placement } from '../catalog/placement';
 import type { DatabaseSettings } from '../catalog/database-settings';
 import type { S3StoreOptions } from '../storage/s3-options';
 import { flyFields, readPlacement } from './fly';
+import { herokuProblems } from './heroku';
 import { databaseFields, readDatabase } from './database';
 import { objectStorageFields, readObjectStorage, type DirectUploadSettings, type DownloadSettings } from './object-storage';
 import { readMirror } from './mirror';
@@ -220,6 +221,9 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
     );
   }
   const e = parsed.data;
+  // Before the readers below: on a dyno the disk stores are wrong whatever else is set.
+  const onDyno = herokuProblems({ ...e, storageSet: raw.STORAGE });
+  if (onDyno.length) throw new ConfigError(onDyno);
   const objectStorage = readObjectStorage(e);
   const tmpRoot = env.TMPDIR || os.tmpdir();
   const tmpBase = path.join(tmpRoot, 'stowage');

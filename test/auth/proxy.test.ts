@@ -7,7 +7,7 @@ import request from 'supertest';
 import { loadConfig } from '../../src/config';
 import { HSTS } from '../../src/http/helmet';
 import { buildTestApp, type TestApp, TEST_SECRET_KEY } from '../helpers/app';
-import { configProblems } from '../helpers/config';
+import { configProblems, HEROKU_DYNO } from '../helpers/config';
 
 const cwd = '/srv/app';
 
@@ -15,10 +15,10 @@ describe('TRUST_PROXY configuration', () => {
   it('defaults to one hop on Heroku and Fly, none elsewhere', () => {
     expect(loadConfig({}, cwd).trustProxy).toBe(false);
     expect(loadConfig({ HOST: '0.0.0.0', SECRET_KEY: TEST_SECRET_KEY }, cwd).trustProxy).toBe(false);
-    expect(loadConfig({ DYNO: 'web.1', SECRET_KEY: TEST_SECRET_KEY }, cwd).trustProxy).toBe(1);
+    expect(loadConfig({ ...HEROKU_DYNO, SECRET_KEY: TEST_SECRET_KEY }, cwd).trustProxy).toBe(1);
     expect(loadConfig({ FLY_APP_NAME: 'stowage', SECRET_KEY: TEST_SECRET_KEY }, cwd).trustProxy).toBe(1);
     // Set, it wins over the platform's default.
-    expect(loadConfig({ DYNO: 'web.1', SECRET_KEY: TEST_SECRET_KEY, TRUST_PROXY: 'false' }, cwd).trustProxy).toBe(false);
+    expect(loadConfig({ ...HEROKU_DYNO, SECRET_KEY: TEST_SECRET_KEY, TRUST_PROXY: 'false' }, cwd).trustProxy).toBe(false);
   });
 
   it('takes a number of hops, true/false, or addresses and subnets', () => {

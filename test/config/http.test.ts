@@ -1,5 +1,5 @@
 import { loadConfig } from '../../src/config';
-import { configProblems } from '../helpers/config';
+import { configProblems, HEROKU_DYNO } from '../helpers/config';
 
 const cwd = '/srv/app';
 
@@ -16,9 +16,9 @@ describe('timeouts and upload caps', () => {
 
   it('keep idle connections 95 s on Heroku and Fly, longer than their proxies do, unless KEEP_ALIVE_TIMEOUT says otherwise', () => {
     const SECRET_KEY = 'a-secret-key-of-at-least-32-characters!';
-    expect(loadConfig({ DYNO: 'web.1', SECRET_KEY }, cwd).http.keepAliveTimeoutMs).toBe(95_000);
+    expect(loadConfig({ ...HEROKU_DYNO, SECRET_KEY }, cwd).http.keepAliveTimeoutMs).toBe(95_000);
     expect(loadConfig({ FLY_APP_NAME: 'stowage', SECRET_KEY }, cwd).http.keepAliveTimeoutMs).toBe(95_000);
-    expect(loadConfig({ DYNO: 'web.1', SECRET_KEY, KEEP_ALIVE_TIMEOUT: '120s' }, cwd).http.keepAliveTimeoutMs).toBe(120_000);
+    expect(loadConfig({ ...HEROKU_DYNO, SECRET_KEY, KEEP_ALIVE_TIMEOUT: '120s' }, cwd).http.keepAliveTimeoutMs).toBe(120_000);
   });
 
   it('take durations and counts, and a per-client cap never above the total', () => {

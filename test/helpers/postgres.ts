@@ -36,17 +36,40 @@ function pg(bin: string, args: string[], env?: Record<string, string>) {
 
 let databases = 0;
 
-/** `password`: the server checks it (scram-sha-256) instead of trusting every connection. */
-export async function startPostgres(options: { password?: string } = {}): Promise<PostgresServer> {
+/**
+ * A self-signed certificate for 127.0.0.1, as managed servers such as Heroku Postgres have: TLS
+ * that only `sslmode=require` (encrypt, don't verify) accepts. Owned by the server's user, as
+ * PostgreSQL insists for the key.
+ */
+async function selfSignedCertificate(dir: string): Promise<string[]> {
+  const cert = path.join(dir, 'server.crt');
+  const key = path.join(dir, 'server.key');
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', cert]);
+  await fsp.chmod(key, 0o600);
+  if (asRoot) await run('chown', ['postgres:postgres', cert, key]);
+  return ['-c ssl=on', `-c ssl_cert_file=${cert}`, `-c ssl_key_file=${key}`];
+}
+
+/**
+ * `password`: the server checks it (scram-sha-256) instead of trusting every connection.
+ * `tls`: TCP connections must use TLS (`hostssl`), with a self-signed certificate.
+ */
+export async function startPostgres(options: { password?: string; tls?: boolean } = {}): Promise<PostgresServer> {
   const dir = await fsp.mkdtemp('/tmp/stowage-pg-');
   if (asRoot) await run('chown', ['postgres:postgres', dir]);
   const data = path.join(dir, 'data');
-  const auth = options.password ? ['-A', 'scram-sha-256', `--pwfile=${path.join(dir, 'pw')}`] : ['-A', 'trust'];
+  const method = options.password ? 'scram-sha-256' : 'trust';
+  const auth = options.password ? ['-A', method, `--pwfile=${path.join(dir, 'pw')}`] : ['-A', method];
   if (options.password) await fsp.writeFile(path.join(dir, 'pw'), options.password, { mode: 0o644 });
   await pg('initdb', ['-D', data, '-U', 'postgres', ...auth, '-E', 'UTF8', '--no-locale', '--no-sync']);
+  const tls = options.tls ? await selfSignedCertificate(dir) : [];
+  if (options.tls) {
+    // Only TLS over TCP: a client that doesn't ask for it is refused.
+    await fsp.writeFile(path.join(data, 'pg_hba.conf'), `local all all ${method}\nhostssl all all 127.0.0.1/32 ${method}\n`);
+  }
   const port = await freePort();
   // fsync off: a test server's data is thrown away, and every commit gets cheap.
-  const serverOptions = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`;
+  const serverOptions = [`-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`, ...tls].join(' ');
   await pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '30', '-o', serverOptions, 'start'], options.password ? { PGPASSWORD: options.password } : undefined);
   const user = options.password ? `postgres:${encodeURIComponent(options.password)}` : 'postgres';
   const urlFor = (name: string) => `postgres://${user}@127.0.0.1:${port}/${name}`;
