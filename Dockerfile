@@ -1,6 +1,9 @@
 # Build stage: compile TypeScript and native modules (better-sqlite3), then drop dev dependencies.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
+# node-gyp's toolchain, build stage only. Unpinned: a Debian stable release only takes fixes,
+# and an exact version pinned here would vanish from the mirrors at the next one.
+# hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
     && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
@@ -31,6 +34,6 @@ USER node
 VOLUME /data
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form: node runs as PID 1 and gets SIGTERM itself (stowage handles it: graceful shutdown).
 CMD ["node", "dist/src/cli/index.js", "serve"]

@@ -57,10 +57,11 @@ export class NotFound extends AppError {
   }
 }
 
-/** What a download answers when it finds a record's blob gone from the store. */
+/**
+ * The one message for a file whose blob is gone, whichever path finds it (a download or HEAD, a
+ * report reading its source, `doctor --fix`): the record's `statusMessage`, with status `missing`.
+ */
 export const FILE_MISSING_MESSAGE = 'File missing from storage. Please re-upload it.';
-/** What the doctor's --fix and report tasks record on a file whose blob is gone. */
-export const REUPLOAD_MESSAGE = 'File missing from storage. Please re-upload your file.';
 
 /** A record exists but its blob is gone from the store. */
 export class FileMissing extends AppError {

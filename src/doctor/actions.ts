@@ -1,4 +1,5 @@
-import { REUPLOAD_MESSAGE } from '../errors';
+import type { FileStatus } from '../catalog/schema';
+import { FILE_MISSING_MESSAGE } from '../errors';
 import { removeLeftover } from '../leftovers';
 import type { DoctorDeps, DoctorScope } from './context';
 import { copyVerified } from '../mirror/copy-blob';
@@ -6,11 +7,13 @@ import { MIRROR_TASK, mirrorPayload, mirrorTaskRow } from '../mirror/enqueue';
 import { keysWithRecords } from './check-orphans';
 import { type Action, type ActionKind, countAction, type DoctorReport, type FileProblem, isLeftover, type LeftoverProblem, type Problem } from './report';
 
+const CORRUPT_MESSAGE = 'File damaged in storage. Please re-upload it.';
 const UNFINISHED_MESSAGE = 'The upload did not finish. Please re-upload your file.';
 
 export interface Remedies {
   /**
-   * Mark missing, corrupt and stale pending records `failed` with a message users see; restore
+   * Mark records whose blob is gone `missing` (as a download that finds it gone does), corrupt and
+   * stale pending ones `failed`, each with a message users see; restore
    * restorable ones from the mirror; queue a mirror copy of unmirrored ones; remove the temp
    * files and source copies dead processes left.
    */
@@ -55,7 +58,8 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
         if (remedies.delete) {
           if (await deleteRecord(deps, problem)) record('deleted', problem);
         } else if (remedies.fix) {
-          if (await markFailed(deps, problem)) record('marked_failed', problem);
+          const marked = await markRecord(deps, problem);
+          if (marked) record(marked, problem);
         }
       } else if (problem.kind === 'restorable' && remedies.fix) {
         if (await restoreRecord(deps, problem)) record('restored', problem);
@@ -85,15 +89,25 @@ async function removeLeftoverProblem(deps: DoctorDeps, scope: DoctorScope, probl
   return removeLeftover(leftover, deps.instances, scope.graceMs);
 }
 
-async function markFailed(deps: DoctorDeps, problem: FileProblem): Promise<boolean> {
-  const message = problem.kind === 'stale_pending' ? UNFINISHED_MESSAGE : REUPLOAD_MESSAGE;
+/**
+ * A gone blob gets the status and message every other path gives it (`missing`, as a download
+ * finds it); bytes that no longer match and uploads that never finished are `failed`.
+ */
+const MARKS: Record<'missing' | 'corrupt' | 'stale_pending', { status: FileStatus; message: string; action: ActionKind }> = {
+  missing: { status: 'missing', message: FILE_MISSING_MESSAGE, action: 'marked_missing' },
+  corrupt: { status: 'failed', message: CORRUPT_MESSAGE, action: 'marked_failed' },
+  stale_pending: { status: 'failed', message: UNFINISHED_MESSAGE, action: 'marked_failed' },
+};
+
+async function markRecord(deps: DoctorDeps, problem: FileProblem): Promise<ActionKind | undefined> {
+  const { status, message, action } = MARKS[problem.kind as keyof typeof MARKS];
   const result = await deps.db
     .updateTable('files')
-    .set({ status: 'failed', status_message: message, updated_at: new Date().toISOString() })
+    .set({ status, status_message: message, updated_at: new Date().toISOString() })
     .where('id', '=', problem.fileId!)
     .where('status', '=', problem.status!)
     .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return result.numUpdatedRows > 0n ? action : undefined;
 }
 
 /** Through the file lifecycle, as the API deletes: record, blob, mirror copy. */

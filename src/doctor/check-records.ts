@@ -1,5 +1,6 @@
 import { BlobNotFound } from '../errors';
 import type { FileRecord } from '../catalog/files';
+import type { FileStatus } from '../catalog/schema';
 import { measure } from '../storage/sha256-meter';
 import type { Store } from '../storage/store';
 import { type DoctorDeps, type DoctorScope, filesInScope, PAGE_SIZE, type ProgressListener } from './context';
@@ -23,10 +24,13 @@ async function inspect(deps: DoctorDeps, scope: DoctorScope, record: FileRecord)
   const found = (kind: FileProblem['kind'], reason: string) => recordProblem(kind, record, reason);
   const store = deps.stores.find(record.store);
   if (!store) return found('unreachable', `its store "${record.store}" is not configured here`);
-  const missing = async () =>
-    (await mirrorHolds(deps, record))
-      ? found('restorable', `the blob is not in the store; the ${deps.mirror!.driver} mirror holds a copy (a download or --fix restores it)`)
-      : found('missing', 'the blob is not in the store');
+  const missing = async () => {
+    if (await mirrorHolds(deps, record)) {
+      return found('restorable', `the blob is not in the store; the ${deps.mirror!.driver} mirror holds a copy (a download or --fix restores it)`);
+    }
+    // Already marked (by a download, a report or an earlier --fix): the catalog says so already.
+    return record.status === 'missing' ? undefined : found('missing', 'the blob is not in the store');
+  };
   try {
     const info = await store.head(record.key);
     if (!info) return await missing();
@@ -56,9 +60,14 @@ async function inspectPage(deps: DoctorDeps, scope: DoctorScope, rows: FileRecor
   return results;
 }
 
-/** The records that claim a blob, in scope: `ready`, and `missing` ones a download already found gone. */
+/**
+ * The records in scope that claim a blob (`ready`), and with a mirror the `missing` ones too: it
+ * may hold their bytes. Without one a `missing` record has nothing left to find, and leaving it out
+ * keeps "every checked record is missing" (an unmounted volume) true when it is.
+ */
 function recordsQuery(deps: DoctorDeps, scope: DoctorScope) {
-  return filesInScope(deps.db.selectFrom('files').where('status', 'in', ['ready', 'missing']), deps, scope);
+  const statuses: FileStatus[] = deps.mirror ? ['ready', 'missing'] : ['ready'];
+  return filesInScope(deps.db.selectFrom('files').where('status', 'in', statuses), deps, scope);
 }
 
 /**

@@ -14,6 +14,7 @@ const LABELS: Record<Problem['kind'], string> = {
 };
 
 const DONE: Record<string, string> = {
+  marked_missing: 'marked missing',
   marked_failed: 'marked failed',
   deleted: 'deleted',
   pruned: 'pruned',
@@ -56,7 +57,7 @@ export function summaryLine(report: DoctorReport): string {
       ? [`temp leftovers: ${s.tempLeftovers}`, `source leftovers: ${s.sourceLeftovers} (${formatBytes(s.leftoverBytes)})`]
       : []),
   ];
-  const done = [`marked failed: ${s.markedFailed}`, `deleted: ${s.deleted}`, `pruned: ${s.pruned}`];
+  const done = [`marked missing: ${s.markedMissing}`, `marked failed: ${s.markedFailed}`, `deleted: ${s.deleted}`, `pruned: ${s.pruned}`];
   if (s.restored) done.push(`restored: ${s.restored}`);
   if (s.mirrorQueued) done.push(`mirror copies queued: ${s.mirrorQueued}`);
   if (s.removed) done.push(`removed: ${s.removed}`);

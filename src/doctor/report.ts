@@ -4,7 +4,7 @@ import type { FileStatus } from '../catalog/schema';
 /** What the doctor found and did: the shape of `stowage doctor --json` and of its text output. */
 
 export type ProblemKind =
-  /** A ready (or already `missing`) record whose blob is not in its store. */
+  /** A ready record whose blob is not in its store (one already marked `missing` is not reported again). */
   | 'missing'
   /** Like missing, but the STORAGE_MIRROR store holds a full copy: a download or --fix restores it. */
   | 'restorable'
@@ -76,7 +76,7 @@ export function isLeftover(problem: Problem): problem is LeftoverProblem {
   return problem.kind === 'temp_leftover' || problem.kind === 'source_leftover';
 }
 
-export type ActionKind = 'marked_failed' | 'deleted' | 'pruned' | 'restored' | 'mirror_queued' | 'removed';
+export type ActionKind = 'marked_missing' | 'marked_failed' | 'deleted' | 'pruned' | 'restored' | 'mirror_queued' | 'removed';
 
 export interface Action {
   action: ActionKind;
@@ -98,6 +98,7 @@ export interface Summary {
   sourceLeftovers: number;
   /** Bytes held by those leftovers. */
   leftoverBytes: number;
+  markedMissing: number;
   markedFailed: number;
   deleted: number;
   pruned: number;
@@ -134,6 +135,7 @@ export function emptySummary(): Summary {
     tempLeftovers: 0,
     sourceLeftovers: 0,
     leftoverBytes: 0,
+    markedMissing: 0,
     markedFailed: 0,
     deleted: 0,
     pruned: 0,
@@ -165,7 +167,8 @@ export function countProblem(summary: Summary, problem: Problem): void {
   if (isLeftover(problem)) summary.leftoverBytes += problem.bytes;
 }
 
-const ACTION_COUNTERS: Record<ActionKind, 'markedFailed' | 'deleted' | 'pruned' | 'restored' | 'mirrorQueued' | 'removed'> = {
+const ACTION_COUNTERS: Record<ActionKind, 'markedMissing' | 'markedFailed' | 'deleted' | 'pruned' | 'restored' | 'mirrorQueued' | 'removed'> = {
+  marked_missing: 'markedMissing',
   marked_failed: 'markedFailed',
   deleted: 'deleted',
   pruned: 'pruned',

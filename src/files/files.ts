@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { create as contentDisposition } from 'content-disposition';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { CatalogDb } from '../catalog/database';
@@ -13,7 +12,7 @@ import { canPresign } from '../storage/presign';
 import { putHashed } from '../storage/put-hashed';
 import type { ByteRange, Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
-import { cleanOriginalName, newFileId, sanitizeFilename, storeKeyFor } from './names';
+import { cleanOriginalName, contentDisposition, newFileId, sanitizeFilename, storeKeyFor } from './names';
 
 export interface NewUpload {
   owner: string;
@@ -269,7 +268,7 @@ export class Files {
     if (!canPresign(store) || !(await store.head(record.key))) return undefined;
     return store.presignGet(record.key, {
       expiresIn: options.expiresIn,
-      responseContentDisposition: contentDisposition(record.name, { type: options.disposition ?? 'attachment' }),
+      responseContentDisposition: contentDisposition(record.name, options.disposition ?? 'attachment'),
       responseContentType: record.content_type,
     });
   }

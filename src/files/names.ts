@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { create as createContentDisposition } from 'content-disposition';
 
 /** Longest display name (`name`), in characters. */
 export const MAX_NAME_LENGTH = 200;
@@ -37,6 +38,46 @@ export function sanitizeFilename(original: string): string {
 export function cleanOriginalName(original: string): string {
   const cleaned = wellFormed(original).replace(/\p{Cc}/gu, '').replace(BIDI_CONTROLS, '');
   return capKeepingExtension(cleaned, MAX_ORIGINAL_NAME_LENGTH);
+}
+
+/** What NFKD leaves whole (no accent to drop), spelled as people write it in ASCII. */
+const ASCII_SPELLINGS: Record<string, string> = {
+  ß: 'ss', ẞ: 'SS', æ: 'ae', Æ: 'AE', œ: 'oe', Œ: 'OE', ø: 'o', Ø: 'O', ł: 'l', Ł: 'L',
+  đ: 'd', Đ: 'D', ð: 'd', Ð: 'D', þ: 'th', Þ: 'Th', ı: 'i', ħ: 'h', Ħ: 'H', ŋ: 'ng', Ŋ: 'NG',
+  '‐': '-', '‑': '-', '‒': '-', '–': '-', '—': '-', '―': '-', '−': '-',
+  '‘': "'", '’': "'", '‚': "'", '‛': "'", '“': "'", '”': "'", '„': "'", '«': "'", '»': "'", '‹': "'", '›': "'",
+  '€': 'EUR', '×': 'x',
+};
+
+/**
+ * A readable US-ASCII spelling of a name, for Content-Disposition's plain `filename`: clients that
+ * don't read `filename*` (`curl -OJ`) save under it. Accents dropped (NFKD, then no combining
+ * marks), common letters spelled out (ß -> ss, ø -> o), any other run of characters one `_`;
+ * never a quote, backslash or control character. A name with no letter or digit left is `file`.
+ */
+export function asciiFilename(name: string): string {
+  const ascii = [...wellFormed(name).normalize('NFKD').replace(/\p{M}/gu, '')]
+    .map((c) => ASCII_SPELLINGS[c] ?? c)
+    .join('')
+    .replace(/[\p{Cc}\p{Cf}]/gu, '')
+    .replace(/["\\]/g, '_')
+    .replace(/[^\x20-\x7e]+/g, '_')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const dot = ascii.lastIndexOf('.');
+  const [stem, ext] = dot > 0 ? [ascii.slice(0, dot), ascii.slice(dot)] : [ascii, ''];
+  if (/[A-Za-z0-9]/.test(stem)) return ascii;
+  return `file${/[A-Za-z0-9]/.test(ext) ? ext : ''}`;
+}
+
+/**
+ * Content-Disposition for a download of `name`: `filename*` carries the name as it is (UTF-8),
+ * `filename` its ASCII spelling for clients that read only that.
+ */
+export function contentDisposition(name: string, type: 'attachment' | 'inline'): string {
+  const fallback = asciiFilename(name);
+  // An ASCII name is its own fallback: the package adds `filename*` only if `filename` can't carry it.
+  return createContentDisposition(name, { type, fallback: fallback === name ? true : fallback });
 }
 
 /** Lone surrogates (possible in JSON strings, not in UTF-8) replaced by U+FFFD. */

@@ -1,11 +1,11 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { create as contentDisposition } from 'content-disposition';
 import parseRange from 'range-parser';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Config } from '../config';
 import { RangeNotSatisfiable } from '../errors';
 import type { Files } from '../files/files';
+import { contentDisposition } from '../files/names';
 import type { ServiceMetrics } from '../metrics/metrics';
 import { outcomeOf } from '../metrics/outcome';
 import type { ByteRange } from '../storage/store';
@@ -99,7 +99,7 @@ export function downloadContent(
     res.setHeader('Cache-Control', 'private, no-cache');
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Content-Security-Policy', 'sandbox');
-    res.setHeader('Content-Disposition', contentDisposition(record.name, { type: disposition }));
+    res.setHeader('Content-Disposition', contentDisposition(record.name, disposition));
     res.setHeader('Content-Type', record.content_type);
 
     if (req.fresh) {

@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { FileElsewhere, FileMissing, isOutOfSpace, REUPLOAD_MESSAGE, SourceRejected } from '../errors';
+import { FILE_MISSING_MESSAGE, FileElsewhere, FileMissing, isOutOfSpace, SourceRejected } from '../errors';
 import type { Files } from '../files/files';
 import { sanitizeFilename } from '../files/names';
 import { REPORT_CONTENT_TYPES, type ReportRequest, type Row } from '../reports/spec';
@@ -121,7 +121,8 @@ function buildReport(deps: ReportHandlerDeps): TaskHandler {
 
       const record = await deps.files.get(ctx.task.owner, request.source.fileId);
       if (!record) throw new TaskFailure('source_not_found', 'The source file does not exist (it may have been deleted).');
-      if (record.status === 'missing' || record.status === 'failed') throw new TaskFailure('file_missing', REUPLOAD_MESSAGE);
+      // What a download of it answers: the record's own message.
+      if (record.status === 'missing' || record.status === 'failed') throw new TaskFailure('file_missing', record.status_message ?? FILE_MISSING_MESSAGE);
       if (record.status === 'pending') throw new TaskFailure('source_not_ready', 'The source file is still being uploaded.');
       const file = path.join(tempDir, 'source');
       try {
@@ -129,7 +130,7 @@ function buildReport(deps: ReportHandlerDeps): TaskHandler {
         await ctx.progress(1, `Reading ${record.name}.`);
         await spoolSource(input, file, deps.sourceLimits.maxBytes);
       } catch (err) {
-        if (err instanceof FileMissing) throw new TaskFailure('file_missing', REUPLOAD_MESSAGE, { cause: err });
+        if (err instanceof FileMissing) throw new TaskFailure('file_missing', err.message, { cause: err });
         // On another Machine's volume the blob is unreachable from here, but not missing. Tasks are
         // pinned to their source's Machine; this catches ones queued before they were.
         if (err instanceof FileElsewhere) {

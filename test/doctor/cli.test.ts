@@ -11,7 +11,8 @@ import { randomData } from '../helpers/streams';
  * store was then damaged behind its back.
  */
 
-const MESSAGE = 'File missing from storage. Please re-upload your file.';
+const MISSING = 'File missing from storage. Please re-upload it.';
+const DAMAGED = 'File damaged in storage. Please re-upload it.';
 const TWO_HOURS_AGO = new Date(Date.now() - 2 * 60 * 60 * 1000);
 
 let t: TestApp;
@@ -149,14 +150,14 @@ describe.each(CATALOG_DATABASES)('doctor (catalog on %s)', (kind) => {
       expect(out).not.toContain(files.good.id);
       expect(out).not.toContain(files.bobGood.id);
       expect(out.trim().split('\n').pop()).toBe(
-        'records checked: 5, missing: 1, corrupt: 2, orphans: 1, stale pending: 1, unreachable: 0, stuck tasks: 0; marked failed: 0, deleted: 0, pruned: 0',
+        'records checked: 5, missing: 1, corrupt: 2, orphans: 1, stale pending: 1, unreachable: 0, stuck tasks: 0; marked missing: 0, marked failed: 0, deleted: 0, pruned: 0',
       );
 
       // Without --verify the flipped bytes (same size) go unnoticed; everything else is the same.
       const json = await doctor('--json');
       expect(json.code).toBe(1);
       expect(json.json.ok).toBe(false);
-      expect(json.json.summary).toMatchObject({ recordsChecked: 5, missing: 1, corrupt: 1, orphans: 1, stalePending: 1, markedFailed: 0, deleted: 0, pruned: 0 });
+      expect(json.json.summary).toMatchObject({ recordsChecked: 5, missing: 1, corrupt: 1, orphans: 1, stalePending: 1, markedMissing: 0, markedFailed: 0, deleted: 0, pruned: 0 });
       expect(json.json.problems.map((p) => [p.kind, p.owner, p.fileId ?? p.key]).sort()).toEqual(
         [
           ['missing', 'alice', files.gone.id],
@@ -176,18 +177,18 @@ describe.each(CATALOG_DATABASES)('doctor (catalog on %s)', (kind) => {
       expect(await exists(OLD_ORPHAN)).toBe(true);
     });
 
-    it('--fix marks missing and corrupt records failed and the API shows the message; --prune-orphans removes only old orphans; a second run exits 0', async () => {
+    it('--fix marks gone blobs missing (as a download does) and corrupt records failed, and the API shows the message; --prune-orphans removes only old orphans; a second run exits 0', async () => {
       const fixed = await doctor('--verify', '--fix', '--prune-orphans');
       // Everything it found, it fixed: a cron job running --fix isn't told of trouble that is gone.
       expect(fixed.code).toBe(0);
-      expect(fixed.stdout).toContain(`${files.gone.id} "gone.pdf" at volume:${files.gone.key}: the blob is not in the store [marked failed]`);
+      expect(fixed.stdout).toContain(`${files.gone.id} "gone.pdf" at volume:${files.gone.key}: the blob is not in the store [marked missing]`);
       expect(fixed.stdout).toContain(`orphan: blob at volume:${OLD_ORPHAN}`);
-      expect(fixed.stdout.trim().split('\n').pop()).toMatch(/; marked failed: 4, deleted: 0, pruned: 1$/);
+      expect(fixed.stdout.trim().split('\n').pop()).toMatch(/; marked missing: 1, marked failed: 3, deleted: 0, pruned: 1$/);
       // Every action is logged.
       const actions = fixed.logs.filter((l) => l.event === 'doctor.action').map((l) => [l.action, l.fileId ?? l.key]);
       expect(actions.sort()).toEqual(
         [
-          ['marked_failed', files.gone.id],
+          ['marked_missing', files.gone.id],
           ['marked_failed', files.truncated.id],
           ['marked_failed', files.flipped.id],
           ['marked_failed', files.pending.id],
@@ -197,17 +198,17 @@ describe.each(CATALOG_DATABASES)('doctor (catalog on %s)', (kind) => {
 
       expect(await statuses()).toEqual({
         [files.good.id]: 'ready',
-        [files.gone.id]: 'failed',
+        [files.gone.id]: 'missing',
         [files.truncated.id]: 'failed',
         [files.flipped.id]: 'failed',
         [files.bobGood.id]: 'ready',
         [files.pending.id]: 'failed',
       });
       const record = await t.http('alice').get(`/v1/files/${files.gone.id}`);
-      expect(record.body).toMatchObject({ status: 'failed', statusMessage: MESSAGE });
+      expect(record.body).toMatchObject({ status: 'missing', statusMessage: MISSING });
       const content = await t.http('bob').get(`/v1/files/${files.flipped.id}/content`);
       expect(content.status).toBe(404);
-      expect(content.body.error).toMatchObject({ code: 'file_missing', message: MESSAGE });
+      expect(content.body.error).toMatchObject({ code: 'file_missing', message: DAMAGED });
       const good = await t.http('alice').get(`/v1/files/${files.good.id}/content`);
       expect(good.status).toBe(200);
       expect(good.text).toBe('keep me\n');
@@ -231,7 +232,7 @@ describe.each(CATALOG_DATABASES)('doctor (catalog on %s)', (kind) => {
 
       const deleted = await doctor('--verify', '--delete', '--yes', '--prune-orphans', '--json');
       expect(deleted.code).toBe(0);
-      expect(deleted.json.summary).toMatchObject({ deleted: 4, pruned: 1, markedFailed: 0, actionErrors: 0 });
+      expect(deleted.json.summary).toMatchObject({ deleted: 4, pruned: 1, markedMissing: 0, markedFailed: 0, actionErrors: 0 });
       expect(deleted.logs.filter((l) => l.event === 'doctor.action' && l.action === 'deleted')).toHaveLength(4);
       expect(Object.keys(await statuses()).sort()).toEqual([files.good.id, files.bobGood.id].sort());
       expect((await t.http('alice').get(`/v1/files/${files.truncated.id}`)).status).toBe(404);
@@ -260,7 +261,7 @@ describe.each(CATALOG_DATABASES)('doctor (catalog on %s)', (kind) => {
       expect(run.stdout).not.toContain(fresh.id);
       expect(run.stdout.indexOf('owner dana')).toBeLessThan(run.stdout.indexOf(waiting.id));
       const json = await doctor('--json', '--fix');
-      expect(json.json.summary).toMatchObject({ stuckTasks: 2, markedFailed: 3 });
+      expect(json.json.summary).toMatchObject({ stuckTasks: 2, markedMissing: 1, markedFailed: 2 });
       // Stuck tasks are left for a worker: not fixed, so still a problem.
       expect(json.code).toBe(1);
       // Nothing to fix about a missing worker: the tasks stay for one to pick up.

@@ -156,7 +156,7 @@ it('a web process killed mid-upload: the doctor reports the pending record and t
   const out = text.lines.map((l) => l.msg);
   expect(out).toContain('left behind by processes that are no longer running');
   expect(out).toContainEqual(expect.stringMatching(new RegExp(`^ {2}temp leftover: temp file ${temp.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\d+ bytes, last written .*; its process \\(.*\\) is no longer running$`)));
-  expect(out[out.length - 1]).toMatch(/stale pending: 1, .*temp leftovers: 1, source leftovers: 0 \(4\.\d MiB\); marked failed: 0/);
+  expect(out[out.length - 1]).toMatch(/stale pending: 1, .*temp leftovers: 1, source leftovers: 0 \(4\.\d MiB\); marked missing: 0, marked failed: 0/);
 
   const second = await serve();
   await second.svc.waitFor((l) => l.event === 'interrupted_upload' && l.fileId === record.id);

@@ -137,7 +137,7 @@ describe('the report form with JavaScript', () => {
     await page.getByRole('button', { name: 'Make the report' }).click();
     // The panel starts over for the new report, then ends with the reason.
     await page.locator('#report-task[data-status="failed"] .report-title', { hasText: 'Lost – CSV' }).waitFor();
-    expect(await panel().locator('.report-error').innerText()).toBe('File missing from storage. Please re-upload your file.');
+    expect(await panel().locator('.report-error').innerText()).toBe('File missing from storage. Please re-upload it.');
     await saveScreenshot(page, 'report-failed.png');
     expect(await violations()).toEqual([]);
   });

@@ -159,7 +159,7 @@ describe.each(CATALOG_DATABASES)('reports (catalog on %s)', (kind) => {
         status: 'failed',
         attempts: 1,
         outputs: [],
-        error: { code: 'file_missing', message: 'File missing from storage. Please re-upload your file.' },
+        error: { code: 'file_missing', message: 'File missing from storage. Please re-upload it.' },
       });
       expect((await t.http().get(`/v1/files/${source}`)).body).toMatchObject({ status: 'missing' });
     });

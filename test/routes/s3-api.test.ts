@@ -162,7 +162,7 @@ describe('DOWNLOAD_MODE=redirect', () => {
     expect(sha256(Buffer.from(await followed.arrayBuffer()))).toBe(sha256(data));
     expect(followed.headers.get('content-type')).toBe('application/pdf');
     expect(followed.headers.get('content-disposition')).toBe(
-      `attachment; filename="r?sum? 2026 ?.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9%202026%20%E2%82%AC.pdf`,
+      `attachment; filename="resume 2026 EUR.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9%202026%20%E2%82%AC.pdf`,
     );
 
     const ranged = await fetch(content, { redirect: 'follow', headers: { Authorization: authorization, Range: 'bytes=100-199' } });
