@@ -78,6 +78,15 @@ it('warns at start-up that WORKERS=0 on the embedded catalog runs no report unle
   );
 });
 
+it('warns that an in-memory catalog with WORKERS=0 never runs a report: no other process can reach it', async () => {
+  const port = await freePort();
+  const memory = runService(['serve'], { cwd: dir, env: { HOME: dir, STORAGE: 'memory', WORKERS: '0', PORT: String(port), HOST: '127.0.0.1' } });
+  running.push(memory);
+  const warning = await memory.waitFor((l) => String(l.msg).startsWith('WORKERS=0'));
+  expect(warning.msg).toBe('WORKERS=0 with an in-memory catalog, which no other process can reach: reports queued here never run (set WORKERS to 1 or more)');
+  expect(await memory.stop()).toBe(0);
+});
+
 it('a report queued with no worker says so at once; a `stowage worker` on the same SQLite file runs it, and the word goes', async () => {
   const queued = await report(20);
   expect(queued.status).toBe(202);
