@@ -34,7 +34,7 @@
     panel.hidden = false;
     panel.dataset.taskId = task.id;
     panel.dataset.status = task.status;
-    status.textContent = labels[task.status === 'queued' && task.error ? 'retrying' : task.status] || task.status;
+    status.textContent = labels[task.waiting ? 'no_worker' : task.status === 'queued' && task.error ? 'retrying' : task.status] || task.status;
     setProgress(Math.round(task.status === 'succeeded' ? 100 : task.progress));
     // Only new lines are added, so the live region reads each line once. A report's log is a
     // handful of lines, far below the number the queue keeps, so the list only ever grows.

@@ -27,7 +27,7 @@ import { openApiRouter } from './api/openapi';
 export interface AppDeps {
   config: Config;
   /** Built once by `openResources`; the app builds no services of its own. */
-  resources: Pick<Resources, 'store' | 'db' | 'files' | 'queue' | 'directUploads' | 'authenticator' | 'links' | 'sessions'>;
+  resources: Pick<Resources, 'files' | 'queue' | 'directUploads' | 'authenticator' | 'links' | 'sessions' | 'readiness'>;
   log: Logger;
   /** Shared with whatever else reports metrics (the periodic doctor); a fresh set by default. */
   metrics?: ServiceMetrics;
@@ -35,7 +35,7 @@ export interface AppDeps {
 
 /** Builds the Express app from its dependencies; nothing here reads the environment. */
 export function createApp({ config, resources, log, metrics = new ServiceMetrics() }: AppDeps): Express {
-  const { store, db, files, queue, directUploads, authenticator, links, sessions } = resources;
+  const { files, queue, directUploads, authenticator, links, sessions, readiness } = resources;
   const { uploads, downloads, reports, tasks, placement } = config;
   metrics.setQueueDepthSource(() => queue.depthByKind());
   const uploadSlots = new UploadSlots(config.http.uploadSlots);
@@ -53,7 +53,7 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
   app.use(authFailureLimit({ ...config.auth.failureLimit, trustProxy: config.trustProxy }, log));
   app.use(guard(authenticator));
   app.use(metricsRouter(metrics));
-  app.use(healthRouter({ store, db }));
+  app.use(healthRouter({ readiness }));
   app.use(pageRouter({ uploads, uploadSlots, reports, tasks, files, queue, log, metrics, sessions }));
   app.use(openApiRouter());
   app.use(

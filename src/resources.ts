@@ -23,6 +23,7 @@ import { FileSystemStore } from './storage/filesystem';
 import type { ServiceMetrics, TaskMetrics } from './metrics/metrics';
 import { MIRROR_TASK, mirrorOnReady } from './mirror/enqueue';
 import { mirrorHandler } from './mirror/handler';
+import { Readiness } from './readiness';
 import { ReportThreads } from './reports/thread-pool';
 import type { Store } from './storage/store';
 import type { StoreSet } from './storage/store-set';
@@ -61,6 +62,8 @@ export interface Resources {
   authenticator: Authenticator;
   /** This process in the catalog's registry of running processes, and the verdict on others. */
   instances: Instances;
+  /** What `/readyz` answers from; `serve` starts its background store check. */
+  readiness: Readiness;
   /** Where scratch files are written (swept when their process dies), and this process's work directory. */
   scratch: { places: ScratchPlaces; workDir: string };
   /** Stops the heartbeat, removes the work directory, closes the queue's listener, the stores and the database. */
@@ -95,7 +98,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const wakeups = settings.kind === 'postgres' && isPostgres(db) ? postgresWakeups(db, settings, log) : undefined;
   const catalog = new FileCatalog(db, config.placement);
   const files = new Files({ db, catalog, stores, onReady: mirrorOnReady(stores), placement: config.placement, instance: instance.id });
-  const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId);
+  const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId, instances);
   const reportThreads = new ReportThreads({ maxHeapMb: config.reports.threadMaxHeapMb, maxOutputBytes: config.reports.maxOutputBytes });
   const handlers: Record<string, TaskHandler> = {
     [REPORT_TASK]: reportHandler({ files, threads: reportThreads, sourceLimits: config.reports.source, tempDir: workDir, log }),
@@ -114,8 +117,17 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     metricsToken: config.metricsToken,
     devMode: auth.loopback && !auth.jwt && !(await keys.anyActive()),
   });
+  const readiness = new Readiness({
+    store: stores.primary,
+    db,
+    instances,
+    machineId: config.placement?.machineId ?? null,
+    intervalMs: config.storeCheckIntervalMs,
+    log,
+  });
   const directUploads = new DirectUploads({ uploads: config.uploads, directUploads: config.directUploads, stores, files, log });
   const close = async () => {
+    await readiness.stop();
     await reportThreads.close();
     await heartbeat.stop();
     await fsp.rm(workDir, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err, workDir }, 'could not remove the work directory'));
@@ -139,6 +151,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     sessions,
     authenticator,
     instances,
+    readiness,
     scratch: { places, workDir },
     close,
   };

@@ -142,11 +142,13 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
   '/readyz': {
     get: {
       operationId: 'ready',
-      summary: 'Readiness: the store and the database both work now',
+      summary: 'Readiness: the store (as last checked) and the database work',
+      description:
+        'Answers from the latest store check (refreshed in the background every STORE_CHECK_INTERVAL, never by this request) and one database query. Also says whether a task worker runs, without failing on it.',
       tag: 'operations',
       owned: false,
       responses: {
-        '200': { description: 'Ready.', json: componentSchemas.Ready },
+        '200': { description: 'Ready (even with no task worker: see `checks.workers`).', json: componentSchemas.Ready },
         '503': '`not_ready`: the message names what failed (store, database).',
       },
     },

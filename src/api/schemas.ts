@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { MAX_LINK_MS } from '../auth/links';
 import { parseDuration } from '../config/units';
 import { OWNER } from '../http/owner';
+import { NO_WORKER } from '../tasks/task';
 import { bodySchema as reportRequestSchema, columnSchema, optionsSchema, sourceSchema } from '../reports/spec';
 
 /**
@@ -172,6 +173,13 @@ export const taskResponse = z.object({
   id: z.string(),
   kind: z.string().meta({ description: 'What the task does, e.g. `report`.' }),
   status: taskStatus,
+  waiting: z
+    .literal(NO_WORKER)
+    .optional()
+    .meta({
+      description:
+        'Present while the task is due to run (queued, or its worker\'s lease ran out) and no live worker can take it (for a task pinned to a Fly Machine: none on that Machine). It runs once a worker starts.',
+    }),
   progress: z.number().min(0).max(100).meta({ description: 'Percent done.' }),
   log: z.array(z.object({ at: timestamp, message: z.string() })).meta({ description: 'Lines meant for the user, oldest first.' }),
   attempts: z.number().int().min(0),
@@ -222,7 +230,17 @@ export const healthResponse = z.object({ status: z.literal('ok') });
 
 export const readyResponse = z.object({
   status: z.literal('ready'),
-  checks: z.object({ store: z.literal('ok'), database: z.literal('ok') }),
+  checks: z.object({
+    store: z.literal('ok'),
+    database: z.literal('ok'),
+    workers: z.enum(['ok', 'none', 'unknown']).meta({
+      description:
+        '`none`: no live task worker can take this instance\'s tasks, so they stay queued (not a readiness failure: this instance serves everything else); `unknown`: the registry could not be read in time.',
+    }),
+  }),
+  storeCheckedAt: timestamp.meta({ description: 'When the store was last checked: the write probe at start-up, then a read-only check every STORE_CHECK_INTERVAL.' }),
+  storeCheckAgeSeconds: z.number().int().min(0).meta({ description: 'How long ago that was.' }),
+  message: z.string().optional().meta({ description: 'With `workers: "none"`: what to start.' }),
 });
 
 /**

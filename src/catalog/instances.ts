@@ -23,9 +23,15 @@ export const HEARTBEAT_MS = 30_000;
 /** A process whose row is older than this has missed four heartbeats. */
 export const SILENT_AFTER_MS = 4 * HEARTBEAT_MS;
 
-/** The catalog's registry of running processes: this one's row, and the verdict on any other's. */
+/**
+ * The catalog's registry of running processes: this one's row, and the verdict on any other's.
+ * A row also says how many task slots the process's workers run, and for which Fly Machine's
+ * pinned tasks, so a task nobody can run says so (`workersFor`).
+ */
 export class Instances {
   private readonly startedAt = new Date().toISOString();
+  private taskSlots = 0;
+  private machineId: string | null = null;
 
   constructor(
     private readonly db: CatalogDb,
@@ -35,11 +41,40 @@ export class Instances {
   /** Registers this process, or refreshes its heartbeat (an upsert: a row swept while this process was cut off comes back). */
   async beat(now = new Date()): Promise<void> {
     const { id, host, pid } = this.self;
+    const state = { last_seen: now.toISOString(), task_slots: this.taskSlots, machine_id: this.machineId };
     await this.db
       .insertInto('instances')
-      .values({ id, host, pid, started_at: this.startedAt, last_seen: now.toISOString() })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ last_seen: now.toISOString() }))
+      .values({ id, host, pid, started_at: this.startedAt, ...state })
+      .onConflict((oc) => oc.column('id').doUpdateSet(state))
       .execute();
+  }
+
+  /**
+   * Records at once that this process's workers run `slots` task slots (0: none, a worker
+   * stopping), taking unpinned tasks and those pinned to `machineId`.
+   */
+  async setTaskSlots(slots: number, machineId: string | null): Promise<void> {
+    this.taskSlots = slots;
+    this.machineId = machineId;
+    await this.beat();
+  }
+
+  /**
+   * Whether a live process runs workers that can take a task pinned to `machineId` (null: an
+   * unpinned task, which any worker takes). This process counts at once; another counts while
+   * its heartbeat is recent and, on this host, its pid runs.
+   */
+  async workersFor(machineId: string | null, now = new Date()): Promise<boolean> {
+    if (this.taskSlots > 0 && (machineId === null || machineId === this.machineId)) return true;
+    const rows = await this.db
+      .selectFrom('instances')
+      .select(['id', 'host', 'pid', 'last_seen'])
+      .where('task_slots', '>', 0)
+      .where('id', '!=', this.self.id)
+      .where('last_seen', '>=', new Date(now.getTime() - SILENT_AFTER_MS).toISOString())
+      .$if(machineId !== null, (q) => q.where('machine_id', '=', machineId!))
+      .execute();
+    return rows.some((row) => this.stateOf(row.id, row, now) === 'live');
   }
 
   /** This process stops: what it wrote is no longer in progress. */

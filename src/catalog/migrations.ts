@@ -150,6 +150,18 @@ const migrations: Record<string, Migration> = {
       await sql`drop table instances`.execute(db);
     },
   },
+  // Which processes run task workers, and for which Fly Machine's pinned tasks: a task queued
+  // where no worker runs says so instead of waiting in silence.
+  '2026-12-10-001-instance-task-slots': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('instances').addColumn('task_slots', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('instances').addColumn('machine_id', 'varchar(64)').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('instances').dropColumn('machine_id').execute();
+      await db.schema.alterTable('instances').dropColumn('task_slots').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

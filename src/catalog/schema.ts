@@ -36,6 +36,10 @@ export interface InstancesTable {
   pid: number;
   started_at: string;
   last_seen: string;
+  /** Task slots its workers run (0: it runs none). */
+  task_slots: Generated<number>;
+  /** The Fly Machine whose pinned tasks its workers also take (placement only). */
+  machine_id: string | null;
 }
 
 export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';

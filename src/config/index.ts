@@ -99,6 +99,17 @@ const schema = z.object({
   ...authFields({ positiveInt }),
   ...httpFields({ positiveInt }),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (it guards GET /metrics)').optional(),
+  STORE_CHECK_INTERVAL: z
+    .string()
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 1000) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration of at least 1s (e.g. 30s)' });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .default(30_000),
   DOCTOR_INTERVAL: z
     .string()
     .transform((value, ctx) => {
@@ -184,6 +195,8 @@ export interface Config {
   };
   /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
   metricsToken?: string;
+  /** How often `/readyz`'s store check is refreshed in the background (STORE_CHECK_INTERVAL). */
+  storeCheckIntervalMs: number;
   /** How often the periodic doctor checks catalog against stores; undefined: never. */
   doctorIntervalMs?: number;
   /** Names this process's instance (FLY_MACHINE_ID or DYNO; unset: the host name). */
@@ -288,6 +301,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       },
     },
     metricsToken: e.METRICS_TOKEN,
+    storeCheckIntervalMs: e.STORE_CHECK_INTERVAL,
     doctorIntervalMs: e.DOCTOR_INTERVAL,
     instanceName: e.FLY_MACHINE_ID ?? e.DYNO,
     scratch: { workRoot: path.join(tmpBase, 'work'), tmpRoot: path.resolve(cwd, tmpRoot) },

@@ -56,7 +56,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   if (resources.links.ephemeral) {
     log.warn('SECRET_KEY is not set: download, upload and page links and page sessions are signed with a random key made at start-up, so they stop working when this process stops (set SECRET_KEY to keep them, and for stowage links page)');
   }
+  if (config.tasks.inProcessWorkers === 0 && config.database.kind === 'sqlite') {
+    // Tasks queued here then say so (`waiting`), but the operator should hear it first.
+    const { path: file } = config.database;
+    log.warn(
+      { database: file },
+      file === ':memory:'
+        ? 'WORKERS=0 with an in-memory catalog, which no other process can reach: reports queued here never run (set WORKERS to 1 or more)'
+        : `WORKERS=0 with the embedded SQLite catalog: reports queued here run only while \`stowage worker\` runs on this host with the same DATABASE_PATH (${file}); otherwise set WORKERS to 1 or more`,
+    );
+  }
   worker?.start();
+  resources.readiness.start();
   // Expired direct uploads, and what processes killed mid-operation left (here or on another
   // instance sharing the volume and catalog): at start-up, then every minute.
   const sweeper = startLeftoverSweeper({

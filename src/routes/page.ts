@@ -20,7 +20,7 @@ import { sameOriginForm } from '../web/same-origin';
 import { pageSecurityHeaders } from '../web/security-headers';
 import { deleteOwnedFile } from './files';
 import { queueReport } from './reports';
-import { presentTask } from './tasks';
+import { presentTasks } from './tasks';
 import { uploadFiles } from './upload';
 import type { UploadSlots } from '../uploads/upload-slots';
 
@@ -98,7 +98,7 @@ export function pageRouter(deps: PageDeps): Router {
     const task = TASK_ID.test(req.query.task) ? await queue.get(req.owner, req.query.task) : undefined;
     if (!task || task.kind !== REPORT_TASK) return null;
     const { title, format } = task.payload as ReportRequest;
-    return { ...(await presentTask(task, files)), title, format };
+    return { ...(await presentTasks([task], { queue, files }))[0], title, format };
   };
 
   router.use('/assets', pageSecurityHeaders, assets.serve);

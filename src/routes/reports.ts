@@ -7,7 +7,7 @@ import type { TaskQueue } from '../tasks/queue';
 import type { Task } from '../tasks/task';
 import { REPORT_TASK } from '../tasks/report-task';
 import { waitForTask } from '../tasks/wait';
-import { presentTask } from './tasks';
+import { presentTasks } from './tasks';
 
 /** The longest a client may ask to wait for a report, under Heroku's 30 s router timeout. */
 const MAX_WAIT_S = 25;
@@ -33,10 +33,10 @@ export async function queueReport(deps: ReportDeps, owner: string, body: unknown
 /**
  * `POST /v1/reports`: validates the request, queues a `report` task and answers 202 with its
  * `Location`. With `?wait=SECONDS` it answers 201 with the finished task (and its outputs) if the
- * report is built in time, else the same 202.
+ * report is built in time, else the same 202: at once when no worker can run it (`waiting`).
  */
 export function reportsRouter(deps: ReportDeps): Router {
-  const { queue, files } = deps;
+  const { queue } = deps;
   const router = Router();
   router.post('/reports', express.json({ limit: deps.reports.maxBodyBytes }), async (req, res) => {
     if (!req.is('application/json')) throw new UnsupportedMediaType('Send the report request as application/json.', 'json_required');
@@ -52,7 +52,7 @@ export function reportsRouter(deps: ReportDeps): Router {
     res
       .status(task.status === 'succeeded' ? 201 : 202)
       .location(`/v1/tasks/${task.id}`)
-      .json(await presentTask(task, files));
+      .json((await presentTasks([task], deps))[0]);
   });
   return router;
 }

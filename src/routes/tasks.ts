@@ -3,19 +3,21 @@ import type { Files } from '../files/files';
 import { NotFound } from '../errors';
 import { pageQuery } from '../http/paging';
 import type { TaskQueue } from '../tasks/queue';
-import { FINISHED, type Task } from '../tasks/task';
+import { FINISHED, type Task, type Waiting } from '../tasks/task';
 
 /** Cross-process changes (a worker in another process) are picked up this often. */
 const EVENTS_POLL_MS = 500;
 /** A comment line this often keeps proxies (Heroku's 55 s idle window) from closing the stream. */
 const EVENTS_KEEPALIVE_MS = 15_000;
 
-export async function presentTask(task: Task, files: Pick<Files, 'getMany'>) {
+/** `waiting`: why a task that is due to run does not (`queue.waiting`); omitted when it is not stuck. */
+export async function presentTask(task: Task, files: Pick<Files, 'getMany'>, waiting?: Waiting) {
   const outputs = await files.getMany(task.owner, task.outputFileIds);
   return {
     id: task.id,
     kind: task.kind,
     status: task.status,
+    ...(waiting !== undefined && { waiting }),
     progress: task.progress,
     log: task.log,
     attempts: task.attempts,
@@ -34,9 +36,16 @@ export async function presentTask(task: Task, files: Pick<Files, 'getMany'>) {
   };
 }
 
+/** Tasks as the API presents them, each with why it waits when no worker can run it. */
+export async function presentTasks(tasks: Task[], deps: { queue: TaskQueue; files: Pick<Files, 'getMany'> }) {
+  const waiting = await deps.queue.waiting(tasks);
+  return Promise.all(tasks.map((t) => presentTask(t, deps.files, waiting.get(t.id))));
+}
+
 export function tasksRouter(deps: { queue: TaskQueue; files: Files }): Router {
   const { queue, files } = deps;
   const router = Router();
+  const present = async (task: Task) => (await presentTasks([task], deps))[0];
 
   const ownTask = async (req: Request) => {
     const task = await queue.get(req.owner, String(req.params.id));
@@ -46,16 +55,16 @@ export function tasksRouter(deps: { queue: TaskQueue; files: Files }): Router {
 
   router.get('/tasks', async (req, res) => {
     const page = await queue.list(req.owner, pageQuery(req.query));
-    res.json({ tasks: await Promise.all(page.tasks.map((t) => presentTask(t, files))), nextCursor: page.nextCursor ?? null });
+    res.json({ tasks: await presentTasks(page.tasks, deps), nextCursor: page.nextCursor ?? null });
   });
 
   router.get('/tasks/:id', async (req, res) => {
-    res.json(await presentTask(await ownTask(req), files));
+    res.json(await present(await ownTask(req)));
   });
 
   router.delete('/tasks/:id', async (req, res) => {
     await ownTask(req);
-    res.json(await presentTask(await queue.cancel(req.owner, String(req.params.id)), files));
+    res.json(await present(await queue.cancel(req.owner, String(req.params.id))));
   });
 
   /**
@@ -81,10 +90,12 @@ export function tasksRouter(deps: { queue: TaskQueue; files: Files }): Router {
           again = false;
           task = (await queue.get(req.owner, task.id)) ?? task;
           const finished = FINISHED.includes(task.status);
-          const stamp = `${task.updatedAt}|${task.status}|${task.progress}`;
+          const [waiting] = (await queue.waiting([task])).values();
+          // A worker starting or going away changes `waiting` alone: that is news too.
+          const stamp = `${task.updatedAt}|${task.status}|${task.progress}|${waiting}`;
           if (stamp !== lastSent || finished) {
             lastSent = stamp;
-            res.write(`event: ${finished ? 'done' : 'progress'}\ndata: ${JSON.stringify(await presentTask(task, files))}\n\n`);
+            res.write(`event: ${finished ? 'done' : 'progress'}\ndata: ${JSON.stringify(await presentTask(task, files, waiting))}\n\n`);
           }
           if (finished) return stop();
         } while (again && !res.writableEnded);

@@ -207,6 +207,11 @@ export class FileSystemStore implements Store {
     }
   }
 
+  /** Local disk: the write probe itself costs next to nothing, and proves what a read can't. */
+  check(): Promise<void> {
+    return this.probe();
+  }
+
   async close(): Promise<void> {}
 
   private async syncDir(dir: string): Promise<void> {

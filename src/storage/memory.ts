@@ -89,6 +89,8 @@ export class MemoryStore implements Store {
     this.blobs.delete(key);
   }
 
+  async check(): Promise<void> {}
+
   async close(): Promise<void> {
     this.blobs.clear();
     this.usedBytes = 0;

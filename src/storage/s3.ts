@@ -3,6 +3,7 @@ import { Readable, Transform, pipeline } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -318,6 +319,21 @@ export class S3Store implements Store {
     } catch (err) {
       if (written) await this.probeClient.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch(() => undefined);
       throw new StoreUnavailable(this.probeMessage(err, step), { cause: err });
+    }
+  }
+
+  /**
+   * Asks for the bucket (HeadBucket: one request, no object written): the endpoint answers, the
+   * bucket exists and the keys may list it (`s3:ListBucket`, which the doctor needs anyway).
+   */
+  async check(): Promise<void> {
+    const step = `checking bucket "${this.bucket}"`;
+    try {
+      await this.probeClient.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      // A HEAD answer has no body, so a missing bucket is a bare 404 rather than NoSuchBucket.
+      const missing = httpStatus(err) === 404 ? Object.assign(new Error('NoSuchBucket'), { name: 'NoSuchBucket', cause: err }) : err;
+      throw new StoreUnavailable(this.probeMessage(missing, step), { cause: err });
     }
   }
 

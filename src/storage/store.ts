@@ -56,6 +56,12 @@ export interface Store {
   prepare?(): Promise<void>;
   /** Writes, reads back and deletes a probe object; throws StoreUnavailable when it can't. */
   probe(): Promise<void>;
+  /**
+   * The recurring readiness check, after start-up proved the store with `probe`: cheap, and
+   * free of per-request fees where they apply (a bucket is asked, not written to; a directory
+   * on local disk is probed again). Throws StoreUnavailable when the store can't be used.
+   */
+  check(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -7,7 +7,7 @@ import type { Database, TasksTable } from '../catalog/schema';
 import { Conflict, NotFound } from '../errors';
 import { decodeCursor, encodeCursor } from '../catalog/cursor';
 import { compactPayload } from './compact-payload';
-import { FINISHED, type Task, type TaskLogLine, toTask } from './task';
+import { FINISHED, NO_WORKER, type Task, type TaskLogLine, toTask, type Waiting } from './task';
 import type { QueueSignal, QueueWakeups, Subscription } from './wakeups';
 
 /** Most log lines a task keeps; older ones are dropped so a row can't grow without bound. */
@@ -31,6 +31,14 @@ function claimable(now: string) {
 
 /** Turns a task's pending outputs ready on the executor of the transaction that completes it. */
 export type OutputPublisher = (db: Kysely<Database>, owner: string, outputs: StoredBlob[]) => Promise<unknown>;
+
+/** The catalog's record of which processes run workers (`catalog/instances.ts`). */
+export interface WorkerRegistry {
+  /** Records that this process runs `slots` task slots, for unpinned tasks and those pinned to `machineId`. */
+  setTaskSlots(slots: number, machineId: string | null): Promise<void>;
+  /** Whether a live process runs workers that can take a task pinned to `machineId` (null: unpinned). */
+  workersFor(machineId: string | null): Promise<boolean>;
+}
 
 export interface TaskOptions {
   maxAttempts?: number;
@@ -79,6 +87,9 @@ export class TaskQueue {
   readonly events = new EventEmitter();
   private readonly locksRows: boolean;
   private subscription?: Promise<Subscription>;
+  /** Task slots this process's workers run. */
+  private taskSlots = 0;
+  private slotsRecorded: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly db: CatalogDb,
@@ -87,6 +98,8 @@ export class TaskQueue {
     private readonly wakeups?: QueueWakeups,
     /** This process's Fly Machine: its workers also take tasks pinned to it, and no others' pinned ones. */
     private readonly machineId?: string,
+    /** Where this process's workers are recorded, and other processes' looked up. */
+    private readonly workers?: WorkerRegistry,
   ) {
     this.events.setMaxListeners(0);
     this.locksRows = isPostgres(db);
@@ -104,6 +117,32 @@ export class TaskQueue {
     const subscription = this.subscription;
     this.subscription = undefined;
     await (await subscription?.catch(() => undefined))?.close();
+  }
+
+  /** A worker of this process starts (`slots` > 0) or stops (`slots` < 0) running task slots; recorded at once. */
+  async workerSlots(slots: number): Promise<void> {
+    this.taskSlots += slots;
+    const total = this.taskSlots;
+    // In order: a worker that stops right after starting must not be recorded as running.
+    const recorded = this.slotsRecorded.then(() => this.workers?.setTaskSlots(total, this.machineId ?? null));
+    this.slotsRecorded = recorded.catch(() => undefined);
+    await recorded;
+  }
+
+  /**
+   * Why each of these tasks waits, by id: `NO_WORKER` for one that is due to run (queued, or
+   * running on a lease that ran out) while no live worker can take it; absent for any other.
+   */
+  async waiting(tasks: Task[], now = Date.now()): Promise<Map<string, Waiting>> {
+    const stalled = new Map<string, Waiting>();
+    if (!this.workers) return stalled;
+    const due = tasks.filter((t) => t.status === 'queued' || (t.status === 'running' && t.runningUntil !== null && t.runningUntil < iso(now)));
+    const seen = new Map<string | null, Promise<boolean>>();
+    for (const task of due) {
+      if (!seen.has(task.machineId)) seen.set(task.machineId, this.workers.workersFor(task.machineId));
+      if (!(await seen.get(task.machineId))) stalled.set(task.id, NO_WORKER);
+    }
+    return stalled;
   }
 
   async enqueue(kind: string, owner: string, payload: unknown, options: TaskOptions = {}): Promise<Task> {

@@ -23,12 +23,18 @@ export interface Task {
   errorCode: string | null;
   errorMessage: string | null;
   outputFileIds: string[];
+  /** The Fly Machine whose workers alone may run it (its input is on that Machine's volume). */
+  machineId: string | null;
   createdAt: string;
   updatedAt: string;
   finishedAt: string | null;
 }
 
 export const FINISHED: readonly TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+/** What a task carries (`waiting`) while it is due to run and no live worker can take it. */
+export const NO_WORKER = 'no worker is running';
+export type Waiting = typeof NO_WORKER;
 
 export function toTask(row: Selectable<TasksTable>): Task {
   return {
@@ -47,6 +53,7 @@ export function toTask(row: Selectable<TasksTable>): Task {
     errorCode: row.error_code,
     errorMessage: row.error_message,
     outputFileIds: JSON.parse(row.output_file_ids) as string[],
+    machineId: row.machine_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     finishedAt: row.finished_at,

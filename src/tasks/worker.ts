@@ -56,6 +56,7 @@ class LeaseLost extends Error {}
 export class Worker {
   readonly id: string;
   private stopping = false;
+  private started = false;
   private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
   private slots: Promise<void>[] = [];
   private wake: (() => void)[] = [];
@@ -67,12 +68,18 @@ export class Worker {
   }
 
   start(): void {
+    this.started = true;
     this.o.queue.events.on('enqueued', this.onEnqueued);
     this.o.queue.events.on('cancelled', this.onCancelled);
     // Until the listener is up (or if it can't be), polling still finds every task.
     this.o.queue.listen().catch((err: unknown) => this.o.log.warn({ err }, 'cannot listen for queue signals; polling only'));
     this.slots = Array.from({ length: this.o.concurrency }, () => this.loop());
-    this.o.log.info({ workerId: this.id, concurrency: this.o.concurrency, kinds: Object.keys(this.o.handlers) }, 'worker started');
+    // Logged once recorded in the catalog, where other processes see that tasks will run; a
+    // catalog that can't take it now gets it from the next heartbeat.
+    void this.o.queue
+      .workerSlots(this.o.concurrency)
+      .catch((err: unknown) => this.o.log.warn({ err }, 'could not record this worker in the catalog; the heartbeat will retry'))
+      .then(() => this.o.log.info({ workerId: this.id, concurrency: this.o.concurrency, kinds: Object.keys(this.o.handlers) }, 'worker started'));
   }
 
   /**
@@ -84,6 +91,8 @@ export class Worker {
     this.o.queue.events.off('enqueued', this.onEnqueued);
     this.o.queue.events.off('cancelled', this.onCancelled);
     this.wakeAll();
+    // Claims nothing from now on: other processes stop counting on it at once.
+    const unrecorded = this.started && this.o.queue.workerSlots(-this.o.concurrency).catch((err: unknown) => this.o.log.warn({ err }, 'could not record in the catalog that this worker stops'));
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
@@ -91,7 +100,7 @@ export class Worker {
     await Promise.race([Promise.all(this.slots), grace]);
     clearTimeout(timer);
     for (const { controller } of this.running.values()) controller.abort(new HandedBack('worker stopping'));
-    await Promise.all(this.slots);
+    await Promise.all([...this.slots, unrecorded]);
     this.o.log.info({ workerId: this.id }, 'worker stopped');
   }
 

@@ -9,6 +9,8 @@ import { html, type Html } from './html';
 export interface ReportTaskView {
   id: string;
   status: string;
+  /** Set while no worker can run it. */
+  waiting?: string;
   progress: number;
   log: { message: string }[];
   error: { message: string | null } | null;
@@ -22,10 +24,11 @@ export const FORMAT_LABELS: Record<ReportFormat, string> = { xlsx: 'Excel (.xlsx
 /**
  * What the status line says. The page script gets the same table (a JSON block), so the live
  * panel and the reloaded page read alike. A queued task that already has an error is waiting to
- * be retried.
+ * be retried; one with `waiting` has no worker to run it.
  */
 export const TASK_LABELS: Record<string, string> = {
   queued: 'Waiting to start…',
+  no_worker: 'Waiting: no worker is running to build it. It starts when one does.',
   retrying: 'Something went wrong; trying again shortly…',
   running: 'Building the report…',
   succeeded: 'Done: your report is ready.',
@@ -36,7 +39,7 @@ export const TASK_LABELS: Record<string, string> = {
 export const isFinished = (status: string) => FINISHED.includes(status as TaskStatus);
 
 function statusLabel(task: ReportTaskView): string {
-  const key = task.status === 'queued' && task.error ? 'retrying' : task.status;
+  const key = task.waiting ? 'no_worker' : task.status === 'queued' && task.error ? 'retrying' : task.status;
   return TASK_LABELS[key] ?? task.status;
 }
 

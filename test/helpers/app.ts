@@ -114,6 +114,8 @@ export async function buildTestApp(env: Env = {}, existingDir?: string, options:
   const resources = await openResources(config, logs.log);
   const { store, stores, db, catalog, files, queue } = resources;
   const app = createApp({ config, resources, log: logs.log });
+  // As `serve` does: /readyz's store check refreshes every STORE_CHECK_INTERVAL.
+  resources.readiness.start();
   const tokens = new Map<string, string>();
   const noKeys = () => new Error('this test app was built with { keys: false } (the page server in loopback dev mode): it has no keys to send');
   if (withKeys) for (const owner of TEST_OWNERS) tokens.set(owner, (await resources.keys.create({ owner, scope: 'write', label: 'test' })).token);

@@ -61,10 +61,10 @@ describe('the report form with JavaScript', () => {
     const sourceId = await page.getByLabel('From file').inputValue();
     await page.getByRole('button', { name: 'Make the report' }).click();
 
-    // The worker is not running yet: the task waits in the queue with an empty bar.
+    // The worker is not running yet: the task waits in the queue with an empty bar, and says why.
     await page.locator('#report-task[data-status="queued"]').waitFor();
     expect(await panel().locator('.report-title').innerText()).toBe('Sales Q3 – Excel (.xlsx)');
-    expect(await panel().locator('.report-status').innerText()).toBe('Waiting to start…');
+    expect(await panel().locator('.report-status').innerText()).toBe('Waiting: no worker is running to build it. It starts when one does.');
     expect(await panel().getByRole('progressbar', { name: 'Report progress' }).getAttribute('value')).toBe('0');
     expect(new URL(page.url()).searchParams.get('task')).toMatch(/^[0-9a-f]{32}$/);
 
@@ -170,7 +170,7 @@ describe('the report form without JavaScript', () => {
 
     // Queued (no worker yet): the page says so and will reload itself.
     expect(await panel().getAttribute('data-status')).toBe('queued');
-    expect(await panel().locator('.report-status').innerText()).toBe('Waiting to start…');
+    expect(await panel().locator('.report-status').innerText()).toBe('Waiting: no worker is running to build it. It starts when one does.');
     expect(await page.locator('head meta[http-equiv="refresh"]').count()).toBe(1);
 
     s.startWorker();

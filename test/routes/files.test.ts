@@ -296,14 +296,15 @@ describe.each(CATALOG_DATABASES)('files API (catalog on %s)', (kind) => {
   });
 
   describe('health', () => {
-    it('is alive and ready, and not ready with the reason when the store breaks', async () => {
-      t = await build();
+    it('is alive and ready, and not ready with the reason once the background check finds the store broken', async () => {
+      t = await build({ STORE_CHECK_INTERVAL: '1s' });
       // Public: probes call these without credentials.
       expect((await request(t.app).get('/healthz')).body).toEqual({ status: 'ok' });
-      expect((await request(t.app).get('/readyz')).body).toEqual({ status: 'ready', checks: { store: 'ok', database: 'ok' } });
+      expect((await request(t.app).get('/readyz')).body).toMatchObject({ status: 'ready', checks: { store: 'ok', database: 'ok' } });
       // Replace the store directory with a plain file: nothing can be written there any more.
       await fsp.rm(t.config.storage.path, { recursive: true });
       await fsp.writeFile(t.config.storage.path, 'not a directory');
+      await t.logs.waitFor((l) => l.msg === 'store check failed');
       const res = await request(t.app).get('/readyz');
       expect(res.status).toBe(503);
       expect(res.body.error.code).toBe('not_ready');

@@ -130,6 +130,8 @@ describe('STORAGE=s3 through the HTTP API', () => {
     const ready = await request(t.app).get('/readyz');
     expect(ready.status).toBe(200);
     await server.client().send(new DeleteBucketCommand({ Bucket: bucket.bucket }));
+    // The background check, run now rather than at its next interval (test/server/readiness.test.ts times it).
+    await t.resources.readiness.checkStore();
     const gone = await request(t.app).get('/readyz');
     expect(gone.status).toBe(503);
     expect(gone.body.error.code).toBe('not_ready');

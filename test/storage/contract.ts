@@ -130,5 +130,10 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       await expect(h.store.probe()).resolves.toBeUndefined();
       expect(await h.physicalKeys()).toEqual([]);
     });
+
+    it('passes its readiness check, leaving nothing behind', async () => {
+      await expect(h.store.check()).resolves.toBeUndefined();
+      expect(await h.physicalKeys()).toEqual([]);
+    });
   });
 }

@@ -160,6 +160,33 @@ describe('S3Store against s3rver', () => {
     });
   });
 
+  describe('check (readiness, without writing)', () => {
+    it('names S3_BUCKET when the bucket does not exist', async () => {
+      const missing = new S3Store(bucket.storeOptions({ bucket: 'no-such-bucket' }));
+      const err = await missing.check().catch((e: unknown) => e);
+      await missing.close();
+      expect(err).toBeInstanceOf(StoreUnavailable);
+      expect((err as Error).message).toBe(`S3_BUCKET: bucket "no-such-bucket" does not exist at ${bucket.endpoint} (create it, or set S3_BUCKET)`);
+    });
+
+    it('names S3_ENDPOINT when nothing listens there', async () => {
+      const endpoint = await closedPortEndpoint();
+      const unreachable = new S3Store(bucket.storeOptions({ endpoint }));
+      const err = await unreachable.check().catch((e: unknown) => e);
+      await unreachable.close();
+      expect((err as Error).message).toBe(
+        `S3_ENDPOINT: ${endpoint} refused the connection while checking bucket "${bucket.bucket}" (check S3_ENDPOINT, or unset it to use AWS S3)`,
+      );
+    });
+
+    it('names the credential variables when the access key is refused', async () => {
+      const denied = new S3Store(bucket.storeOptions({ credentials: { accessKeyId: 'NOT-A-KEY', secretAccessKey: 'x' } }));
+      const err = await denied.check().catch((e: unknown) => e);
+      await denied.close();
+      expect((err as Error).message).toMatch(/^AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY: access to bucket "stowage-test-\d+" at http:\/\/127\.0\.0\.1:\d+ was denied/);
+    });
+  });
+
   it('wraps an unreachable endpoint as StoreUnavailable on reads and writes', async () => {
     const unreachable = new S3Store(bucket.storeOptions({ endpoint: await closedPortEndpoint() }));
     await expect(unreachable.get('x')).rejects.toBeInstanceOf(StoreUnavailable);
