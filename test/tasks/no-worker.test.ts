@@ -1,6 +1,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
+import { serverSentEvents } from '../helpers/sse';
 import { makeTempDir } from '../helpers/tmp';
 
 /**
@@ -54,20 +55,7 @@ const readyz = async () => (await fetch(`${base}/readyz`)).json() as Promise<{ c
 
 /** The task's server-sent events, one `{ event, data }` at a time. */
 async function* events(id: string): AsyncGenerator<{ event: string; data: Record<string, unknown> }> {
-  const res = await fetch(`${base}/v1/tasks/${id}/events`, { headers: auth });
-  const decoder = new TextDecoder();
-  let buffered = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffered.indexOf('\n\n')) >= 0) {
-      const block = buffered.slice(0, end);
-      buffered = buffered.slice(end + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (event && data) yield { event, data: JSON.parse(data) as Record<string, unknown> };
-    }
-  }
+  yield* serverSentEvents(await fetch(`${base}/v1/tasks/${id}/events`, { headers: auth }));
 }
 
 it('warns at start-up that WORKERS=0 on the embedded catalog runs no report unless a worker shares its file', async () => {

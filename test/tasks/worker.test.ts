@@ -5,6 +5,7 @@ import { TaskFailure } from '../../src/tasks/task';
 import { type TaskHandler, Worker } from '../../src/tasks/worker';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { CATALOG_DATABASES, useCatalogDatabase } from '../helpers/postgres';
+import { serverSentEvents } from '../helpers/sse';
 import { sha256 } from '../helpers/streams';
 
 describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
@@ -238,19 +239,9 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
       const res = await fetch(`http://127.0.0.1:${port}/v1/tasks/${task.id}/events`, { headers: { Authorization: `Bearer ${await t.key('anonymous', 'read')}` } });
       expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
       const events: { event: string; data: { status: string; progress: number } }[] = [];
-      const decoder = new TextDecoder();
-      let buffered = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffered += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffered.indexOf('\n\n')) >= 0) {
-          const block = buffered.slice(0, end);
-          buffered = buffered.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) events.push({ event, data: JSON.parse(data) });
-          if (event === 'progress' && JSON.parse(data!).progress === 30) step.open();
-        }
+      for await (const e of serverSentEvents<{ status: string; progress: number }>(res)) {
+        events.push(e);
+        if (e.event === 'progress' && e.data.progress === 30) step.open();
       }
       const progress = events.filter((e) => e.event === 'progress').map((e) => e.data.progress);
       expect(progress).toContain(30);
