@@ -124,7 +124,13 @@ export class Busy extends AppError {
   }
 }
 
+/**
+ * 503 with Retry-After: the store failed or did not answer in time. How long an outage lasts is
+ * unknown; a few seconds lets a client retry without hammering it.
+ */
 export class StoreUnavailable extends AppError {
+  readonly retryAfterS = 5;
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(503, 'store_unavailable', message, options);
   }

@@ -161,7 +161,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
 export function createWorker(resources: Resources, config: Config, log: Logger, concurrency: number, metrics?: TaskMetrics): Worker | undefined {
   const { files, queue, handlers } = resources;
   if (concurrency < 1 || Object.keys(handlers).length === 0) return undefined;
-  return new Worker({ queue, files, log, handlers, metrics, concurrency, leaseMs: config.tasks.leaseMs });
+  return new Worker({ queue, files, log, handlers, metrics, concurrency, leaseMs: config.tasks.leaseMs, stallMs: config.tasks.stallMs });
 }
 
 /** What the doctor checks with: every store the server reads from, so no record's store is unknown to it. */

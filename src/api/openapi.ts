@@ -550,7 +550,7 @@ function operation(route: string, spec: OperationSpec) {
     if (given !== undefined && typeof given !== 'string') throw new Error(`${spec.operationId}: a 400 must be an error`);
     responses['400'] = response(given ? `${given} ${invalidOwner}` : invalidOwner);
   }
-  responses.default = response('Any other error in the one error shape, e.g. 500 `internal_error`, 503 `store_unavailable`, 507 `insufficient_storage`.');
+  responses.default = response('Any other error in the one error shape, e.g. 500 `internal_error`, 503 `store_unavailable` (with `Retry-After`), 507 `insufficient_storage`.');
   const ordered = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)));
   return {
     operationId: spec.operationId,

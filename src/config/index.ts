@@ -69,6 +69,17 @@ const schema = z.object({
   WORKER_CONCURRENCY: positiveInt('tasks').default(2),
   TASK_LEASE_SECONDS: positiveInt('seconds').default(30),
   TASK_MAX_ATTEMPTS: positiveInt('attempts').default(3),
+  TASK_STALL_TIMEOUT: z
+    .string()
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 1000) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration of at least 1s (e.g. 2m)' });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .default(120_000),
   TASK_RETENTION: z
     .string()
     .transform((value, ctx) => {
@@ -171,6 +182,8 @@ export interface Config {
     /** Task slots of a `stowage worker` process. */
     workerConcurrency: number;
     leaseMs: number;
+    /** A running task that shows no progress for this long is stopped and retried (TASK_STALL_TIMEOUT). */
+    stallMs: number;
     maxAttempts: number;
     /** Finished tasks are removed this long after they finished (TASK_RETENTION). */
     retentionMs: number;
@@ -285,6 +298,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       inProcessWorkers: e.WORKERS,
       workerConcurrency: e.WORKER_CONCURRENCY,
       leaseMs: e.TASK_LEASE_SECONDS * 1000,
+      stallMs: e.TASK_STALL_TIMEOUT,
       maxAttempts: e.TASK_MAX_ATTEMPTS,
       retentionMs: e.TASK_RETENTION,
     },

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { MulterError } from 'multer';
-import { AppError, BadRequest, Busy, InsufficientStorage, isOutOfSpace, NO_SPACE_MESSAGE, NotFound, PayloadTooLarge } from '../errors';
+import { AppError, BadRequest, Busy, InsufficientStorage, isOutOfSpace, NO_SPACE_MESSAGE, NotFound, PayloadTooLarge, StoreUnavailable } from '../errors';
 import { bodyTimedOut } from './body-timeout';
 
 /** Headers a failed download may have set for its body that must not describe the JSON error. */
@@ -69,7 +69,7 @@ export function errorHandler(limits: { maxBytes: number; maxFiles: number }, res
     // RFC 6750: tell the client which scheme to use, and why a token it sent was refused.
     if (error.status === 401) res.setHeader('WWW-Authenticate', error.code === 'unauthenticated' ? 'Bearer' : `Bearer error="invalid_token"`);
     if (error.code === 'insufficient_scope') res.setHeader('WWW-Authenticate', 'Bearer error="insufficient_scope"');
-    if (error instanceof Busy) res.setHeader('Retry-After', String(error.retryAfterS));
+    if (error instanceof Busy || error instanceof StoreUnavailable) res.setHeader('Retry-After', String(error.retryAfterS));
     respond(req, res, error);
   };
 }

@@ -18,7 +18,7 @@ const payloadSchema = z.object({ fileId: z.string().min(1) });
  */
 export function mirrorHandler(deps: { stores: StoreSet; catalog: FileCatalog; log: Logger }): TaskHandler {
   const { stores, catalog, log } = deps;
-  return async ({ task, signal }) => {
+  return async ({ task, signal, working }) => {
     const mirror = stores.mirror;
     if (!mirror) throw new TaskFailure('mirror_not_configured', 'STORAGE_MIRROR is not set on the worker that ran this task.');
     const payload = payloadSchema.safeParse(task.payload);
@@ -34,7 +34,7 @@ export function mirrorHandler(deps: { stores: StoreSet; catalog: FileCatalog; lo
 
     let size: number;
     try {
-      size = await copyVerified(stores.get(record.store), mirror, record, signal);
+      size = await copyVerified(stores.get(record.store), mirror, record, signal, working);
     } catch (err) {
       if (err instanceof BlobNotFound) {
         throw new TaskFailure('mirror_source_missing', `The file's bytes are gone from the ${record.store} store, so there is nothing to copy.`, { cause: err });

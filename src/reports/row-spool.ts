@@ -18,13 +18,18 @@ function encode(value: unknown): Stored {
  * keyed c1, c2, ... with blank cells left out.
  */
 export class RowSpool {
-  private constructor(private readonly spool: Spool<Stored[]>) {}
+  private constructor(
+    private readonly spool: Spool<Stored[]>,
+    private readonly onRow?: () => void,
+  ) {}
 
-  static async create(parent?: string): Promise<RowSpool> {
-    return new RowSpool(await Spool.create<Stored[]>(parent));
+  /** `onRow` is called for each row written: how far reading a source has got. */
+  static async create(parent?: string, onRow?: () => void): Promise<RowSpool> {
+    return new RowSpool(await Spool.create<Stored[]>(parent), onRow);
   }
 
   write(values: readonly unknown[]): Promise<void> {
+    this.onRow?.();
     return this.spool.write(values.map(encode));
   }
 

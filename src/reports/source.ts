@@ -25,6 +25,8 @@ export interface ReadSourceOptions {
   limits?: Partial<SourceLimits>;
   /** Where the rows are spooled (the job's temp directory, removed with it); the OS temp directory by default. */
   tempDir?: string;
+  /** Called for each row read. */
+  onRow?: () => void;
 }
 
 /**
@@ -44,7 +46,7 @@ export async function readSourceFile(file: string, options: ReadSourceOptions = 
   }
   const isZip = head.subarray(0, 4).equals(ZIP_MAGIC);
   if (!isZip && head.includes(0)) throw new SourceRejected('The file is neither a CSV text file nor an xlsx workbook.');
-  const spool = await RowSpool.create(options.tempDir);
+  const spool = await RowSpool.create(options.tempDir, options.onRow);
   try {
     const { columns, log } = isZip ? await readXlsxFile(file, options.sheet, limits, spool) : await readCsvFile(file, limits, spool);
     await spool.finish();

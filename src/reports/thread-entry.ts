@@ -25,6 +25,9 @@ async function writer(format: ReportFormat): Promise<(input: ReportInput, out: W
  * See thread-protocol.ts for the conversation, thread-pool.ts for the main side.
  */
 
+/** How often a source being read says how far it got. */
+const PROGRESS_MS = 1000;
+
 if (!parentPort) throw new Error('thread-entry.js runs as a report thread, not on its own');
 const port = parentPort;
 const send = (message: FromThread, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer);
@@ -62,7 +65,7 @@ class Job {
       let rows: Rows;
       let columns = job.kind === 'inline' ? job.columns : [];
       if (job.kind === 'source') {
-        const table = await readSourceFile(job.file, { sheet: job.sheet, limits: job.limits, tempDir: job.tempDir });
+        const table = await readSourceFile(job.file, { sheet: job.sheet, limits: job.limits, tempDir: job.tempDir, onRow: this.rowsRead() });
         dispose = table.dispose;
         columns = table.columns;
         rows = table.rows;
@@ -81,6 +84,19 @@ class Job {
     } finally {
       await dispose?.().catch(() => undefined);
     }
+  }
+
+  /** Counts the source's rows as they are read, saying how many every PROGRESS_MS: the job is moving. */
+  private rowsRead(): () => void {
+    let rows = 0;
+    let last = Date.now();
+    return () => {
+      rows++;
+      const now = Date.now();
+      if (now - last < PROGRESS_MS) return;
+      last = now;
+      send({ type: 'progress', rows });
+    };
   }
 
   /** Inline rows, a batch at a time, asked for as the writer needs them. */

@@ -39,7 +39,7 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** An inline job's rows, a batch per call, undefined at the end. */
   nextRows?: () => Row[] | undefined;
-  /** Rows written so far. */
+  /** Rows of the source read so far, then rows written so far. */
   onProgress?: (rows: number) => void;
 }
 

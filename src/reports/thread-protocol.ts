@@ -7,6 +7,7 @@ import type { ProcessingLog, SourceLimits } from './source-table';
  *
  *   main                                  thread
  *   start {job}                    ->     reads the source (or waits for inline rows)
+ *                                  <-     progress {rows}      (rows of the source read so far)
  *                                  <-     ready {log}          (or failed {error})
  *   write                          ->     writes the report
  *                                  <-     more                 (inline rows: the next batch)

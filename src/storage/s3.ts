@@ -11,8 +11,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BlobNotFound, StoreUnavailable } from '../errors';
+import { isStall, s3Http } from './s3-http';
 import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from './s3-options';
 import { assertValidKey, type BlobInfo, type ByteRange, type ListOptions, type ListPage, type PutOptions, type Store } from './store';
 
@@ -104,7 +104,7 @@ function exactRange(body: Readable, range: ByteRange, contentRange?: string, con
 
 /** Which of the request handler's timeouts ended a call, if one did. */
 function timeoutOf(err: unknown): 'connect' | 'request' | undefined {
-  if (errorName(err) !== 'TimeoutError') return undefined;
+  if (!isStall(err)) return undefined;
   // NodeHttpHandler's connect timeout: "the request socket did not establish a connection...".
   return err instanceof Error && /establish a connection/.test(err.message) ? 'connect' : 'request';
 }
@@ -165,17 +165,12 @@ export class S3Store implements Store {
       credentials: options.credentials,
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
-      // Without timeouts an endpoint that accepts a connection and never answers hangs a call
-      // (and start-up) for ever. The request timeout runs until the answer's headers arrive (an
-      // upload part's body included); a download's body then streams for as long as it takes.
-      requestHandler: new NodeHttpHandler({
-        connectionTimeout: this.connectTimeoutMs,
-        requestTimeout: this.requestTimeoutMs,
-        throwOnRequestTimeout: true,
-      }),
     } as const;
-    this.client = new S3Client(config);
-    this.probeClient = new S3Client({ ...config, maxAttempts: 1 });
+    // Without timeouts an endpoint that accepts a connection and never answers hangs a call (and
+    // start-up) for ever: see s3Http.
+    const timeouts = { connectTimeoutMs: this.connectTimeoutMs, requestTimeoutMs: this.requestTimeoutMs };
+    this.client = new S3Client({ ...config, ...s3Http({ ...timeouts, maxAttempts: 3 }) });
+    this.probeClient = new S3Client({ ...config, ...s3Http({ ...timeouts, maxAttempts: 1 }) });
   }
 
   get location(): string {
@@ -247,7 +242,8 @@ export class S3Store implements Store {
         }),
       );
       if (!(res.Body instanceof Readable)) throw new Error('GetObject returned no stream body');
-      return range ? exactRange(res.Body, range, res.ContentRange, res.ContentLength) : res.Body;
+      const body = range ? exactRange(res.Body, range, res.ContentRange, res.ContentLength) : res.Body;
+      return this.wrapStream(body, `read ${key}`);
     } catch (err) {
       if (isNotFound(err)) throw new BlobNotFound(key, { cause: err });
       throw this.wrap(err, `read ${key}`);
@@ -406,12 +402,31 @@ export class S3Store implements Store {
     return `S3: ${where} failed ${during}: ${firstLine(err)}`;
   }
 
+  /**
+   * A body that fails while it is read (S3 stalls mid-download) fails as a call would, so a
+   * download whose first byte never came answers 503 rather than 500.
+   */
+  private wrapStream(body: Readable, what: string): Readable {
+    const wrap = (err: unknown) => this.wrap(err, what);
+    return Readable.from(
+      (async function* () {
+        try {
+          yield* body as AsyncIterable<Buffer>;
+        } catch (err) {
+          throw wrap(err);
+        }
+      })(),
+      { objectMode: false },
+    );
+  }
+
   /** Outages and misconfiguration become StoreUnavailable (503); anything else is a bug. */
   private wrap(err: unknown, what: string): unknown {
     const status = httpStatus(err);
     const name = errorName(err);
     const outage = networkCode(err) !== undefined || (status !== undefined && status >= 500);
     const misconfigured = name === 'NoSuchBucket' || (name !== undefined && CREDENTIAL_ERRORS.has(name)) || status === 403;
+    if (isStall(err)) return new StoreUnavailable(`The ${this.driver} store did not answer in time to ${what}.`, { cause: err });
     if (outage || misconfigured) {
       return new StoreUnavailable(`The ${this.driver} store failed to ${what}.`, { cause: err });
     }

@@ -128,7 +128,7 @@ function buildReport(deps: ReportHandlerDeps): TaskHandler {
       try {
         const input = await deps.files.open(record, undefined, deps.log);
         await ctx.progress(1, `Reading ${record.name}.`);
-        await spoolSource(input, file, deps.sourceLimits.maxBytes);
+        await spoolSource(input, file, deps.sourceLimits.maxBytes, ctx.working);
       } catch (err) {
         if (err instanceof FileMissing) throw new TaskFailure('file_missing', err.message, { cause: err });
         // On another Machine's volume the blob is unreachable from here, but not missing. Tasks are
@@ -138,7 +138,8 @@ function buildReport(deps: ReportHandlerDeps): TaskHandler {
         }
         throw err;
       }
-      let progress = (_rows: number) => {};
+      // While the source is read, rows say the task is moving; then they are its progress.
+      let progress = (_rows: number) => ctx.working();
       run = deps.threads.start(
         { kind: 'source', ...job, file, sheet: request.source.sheet, limits: { ...DEFAULT_SOURCE_LIMITS, ...deps.sourceLimits } },
         { signal: ctx.signal, onProgress: (rows) => progress(rows) },

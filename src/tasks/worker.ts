@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { PassThrough, type Writable } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { StoredBlob } from '../catalog/files';
 import type { BlobRef, Files } from '../files/files';
@@ -18,6 +18,11 @@ export interface TaskContext {
   signal: AbortSignal;
   /** Records progress (0-100) and optionally a line for the user; also extends the lease. */
   progress(percent: number, message?: string): Promise<void>;
+  /**
+   * Says the task is moving (bytes read or copied) without a new percentage, so it is not taken
+   * for stalled (`stallMs`). Cheap: call it per chunk. Bytes written to an output count already.
+   */
+  working(): void;
   /**
    * Streams an output file into the store as a pending record of the task's owner. It becomes
    * ready only when the task succeeds; if the task fails or is cancelled it is removed.
@@ -38,6 +43,12 @@ export interface WorkerOptions {
   metrics?: TaskMetrics;
   concurrency: number;
   leaseMs: number;
+  /**
+   * A task that shows no progress for this long (no `progress` or `working` call, no byte into an
+   * output) is stopped and its lease no longer renewed: its attempt fails and is retried with
+   * backoff, or another worker takes it once the lease runs out if it does not stop. Unset: never.
+   */
+  stallMs?: number;
   /** How often an idle worker looks for tasks queued by other processes. */
   pollMs?: number;
   /** First retry delay; doubles with each attempt. */
@@ -47,6 +58,7 @@ export interface WorkerOptions {
 
 class HandedBack extends Error {}
 class LeaseLost extends Error {}
+class Stalled extends Error {}
 
 /**
  * Runs tasks from the queue, `concurrency` at a time. In-process (`serve` with WORKERS=n) or in
@@ -156,13 +168,28 @@ export class Worker {
       }
     };
     const finished = (outcome: string) => this.o.metrics?.taskFinished(task.kind, outcome, (Date.now() - started) / 1000);
-    const heartbeat = setInterval(() => beat().catch(() => undefined), Math.max(50, this.o.leaseMs / 3));
+    let movedAt = Date.now();
+    const working = () => {
+      movedAt = Date.now();
+    };
+    const { stallMs } = this.o;
+    // A lease renewed while nothing moves would hold a hung task (and its queue slot) for ever.
+    const heartbeat = setInterval(() => {
+      if (stallMs !== undefined && Date.now() - movedAt > stallMs && !controller.signal.aborted) {
+        controller.abort(new Stalled(`The task made no progress for ${Math.round(stallMs / 1000)} s and was stopped.`));
+      }
+      beat().catch(() => undefined);
+    }, Math.max(50, this.o.leaseMs / 3));
 
     const ctx: TaskContext = {
       task,
       signal: controller.signal,
-      progress: (percent, message) => beat({ progress: percent, message }),
-      output: (name, contentType, write) => this.output(task, outputs, controller.signal, name, contentType, write),
+      progress: (percent, message) => {
+        working();
+        return beat({ progress: percent, message });
+      },
+      working,
+      output: (name, contentType, write) => this.output(task, outputs, controller.signal, working, name, contentType, write),
     };
     try {
       await this.discardEarlierAttempt(task);
@@ -192,12 +219,13 @@ export class Worker {
         finished('failed');
       } else {
         const retryInMs = (this.o.retryBaseMs ?? 2000) * 2 ** (task.attempts - 1) * (0.75 + Math.random() / 2);
+        const stalled = reason instanceof Stalled;
         await queue.fail(task, this.id, {
-          code: 'internal_error',
-          message: 'Something went wrong on our side while running this task.',
+          code: stalled ? 'task_stalled' : 'internal_error',
+          message: stalled ? reason.message : 'Something went wrong on our side while running this task.',
           retryInMs: Math.min(retryInMs, 5 * 60_000),
         });
-        taskLog.error({ err, outcome: 'error', durationMs: Date.now() - started }, 'task attempt failed');
+        taskLog.error({ err, outcome: stalled ? 'stalled' : 'error', durationMs: Date.now() - started }, stalled ? reason.message : 'task attempt failed');
         finished(task.attempts < task.maxAttempts ? 'retried' : 'failed');
       }
     } finally {
@@ -211,11 +239,18 @@ export class Worker {
     task: Task,
     outputs: TaskOutput[],
     signal: AbortSignal,
+    working: () => void,
     name: string,
     contentType: string,
     write: (out: Writable) => Promise<unknown>,
   ): Promise<TaskOutput> {
-    const pipe = new PassThrough();
+    // Bytes taken by the store are the task moving.
+    const pipe = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        working();
+        callback(null, chunk);
+      },
+    });
     let pending: TaskOutput | undefined;
     // The output's id is on the task before any byte is stored, so a later attempt can discard it.
     const noteOutput = async ({ id, store, key, name: clean }: { id: string; store: string; key: string; name: string }) => {
@@ -233,7 +268,12 @@ export class Worker {
         throw err;
       }),
     ]);
-    if (stored.status === 'rejected') throw stored.reason;
+    if (stored.status === 'rejected') {
+      // Files.store has removed its record, and a failed put leaves no blob: nothing to discard
+      // (asking a stalled store to delete it would only wait out another timeout).
+      if (pending) outputs.splice(outputs.indexOf(pending), 1);
+      throw stored.reason;
+    }
     if (written.status === 'rejected') throw written.reason;
     return Object.assign(pending!, { size: stored.value.size, sha256: stored.value.sha256 });
   }

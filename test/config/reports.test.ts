@@ -30,3 +30,15 @@ describe('report limits', () => {
     ]);
   });
 });
+
+describe('the stall timeout of a running task', () => {
+  it('is two minutes unless TASK_STALL_TIMEOUT says otherwise', () => {
+    expect(loadConfig({}, cwd).tasks.stallMs).toBe(120_000);
+    expect(loadConfig({ TASK_STALL_TIMEOUT: '90s' }, cwd).tasks.stallMs).toBe(90_000);
+  });
+
+  it('refuses anything but a duration of at least a second, in one line', () => {
+    expect(configProblems({ TASK_STALL_TIMEOUT: '500ms' }, cwd)).toEqual(['TASK_STALL_TIMEOUT: "500ms" must be a duration of at least 1s (e.g. 2m)']);
+    expect(configProblems({ TASK_STALL_TIMEOUT: 'never' }, cwd)).toEqual(['TASK_STALL_TIMEOUT: "never" must be a duration of at least 1s (e.g. 2m)']);
+  });
+});

@@ -133,7 +133,17 @@ export async function buildTestApp(env: Env = {}, existingDir?: string, options:
     },
     withToken,
     startTaskWorker: (options = {}) => {
-      const worker = new Worker({ queue, files, log: logs.log, handlers: resources.handlers, concurrency: 1, leaseMs: 10_000, pollMs: 20, retryBaseMs: options.retryBaseMs });
+      const worker = new Worker({
+        queue,
+        files,
+        log: logs.log,
+        handlers: resources.handlers,
+        concurrency: 1,
+        leaseMs: 10_000,
+        stallMs: config.tasks.stallMs,
+        pollMs: 20,
+        retryBaseMs: options.retryBaseMs,
+      });
       worker.start();
       return worker;
     },
