@@ -158,7 +158,10 @@ function isNotFound(err: unknown): boolean {
 export class S3Store implements Store {
   readonly driver = 's3';
   private readonly client: S3Client;
-  /** The same endpoint without retries: a probe reports the first failure, within one round of timeouts. */
+  /**
+   * The same endpoint without retries: a probe reports the first failure, within one round of
+   * timeouts, and a failed put's abort doesn't keep its caller waiting (see abortMultipart).
+   */
   private readonly probeClient: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
@@ -290,13 +293,14 @@ export class S3Store implements Store {
   }
 
   /**
-   * Aborts a failed put's multipart upload. When that fails too (the store is down), the upload is
+   * Aborts a failed put's multipart upload, in one attempt: the put's caller (a client waiting for
+   * its answer) is not kept waiting on retries. When that fails (the store is down), the upload is
    * remembered as abandoned: `listIncompleteUploads` then lists it whatever its age, and the sweep
    * aborts it once the store is back.
    */
   private async abortMultipart(key: string, uploadId: string): Promise<void> {
     try {
-      await this.abortIncompleteUpload({ key, uploadId });
+      await this.sendAbort(this.probeClient, key, uploadId);
     } catch {
       this.abandoned.add(uploadId);
     }
@@ -346,8 +350,12 @@ export class S3Store implements Store {
   }
 
   async abortIncompleteUpload({ key, uploadId }: Pick<IncompleteUpload, 'key' | 'uploadId'>): Promise<void> {
+    await this.sendAbort(this.client, key, uploadId);
+  }
+
+  private async sendAbort(client: S3Client, key: string, uploadId: string): Promise<void> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.objectKey(key), UploadId: uploadId }));
+      await client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.objectKey(key), UploadId: uploadId }));
     } catch (err) {
       // Already completed or aborted: nothing left to discard.
       if (errorName(err) !== 'NoSuchUpload' && httpStatus(err) !== 404) throw this.wrap(err, `abort the multipart upload of ${key}`, 's3:AbortMultipartUpload');
