@@ -32,8 +32,8 @@ export interface SweepCounts {
  * One pass over what failed or dead work leaves behind: direct uploads past their expiry,
  * uploads whose process died (record and blob), then the incomplete multipart uploads nothing will
  * complete (those whose records just went among them), temp files and source copies of dead
- * processes, then the rows of those processes. Each step runs even when another failed (logged; the next
- * pass tries again).
+ * processes, then the rows of those processes. Each step runs even when another failed (logged;
+ * the next pass tries again).
  */
 export async function sweepLeftovers(deps: SweeperDeps, now = new Date()): Promise<SweepCounts> {
   const graceMs = deps.graceMs ?? DEFAULT_GRACE_MS;

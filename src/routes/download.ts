@@ -149,12 +149,10 @@ export function downloadContent(
         done();
       },
     });
-    // A client that goes away mid-download just ends the pipeline; nothing to clean up. A store
-    // that fails mid-stream (S3 gone) destroys the response and its connection, so the client sees
-    // the download fail; the record stays as it is (the bytes are not lost, the store is away).
+    // A client that goes away closes the response early (premature close): nothing to clean up.
+    // Any other error is the store's (S3 gone mid-stream): it is logged, and the response and its
+    // connection are destroyed, so the client sees the download fail; the record stays as it is.
     await pipeline(body, meter, res).catch((err: unknown) => {
-      // The client going away closes the response early; any other error is the store's (the
-      // pipeline has destroyed the response by then, so that can't tell them apart).
       if ((err as { code?: unknown }).code !== 'ERR_STREAM_PREMATURE_CLOSE') req.log.error({ err, fileId: record.id }, 'download stream failed');
       res.destroy();
       if (!counted) metrics.download('interrupted', sent);
