@@ -148,7 +148,7 @@ it('s3rver killed mid-upload: 503 store_unavailable while the body is still bein
   const { svc, base } = await serve();
   const total = 200 * MiB;
   const { response } = pacedUpload(base, total, 40 * MiB);
-  // Two 5 MiB parts are in the bucket: the upload is well under way.
+  // Its parts are going into the bucket: the upload is well under way.
   await until('two parts stored', async () => (await s3.inProgressUploads()).some((u) => u.parts >= 2));
   await s3.kill();
 
