@@ -4,11 +4,15 @@ import { DEFAULT_GRACE_MS } from './doctor/context';
 import type { Files } from './files/files';
 import { every, type Periodic } from './housekeeping';
 import { type ScratchPlaces, sweepLeftoverFiles } from './leftovers';
+import type { StoreSet } from './storage/store-set';
+import { sweepAbandonedUploads } from './uploads/incomplete-multipart';
 import { sweepInterruptedUploads } from './uploads/interrupted';
 import { sweepExpiredUploads } from './uploads/pending-sweeper';
 
 export interface SweeperDeps {
   files: Files;
+  /** Every store this process reaches: incomplete multipart uploads are swept in each that has them. */
+  stores: StoreSet;
   instances: Instances;
   places: ScratchPlaces;
   log: Logger;
@@ -19,15 +23,17 @@ export interface SweeperDeps {
 export interface SweepCounts {
   expiredUploads: number;
   interruptedUploads: number;
+  incompleteUploads: number;
   leftoverFiles: number;
   instancesPruned: number;
 }
 
 /**
  * One pass over what failed or dead work leaves behind: direct uploads past their expiry,
- * uploads whose process died (record and blob), temp files and source copies of dead processes,
- * then the rows of those processes. Each step runs even when another failed (logged; the next
- * pass tries again).
+ * uploads whose process died (record and blob), then the incomplete multipart uploads nothing will
+ * complete (those whose records just went among them), temp files and source copies of dead
+ * processes, then the rows of those processes. Each step runs even when another failed (logged;
+ * the next pass tries again).
  */
 export async function sweepLeftovers(deps: SweeperDeps, now = new Date()): Promise<SweepCounts> {
   const graceMs = deps.graceMs ?? DEFAULT_GRACE_MS;
@@ -39,6 +45,7 @@ export async function sweepLeftovers(deps: SweeperDeps, now = new Date()): Promi
   const counts: SweepCounts = {
     expiredUploads: await step('sweeping expired direct uploads', () => sweepExpiredUploads(deps, now)),
     interruptedUploads: await step('sweeping interrupted uploads', () => sweepInterruptedUploads(deps, graceMs, now)),
+    incompleteUploads: await step('sweeping incomplete multipart uploads', () => sweepAbandonedUploads(deps, graceMs, now)),
     leftoverFiles: await step('sweeping leftover files', () => sweepLeftoverFiles(deps, graceMs, now)),
     instancesPruned: await step('pruning dead instances', () => deps.instances.prune(graceMs, now)),
   };

@@ -272,6 +272,13 @@ export class FileCatalog {
     return result.numDeletedRows > 0n;
   }
 
+  /** Which of `keys` in `store` a pending record points at: uploads still in progress (or interrupted, not yet swept). */
+  async pendingKeys(store: string, keys: string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const rows = await this.db.selectFrom('files').select('key').where('store', '=', store).where('key', 'in', keys).where('status', '=', 'pending').execute();
+    return new Set(rows.map((r) => r.key));
+  }
+
   /** Removes a record that never became ready (a failed or aborted upload). */
   async discardPending(id: string): Promise<void> {
     await this.db.deleteFrom('files').where('id', '=', id).where('status', '=', 'pending').execute();

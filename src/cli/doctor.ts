@@ -115,13 +115,13 @@ export function doctorCommand(withConfig: (run: (config: Config) => Promise<void
     .summary('check the catalog against the storage, and repair it')
     .description(
       'compare the catalog with the storage: missing, corrupt and orphan blobs, stale pending uploads,\n' +
-        'temp files and source copies left by processes that are no longer running.\n' +
+        'temp files and source copies left by processes that are no longer running, incomplete multipart uploads.\n' +
         'Exits 0 when clean or every problem found was fixed, 1 when problems are left, 2 when an action was refused.',
     )
     .option('--owner <owner>', "only this owner's records (orphan blobs are then not scanned)")
     .option('--since <when>', 'only records created (and blobs modified) since a date, or a duration ago (7d)', since)
     .addOption(
-      new Option('--grace <duration>', 'blobs, pending uploads and scratch files younger than this are in flight, not problems (unless their process is known to be gone)')
+      new Option('--grace <duration>', 'blobs, pending uploads, scratch files and multipart uploads younger than this are in flight, not problems (unless their process is known to be gone)')
         .default(DEFAULT_GRACE_MS, '1h')
         .argParser(duration),
     )
@@ -129,7 +129,7 @@ export function doctorCommand(withConfig: (run: (config: Config) => Promise<void
     .option('--json', 'print the report as one JSON document (no progress bar)')
     .option(
       '--fix',
-      `mark missing and corrupt records failed, with a message users see in the API; restore restorable ones from the mirror; queue mirror copies of unmirrored ones; remove temp files and source copies left by processes that are no longer running`,
+      `mark missing and corrupt records failed, with a message users see in the API; restore restorable ones from the mirror; queue mirror copies of unmirrored ones; remove temp files and source copies left by processes that are no longer running; abort incomplete multipart uploads`,
     )
     .option('--delete', 'delete missing and corrupt records and their blobs (asks for "yes"; see --yes)')
     .option('--yes', 'confirm --delete without asking (required when not on a terminal)')

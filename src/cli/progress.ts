@@ -8,6 +8,7 @@ const TITLES: Record<Phase, string> = {
   tasks: 'stuck tasks    ',
   mirror: 'mirror copies  ',
   leftovers: 'leftovers      ',
+  uploads: 'multipart      ',
 };
 
 /**

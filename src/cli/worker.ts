@@ -18,6 +18,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
   // and every minute, as in `serve`.
   const sweeper = startLeftoverSweeper({
     files: resources.files,
+    stores: resources.stores,
     instances: resources.instances,
     places: resources.scratch.places,
     log,

@@ -5,7 +5,17 @@ import type { DoctorDeps, DoctorScope } from './context';
 import { copyVerified } from '../mirror/copy-blob';
 import { MIRROR_TASK, mirrorPayload, mirrorTaskRow } from '../mirror/enqueue';
 import { keysWithRecords } from './check-orphans';
-import { type Action, type ActionKind, countAction, type DoctorReport, type FileProblem, isLeftover, type LeftoverProblem, type Problem } from './report';
+import {
+  type Action,
+  type ActionKind,
+  countAction,
+  type DoctorReport,
+  type FileProblem,
+  type IncompleteUploadProblem,
+  isLeftover,
+  type LeftoverProblem,
+  type Problem,
+} from './report';
 
 const CORRUPT_MESSAGE = 'File damaged in storage. Please re-upload it.';
 const UNFINISHED_MESSAGE = 'The upload did not finish. Please re-upload your file.';
@@ -15,7 +25,7 @@ export interface Remedies {
    * Mark records whose blob is gone `missing` (as a download that finds it gone does), corrupt and
    * stale pending ones `failed`, each with a message users see; restore
    * restorable ones from the mirror; queue a mirror copy of unmirrored ones; remove the temp
-   * files and source copies dead processes left.
+   * files and source copies dead processes left; abort incomplete multipart uploads.
    */
   fix: boolean;
   /** Delete those records and whatever blob they had (the caller has confirmed). */
@@ -34,8 +44,15 @@ const RECORD_PROBLEMS = new Set<FileProblem['kind']>(['missing', 'corrupt', 'sta
  */
 export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report: DoctorReport, remedies: Remedies): Promise<void> {
   const { summary } = report;
-  const what = (problem: Problem) => (isLeftover(problem) ? problem.path : problem.kind === 'stuck_task' ? problem.taskId : (problem.fileId ?? problem.key));
-  const record = (action: ActionKind, problem: FileProblem | LeftoverProblem) => {
+  const what = (problem: Problem) =>
+    isLeftover(problem)
+      ? problem.path
+      : problem.kind === 'stuck_task'
+        ? problem.taskId
+        : problem.kind === 'incomplete_upload'
+          ? `multipart upload ${problem.uploadId} of ${problem.key}`
+          : (problem.fileId ?? problem.key);
+  const record = (action: ActionKind, problem: FileProblem | LeftoverProblem | IncompleteUploadProblem) => {
     report.actions.push({ action, problem } satisfies Action);
     countAction(summary, action);
     deps.log.info({ event: 'doctor.action', action, ...problem }, `doctor ${action.replace('_', ' ')} ${what(problem)}`);
@@ -50,6 +67,16 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
       } catch (err) {
         summary.actionErrors += 1;
         deps.log.error({ event: 'doctor.action_failed', err, ...problem }, `doctor could not remove ${problem.path}`);
+      }
+      continue;
+    }
+    if (problem.kind === 'incomplete_upload') {
+      if (!remedies.fix) continue;
+      try {
+        if (await abortIncompleteUpload(deps, problem)) record('aborted', problem);
+      } catch (err) {
+        summary.actionErrors += 1;
+        deps.log.error({ event: 'doctor.action_failed', err, ...problem }, `doctor could not abort ${what(problem)}`);
       }
       continue;
     }
@@ -73,6 +100,14 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
       deps.log.error({ event: 'doctor.action_failed', err, ...problem }, `doctor could not act on ${problem.fileId ?? problem.key}`);
     }
   }
+}
+
+/** Unless an upload that writes its key has begun since the check (keys are never reused; this is a guard). */
+async function abortIncompleteUpload(deps: DoctorDeps, problem: IncompleteUploadProblem): Promise<boolean> {
+  const store = deps.stores.find(problem.store);
+  if (!store?.abortIncompleteUpload || (await deps.files.pendingKeys(problem.store, [problem.key])).size > 0) return false;
+  await store.abortIncompleteUpload(problem);
+  return true;
 }
 
 /** Judged again first: its process may have turned out alive, or the file been removed, since the check. */

@@ -41,7 +41,7 @@ export interface DoctorScope {
   verify: boolean;
 }
 
-export type Phase = 'records' | 'pending' | 'blobs' | 'tasks' | 'mirror' | 'leftovers';
+export type Phase = 'records' | 'pending' | 'blobs' | 'tasks' | 'mirror' | 'leftovers' | 'uploads';
 
 /** Called after each page so a progress bar can move; `total` is known for records only. */
 export type ProgressListener = (event: { phase: Phase; done: number; total?: number }) => void;

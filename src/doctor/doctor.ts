@@ -1,3 +1,4 @@
+import { checkIncompleteUploads } from './check-incomplete';
 import { checkLeftovers } from './check-leftovers';
 import { checkOrphans } from './check-orphans';
 import { checkStalePending } from './check-pending';
@@ -30,7 +31,7 @@ export async function runChecks(
     checkStalePending(deps, scope, now, progress),
     checkStuckTasks(deps, scope, now, progress),
     checkUnmirrored(deps, scope, now, progress),
-    // Leftovers of dead processes have no owner either.
+    // Leftovers of dead processes and incomplete uploads have no owner either.
     ...(orphansSkipped
       ? []
       : [
@@ -39,6 +40,7 @@ export async function runChecks(
             progress(e);
           }),
           checkLeftovers(deps, scope, now, progress),
+          checkIncompleteUploads(deps, scope, now, progress),
         ]),
   ];
   for (const check of checks) {

@@ -11,6 +11,7 @@ const LABELS: Record<Problem['kind'], string> = {
   unmirrored: 'unmirrored',
   temp_leftover: 'temp leftover',
   source_leftover: 'source leftover',
+  incomplete_upload: 'incomplete upload',
 };
 
 const DONE: Record<string, string> = {
@@ -21,6 +22,7 @@ const DONE: Record<string, string> = {
   restored: 'restored from the mirror',
   mirror_queued: 'mirror copy queued',
   removed: 'removed',
+  aborted: 'aborted',
 };
 
 /** 4194304 -> "4.0 MiB". */
@@ -35,8 +37,9 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** Leftovers have no owner and no record: they get a group of their own, last. */
+/** Leftovers and incomplete uploads have no owner and no record: they get groups of their own, last. */
 const LEFTOVERS = 'left behind by processes that are no longer running';
+const UPLOADS = 'incomplete multipart uploads';
 
 /** One line: the numbers a cron mail or a CI log needs at a glance. */
 export function summaryLine(report: DoctorReport): string {
@@ -56,11 +59,13 @@ export function summaryLine(report: DoctorReport): string {
     ...(s.tempLeftovers || s.sourceLeftovers
       ? [`temp leftovers: ${s.tempLeftovers}`, `source leftovers: ${s.sourceLeftovers} (${formatBytes(s.leftoverBytes)})`]
       : []),
+    ...(s.incompleteUploads ? [`incomplete uploads: ${s.incompleteUploads} (${formatBytes(s.incompleteUploadBytes)})`] : []),
   ];
   const done = [`marked missing: ${s.markedMissing}`, `marked failed: ${s.markedFailed}`, `deleted: ${s.deleted}`, `pruned: ${s.pruned}`];
   if (s.restored) done.push(`restored: ${s.restored}`);
   if (s.mirrorQueued) done.push(`mirror copies queued: ${s.mirrorQueued}`);
   if (s.removed) done.push(`removed: ${s.removed}`);
+  if (s.aborted) done.push(`aborted: ${s.aborted}`);
   if (s.actionErrors) done.push(`failed actions: ${s.actionErrors}`);
   return `${found.join(', ')}; ${done.join(', ')}`;
 }
@@ -73,10 +78,10 @@ export function formatText(report: DoctorReport): string {
   const done = new Map(report.actions.map((a) => [a.problem, DONE[a.action]]));
   const groups = new Map<string, Problem[]>();
   for (const problem of report.problems) {
-    const group = isLeftover(problem) ? LEFTOVERS : problem.owner === undefined ? '' : `owner ${problem.owner}`;
+    const group = isLeftover(problem) ? LEFTOVERS : problem.kind === 'incomplete_upload' ? UPLOADS : problem.owner === undefined ? '' : `owner ${problem.owner}`;
     groups.set(group, [...(groups.get(group) ?? []), problem]);
   }
-  const rank = (g: string) => (g === LEFTOVERS ? 2 : g === '' ? 1 : 0);
+  const rank = (g: string) => (g === UPLOADS ? 3 : g === LEFTOVERS ? 2 : g === '' ? 1 : 0);
   const order = [...groups.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const lines: string[] = [];
   const count = problemCount(report.summary);
@@ -89,7 +94,9 @@ export function formatText(report: DoctorReport): string {
         ? `${p.kind === 'temp_leftover' ? 'temp file' : 'source copy'} ${p.path}`
         : p.kind === 'stuck_task'
           ? `task ${p.taskId} (${p.taskKind}, ${p.status})`
-          : `${p.fileId ? `${p.fileId} "${p.name}"` : 'blob'} at ${p.store}:${p.key}`;
+          : p.kind === 'incomplete_upload'
+            ? `multipart upload ${p.uploadId} at ${p.store}:${p.key}`
+            : `${p.fileId ? `${p.fileId} "${p.name}"` : 'blob'} at ${p.store}:${p.key}`;
       lines.push(`  ${LABELS[p.kind]}: ${what}: ${p.reason}${action ? ` [${action}]` : ''}`);
     }
   }

@@ -23,10 +23,12 @@ export type ProblemKind =
   /** A temp file in a store's `.tmp` left by a process that is no longer running (killed mid-upload). */
   | 'temp_leftover'
   /** A copy of a report's source (a work directory) left by a process that is no longer running. */
-  | 'source_leftover';
+  | 'source_leftover'
+  /** An object store's multipart upload that nothing will complete: its parts are kept (and billed) until aborted. */
+  | 'incomplete_upload';
 
 export type LeftoverProblemKind = 'temp_leftover' | 'source_leftover';
-export type FileProblemKind = Exclude<ProblemKind, 'stuck_task' | LeftoverProblemKind>;
+export type FileProblemKind = Exclude<ProblemKind, 'stuck_task' | LeftoverProblemKind | 'incomplete_upload'>;
 
 export interface FileProblem {
   kind: FileProblemKind;
@@ -70,13 +72,27 @@ export interface LeftoverProblem {
   reason: string;
 }
 
-export type Problem = FileProblem | TaskProblem | LeftoverProblem;
+/** An incomplete multipart upload past the grace period that no upload in progress writes; `--fix` aborts it. */
+export interface IncompleteUploadProblem {
+  kind: 'incomplete_upload';
+  store: string;
+  /** The store key it was writing. */
+  key: string;
+  uploadId: string;
+  /** ISO time it began. */
+  startedAt: string;
+  /** What its parts hold. */
+  bytes: number;
+  reason: string;
+}
+
+export type Problem = FileProblem | TaskProblem | LeftoverProblem | IncompleteUploadProblem;
 
 export function isLeftover(problem: Problem): problem is LeftoverProblem {
   return problem.kind === 'temp_leftover' || problem.kind === 'source_leftover';
 }
 
-export type ActionKind = 'marked_missing' | 'marked_failed' | 'deleted' | 'pruned' | 'restored' | 'mirror_queued' | 'removed';
+export type ActionKind = 'marked_missing' | 'marked_failed' | 'deleted' | 'pruned' | 'restored' | 'mirror_queued' | 'removed' | 'aborted';
 
 export interface Action {
   action: ActionKind;
@@ -98,6 +114,9 @@ export interface Summary {
   sourceLeftovers: number;
   /** Bytes held by those leftovers. */
   leftoverBytes: number;
+  incompleteUploads: number;
+  /** Bytes held by the parts of those uploads. */
+  incompleteUploadBytes: number;
   markedMissing: number;
   markedFailed: number;
   deleted: number;
@@ -106,6 +125,8 @@ export interface Summary {
   mirrorQueued: number;
   /** Leftovers removed. */
   removed: number;
+  /** Incomplete uploads aborted. */
+  aborted: number;
   /** Actions that failed (logged with the error); they leave the problem for the next run. */
   actionErrors: number;
 }
@@ -135,6 +156,8 @@ export function emptySummary(): Summary {
     tempLeftovers: 0,
     sourceLeftovers: 0,
     leftoverBytes: 0,
+    incompleteUploads: 0,
+    incompleteUploadBytes: 0,
     markedMissing: 0,
     markedFailed: 0,
     deleted: 0,
@@ -142,13 +165,14 @@ export function emptySummary(): Summary {
     restored: 0,
     mirrorQueued: 0,
     removed: 0,
+    aborted: 0,
     actionErrors: 0,
   };
 }
 
 const COUNTERS: Record<
   ProblemKind,
-  'missing' | 'restorable' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable' | 'stuckTasks' | 'unmirrored' | 'tempLeftovers' | 'sourceLeftovers'
+  'missing' | 'restorable' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable' | 'stuckTasks' | 'unmirrored' | 'tempLeftovers' | 'sourceLeftovers' | 'incompleteUploads'
 > = {
   missing: 'missing',
   restorable: 'restorable',
@@ -160,14 +184,16 @@ const COUNTERS: Record<
   unmirrored: 'unmirrored',
   temp_leftover: 'tempLeftovers',
   source_leftover: 'sourceLeftovers',
+  incomplete_upload: 'incompleteUploads',
 };
 
 export function countProblem(summary: Summary, problem: Problem): void {
   summary[COUNTERS[problem.kind]] += 1;
   if (isLeftover(problem)) summary.leftoverBytes += problem.bytes;
+  if (problem.kind === 'incomplete_upload') summary.incompleteUploadBytes += problem.bytes;
 }
 
-const ACTION_COUNTERS: Record<ActionKind, 'markedMissing' | 'markedFailed' | 'deleted' | 'pruned' | 'restored' | 'mirrorQueued' | 'removed'> = {
+const ACTION_COUNTERS: Record<ActionKind, 'markedMissing' | 'markedFailed' | 'deleted' | 'pruned' | 'restored' | 'mirrorQueued' | 'removed' | 'aborted'> = {
   marked_missing: 'markedMissing',
   marked_failed: 'markedFailed',
   deleted: 'deleted',
@@ -175,6 +201,7 @@ const ACTION_COUNTERS: Record<ActionKind, 'markedMissing' | 'markedFailed' | 'de
   restored: 'restored',
   mirror_queued: 'mirrorQueued',
   removed: 'removed',
+  aborted: 'aborted',
 };
 
 export function countAction(summary: Summary, action: ActionKind): void {
@@ -192,6 +219,7 @@ export function problemCount(summary: Summary): number {
     summary.stuckTasks +
     summary.unmirrored +
     summary.tempLeftovers +
-    summary.sourceLeftovers
+    summary.sourceLeftovers +
+    summary.incompleteUploads
   );
 }

@@ -88,6 +88,11 @@ export class Files {
     return this.deps.catalog.pendingUploadsToJudge(...args);
   }
 
+  /** Which of `keys` in `store` belong to uploads not yet ready (see `FileCatalog.pendingKeys`). */
+  pendingKeys(store: string, keys: string[]): Promise<Set<string>> {
+    return this.deps.catalog.pendingKeys(store, keys);
+  }
+
   /**
    * Streams `body` into the primary store as a new pending file of `upload.owner`. `onPending`
    * runs once the record exists, before any byte is stored (a task notes its outputs there). On

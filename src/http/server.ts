@@ -72,6 +72,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // instance sharing the volume and catalog): at start-up, then every minute.
   const sweeper = startLeftoverSweeper({
     files,
+    stores: resources.stores,
     instances: resources.instances,
     places: resources.scratch.places,
     log,

@@ -142,13 +142,18 @@ export function downloadContent(
         done(null, chunk);
       },
       flush(done) {
+        // A body that ended early without an error must not pass for the whole file: failing
+        // here destroys the response, so the client sees a broken download, never a short one.
+        if (sent < expected) return done(new Error(`The store's body ended after ${sent} of ${expected} bytes.`));
         if (!counted) count();
         done();
       },
     });
-    // A client that goes away mid-download just ends the pipeline; nothing to clean up.
-    await pipeline(body, meter, res).catch((err) => {
-      if (!res.destroyed) req.log.error({ err, fileId: record.id }, 'download stream failed');
+    // A client that goes away closes the response early (premature close): nothing to clean up.
+    // Any other error is the store's (S3 gone mid-stream): it is logged, and the response and its
+    // connection are destroyed, so the client sees the download fail; the record stays as it is.
+    await pipeline(body, meter, res).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code !== 'ERR_STREAM_PREMATURE_CLOSE') req.log.error({ err, fileId: record.id }, 'download stream failed');
       res.destroy();
       if (!counted) metrics.download('interrupted', sent);
     });

@@ -7,6 +7,7 @@ import type { Files } from '../files/files';
 import type { UploadGrant } from '../auth/principal';
 import { BadRequest, Busy, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import { takeOverBodyTimeout } from '../http/body-timeout';
+import { lingerAfterAnswer } from '../http/linger';
 import type { ServiceMetrics } from '../metrics/metrics';
 import { outcomeOf } from '../metrics/outcome';
 import { typeAllowed } from '../uploads/content-types';
@@ -109,9 +110,12 @@ export function uploadFiles(
   };
 
   /**
-   * multer answers only once the body has ended, and the body of a stalled client never does. When
-   * it stops arriving for BODY_IDLE_TIMEOUT, the engine stops and discards every part of it, and
-   * the request is answered 408 `body_timeout` once that is done; the connection is then closed.
+   * multer answers only once the body has ended, and the body of a stalled client never does; nor
+   * need a client send the rest of a large file once the store has failed. When the body stops
+   * arriving for BODY_IDLE_TIMEOUT (408 `body_timeout`), or a part fails on the server's side (503
+   * `store_unavailable` for a store that went away), the engine stops and discards every part,
+   * and the request is answered once that is done, without waiting for the rest of the body; the
+   * connection is then closed (see lingerAfterAnswer).
    */
   const parseBody: RequestHandler = (req, res, next) => {
     let passed = false;
@@ -120,11 +124,17 @@ export function uploadFiles(
       passed = true;
       next(err);
     };
-    takeOverBodyTimeout(req, (err) => {
-      res.setHeader('Connection', 'close');
-      engine.abort(req, err);
+    const endNow = (err: unknown) => {
+      // The rest of the body is never used: the connection can't carry another request.
+      if (!req.complete) {
+        res.setHeader('Connection', 'close');
+        lingerAfterAnswer(res);
+      }
+      engine.abort(req, err instanceof Error ? err : new Error(String(err)));
       void engine.settled(req).then(() => proceed(err));
-    });
+    };
+    takeOverBodyTimeout(req, endNow);
+    engine.whenServerFails(req, endNow);
     parse(req, res, proceed);
   };
 

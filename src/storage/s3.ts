@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Readable, Transform, finished } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
@@ -14,7 +17,17 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BlobNotFound, StoreUnavailable } from '../errors';
 import { isStall, s3Http } from './s3-http';
 import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from './s3-options';
-import { assertValidKey, type BlobInfo, type ByteRange, type ListOptions, type ListPage, type PutOptions, type Store } from './store';
+import {
+  assertValidKey,
+  type BlobInfo,
+  type ByteRange,
+  type IncompleteUpload,
+  type IncompleteUploadPage,
+  type ListOptions,
+  type ListPage,
+  type PutOptions,
+  type Store,
+} from './store';
 
 export type { S3StoreOptions } from './s3-options';
 
@@ -36,6 +49,8 @@ export interface PresignPutOptions {
  * it can't collide with one, and `list` hides it.
  */
 const PROBE_DIR = '.stowage-probe/';
+/** The calls lib-storage makes to write an object (an abort is not one: the put has failed already). */
+const PUT_COMMANDS = new Set(['PutObjectCommand', 'CreateMultipartUploadCommand', 'UploadPartCommand', 'CompleteMultipartUploadCommand']);
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 const CREDENTIAL_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'CredentialsProviderError']);
 
@@ -143,13 +158,20 @@ function isNotFound(err: unknown): boolean {
 export class S3Store implements Store {
   readonly driver = 's3';
   private readonly client: S3Client;
-  /** The same endpoint without retries: a probe reports the first failure, within one round of timeouts. */
+  /**
+   * The same endpoint without retries: a probe reports the first failure, within one round of
+   * timeouts, and a failed put's abort doesn't keep its caller waiting (see abortMultipart).
+   */
   private readonly probeClient: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly endpointName: string;
   private readonly connectTimeoutMs: number;
   private readonly requestTimeoutMs: number;
+  /** Ids of multipart uploads of failed puts that could not be aborted (see abortMultipart). */
+  private readonly abandoned = new Set<string>();
+  /** Puts in progress, by object key: told when one of their calls has failed for good. */
+  private readonly failing = new Map<string, (err: unknown) => void>();
 
   constructor(private readonly options: S3StoreOptions) {
     this.bucket = options.bucket;
@@ -171,6 +193,21 @@ export class S3Store implements Store {
     const timeouts = { connectTimeoutMs: this.connectTimeoutMs, requestTimeoutMs: this.requestTimeoutMs };
     this.client = new S3Client({ ...config, ...s3Http({ ...timeouts, maxAttempts: 3 }) });
     this.probeClient = new S3Client({ ...config, ...s3Http({ ...timeouts, maxAttempts: 1 }) });
+    // lib-storage only rejects once every part reader stops, and a reader filling a part waits for
+    // the body: a slow client would keep sending for minutes into an upload that already failed.
+    // Seeing a put's call fail (after its retries) lets `put` stop the body at once.
+    this.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        try {
+          return await next(args);
+        } catch (err) {
+          const key = (args.input as { Key?: unknown }).Key;
+          if (typeof key === 'string' && PUT_COMMANDS.has(context.commandName ?? '')) this.failing.get(key)?.(err);
+          throw err;
+        }
+      },
+      { step: 'initialize', name: 'stowagePutFailure' },
+    );
   }
 
   get location(): string {
@@ -191,8 +228,10 @@ export class S3Store implements Store {
       body.destroy();
       throw err;
     }
+    const objectKey = this.prefix + key;
     let size = 0;
     let bodyError: unknown;
+    let storeError: unknown;
     // Counts bytes on their way to the uploader; a body error or an abort destroys it, which
     // ends lib-storage's part reader with that error.
     const counted = new Transform({
@@ -201,34 +240,122 @@ export class S3Store implements Store {
         callback(null, chunk);
       },
     });
-    pipeline(body, counted, (err) => {
+    // Piped, not pipelined: when a part fails, lib-storage stops reading and its reader destroys
+    // `counted` with an AbortError, which must not pass for a failure of the body (it would hide
+    // the store's error, and answer 500 instead of 503).
+    body.pipe(counted);
+    const stopWatching = finished(body, (err) => {
+      if (!err) return;
       bodyError ??= err;
+      counted.destroy(err);
     });
     const onAbort = () => counted.destroy(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
+    const onFailure = (err: unknown) => {
+      storeError ??= err;
+      counted.destroy(err instanceof Error ? err : new Error(String(err)));
+    };
+    this.failing.set(objectKey, onFailure);
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: objectKey, Body: counted, ContentType: options.contentType },
+      partSize: this.options.partSize,
+      queueSize: this.options.queueSize,
+      // Aborted here instead (abortMultipart), so that an abort that fails is known and retried.
+      leavePartsOnError: true,
+    });
     try {
-      const upload = new Upload({
-        client: this.client,
-        params: { Bucket: this.bucket, Key: this.prefix + key, Body: counted, ContentType: options.contentType },
-        partSize: this.options.partSize,
-        queueSize: this.options.queueSize,
-      });
-      // Not upload.abort(): that makes done() reject at once while AbortMultipartUpload is sent
-      // later in the background (and leaves the part reader waiting on a body that may never
-      // end). Failing the body instead lets in-flight parts finish, then lib-storage aborts the
-      // multipart upload and only then rejects, so no parts linger once put() has settled.
+      // Not upload.abort(): that makes done() reject at once while parts are still in flight (and
+      // leaves the part reader waiting on a body that may never end). Failing the body instead
+      // lets in-flight parts finish before done() rejects, so that the abort below leaves no part.
       //
       // Once done() resolves the object is committed: an abort arriving later changes nothing.
       await upload.done();
       return { size };
     } catch (err) {
+      stopWatching();
+      body.unpipe(counted);
       body.destroy();
       counted.destroy();
+      if (upload.uploadId) await this.abortMultipart(key, upload.uploadId);
       if (signal?.aborted) throw signal.reason;
-      throw bodyError ?? this.wrap(err, `write ${key}`);
+      // The call that failed first, not what its teardown made of the other part readers.
+      throw bodyError ?? this.wrap(storeError ?? err, `write ${key}`);
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      if (this.failing.get(objectKey) === onFailure) this.failing.delete(objectKey);
     }
+  }
+
+  /**
+   * Aborts a failed put's multipart upload, in one attempt: the put's caller (a client waiting for
+   * its answer) is not kept waiting on retries. When that fails (the store is down), the upload is
+   * remembered as abandoned: `listIncompleteUploads` then lists it whatever its age, and the sweep
+   * aborts it once the store is back.
+   */
+  private async abortMultipart(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.sendAbort(this.probeClient, key, uploadId);
+    } catch {
+      this.abandoned.add(uploadId);
+    }
+  }
+
+  async listIncompleteUploads({ startedBefore, cursor, limit = 1000 }: { startedBefore: Date; cursor?: string; limit?: number }): Promise<IncompleteUploadPage> {
+    const items: IncompleteUpload[] = [];
+    // The cursor is the last upload looked at, so pages resume from it (S3's own markers).
+    let after = cursor === undefined ? undefined : (JSON.parse(cursor) as { key: string; uploadId: string });
+    try {
+      for (;;) {
+        const res = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: this.prefix,
+            KeyMarker: after?.key,
+            UploadIdMarker: after?.uploadId,
+            MaxUploads: Math.min(1000, limit - items.length),
+          }),
+        );
+        for (const { Key, UploadId, Initiated } of res.Uploads ?? []) {
+          if (Key === undefined || UploadId === undefined) continue;
+          after = { key: Key, uploadId: UploadId };
+          const startedAt = Initiated ?? new Date(0);
+          const abandoned = this.abandoned.has(UploadId);
+          if (!abandoned && startedAt >= startedBefore) continue;
+          items.push({ key: Key.slice(this.prefix.length), uploadId: UploadId, startedAt, abandoned, bytes: await this.partBytes(Key, UploadId) });
+        }
+        if (!res.IsTruncated || after === undefined) return { items };
+        if (items.length >= limit) return { items, cursor: JSON.stringify(after) };
+      }
+    } catch (err) {
+      throw this.wrap(err, 'list incomplete multipart uploads', 's3:ListBucketMultipartUploads and s3:ListMultipartUploadParts');
+    }
+  }
+
+  /** What an upload's parts hold (ListParts, a page of up to 1,000 parts at a time). */
+  private async partBytes(objectKey: string, uploadId: string): Promise<number> {
+    let bytes = 0;
+    let marker: string | undefined;
+    do {
+      const res = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, PartNumberMarker: marker }));
+      for (const part of res.Parts ?? []) bytes += part.Size ?? 0;
+      marker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
+    } while (marker);
+    return bytes;
+  }
+
+  async abortIncompleteUpload({ key, uploadId }: Pick<IncompleteUpload, 'key' | 'uploadId'>): Promise<void> {
+    await this.sendAbort(this.client, key, uploadId);
+  }
+
+  private async sendAbort(client: S3Client, key: string, uploadId: string): Promise<void> {
+    try {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.objectKey(key), UploadId: uploadId }));
+    } catch (err) {
+      // Already completed or aborted: nothing left to discard.
+      if (errorName(err) !== 'NoSuchUpload' && httpStatus(err) !== 404) throw this.wrap(err, `abort the multipart upload of ${key}`, 's3:AbortMultipartUpload');
+    }
+    this.abandoned.delete(uploadId);
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
@@ -421,13 +548,17 @@ export class S3Store implements Store {
   }
 
   /** Outages and misconfiguration become StoreUnavailable (503); anything else is a bug. */
-  private wrap(err: unknown, what: string): unknown {
+  private wrap(err: unknown, what: string, permission?: string): unknown {
     const status = httpStatus(err);
     const name = errorName(err);
     const outage = networkCode(err) !== undefined || (status !== undefined && status >= 500);
-    const misconfigured = name === 'NoSuchBucket' || (name !== undefined && CREDENTIAL_ERRORS.has(name)) || status === 403;
+    const denied = (name !== undefined && CREDENTIAL_ERRORS.has(name)) || status === 403;
     if (isStall(err)) return new StoreUnavailable(`The ${this.driver} store did not answer in time to ${what}.`, { cause: err });
-    if (outage || misconfigured) {
+    // Valid keys refused this one call: the policy lacks its permission.
+    if (permission && (name === 'AccessDenied' || (status === 403 && !CREDENTIAL_ERRORS.has(name ?? '')))) {
+      return new StoreUnavailable(`The ${this.driver} store was denied to ${what} (${name ?? 'HTTP 403'}): its keys need ${permission}.`, { cause: err });
+    }
+    if (outage || denied || name === 'NoSuchBucket') {
       return new StoreUnavailable(`The ${this.driver} store failed to ${what}.`, { cause: err });
     }
     return err;

@@ -32,6 +32,27 @@ export interface ListPage {
 }
 
 /**
+ * A multipart upload begun in an object store and neither completed nor aborted. Its parts stay
+ * stored (and billed) until it is aborted: a put whose abort failed (the store was down) or a
+ * process killed mid-put leaves one behind.
+ */
+export interface IncompleteUpload {
+  key: string;
+  uploadId: string;
+  startedAt: Date;
+  /** Bytes its parts hold so far. */
+  bytes: number;
+  /** Left by a failed put of this store object whose abort failed too: nothing will complete it. */
+  abandoned: boolean;
+}
+
+export interface IncompleteUploadPage {
+  items: IncompleteUpload[];
+  /** Present when there may be more items. */
+  cursor?: string;
+}
+
+/**
  * One contract for every storage driver (memory, tmp, volume, and object storage).
  *
  * - `put` streams the body in and is atomic: the key either holds the complete new bytes or is
@@ -62,6 +83,13 @@ export interface Store {
    * on local disk is probed again). Throws StoreUnavailable when the store can't be used.
    */
   check(): Promise<void>;
+  /**
+   * Object stores only: the incomplete multipart uploads under the store's keys that began before
+   * `startedBefore`, or that this store object abandoned whatever their age, a page at a time.
+   */
+  listIncompleteUploads?(options: { startedBefore: Date; cursor?: string; limit?: number }): Promise<IncompleteUploadPage>;
+  /** Aborts an incomplete upload, discarding its parts; one already gone is not an error. */
+  abortIncompleteUpload?(upload: Pick<IncompleteUpload, 'key' | 'uploadId'>): Promise<void>;
   close(): Promise<void>;
 }
 

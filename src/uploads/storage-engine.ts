@@ -27,6 +27,7 @@ export class StoreStorageEngine implements StorageEngine {
   private readonly storing = new WeakMap<Request, Set<AbortController>>();
   private readonly stored = new WeakMap<Request, StoredFile[]>();
   private readonly aborted = new WeakMap<Request, Error>();
+  private readonly onFailure = new WeakMap<Request, (err: unknown) => void>();
 
   constructor(
     private readonly deps: { files: Files; log: Logger },
@@ -71,6 +72,16 @@ export class StoreStorageEngine implements StorageEngine {
     for (const file of this.stored.get(req)?.splice(0) ?? []) this.discard(req, file);
   }
 
+  /**
+   * `listener` hears of the first part that fails on the server's side (the store or the catalog),
+   * once, with its error. Multer would only answer once the whole body has arrived, which may be
+   * minutes of a large file sent for nothing; the caller can answer at once instead. The upload is
+   * already aborted by then (`settled` says when its cleanup is done).
+   */
+  whenServerFails(req: Request, listener: (err: unknown) => void): void {
+    this.onFailure.set(req, listener);
+  }
+
   private discard(req: Request, file: StoredFile): void {
     this.track(
       req,
@@ -112,7 +123,12 @@ export class StoreStorageEngine implements StorageEngine {
     // else listens, and an unheard 'error' would crash the process.
     part.on('error', () => undefined);
     // An error or a premature close of the part (a broken form) fails the put.
-    const stopWatching = finished(file.stream, (err) => err && part.destroy(err));
+    let partFailed = false;
+    const stopWatching = finished(file.stream, (err) => {
+      if (!err) return;
+      partFailed = true;
+      part.destroy(err);
+    });
     file.stream.pipe(part);
     try {
       const stored = await this.deps.files.store(
@@ -131,6 +147,11 @@ export class StoreStorageEngine implements StorageEngine {
     } catch (err) {
       file.stream.unpipe(part);
       file.stream.resume();
+      // Neither the client (a broken form, a disconnect, a limit) nor an abort: the server failed.
+      if (!controller.signal.aborted && !partFailed && !this.aborted.has(req)) {
+        this.abort(req, err instanceof Error ? err : new Error(String(err)));
+        this.onFailure.get(req)?.(err);
+      }
       throw err;
     } finally {
       storing.delete(controller);

@@ -44,7 +44,7 @@ describe.each(CATALOG_DATABASES)('the leftover sweep (catalog on %s)', (kind) =>
     await t.db.updateTable('files').set({ created_at: ago(idle).toISOString(), updated_at: ago(idle).toISOString() }).where('id', '=', id).execute();
     return id;
   }
-  const sweep = () => sweepLeftovers({ files: t.files, instances: t.resources.instances, places: t.resources.scratch.places, log: t.logs.log, graceMs: GRACE }, now());
+  const sweep = () => sweepLeftovers({ files: t.files, stores: t.stores, instances: t.resources.instances, places: t.resources.scratch.places, log: t.logs.log, graceMs: GRACE }, now());
   const pendingIds = async () => (await allRecords(t.db)).filter((r) => r.status === 'pending').map((r) => r.id).sort();
 
   it('pending uploads: a gone writer\'s at once, a silent one\'s and an unrecorded one\'s after the grace period, a live one\'s never', async () => {

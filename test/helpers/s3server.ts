@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,10 +20,10 @@ import { makeTempDir } from './tmp';
  *   provider (DES continuation tokens): the child process is started with it.
  * - Multipart ETags have no `-N` suffix; signatures are not verified (any secret is accepted,
  *   an unknown access key id is refused).
- * - ListMultipartUploads answers NotImplemented: `inProgressUploads()` reads s3rver's upload
- *   directory instead.
- * - AbortMultipartUpload answers 405 and keeps the parts: the child process answers that one
- *   request itself, as S3 does, and hands every other request to s3rver.
+ * - ListMultipartUploads answers NotImplemented, ListParts and AbortMultipartUpload 405 (the last
+ *   keeping the parts): the child process answers those three itself, as S3 does, from s3rver's
+ *   upload directory, and hands every other request to s3rver. `inProgressUploads()` reads that
+ *   directory directly, so a test's view doesn't depend on the shim.
  */
 /** One bucket on the server. */
 export interface S3TestBucket {
@@ -43,6 +43,10 @@ export interface S3TestServer extends S3TestBucket {
   client(): S3Client;
   /** Creates another empty bucket on the same server. */
   newBucket(): Promise<S3TestBucket>;
+  /** SIGKILLs the server, as an outage does: connections are cut, new ones refused. */
+  kill(): Promise<void>;
+  /** Starts it again after `kill`, on the same port and directory: what it stored is back. */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -50,18 +54,27 @@ const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 /** s3rver's directory of in-progress multipart uploads inside a bucket (`<id>/key`, `<id>/<part>`). */
 const UPLOADS_DIR = '._S3rver_uploads';
 
-export async function startS3Server(bucket = 'stowage-test'): Promise<S3TestServer> {
-  const directory = await makeTempDir('stowage-s3rver-');
+/** The s3rver child process on `directory`, listening on `port` (0: any free one). */
+async function spawnS3rver(directory: string, bucket: string, port = 0): Promise<{ child: ChildProcess; port: number; exited: Promise<void> }> {
   const child = spawn(
     process.execPath,
-    ['--openssl-legacy-provider', path.join(__dirname, 's3rver-process.js'), directory, bucket],
+    ['--openssl-legacy-provider', path.join(__dirname, 's3rver-process.js'), directory, bucket, String(port)],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
+  // A killed child's stdin fails any later write: nothing to report.
+  child.stdin!.on('error', () => undefined);
+  const listening = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`s3rver exited with code ${code} before listening`)));
     createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
   });
+  return { child, port: listening, exited };
+}
+
+export async function startS3Server(bucket = 'stowage-test'): Promise<S3TestServer> {
+  const directory = await makeTempDir('stowage-s3rver-');
+  let running = await spawnS3rver(directory, bucket);
+  const { port } = running;
   const endpoint = `http://127.0.0.1:${port}`;
 
   const clients: S3Client[] = [];
@@ -127,11 +140,18 @@ export async function startS3Server(bucket = 'stowage-test'): Promise<S3TestServ
       await inspector.send(new CreateBucketCommand({ Bucket: name }));
       return bucketView(name);
     },
+    async kill() {
+      running.child.kill('SIGKILL');
+      await running.exited;
+    },
+    async restart() {
+      running = await spawnS3rver(directory, bucket, port);
+    },
     async close() {
       for (const c of clients) c.destroy();
-      // Closing its stdin tells the child to exit.
-      child.stdin!.end();
-      await exited;
+      // Closing its stdin tells the child to exit (unless a test killed it and left it so).
+      if (running.child.exitCode === null && running.child.signalCode === null) running.child.stdin!.end();
+      await running.exited;
       await fsp.rm(directory, { recursive: true, force: true });
     },
   };

@@ -10,6 +10,7 @@ import { makeTempDir } from '../helpers/tmp';
 /**
  * `curl -OJ` saves a download under Content-Disposition's plain `filename=` (it does not read
  * `filename*`), so a Unicode name must arrive there as a readable ASCII spelling, not `?n?c?d?`.
+ * And a download whose store sends fewer bytes than the record says fails in curl at once.
  */
 
 const execFileAsync = promisify(execFile);
@@ -45,4 +46,23 @@ it.each([
   await execFileAsync('curl', ['-sS', '--fail', '-OJ', '-H', `Authorization: Bearer ${token}`, `${base}${upload.body.files[0].links.content}`], { cwd: into });
   expect(await fsp.readdir(into)).toEqual([saved]);
   expect(await fsp.readFile(path.join(into, saved))).toEqual(data);
+});
+
+it('a blob shorter than its record (cut on disk) fails the download at once: curl exits 18 (partial file), not 28 (waiting for the rest)', async () => {
+  const data = Buffer.alloc(256 * 1024, 'x');
+  const upload = await t.http().post('/v1/files').attach('file', data, { filename: 'cut.bin', contentType: 'application/octet-stream' });
+  expect(upload.status).toBe(201);
+  const { id } = upload.body.files[0];
+  const record = await t.files.get('anonymous', id);
+  await fsp.truncate(path.join(t.config.storage.path, ...record!.key.split('/')), 1000);
+
+  const into = await fsp.mkdtemp(path.join(dir, 'curl-'));
+  const token = await t.key('anonymous', 'read');
+  const err = await execFileAsync('curl', ['-sS', '--max-time', '4', '-o', 'cut.bin', '-H', `Authorization: Bearer ${token}`, `${base}/v1/files/${id}/content`], { cwd: into }).then(
+    () => undefined,
+    (e: { code?: number; stderr?: string }) => e,
+  );
+  expect(err).toMatchObject({ code: 18, stderr: expect.stringMatching(/transfer closed with \d+ bytes remaining/) });
+  expect((await fsp.stat(path.join(into, 'cut.bin'))).size).toBe(1000);
+  expect(await t.logs.waitFor((l) => l.msg === 'download stream failed')).toMatchObject({ fileId: id });
 });

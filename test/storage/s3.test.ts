@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { StoreUnavailable } from '../../src/errors';
 import { S3Store } from '../../src/storage/s3';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
@@ -120,6 +120,40 @@ describe('S3Store against s3rver', () => {
     expect(second.cursor).toBeUndefined();
   });
 
+  it('lists the incomplete multipart uploads under its prefix begun before a time, with their bytes, a page at a time; aborting one twice is fine', async () => {
+    const inspector = server.client();
+    const begin = async (Key: string, parts: number[]) => {
+      const { UploadId } = await inspector.send(new CreateMultipartUploadCommand({ Bucket: bucket.bucket, Key }));
+      for (const [i, size] of parts.entries()) {
+        await inspector.send(new UploadPartCommand({ Bucket: bucket.bucket, Key, UploadId, PartNumber: i + 1, Body: randomData(size) }));
+      }
+      return UploadId!;
+    };
+    const before = new Date(Date.now() - 60_000);
+    const a = await begin('p/a/one', [5 * MiB, 1000]);
+    const b = await begin('p/b/two', []);
+    await begin('elsewhere/three', [1000]);
+    const later = new Date(Date.now() + 60_000);
+
+    expect((await store.listIncompleteUploads({ startedBefore: before })).items).toEqual([]);
+    const all = await store.listIncompleteUploads({ startedBefore: later });
+    expect(all).toEqual({
+      items: [
+        { key: 'a/one', uploadId: a, startedAt: expect.any(Date), bytes: 5 * MiB + 1000, abandoned: false },
+        { key: 'b/two', uploadId: b, startedAt: expect.any(Date), bytes: 0, abandoned: false },
+      ],
+    });
+    const first = await store.listIncompleteUploads({ startedBefore: later, limit: 1 });
+    expect(first.items.map((u) => u.key)).toEqual(['a/one']);
+    const second = await store.listIncompleteUploads({ startedBefore: later, limit: 1, cursor: first.cursor });
+    expect(second.items.map((u) => u.key)).toEqual(['b/two']);
+
+    await store.abortIncompleteUpload({ key: 'a/one', uploadId: a });
+    await store.abortIncompleteUpload({ key: 'a/one', uploadId: a });
+    expect((await store.listIncompleteUploads({ startedBefore: later })).items.map((u) => u.key)).toEqual(['b/two']);
+    expect((await bucket.inProgressUploads()).map((u) => u.key).sort()).toEqual(['elsewhere/three', 'p/b/two']);
+  });
+
   it('sets the content type given to put', async () => {
     await store.put('typed', chunked(Buffer.from('{}')), { contentType: 'application/json' });
     const res = await fetch(await store.presignGet('typed', { expiresIn: 60 }));
@@ -223,6 +257,53 @@ describe('S3Store against s3rver', () => {
       expect(await store.head('direct/upload')).toMatchObject({ key: 'direct/upload', size: data.length });
       expect(sha256(await readAll(await store.get('direct/upload')))).toBe(sha256(data));
     });
+  });
+});
+
+describe('S3Store when the server goes away mid-put', () => {
+  let own: S3TestServer;
+  beforeEach(async () => {
+    own = await startS3Server();
+  });
+  afterEach(() => own.close());
+
+  it('rejects with StoreUnavailable caused by the network error as soon as a call fails, stops reading the body, and lists the upload it could not abort as abandoned until it is aborted', async () => {
+    const store = new S3Store(own.storeOptions({ prefix: 'p/' }));
+    let killed = false;
+    let read = 0;
+    // Killed once the first two parts are up and none is in flight, then slow (about 1 MiB/s).
+    // The store learns of the outage when the part being filled (10 to 15 MiB) goes up; it must
+    // not wait for the other part reader to fill one more part (to 20 MiB) before giving up.
+    const later = new Date(Date.now() + 60_000);
+    const body = lazyStream(100 * MiB, async (offset) => {
+      read = offset;
+      if (killed) await new Promise((resolve) => setTimeout(resolve, 50));
+      else if (offset >= 12 * MiB) {
+        while (((await store.listIncompleteUploads({ startedBefore: later })).items[0]?.bytes ?? 0) < 10 * MiB) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await own.kill();
+        killed = true;
+      }
+    });
+    const err = await store.put('cut', body).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreUnavailable);
+    // Under jest the SDK wraps the socket error (another realm's Error), keeping its message.
+    expect(String((err as Error).cause)).toMatch(/ECONNREFUSED|ECONNRESET|socket hang up/);
+    expect(read).toBeLessThan(17 * MiB);
+    expect(body.destroyed).toBe(true);
+
+    await own.restart();
+    const [left] = await own.inProgressUploads();
+    expect(left).toMatchObject({ key: 'p/cut' });
+    // Abandoned: listed whatever its age.
+    const { items } = await store.listIncompleteUploads({ startedBefore: new Date(0) });
+    expect(items).toEqual([{ key: 'cut', uploadId: expect.any(String), startedAt: expect.any(Date), bytes: expect.any(Number), abandoned: true }]);
+    expect(items[0].bytes).toBeGreaterThanOrEqual(5 * MiB);
+    await store.abortIncompleteUpload(items[0]);
+    expect(await own.inProgressUploads()).toEqual([]);
+    expect((await store.listIncompleteUploads({ startedBefore: new Date(0) })).items).toEqual([]);
+    await store.close();
   });
 });
 

@@ -1,0 +1,55 @@
+import type { Logger } from 'pino';
+import type { Files } from '../files/files';
+import type { IncompleteUpload, Store } from '../storage/store';
+import type { StoreSet } from '../storage/store-set';
+
+/** Uploads asked of a store per round trip: bounds memory. */
+const PAGE = 200;
+
+/** An incomplete multipart upload that nothing will complete, in `store`. */
+export interface AbandonedUpload {
+  store: Store;
+  upload: IncompleteUpload;
+  reason: string;
+}
+
+/**
+ * Incomplete multipart uploads (object stores) that no put will complete: those a failed put of
+ * this process could not abort (the store was down), whatever their age; and those begun over
+ * `graceMs` ago whose key no pending record points at. An upload in progress has a pending record
+ * however long it takes; one whose process died loses that record to the interrupted-upload
+ * sweep (or `doctor --fix`) first, and is then found here.
+ */
+export async function* findAbandonedUploads(deps: { stores: StoreSet; files: Files }, graceMs: number, now = new Date()): AsyncGenerator<AbandonedUpload> {
+  const startedBefore = new Date(now.getTime() - graceMs);
+  for (const store of deps.stores.all()) {
+    if (!store.listIncompleteUploads || !store.abortIncompleteUpload) continue;
+    let cursor: string | undefined;
+    do {
+      const page = await store.listIncompleteUploads({ startedBefore, cursor, limit: PAGE });
+      const pending = await deps.files.pendingKeys(store.driver, page.items.map((u) => u.key));
+      for (const upload of page.items) {
+        const begun = `begun ${upload.startedAt.toISOString()} with ${upload.bytes} bytes of parts`;
+        if (upload.abandoned) yield { store, upload, reason: `${begun}; its upload failed and could not abort it while the store was unavailable` };
+        else if (!pending.has(upload.key)) yield { store, upload, reason: `${begun}; no upload in progress writes it` };
+      }
+      cursor = page.cursor;
+    } while (cursor);
+  }
+}
+
+/** Aborts what `findAbandonedUploads` finds; failures are logged and retried next time. Returns how many were aborted. */
+export async function sweepAbandonedUploads(deps: { stores: StoreSet; files: Files; log: Logger }, graceMs: number, now = new Date()): Promise<number> {
+  let aborted = 0;
+  for await (const { store, upload, reason } of findAbandonedUploads(deps, graceMs, now)) {
+    const fields = { event: 'incomplete_upload', store: store.driver, key: upload.key, uploadId: upload.uploadId, bytes: upload.bytes };
+    try {
+      await store.abortIncompleteUpload!(upload);
+      aborted++;
+      deps.log.info({ ...fields, outcome: 'aborted' }, `incomplete multipart upload aborted: ${reason}`);
+    } catch (err) {
+      deps.log.warn({ ...fields, err }, 'could not abort an incomplete multipart upload; will retry');
+    }
+  }
+  return aborted;
+}
