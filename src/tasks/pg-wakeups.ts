@@ -48,8 +48,13 @@ async function listenForSignals(settings: PostgresSettings, log: Logger, onSigna
       if (client === c) scheduleReconnect();
     });
     client = c;
-    await c.connect();
-    await c.query(`LISTEN ${CHANNEL}`);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${CHANNEL}`);
+    } catch (err) {
+      void c.end().catch(() => undefined);
+      throw err;
+    }
   };
 
   const scheduleReconnect = () => {

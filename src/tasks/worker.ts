@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { PassThrough, type Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { StoredBlob } from '../catalog/files';
+import { isDatabaseUnavailable } from '../catalog/unavailable';
 import type { BlobRef, Files } from '../files/files';
 import type { TaskMetrics } from '../metrics/metrics';
 import type { TaskQueue } from './queue';
@@ -45,6 +47,10 @@ export interface WorkerOptions {
   workerId?: string;
 }
 
+/** First and longest wait between tries to record a task's outcome while the database is unreachable. */
+const RECORD_RETRY_MS = 500;
+const RECORD_RETRY_MAX_MS = 10_000;
+
 class HandedBack extends Error {}
 class LeaseLost extends Error {}
 
@@ -56,6 +62,8 @@ class LeaseLost extends Error {}
 export class Worker {
   readonly id: string;
   private stopping = false;
+  /** Aborted by `stop`: cuts short a wait to record an outcome again. */
+  private readonly stopped = new AbortController();
   private started = false;
   private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
   private slots: Promise<void>[] = [];
@@ -88,6 +96,7 @@ export class Worker {
    */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     this.o.queue.events.off('enqueued', this.onEnqueued);
     this.o.queue.events.off('cancelled', this.onCancelled);
     this.wakeAll();
@@ -168,7 +177,7 @@ export class Worker {
       await this.discardEarlierAttempt(task);
       const message = await this.o.handlers[task.kind](ctx);
       controller.signal.throwIfAborted();
-      if (await queue.succeed(task, this.id, outputs, message || 'Done.')) {
+      if (await this.record(() => queue.succeed(task, this.id, outputs, message || 'Done.'), taskLog)) {
         taskLog.info({ durationMs: Date.now() - started, outcome: 'succeeded', outputs: outputs.map((o) => o.id) }, 'task finished');
         finished('succeeded');
       } else {
@@ -180,23 +189,27 @@ export class Worker {
       await this.discard(outputs);
       const reason = controller.signal.aborted ? controller.signal.reason : err;
       if (reason instanceof HandedBack) {
-        await queue.release(task, this.id);
+        await this.record(() => queue.release(task, this.id), taskLog);
         taskLog.info({ outcome: 'handed back' }, 'task handed back');
         finished('handed_back');
       } else if (reason instanceof LeaseLost) {
         taskLog.warn({ outcome: 'lost', reason: reason.message }, 'task stopped: cancelled or reclaimed');
         finished('lost');
       } else if (err instanceof TaskFailure) {
-        await queue.fail(task, this.id, { code: err.code, message: err.message });
+        await this.record(() => queue.fail(task, this.id, { code: err.code, message: err.message }), taskLog);
         taskLog.info({ outcome: 'failed', code: err.code, durationMs: Date.now() - started }, err.message);
         finished('failed');
       } else {
         const retryInMs = (this.o.retryBaseMs ?? 2000) * 2 ** (task.attempts - 1) * (0.75 + Math.random() / 2);
-        await queue.fail(task, this.id, {
-          code: 'internal_error',
-          message: 'Something went wrong on our side while running this task.',
-          retryInMs: Math.min(retryInMs, 5 * 60_000),
-        });
+        await this.record(
+          () =>
+            queue.fail(task, this.id, {
+              code: 'internal_error',
+              message: 'Something went wrong on our side while running this task.',
+              retryInMs: Math.min(retryInMs, 5 * 60_000),
+            }),
+          taskLog,
+        );
         taskLog.error({ err, outcome: 'error', durationMs: Date.now() - started }, 'task attempt failed');
         finished(task.attempts < task.maxAttempts ? 'retried' : 'failed');
       }
@@ -204,6 +217,24 @@ export class Worker {
       clearInterval(heartbeat);
       this.running.delete(task.id);
       release();
+    }
+  }
+
+  /**
+   * Records a task's outcome. While the database is unreachable the outcome is kept and the write
+   * tried again with backoff, rather than lost with the slot. The lease may run out meanwhile and
+   * the task run again elsewhere: every write is conditional on still holding it, so the task
+   * ends once and its outputs stay single. A stopping worker tries once more, then gives up.
+   */
+  private async record<T>(write: () => Promise<T>, taskLog: Logger): Promise<T> {
+    for (let waitMs = RECORD_RETRY_MS; ; waitMs = Math.min(2 * waitMs, RECORD_RETRY_MAX_MS)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!isDatabaseUnavailable(err) || this.stopping) throw err;
+        taskLog.warn({ err, retryInMs: waitMs }, 'the database is unavailable: the task outcome is kept, to be recorded once it is back');
+        await sleep(waitMs, undefined, { signal: this.stopped.signal }).catch(() => undefined);
+      }
     }
   }
 
