@@ -273,6 +273,12 @@ export class FileCatalog {
   }
 
   /** Removes a record that never became ready (a failed or aborted upload). */
+  /** A record's status, whoever owns it; undefined when there is no such record. */
+  async statusOf(id: string): Promise<FileStatus | undefined> {
+    const row = await this.db.selectFrom('files').select('status').where('id', '=', id).executeTakeFirst();
+    return row?.status;
+  }
+
   async discardPending(id: string): Promise<void> {
     await this.db.deleteFrom('files').where('id', '=', id).where('status', '=', 'pending').execute();
   }
