@@ -62,8 +62,8 @@ class LeaseLost extends Error {}
 export class Worker {
   readonly id: string;
   private stopping = false;
-  /** Aborted by `stop`: cuts short a wait to record an outcome again. */
-  private readonly stopped = new AbortController();
+  /** Aborted when `stop`'s grace period is over: cuts short a wait to record an outcome again. */
+  private readonly graceOver = new AbortController();
   private started = false;
   private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
   private slots: Promise<void>[] = [];
@@ -96,7 +96,6 @@ export class Worker {
    */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
-    this.stopped.abort();
     this.o.queue.events.off('enqueued', this.onEnqueued);
     this.o.queue.events.off('cancelled', this.onCancelled);
     this.wakeAll();
@@ -108,6 +107,7 @@ export class Worker {
     });
     await Promise.race([Promise.all(this.slots), grace]);
     clearTimeout(timer);
+    this.graceOver.abort();
     for (const { controller } of this.running.values()) controller.abort(new HandedBack('worker stopping'));
     await Promise.all([...this.slots, unrecorded]);
     this.o.log.info({ workerId: this.id }, 'worker stopped');
@@ -224,16 +224,17 @@ export class Worker {
    * Records a task's outcome. While the database is unreachable the outcome is kept and the write
    * tried again with backoff, rather than lost with the slot. The lease may run out meanwhile and
    * the task run again elsewhere: every write is conditional on still holding it, so the task
-   * ends once and its outputs stay single. A stopping worker tries once more, then gives up.
+   * ends once and its outputs stay single. A stopping worker tries until its grace period is
+   * over, then once more, and gives up.
    */
   private async record<T>(write: () => Promise<T>, taskLog: Logger): Promise<T> {
     for (let waitMs = RECORD_RETRY_MS; ; waitMs = Math.min(2 * waitMs, RECORD_RETRY_MAX_MS)) {
       try {
         return await write();
       } catch (err) {
-        if (!isDatabaseUnavailable(err) || this.stopping) throw err;
+        if (!isDatabaseUnavailable(err) || this.graceOver.signal.aborted) throw err;
         taskLog.warn({ err, retryInMs: waitMs }, 'the database is unavailable: the task outcome is kept, to be recorded once it is back');
-        await sleep(waitMs, undefined, { signal: this.stopped.signal }).catch(() => undefined);
+        await sleep(waitMs, undefined, { signal: this.graceOver.signal }).catch(() => undefined);
       }
     }
   }
