@@ -27,10 +27,10 @@ export interface SweepCounts {
 
 /**
  * One pass over what failed or dead work leaves behind: uploads this process could not discard
- * while the catalog was unreachable, direct uploads past their expiry,
- * uploads whose process died (record and blob), temp files and source copies of dead processes,
- * then the rows of those processes. Each step runs even when another failed (logged; the next
- * pass tries again), unless the database is unreachable.
+ * while the catalog was unreachable, direct uploads past their expiry, uploads whose process
+ * died (record and blob), temp files and source copies of dead processes, then the rows of those
+ * processes. Each step runs even when another failed (logged; the next pass tries again), unless
+ * the database is unreachable.
  */
 export async function sweepLeftovers(deps: SweeperDeps, now = new Date()): Promise<SweepCounts> {
   const graceMs = deps.graceMs ?? DEFAULT_GRACE_MS;

@@ -52,6 +52,7 @@ export function openPostgresPool(settings: PostgresSettings, onIdleError: (err: 
   // fails with that error, and the pool drops the connection when it is released.
   pool.on('connect', (client) => client.on('error', () => undefined));
   const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  // Kysely is given no cursor, so it never calls `query` with one.
   const marking = (client: pg.PoolClient): PostgresPoolClient => ({
     query: ((text: string, parameters: unknown[]) =>
       client.query(text, parameters).catch((err: unknown) => {
