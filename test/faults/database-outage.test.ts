@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { storeKeyFor } from '../../src/files/names';
 import { type PostgresServer, startPostgres } from '../helpers/postgres';
+import { parsePrometheus } from '../helpers/prometheus';
 import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
 import { listFilesDeep, makeTempDir } from '../helpers/tmp';
 
@@ -17,6 +18,7 @@ import { listFilesDeep, makeTempDir } from '../helpers/tmp';
  * no pending record, temp file or stray blob behind.
  */
 
+const METRICS_TOKEN = 'metrics-token-for-the-outage-test';
 let postgres: PostgresServer;
 let down = false;
 let dir: string;
@@ -43,6 +45,7 @@ beforeEach(async () => {
     DIRECT_UPLOAD_EXPIRES_S: '1',
     // Leases run out during the outage: tasks running then are taken again after it.
     TASK_LEASE_SECONDS: '3',
+    METRICS_TOKEN,
   };
   auth = bearer(await createKeyWithCli(env, 'alice', 'write', { cwd: dir }));
 });
@@ -321,6 +324,11 @@ it('two processes live through a 10 s outage under load: 503 database_unavailabl
     const res = await fetch(`${procs[1 - a.via].base}/v1/files/${a.id}/content`, { headers: auth });
     expect([res.status, sha256(Buffer.from(await res.arrayBuffer()))]).toEqual([200, load.sent.get(a.name)]);
   }
+
+  // The uploads the outage failed are counted by their code.
+  const metrics = parsePrometheus(await (await fetch(`${procs[0].base}/metrics`, { headers: bearer(METRICS_TOKEN) })).text());
+  expect(metrics.get('stowage_uploads_total{outcome="database_unavailable"}')).toBeGreaterThanOrEqual(1);
+  expect(metrics.get('stowage_uploads_total{outcome="internal_error"}')).toBeUndefined();
 
   // Both still run, and neither came close to crashing.
   for (const { svc } of procs) {
