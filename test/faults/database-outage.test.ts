@@ -4,7 +4,13 @@ import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
+import type { DatabaseSettings, PostgresSettings } from '../../src/catalog/database-settings';
+import { openDatabase } from '../../src/catalog/database';
+import { loadConfig } from '../../src/config';
 import { storeKeyFor } from '../../src/files/names';
+import { postgresWakeups } from '../../src/tasks/pg-wakeups';
+import type { QueueSignal } from '../../src/tasks/wakeups';
+import { LogCapture } from '../helpers/app';
 import { type PostgresServer, startPostgres } from '../helpers/postgres';
 import { parsePrometheus } from '../helpers/prometheus';
 import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
@@ -455,4 +461,26 @@ describe('a task whose attempt ends while the database is down', () => {
     expect(blobs).toEqual([storeKeyFor(task.outputs[0].id)]);
     expect(crashTraces(next.svc)).toEqual([]);
   });
+});
+
+it('a queue listener that starts while the database is down subscribes once it is back', async () => {
+  const settings = loadConfig({ STORAGE: 'memory', DATABASE_URL: env.DATABASE_URL }, dir).database as DatabaseSettings & PostgresSettings;
+  const db = openDatabase(settings);
+  const logs = new LogCapture();
+  let hear: (signal: QueueSignal) => void = () => undefined;
+  await crash();
+  const subscription = await postgresWakeups(db, settings, logs.log).listen((signal) => hear(signal));
+  try {
+    const subscribed = new Promise<QueueSignal>((resolve) => (hear = resolve));
+    await restart();
+    // Once subscribed it says something may have been enqueued meanwhile, then hears what is sent.
+    expect(await subscribed).toEqual({ type: 'enqueued', kind: '*' });
+    const next = new Promise<QueueSignal>((resolve) => (hear = resolve));
+    await query("select pg_notify('stowage_tasks', $1)", [JSON.stringify({ type: 'cancelled', id: 'abc' })]);
+    expect(await next).toEqual({ type: 'cancelled', id: 'abc' });
+    expect(logs.lines.some((l) => l.msg === 'queue listener could not connect; retrying')).toBe(true);
+  } finally {
+    await subscription.close();
+    await db.destroy();
+  }
 });
