@@ -136,6 +136,17 @@ export class StoreUnavailable extends AppError {
   }
 }
 
+/**
+ * 503 with Retry-After: the catalog database can't be reached (PostgreSQL restarting, failing
+ * over, down). Nothing was changed; the same request succeeds once it is back, without a restart.
+ */
+export class DatabaseUnavailable extends AppError {
+  readonly retryAfterS = 5;
+  constructor(options?: { cause?: unknown }) {
+    super(503, 'database_unavailable', 'The database is unavailable right now. Try again in a few seconds.', options);
+  }
+}
+
 /** The store has no room left (memory cap reached, disk full). */
 export class InsufficientStorage extends AppError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Instances } from './catalog/instances';
+import { isDatabaseUnavailable } from './catalog/unavailable';
 import { DEFAULT_GRACE_MS } from './doctor/context';
 import type { Files } from './files/files';
 import { every, type Periodic } from './housekeeping';
@@ -21,6 +22,7 @@ export interface SweeperDeps {
 }
 
 export interface SweepCounts {
+  undiscarded: number;
   expiredUploads: number;
   interruptedUploads: number;
   incompleteUploads: number;
@@ -29,20 +31,29 @@ export interface SweepCounts {
 }
 
 /**
- * One pass over what failed or dead work leaves behind: direct uploads past their expiry,
- * uploads whose process died (record and blob), then the incomplete multipart uploads nothing will
- * complete (those whose records just went among them), temp files and source copies of dead
- * processes, then the rows of those processes. Each step runs even when another failed (logged;
- * the next pass tries again).
+ * One pass over what failed or dead work leaves behind: uploads this process could not discard
+ * while the catalog was unreachable, direct uploads past their expiry, uploads whose process
+ * died (record and blob), then the incomplete multipart uploads nothing will complete (those whose
+ * records just went among them), temp files and source copies of dead processes, then the rows of
+ * those processes. Each step runs even when another failed (logged; the next pass tries again),
+ * unless the database is unreachable.
  */
 export async function sweepLeftovers(deps: SweeperDeps, now = new Date()): Promise<SweepCounts> {
   const graceMs = deps.graceMs ?? DEFAULT_GRACE_MS;
-  const step = (what: string, run: () => Promise<number>) =>
-    run().catch((err: unknown) => {
-      deps.log.warn({ err }, `${what} failed; will retry`);
+  // Every step needs the catalog: once it is found unreachable, the rest wait for the next pass.
+  let unreachable = false;
+  const step = async (what: string, run: () => Promise<number>) => {
+    if (unreachable) return 0;
+    return run().catch((err: unknown) => {
+      unreachable = isDatabaseUnavailable(err);
+      if (unreachable) deps.log.warn({ err }, 'the database is unavailable: the leftover sweep waits for its next pass');
+      else deps.log.warn({ err }, `${what} failed; will retry`);
       return 0;
     });
+  };
   const counts: SweepCounts = {
+    // First what this process gave up on while the catalog was unreachable.
+    undiscarded: await step('discarding uploads the catalog could not remove', () => deps.files.retryDiscards()),
     expiredUploads: await step('sweeping expired direct uploads', () => sweepExpiredUploads(deps, now)),
     interruptedUploads: await step('sweeping interrupted uploads', () => sweepInterruptedUploads(deps, graceMs, now)),
     incompleteUploads: await step('sweeping incomplete multipart uploads', () => sweepAbandonedUploads(deps, graceMs, now)),

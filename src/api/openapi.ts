@@ -198,7 +198,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         '415': '`multipart_required`, `unsupported_file_type`.',
         '503': {
           description:
-            '`busy`: this client (UPLOADS_PER_CLIENT) or the server (UPLOADS_MAX) has as many uploads in progress as it takes; refused before the body is read, with `Retry-After`, and the connection is closed. Also `store_unavailable`.',
+            '`busy`: this client (UPLOADS_PER_CLIENT) or the server (UPLOADS_MAX) has as many uploads in progress as it takes; refused before the body is read, with `Retry-After`, and the connection is closed. Also `store_unavailable`, and `database_unavailable` (with `Retry-After`).',
           json: errorResponse,
           headers: { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' } } },
         },
@@ -550,7 +550,7 @@ function operation(route: string, spec: OperationSpec) {
     if (given !== undefined && typeof given !== 'string') throw new Error(`${spec.operationId}: a 400 must be an error`);
     responses['400'] = response(given ? `${given} ${invalidOwner}` : invalidOwner);
   }
-  responses.default = response('Any other error in the one error shape, e.g. 500 `internal_error`, 503 `store_unavailable` (with `Retry-After`), 507 `insufficient_storage`.');
+  responses.default = response('Any other error in the one error shape, e.g. 500 `internal_error`, 503 `store_unavailable` or `database_unavailable` (with `Retry-After`), 507 `insufficient_storage`.');
   const ordered = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)));
   return {
     operationId: spec.operationId,

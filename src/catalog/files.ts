@@ -279,6 +279,12 @@ export class FileCatalog {
     return new Set(rows.map((r) => r.key));
   }
 
+  /** A record's status, whoever owns it; undefined when there is no such record. */
+  async statusOf(id: string): Promise<FileStatus | undefined> {
+    const row = await this.db.selectFrom('files').select('status').where('id', '=', id).executeTakeFirst();
+    return row?.status;
+  }
+
   /** Removes a record that never became ready (a failed or aborted upload). */
   async discardPending(id: string): Promise<void> {
     await this.db.deleteFrom('files').where('id', '=', id).where('status', '=', 'pending').execute();

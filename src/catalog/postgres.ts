@@ -1,6 +1,8 @@
+import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import { parse, toClientConfig } from 'pg-connection-string';
 import type { PostgresSettings } from './database-settings';
+import { markIfUnavailable } from './unavailable';
 
 /** PostgreSQL's type oid for int8 (bigint), which also types count(*). */
 const INT8_OID = 20;
@@ -29,7 +31,12 @@ export function pgClientConfig(settings: PostgresSettings): pg.ClientConfig {
   return { ...config, ssl: mode && mode !== 'disable' ? config.ssl : false, types: catalogTypes };
 }
 
-export function openPostgresPool(settings: PostgresSettings, onIdleError: (err: Error) => void): pg.Pool {
+/**
+ * The catalog's connection pool, as Kysely uses it. Every error that says the server can't be
+ * reached or went away is marked (`isDatabaseUnavailable`): a request then answers 503
+ * `database_unavailable` and a worker keeps a task's outcome to record later, instead of a 500.
+ */
+export function openPostgresPool(settings: PostgresSettings, onIdleError: (err: Error) => void): PostgresPool {
   const pool = new pg.Pool({
     ...pgClientConfig(settings),
     max: settings.poolSize,
@@ -40,5 +47,29 @@ export function openPostgresPool(settings: PostgresSettings, onIdleError: (err: 
   // An idle connection the server drops (restart, failover) is replaced on next use; unhandled,
   // this event would crash the process.
   pool.on('error', onIdleError);
-  return pool;
+  // The pool listens only while a connection is idle. A checked-out one that loses the server
+  // emits 'error' too, which would crash the process: the query in flight (or the next one)
+  // fails with that error, and the pool drops the connection when it is released.
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  // Kysely is given no cursor, so it never calls `query` with one.
+  const marking = (client: pg.PoolClient): PostgresPoolClient => ({
+    query: ((text: string, parameters: unknown[]) =>
+      client.query(text, parameters).catch((err: unknown) => {
+        throw markIfUnavailable(err);
+      })) as unknown as PostgresPoolClient['query'],
+    release: () => client.release(),
+  });
+  return {
+    async connect() {
+      const client = await pool.connect().catch((err: unknown) => {
+        throw markIfUnavailable(err);
+      });
+      // One wrapper per connection: Kysely keeps its own state per client object.
+      let wrapped = clients.get(client);
+      if (!wrapped) clients.set(client, (wrapped = marking(client)));
+      return wrapped;
+    },
+    end: () => pool.end(),
+  };
 }

@@ -5,6 +5,7 @@ import type { CatalogDb } from '../catalog/database';
 import { type FileCatalog, type FilePage, type FileRecord, markFilesReady, NotPending, type PendingUpload, type ReadyHook, type StoredBlob } from '../catalog/files';
 import type { Placement } from '../catalog/placement';
 import type { Database, FileStatus } from '../catalog/schema';
+import { isDatabaseUnavailable } from '../catalog/unavailable';
 import { BlobNotFound, Conflict, FILE_MISSING_MESSAGE, FileElsewhere, FileMissing, NotFound } from '../errors';
 import { deleteMirrorCopy } from '../mirror/delete';
 import { MirrorFallback } from '../mirror/fallback';
@@ -57,6 +58,11 @@ export type BlobRef = Pick<FileRecord, 'id' | 'store' | 'key'>;
  */
 export class Files {
   private readonly fallback: MirrorFallback;
+  /**
+   * Pending files this process gave up on whose records it could not remove (the catalog was
+   * unreachable), or could not tell whether a publish went through: `retryDiscards` settles them.
+   */
+  private readonly undiscarded = new Map<string, BlobRef>();
 
   constructor(private readonly deps: FilesDeps) {
     this.fallback = new MirrorFallback({ stores: deps.stores, catalog: deps.catalog });
@@ -112,7 +118,7 @@ export class Files {
       return { record, size, sha256 };
     } catch (err) {
       // A failed put leaves nothing in the store (puts are atomic): only the record goes.
-      await this.deps.catalog.discardPending(record.id).catch(() => undefined);
+      await this.deps.catalog.discardPending(record.id).catch(() => this.undiscarded.set(record.id, record));
       throw err;
     }
   }
@@ -179,9 +185,10 @@ export class Files {
   /**
    * Removes a file that never became ready. Only its creator can publish a pending file, so the
    * blob goes first: a crash in between leaves a pending record for the sweeper, never a blob
-   * nobody can find, and a catalog outage can't keep the bytes. A store that can't delete still
-   * loses the record (nobody is told of a file that isn't coming); the blob, if any, is then an
-   * orphan the doctor reports.
+   * nobody can find, and a catalog outage can't keep the bytes. A record that can't be removed
+   * (the catalog unreachable) is removed by a later `retryDiscards`. A store that can't delete
+   * still loses the record (nobody is told of a file that isn't coming); the blob, if any, is
+   * then an orphan the doctor reports.
    */
   async discard(file: BlobRef): Promise<void> {
     const blob = await this.deps.stores
@@ -191,8 +198,45 @@ export class Files {
         () => undefined,
         (err: unknown) => ({ err }),
       );
-    await this.deps.catalog.discardPending(file.id);
+    try {
+      await this.deps.catalog.discardPending(file.id);
+    } catch (err) {
+      this.undiscarded.set(file.id, file);
+      throw err;
+    }
+    this.undiscarded.delete(file.id);
     if (blob) throw blob.err;
+  }
+
+  /**
+   * Cleans up after `publish` failed with `err`: the files are discarded, unless the catalog went
+   * away mid-publish. Then the records may have turned ready all the same (the commit made, its
+   * answer lost), so their blobs stay until `retryDiscards` finds out, once the catalog is back.
+   */
+  async discardUnpublished(files: BlobRef[], err: unknown): Promise<void> {
+    if (isDatabaseUnavailable(err)) {
+      for (const file of files) this.undiscarded.set(file.id, file);
+      return;
+    }
+    await Promise.allSettled(files.map((file) => this.discard(file)));
+  }
+
+  /**
+   * Discards the files this process gave up on while the catalog was unreachable, now that it
+   * may be back (the leftover sweep calls it): each one still pending (blob, then record); one
+   * that turned ready keeps its blob; one whose record is gone loses its blob, if any is left.
+   * Returns how many were settled; the rest wait for the next call.
+   */
+  async retryDiscards(): Promise<number> {
+    let settled = 0;
+    for (const [id, file] of this.undiscarded) {
+      const status = await this.deps.catalog.statusOf(id);
+      if (status === 'pending') await this.discard(file);
+      else if (status === undefined) await this.deps.stores.get(file.store).delete(file.key);
+      this.undiscarded.delete(id);
+      settled++;
+    }
+    return settled;
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { MulterError } from 'multer';
-import { AppError, BadRequest, Busy, InsufficientStorage, isOutOfSpace, NO_SPACE_MESSAGE, NotFound, PayloadTooLarge, StoreUnavailable } from '../errors';
+import { isDatabaseUnavailable } from '../catalog/unavailable';
+import { AppError, BadRequest, Busy, DatabaseUnavailable, InsufficientStorage, isOutOfSpace, NO_SPACE_MESSAGE, NotFound, PayloadTooLarge, StoreUnavailable } from '../errors';
 import { bodyTimedOut } from './body-timeout';
 
 /** Headers a failed download may have set for its body that must not describe the JSON error. */
@@ -33,6 +34,8 @@ export function toAppError(err: unknown, limits?: Limits): AppError {
   // A full disk under the catalog (SQLite: "database or disk is full") or a temp copy is the
   // same answer as a full store: 507, not an internal error.
   if (isOutOfSpace(err)) return new InsufficientStorage(NO_SPACE_MESSAGE, { cause: err });
+  // PostgreSQL restarting or gone: the client should come back, not report a bug.
+  if (isDatabaseUnavailable(err)) return new DatabaseUnavailable({ cause: err });
   if (isBodyParserError(err)) {
     return err.status === 413
       ? new PayloadTooLarge('The JSON body is too large.')
@@ -69,7 +72,7 @@ export function errorHandler(limits: { maxBytes: number; maxFiles: number }, res
     // RFC 6750: tell the client which scheme to use, and why a token it sent was refused.
     if (error.status === 401) res.setHeader('WWW-Authenticate', error.code === 'unauthenticated' ? 'Bearer' : `Bearer error="invalid_token"`);
     if (error.code === 'insufficient_scope') res.setHeader('WWW-Authenticate', 'Bearer error="insufficient_scope"');
-    if (error instanceof Busy || error instanceof StoreUnavailable) res.setHeader('Retry-After', String(error.retryAfterS));
+    if (error instanceof Busy || error instanceof StoreUnavailable || error instanceof DatabaseUnavailable) res.setHeader('Retry-After', String(error.retryAfterS));
     respond(req, res, error);
   };
 }

@@ -146,7 +146,7 @@ export function uploadFiles(
     try {
       updatedAt = await deps.files.publish(req.owner, files.map(({ record, size, sha256 }) => ({ id: record.id, size, sha256 })));
     } catch (err) {
-      await Promise.allSettled(files.map((f) => deps.files.discard(f.record)));
+      await deps.files.discardUnpublished(files.map((f) => f.record), err);
       throw err;
     }
     // What publish wrote, without reading each record back.

@@ -48,8 +48,13 @@ async function listenForSignals(settings: PostgresSettings, log: Logger, onSigna
       if (client === c) scheduleReconnect();
     });
     client = c;
-    await c.connect();
-    await c.query(`LISTEN ${CHANNEL}`);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${CHANNEL}`);
+    } catch (err) {
+      void c.end().catch(() => undefined);
+      throw err;
+    }
   };
 
   const scheduleReconnect = () => {
@@ -68,7 +73,12 @@ async function listenForSignals(settings: PostgresSettings, log: Logger, onSigna
     }, RECONNECT_MS);
   };
 
-  await connect();
+  // A database that can't be reached now is tried again, as after a lost connection (polling
+  // finds the work meanwhile): a process that started listening during an outage still hears.
+  await connect().catch((err: unknown) => {
+    log.warn({ err }, 'queue listener could not connect; retrying');
+    scheduleReconnect();
+  });
   return {
     async close() {
       closed = true;

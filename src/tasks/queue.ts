@@ -296,9 +296,11 @@ export class TaskQueue {
   /**
    * Completes the task and makes its outputs ready in one transaction, only if this worker still
    * holds it. False means the outputs were not published (the task was cancelled or reclaimed).
+   * Idempotent for its worker: called again after a commit whose answer was lost, it is true.
    */
   async succeed(task: Task, workerId: string, outputs: StoredBlob[], message = 'Done.'): Promise<boolean> {
     const now = iso(Date.now());
+    const outputIds = JSON.stringify(outputs.map((o) => o.id));
     const done = await this.db.transaction().execute(async (trx) => {
       const result = await trx
         .updateTable('tasks')
@@ -307,7 +309,7 @@ export class TaskQueue {
           progress: 100,
           running_until: null,
           log: JSON.stringify(this.appendLog(task, message, Date.now())),
-          output_file_ids: JSON.stringify(outputs.map((o) => o.id)),
+          output_file_ids: outputIds,
           payload: compactPayload(task.payload),
           finished_at: now,
           updated_at: now,
@@ -316,7 +318,13 @@ export class TaskQueue {
         .where('worker_id', '=', workerId)
         .where('status', '=', 'running')
         .executeTakeFirst();
-      if (result.numUpdatedRows !== 1n) return false;
+      if (result.numUpdatedRows !== 1n) {
+        // Already done, by this very call tried again after the answer to its commit was lost
+        // (the connection dropped): the same worker with the same outputs. Anything else is not
+        // this attempt's success.
+        const row = await trx.selectFrom('tasks').select(['status', 'worker_id', 'output_file_ids']).where('id', '=', task.id).executeTakeFirst();
+        return row?.status === 'succeeded' && row.worker_id === workerId && row.output_file_ids === outputIds;
+      }
       await this.publishOutputs(trx, task.owner, outputs);
       return true;
     });

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Transform, type Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { StoredBlob } from '../catalog/files';
+import { isDatabaseUnavailable } from '../catalog/unavailable';
 import type { BlobRef, Files } from '../files/files';
 import type { TaskMetrics } from '../metrics/metrics';
 import type { TaskQueue } from './queue';
@@ -56,6 +58,10 @@ export interface WorkerOptions {
   workerId?: string;
 }
 
+/** First and longest wait between tries to record a task's outcome while the database is unreachable. */
+const RECORD_RETRY_MS = 500;
+const RECORD_RETRY_MAX_MS = 10_000;
+
 class HandedBack extends Error {}
 class LeaseLost extends Error {}
 class Stalled extends Error {}
@@ -68,6 +74,8 @@ class Stalled extends Error {}
 export class Worker {
   readonly id: string;
   private stopping = false;
+  /** Aborted when `stop`'s grace period is over: cuts short a wait to record an outcome again. */
+  private readonly graceOver = new AbortController();
   private started = false;
   private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
   private slots: Promise<void>[] = [];
@@ -111,6 +119,7 @@ export class Worker {
     });
     await Promise.race([Promise.all(this.slots), grace]);
     clearTimeout(timer);
+    this.graceOver.abort();
     for (const { controller } of this.running.values()) controller.abort(new HandedBack('worker stopping'));
     await Promise.all([...this.slots, unrecorded]);
     this.o.log.info({ workerId: this.id }, 'worker stopped');
@@ -195,7 +204,7 @@ export class Worker {
       await this.discardEarlierAttempt(task);
       const message = await this.o.handlers[task.kind](ctx);
       controller.signal.throwIfAborted();
-      if (await queue.succeed(task, this.id, outputs, message || 'Done.')) {
+      if (await this.record(() => queue.succeed(task, this.id, outputs, message || 'Done.'), taskLog)) {
         taskLog.info({ durationMs: Date.now() - started, outcome: 'succeeded', outputs: outputs.map((o) => o.id) }, 'task finished');
         finished('succeeded');
       } else {
@@ -207,24 +216,28 @@ export class Worker {
       await this.discard(outputs);
       const reason = controller.signal.aborted ? controller.signal.reason : err;
       if (reason instanceof HandedBack) {
-        await queue.release(task, this.id);
+        await this.record(() => queue.release(task, this.id), taskLog);
         taskLog.info({ outcome: 'handed back' }, 'task handed back');
         finished('handed_back');
       } else if (reason instanceof LeaseLost) {
         taskLog.warn({ outcome: 'lost', reason: reason.message }, 'task stopped: cancelled or reclaimed');
         finished('lost');
       } else if (err instanceof TaskFailure) {
-        await queue.fail(task, this.id, { code: err.code, message: err.message });
+        await this.record(() => queue.fail(task, this.id, { code: err.code, message: err.message }), taskLog);
         taskLog.info({ outcome: 'failed', code: err.code, durationMs: Date.now() - started }, err.message);
         finished('failed');
       } else {
         const retryInMs = (this.o.retryBaseMs ?? 2000) * 2 ** (task.attempts - 1) * (0.75 + Math.random() / 2);
         const stalled = reason instanceof Stalled;
-        await queue.fail(task, this.id, {
-          code: stalled ? 'task_stalled' : 'internal_error',
-          message: stalled ? reason.message : 'Something went wrong on our side while running this task.',
-          retryInMs: Math.min(retryInMs, 5 * 60_000),
-        });
+        await this.record(
+          () =>
+            queue.fail(task, this.id, {
+              code: stalled ? 'task_stalled' : 'internal_error',
+              message: stalled ? reason.message : 'Something went wrong on our side while running this task.',
+              retryInMs: Math.min(retryInMs, 5 * 60_000),
+            }),
+          taskLog,
+        );
         taskLog.error({ err, outcome: stalled ? 'stalled' : 'error', durationMs: Date.now() - started }, stalled ? reason.message : 'task attempt failed');
         finished(task.attempts < task.maxAttempts ? 'retried' : 'failed');
       }
@@ -232,6 +245,25 @@ export class Worker {
       clearInterval(heartbeat);
       this.running.delete(task.id);
       release();
+    }
+  }
+
+  /**
+   * Records a task's outcome. While the database is unreachable the outcome is kept and the write
+   * tried again with backoff, rather than lost with the slot. The lease may run out meanwhile and
+   * the task run again elsewhere: every write is conditional on still holding it, so the task
+   * ends once and its outputs stay single. A stopping worker tries until its grace period is
+   * over, then once more, and gives up.
+   */
+  private async record<T>(write: () => Promise<T>, taskLog: Logger): Promise<T> {
+    for (let waitMs = RECORD_RETRY_MS; ; waitMs = Math.min(2 * waitMs, RECORD_RETRY_MAX_MS)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!isDatabaseUnavailable(err) || this.graceOver.signal.aborted) throw err;
+        taskLog.warn({ err, retryInMs: waitMs }, 'the database is unavailable: the task outcome is kept, to be recorded once it is back');
+        await sleep(waitMs, undefined, { signal: this.graceOver.signal }).catch(() => undefined);
+      }
     }
   }
 

@@ -16,6 +16,10 @@ export interface PostgresServer {
   url: string;
   /** Creates another empty database (with `createdb`) and returns its URL. */
   createDatabase(): Promise<string>;
+  /** Kills the server as a crash would (`pg_ctl stop -m immediate`): connections drop, queries in flight fail. */
+  crash(): Promise<void>;
+  /** Starts it again after `crash`, on the same port and data directory. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -70,7 +74,9 @@ export async function startPostgres(options: { password?: string; tls?: boolean 
   const port = await freePort();
   // fsync off: a test server's data is thrown away, and every commit gets cheap.
   const serverOptions = [`-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`, ...tls].join(' ');
-  await pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '30', '-o', serverOptions, 'start'], options.password ? { PGPASSWORD: options.password } : undefined);
+  const start = () =>
+    pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '30', '-o', serverOptions, 'start'], options.password ? { PGPASSWORD: options.password } : undefined);
+  await start();
   const user = options.password ? `postgres:${encodeURIComponent(options.password)}` : 'postgres';
   const urlFor = (name: string) => `postgres://${user}@127.0.0.1:${port}/${name}`;
   const createDatabase = async () => {
@@ -83,6 +89,12 @@ export async function startPostgres(options: { password?: string; tls?: boolean 
     port,
     url,
     createDatabase,
+    async crash() {
+      await pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    },
+    async restart() {
+      await start();
+    },
     async stop() {
       await pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
       await fsp.rm(dir, { recursive: true, force: true });

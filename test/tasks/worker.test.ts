@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type net from 'node:net';
+import { Readable } from 'node:stream';
 import { TaskQueue } from '../../src/tasks/queue';
 import { TaskFailure } from '../../src/tasks/task';
 import { type TaskHandler, Worker } from '../../src/tasks/worker';
@@ -172,6 +173,21 @@ describe.each(CATALOG_DATABASES)('task queue and worker on %s', (kind) => {
     expect(task).toMatchObject({ attempts: 2, workerId: 'live-worker' });
     expect(await t.queue.succeed(claimed!, 'dead-worker', [])).toBe(false);
     expect(await t.queue.heartbeat(claimed!, 'dead-worker', 1000)).toBe(false);
+  });
+
+  it('takes a success recorded again by its own worker (the first answer lost with the connection) as done, and only from it', async () => {
+    const task = await t.queue.enqueue('job', 'anonymous', {});
+    const claimed = (await t.queue.claim('first-worker', ['job'], 5000))!;
+    const { record, size, sha256: digest } = await t.files.store({ owner: 'anonymous', originalName: 'out.txt', contentType: 'text/plain' }, Readable.from([Buffer.from('out')]));
+    const outputs = [{ id: record.id, size, sha256: digest }];
+    expect(await t.queue.succeed(claimed, 'first-worker', outputs)).toBe(true);
+    expect(await t.queue.succeed(claimed, 'first-worker', outputs)).toBe(true);
+    expect(await t.queue.succeed(claimed, 'other-worker', outputs)).toBe(false);
+    expect(await t.queue.succeed(claimed, 'first-worker', [])).toBe(false);
+    const done = (await t.queue.get('anonymous', task.id))!;
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 1, outputFileIds: [record.id] });
+    expect(done.log.map((l) => l.message)).toEqual(['Queued.', 'Done.']);
+    expect((await t.files.get('anonymous', record.id))?.status).toBe('ready');
   });
 
   it('hands a running task back on shutdown, without counting the attempt', async () => {
