@@ -426,6 +426,18 @@ export class S3Store implements Store {
   }
 
   async probe(): Promise<void> {
+    try {
+      await this.probeOnce();
+    } catch (err) {
+      // S3 answers an occasional 500 InternalError ("Please try again"): one retry, so a process
+      // doesn't refuse to start over it. Refusals and timeouts are not retried (one round of timeouts).
+      const status = httpStatus((err as { cause?: unknown }).cause);
+      if (status === undefined || status < 500) throw err;
+      await this.probeOnce();
+    }
+  }
+
+  private async probeOnce(): Promise<void> {
     const Key = `${this.prefix}${PROBE_DIR}${randomUUID()}`;
     const bucket = `bucket "${this.bucket}"`;
     let step = `writing a probe object to ${bucket}`;

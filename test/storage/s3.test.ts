@@ -184,6 +184,35 @@ describe('S3Store against s3rver', () => {
       expect((err as Error).cause).toBeDefined();
     });
 
+    it('tries once more when S3 answers its write with 500 InternalError ("Please try again")', async () => {
+      // A relay to s3rver that answers the first PUT as S3 does when it hiccups.
+      const target = new URL(bucket.endpoint);
+      let failed = 0;
+      const relay = http.createServer((req, res) => {
+        if (req.method === 'PUT' && failed === 0) {
+          failed++;
+          req.resume();
+          res.writeHead(500, { 'content-type': 'application/xml' });
+          res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>');
+          return;
+        }
+        const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        });
+        req.pipe(upstream);
+      });
+      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+      const store = new S3Store(bucket.storeOptions({ endpoint: `http://127.0.0.1:${(relay.address() as AddressInfo).port}` }));
+      try {
+        await expect(store.probe()).resolves.toBeUndefined();
+        expect(failed).toBe(1);
+      } finally {
+        await store.close();
+        await new Promise((resolve) => relay.close(resolve));
+      }
+    });
+
     it('names the credential variables when the access key is refused', async () => {
       const denied = new S3Store(bucket.storeOptions({ credentials: { accessKeyId: 'NOT-A-KEY', secretAccessKey: 'x' } }));
       const err = await denied.probe().catch((e: unknown) => e);
