@@ -11,3 +11,27 @@ export function canPresign(store: Store): store is Store & Presigner {
   const candidate = store as Store & Partial<Presigner>;
   return typeof candidate.presignGet === 'function' && typeof candidate.presignPut === 'function';
 }
+
+/** A part of a multipart upload, as the store lists it. */
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+}
+
+/** A part list the store refused to assemble (an ETag or part that doesn't match what was uploaded). */
+export class PartsRejected extends Error {}
+
+/** Stores whose clients can PUT a large object in parts, each to its own presigned URL (S3 multipart). */
+export interface PartPresigner extends Presigner {
+  createMultipartUpload(key: string, options: { contentType: string }): Promise<string>;
+  presignUploadPart(key: string, uploadId: string, partNumber: number, options: { expiresIn: number; contentLength: number }): Promise<string>;
+  listParts(key: string, uploadId: string): Promise<UploadedPart[]>;
+  completeMultipartUpload(key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<void>;
+  abortIncompleteUpload(upload: { key: string; uploadId: string }): Promise<void>;
+}
+
+export function canPresignParts(store: Store): store is Store & PartPresigner {
+  const candidate = store as Store & Partial<PartPresigner>;
+  return canPresign(store) && typeof candidate.createMultipartUpload === 'function' && typeof candidate.presignUploadPart === 'function';
+}

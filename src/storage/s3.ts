@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Readable, Transform, finished } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -11,10 +13,12 @@ import {
   ListPartsCommand,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BlobNotFound, StoreUnavailable } from '../errors';
+import { PartsRejected, type UploadedPart } from './presign';
 import { isStall, s3Http } from './s3-http';
 import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from './s3-options';
 import {
@@ -43,6 +47,9 @@ export interface PresignPutOptions {
   /** Signed into the URL, so the uploader can't send a different size. */
   contentLength?: number;
 }
+
+/** S3's answers to a CompleteMultipartUpload whose part list doesn't match the parts uploaded. */
+const PART_ERRORS = new Set(['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall']);
 
 /**
  * Probe objects live under this directory of the prefix. Store keys never start with a dot, so
@@ -495,6 +502,68 @@ export class S3Store implements Store {
       ContentLength: options.contentLength,
     });
     return getSignedUrl(this.client, command, { expiresIn: options.expiresIn });
+  }
+
+  /** Begins a multipart upload whose parts the client PUTs to presigned URLs (`presignUploadPart`); returns its id. */
+  async createMultipartUpload(key: string, options: { contentType: string }): Promise<string> {
+    try {
+      const res = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.objectKey(key), ContentType: options.contentType }));
+      if (!res.UploadId) throw new Error('CreateMultipartUpload answered no UploadId');
+      return res.UploadId;
+    } catch (err) {
+      throw this.wrap(err, `begin a multipart upload of ${key}`, 's3:PutObject');
+    }
+  }
+
+  /** A URL to PUT one part's bytes to; `contentLength` is signed, as in `presignPut`. */
+  async presignUploadPart(key: string, uploadId: string, partNumber: number, options: { expiresIn: number; contentLength: number }): Promise<string> {
+    const command = new UploadPartCommand({
+      Bucket: this.bucket,
+      Key: this.objectKey(key),
+      UploadId: uploadId,
+      PartNumber: partNumber,
+      ContentLength: options.contentLength,
+    });
+    return getSignedUrl(this.client, command, { expiresIn: options.expiresIn });
+  }
+
+  /** The parts uploaded so far, in order (ListParts, 1,000 at a time). */
+  async listParts(key: string, uploadId: string): Promise<UploadedPart[]> {
+    const parts: UploadedPart[] = [];
+    let marker: string | undefined;
+    try {
+      do {
+        const res = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: this.objectKey(key), UploadId: uploadId, PartNumberMarker: marker }));
+        for (const { PartNumber, ETag, Size } of res.Parts ?? []) {
+          if (PartNumber !== undefined && ETag !== undefined) parts.push({ partNumber: PartNumber, etag: ETag, size: Size ?? 0 });
+        }
+        marker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (err) {
+      throw this.wrap(err, `list the parts of ${key}`, 's3:ListMultipartUploadParts');
+    }
+    return parts;
+  }
+
+  /**
+   * Assembles the object from `parts` (ascending part numbers, each with the ETag its PUT
+   * answered). A list S3 refuses throws PartsRejected; the upload then stays open to try again.
+   */
+  async completeMultipartUpload(key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<void> {
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(key),
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      );
+    } catch (err) {
+      const name = errorName(err);
+      if (name && PART_ERRORS.has(name)) throw new PartsRejected(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+      throw this.wrap(err, `complete the multipart upload of ${key}`, 's3:PutObject');
+    }
   }
 
   async close(): Promise<void> {
