@@ -1,5 +1,5 @@
 import type { PresignGetOptions, PresignPutOptions } from './s3';
-import type { Store } from './store';
+import type { Store, UploadedPart } from './store';
 
 /** Stores that can hand out URLs for reading and writing a blob without going through stowage. */
 export interface Presigner {
@@ -11,16 +11,6 @@ export function canPresign(store: Store): store is Store & Presigner {
   const candidate = store as Store & Partial<Presigner>;
   return typeof candidate.presignGet === 'function' && typeof candidate.presignPut === 'function';
 }
-
-/** A part of a multipart upload, as the store lists it. */
-export interface UploadedPart {
-  partNumber: number;
-  etag: string;
-  size: number;
-}
-
-/** A part list the store refused to assemble (an ETag or part that doesn't match what was uploaded). */
-export class PartsRejected extends Error {}
 
 /** Stores whose clients can PUT a large object in parts, each to its own presigned URL (S3 multipart). */
 export interface PartPresigner extends Presigner {

@@ -18,7 +18,6 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BlobNotFound, StoreUnavailable } from '../errors';
-import { PartsRejected, type UploadedPart } from './presign';
 import { isStall, s3Http } from './s3-http';
 import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from './s3-options';
 import {
@@ -29,8 +28,10 @@ import {
   type IncompleteUploadPage,
   type ListOptions,
   type ListPage,
+  PartsRejected,
   type PutOptions,
   type Store,
+  type UploadedPart,
 } from './store';
 
 export type { S3StoreOptions } from './s3-options';
