@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { directUploadResponse, partUrlsResponse } from '../../src/api/schemas';
 import type { S3Store } from '../../src/storage/s3';
 import { sweepAbandonedUploads } from '../../src/uploads/incomplete-multipart';
 import { sweepExpiredUploads } from '../../src/uploads/pending-sweeper';
@@ -77,6 +78,7 @@ describe.each(CATALOG_DATABASES)('direct uploads in parts (catalog on %s)', (kin
       [3, 2 * MIB],
     ]);
     expect(links).toEqual({ complete: `/v1/uploads/${file.id}/complete`, cancel: `/v1/uploads/${file.id}` });
+    expect(directUploadResponse.safeParse(created.body).error).toBeUndefined();
 
     // In progress: not ready, and not taken for an abandoned multipart upload by the sweep.
     const parts = await Promise.all((upload.parts as PartUrl[]).map((p) => putPart(p, upload.partSize, data)));
@@ -185,6 +187,7 @@ describe.each(CATALOG_DATABASES)('direct uploads in parts (catalog on %s)', (kin
     expect(body.upload.parts).toHaveLength(100);
     const second = await t.http('alice').get(body.upload.next);
     expect(second.status).toBe(200);
+    expect(partUrlsResponse.safeParse(second.body).error).toBeUndefined();
     expect(second.body.parts.map((p: PartUrl) => p.partNumber)).toEqual(Array.from({ length: 100 }, (_, i) => 101 + i));
     const last = await t.http('alice').get(second.body.next);
     expect(last.body.parts.map((p: PartUrl) => [p.partNumber, p.size]).at(-1)).toEqual([250, 5 * MIB - 1]);
