@@ -171,6 +171,12 @@ export class S3Store implements Store {
    * timeouts, and a failed put's abort doesn't keep its caller waiting (see abortMultipart).
    */
   private readonly probeClient: S3Client;
+  /**
+   * Signs URLs only. Under WHEN_SUPPORTED the SDK signs a CRC32 of the (empty) body into a PUT
+   * URL (`x-amz-checksum-crc32=AAAAAA==`), which S3 then holds the uploaded bytes to: every PUT
+   * to the URL would fail. Nothing is checksummed unless the operation requires it.
+   */
+  private readonly presignClient: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly endpointName: string;
@@ -201,6 +207,7 @@ export class S3Store implements Store {
     const timeouts = { connectTimeoutMs: this.connectTimeoutMs, requestTimeoutMs: this.requestTimeoutMs };
     this.client = new S3Client({ ...config, ...s3Http({ ...timeouts, maxAttempts: 3 }) });
     this.probeClient = new S3Client({ ...config, ...s3Http({ ...timeouts, maxAttempts: 1 }) });
+    this.presignClient = new S3Client({ ...config, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
     // lib-storage only rejects once every part reader stops, and a reader filling a part waits for
     // the body: a slow client would keep sending for minutes into an upload that already failed.
     // Seeing a put's call fail (after its retries) lets `put` stop the body at once.
@@ -488,7 +495,7 @@ export class S3Store implements Store {
       ResponseContentDisposition: options.responseContentDisposition,
       ResponseContentType: options.responseContentType,
     });
-    return getSignedUrl(this.client, command, { expiresIn: options.expiresIn });
+    return getSignedUrl(this.presignClient, command, { expiresIn: options.expiresIn });
   }
 
   /**
@@ -502,7 +509,7 @@ export class S3Store implements Store {
       ContentType: options.contentType,
       ContentLength: options.contentLength,
     });
-    return getSignedUrl(this.client, command, { expiresIn: options.expiresIn });
+    return getSignedUrl(this.presignClient, command, { expiresIn: options.expiresIn });
   }
 
   /** Begins a multipart upload whose parts the client PUTs to presigned URLs (`presignUploadPart`); returns its id. */
@@ -525,7 +532,7 @@ export class S3Store implements Store {
       PartNumber: partNumber,
       ContentLength: options.contentLength,
     });
-    return getSignedUrl(this.client, command, { expiresIn: options.expiresIn });
+    return getSignedUrl(this.presignClient, command, { expiresIn: options.expiresIn });
   }
 
   /** The parts uploaded so far, in order (ListParts, 1,000 at a time). */
@@ -570,6 +577,7 @@ export class S3Store implements Store {
   async close(): Promise<void> {
     this.client.destroy();
     this.probeClient.destroy();
+    this.presignClient.destroy();
   }
 
   /**
