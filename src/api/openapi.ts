@@ -286,13 +286,13 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
     delete: {
       operationId: 'cancelDirectUpload',
       summary: 'Give a direct upload up',
-      description: 'Removes a pending (or failed) direct upload: its parts are aborted, its object and record removed.',
+      description: 'Removes a pending direct upload: its parts are aborted, its object and record removed.',
       tag: 'uploads',
       owned: true,
       responses: {
         '204': { description: 'Cancelled: nothing of it is left.' },
         '404': '`not_found`: no such upload of this owner.',
-        '409': '`upload_completed`: it is a ready file now (DELETE /v1/files/{id}).',
+        '409': '`upload_completed`, `upload_failed`: it is a file record now (DELETE /v1/files/{id}).',
       },
     },
   },

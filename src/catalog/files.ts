@@ -132,6 +132,12 @@ export class FileCatalog {
     return result.numUpdatedRows > 0n;
   }
 
+  /** Moves a pending direct upload's expiry later (never earlier). */
+  async extendExpiry(id: string, expiresAt: Date): Promise<void> {
+    const at = expiresAt.toISOString();
+    await this.db.updateTable('files').set({ expires_at: at }).where('id', '=', id).where('status', '=', 'pending').where('expires_at', '<', at).execute();
+  }
+
   /** Pending to failed, keeping the reason for the client to read; false when it was no longer pending. */
   async markFailed(id: string, reason: string): Promise<boolean> {
     const result = await this.db

@@ -136,6 +136,11 @@ export class Files {
     });
   }
 
+  /** Keeps an expected file's upload from being swept before `expiresAt` (a client still at work). */
+  extendExpiry(record: FileRecord, expiresAt: Date): Promise<void> {
+    return this.deps.catalog.extendExpiry(record.id, expiresAt);
+  }
+
   /** Notes the multipart upload whose parts an expected file's client PUTs, so `discard` aborts it. */
   async noteMultipartUpload(record: FileRecord, uploadId: string): Promise<FileRecord> {
     if (!(await this.deps.catalog.setMultipartUpload(record.id, uploadId))) {

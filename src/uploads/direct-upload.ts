@@ -124,7 +124,7 @@ export class DirectUploads {
     return Math.max(configured, Math.ceil(size / MAX_PARTS / MIB) * MIB);
   }
 
-  /** Part URLs from `from` on, a batch at a time, for a pending upload in parts. */
+  /** Part URLs from `from` on, a batch at a time, for a pending upload in parts; pushes its expiry back. */
   async partUrls(owner: string, id: string, from: number): Promise<{ record: FileRecord; parts: PartUrl[]; nextPart: number | null; expiresAt: Date }> {
     const record = await this.pendingUpload(owner, id);
     const store = this.deps.stores.get(record.store);
@@ -134,7 +134,12 @@ export class DirectUploads {
     const count = partCount(Number(record.size), Number(record.part_size));
     if (from > count) throw new Unprocessable(`The upload has ${count} parts; ask from 1 to ${count}.`, 'invalid_upload_request');
     const batch = await this.presignParts(store, record, from);
-    return { record, ...batch, expiresAt: new Date(Date.now() + this.deps.directUploads.expiresS * 1000) };
+    const { expiresS } = this.deps.directUploads;
+    const now = Date.now();
+    // A client asking for more URLs is still at work: a large file may take longer than the
+    // upload's first expiry, so each batch gives it as long again as a new upload gets.
+    await this.deps.files.extendExpiry(record, new Date(now + 2 * expiresS * 1000));
+    return { record, ...batch, expiresAt: new Date(now + expiresS * 1000) };
   }
 
   private async presignParts(store: PartPresigner, record: FileRecord, from: number): Promise<{ parts: PartUrl[]; nextPart: number | null }> {
@@ -167,14 +172,15 @@ export class DirectUploads {
 
   /**
    * Cancels a pending direct upload: its parts are aborted, its object (if any) and record
-   * removed. A failed one is removed too; a ready one is a file (DELETE /v1/files/:id).
+   * removed. A ready or failed one is a file record now, removed with DELETE /v1/files/:id.
    */
   async cancel(owner: string, id: string): Promise<void> {
     const { files, log } = this.deps;
     const record = await files.get(owner, id);
     if (!record || (record.status === 'pending' && record.expires_at === null)) throw new NotFound('No upload with that id.');
-    if (record.status === 'ready' || record.status === 'missing') {
-      throw new Conflict('The upload is complete: the file is deleted with DELETE /v1/files/:id.', 'upload_completed');
+    if (record.status !== 'pending') {
+      const what = record.status === 'failed' ? `The upload failed (${record.status_message ?? 'no reason recorded'})` : 'The upload is complete';
+      throw new Conflict(`${what}: remove the file with DELETE /v1/files/:id.`, record.status === 'failed' ? 'upload_failed' : 'upload_completed');
     }
     await files.discard(record);
     log.info({ event: 'direct_upload', fileId: id, owner, outcome: 'cancelled' }, 'direct upload cancelled');

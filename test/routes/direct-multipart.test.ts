@@ -145,6 +145,9 @@ describe.each(CATALOG_DATABASES)('direct uploads in parts (catalog on %s)', (kin
     expect((await allRecords(t.db))[0]).toMatchObject({ status: 'failed' });
     expect(await bucket.objectKeys()).toEqual([]);
     expect(await incompleteUploads()).toEqual([]);
+    const cancel = await t.http('alice').delete(body.links.cancel);
+    expect(cancel.status).toBe(409);
+    expect(cancel.body.error.code).toBe('upload_failed');
   });
 
   it('cancels with DELETE: the parts are aborted and the record removed', async () => {
@@ -185,13 +188,18 @@ describe.each(CATALOG_DATABASES)('direct uploads in parts (catalog on %s)', (kin
     const { body } = await begin({ name: 'big.bin', size, contentType: 'application/octet-stream' });
     expect(body.upload).toMatchObject({ partCount: 250, next: `/v1/uploads/${body.file.id}/parts?from=101` });
     expect(body.upload.parts).toHaveLength(100);
+    // Asking for more URLs keeps the upload alive as long again as a new one (2 x 3600 s).
+    await t.db.updateTable('files').set({ expires_at: new Date(Date.now() + 60_000).toISOString() }).execute();
     const second = await t.http('alice').get(body.upload.next);
+    const [record] = await allRecords(t.db);
+    expect(Date.parse(record.expires_at!)).toBeGreaterThan(Date.now() + 2 * 3600_000 - 60_000);
     expect(second.status).toBe(200);
     expect(partUrlsResponse.safeParse(second.body).error).toBeUndefined();
     expect(second.body.parts.map((p: PartUrl) => p.partNumber)).toEqual(Array.from({ length: 100 }, (_, i) => 101 + i));
     const last = await t.http('alice').get(second.body.next);
     expect(last.body.parts.map((p: PartUrl) => [p.partNumber, p.size]).at(-1)).toEqual([250, 5 * MIB - 1]);
     expect(last.body.next).toBeNull();
+    expect(Date.parse(last.body.expiresAt)).toBeGreaterThan(Date.now() + 3600_000 - 60_000);
     expect((await t.http('alice').get(`/v1/uploads/${body.file.id}/parts?from=251`)).status).toBe(422);
     expect((await t.http('bob').get(body.upload.next)).status).toBe(404);
   });
