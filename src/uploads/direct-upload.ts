@@ -43,8 +43,9 @@ export interface CompletedPart {
   etag: string;
 }
 
-/** S3 takes at most this many parts in one upload. */
+/** S3 takes at most this many parts in one upload, and objects of up to 5 TiB. */
 export const MAX_PARTS = 10_000;
+const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 /** Part URLs handed out per answer: a client asks for the next batch when it gets there. */
 export const PART_URL_BATCH = 100;
 const MIB = 1024 ** 2;
@@ -61,7 +62,9 @@ export interface DirectUploadDeps {
 /**
  * Direct uploads: the client sends the bytes straight to the bucket with a presigned PUT (no
  * router timeout, no bytes through stowage), then asks stowage to check the object. Only a
- * checked object becomes a `ready` record.
+ * checked object becomes a `ready` record. A file over one part (DIRECT_UPLOAD_PART_SIZE) goes
+ * up in parts of an S3 multipart upload instead, each PUT to its own presigned URL; cancelling
+ * or expiring aborts it (see `Files.discard`).
  */
 export class DirectUploads {
   constructor(private readonly deps: DirectUploadDeps) {}
@@ -84,6 +87,9 @@ export class DirectUploads {
         `Files of type ${request.contentType} are not accepted (allowed: ${allowedContentTypes.join(', ')}).`,
         'unsupported_file_type',
       );
+    }
+    if (request.size > MAX_OBJECT_BYTES) {
+      throw new PayloadTooLarge(`The file is larger than an object store object can be (${MAX_OBJECT_BYTES} bytes, 5 TiB).`, 'file_too_large');
     }
     const { expiresS } = this.deps.directUploads;
     const partSize = this.partSizeFor(request.size);

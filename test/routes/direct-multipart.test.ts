@@ -204,6 +204,19 @@ describe.each(CATALOG_DATABASES)('direct uploads in parts (catalog on %s)', (kin
     expect((await t.http('bob').get(body.upload.next)).status).toBe(404);
   });
 
+  it('sizes parts so that 10,000 hold the file, up to the 5 TiB an object can be', async () => {
+    await t.close();
+    t = await buildTestApp({ ...(await database.env()), ...s3Env(bucket, { DIRECT_UPLOAD_PART_SIZE: '5mb', MAX_UPLOAD_BYTES: '6000gb' }) });
+    const size = 100_000 * MIB;
+    const { body } = await begin({ name: 'huge.img', size, contentType: 'application/octet-stream' });
+    expect(body.upload).toMatchObject({ partSize: 10 * MIB, partCount: 10_000 });
+    expect((await t.http('alice').delete(body.links.cancel)).status).toBe(204);
+    const tooBig = await begin({ name: 'huger.img', size: 5 * 1024 ** 4 + 1, contentType: 'application/octet-stream' });
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.body.error.code).toBe('file_too_large');
+    expect(await allRecords(t.db)).toEqual([]);
+  });
+
   it('keeps one PUT for a file of one part or less', async () => {
     const data = randomData(5 * MIB);
     const { body } = await begin({ name: 'f.bin', size: data.length, contentType: 'application/octet-stream' });
