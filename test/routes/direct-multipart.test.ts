@@ -1,5 +1,7 @@
 import request from 'supertest';
 import { directUploadResponse, partUrlsResponse } from '../../src/api/schemas';
+import { runChecks } from '../../src/doctor/doctor';
+import { doctorDeps } from '../../src/resources';
 import type { S3Store } from '../../src/storage/s3';
 import { sweepAbandonedUploads } from '../../src/uploads/incomplete-multipart';
 import { sweepExpiredUploads } from '../../src/uploads/pending-sweeper';
@@ -180,6 +182,19 @@ describe.each(CATALOG_DATABASES)('direct uploads in parts (catalog on %s)', (kin
     expect(await incompleteUploads()).toEqual([]);
     expect(await bucket.inProgressUploads()).toEqual([]);
     expect(await allRecords(t.db)).toEqual([]);
+  });
+
+  it('is no problem for the doctor while it is in progress, however long, only once expired', async () => {
+    const data = randomData(6 * MIB);
+    const { body } = await begin({ name: 'slow.bin', size: data.length, contentType: 'application/octet-stream' });
+    await putPart(body.upload.parts[0], body.upload.partSize, data);
+    const deps = doctorDeps(t.resources, t.config, t.logs.log);
+    // No grace at all: only the upload's own expiry says it is in flight.
+    expect((await runChecks(deps, { graceMs: 0, verify: false })).problems).toEqual([]);
+
+    await t.db.updateTable('files').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).execute();
+    const expired = await runChecks(deps, { graceMs: 0, verify: false });
+    expect(expired.problems).toEqual([expect.objectContaining({ kind: 'stale_pending', fileId: body.file.id })]);
   });
 
   it('hands out part URLs a batch at a time, fresh on request', async () => {
