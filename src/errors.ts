@@ -136,6 +136,17 @@ export class StoreUnavailable extends AppError {
   }
 }
 
+/** The store's keys work but lack the permission one kind of call needs (an IAM policy written before stowage needed it). */
+export class StorePermissionMissing extends StoreUnavailable {
+  constructor(
+    message: string,
+    readonly permission: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /**
  * 503 with Retry-After: the catalog database can't be reached (PostgreSQL restarting, failing
  * over, down). Nothing was changed; the same request succeeds once it is back, without a restart.

@@ -7,9 +7,17 @@ import type { IncompleteUploadProblem } from './report';
  * period and written by no upload in progress (see `findAbandonedUploads`). Their parts stay
  * stored, and billed, until aborted; the sweep of every `serve` and `worker` aborts them too.
  */
-export async function* checkIncompleteUploads(deps: DoctorDeps, scope: DoctorScope, now: Date, progress: ProgressListener): AsyncGenerator<IncompleteUploadProblem> {
+export async function* checkIncompleteUploads(
+  deps: DoctorDeps,
+  scope: DoctorScope,
+  now: Date,
+  progress: ProgressListener,
+  /** Told when a store's keys may not list multipart uploads: the check can't say anything about that store. */
+  unchecked: (why: string) => void,
+): AsyncGenerator<IncompleteUploadProblem> {
   let done = 0;
-  for await (const { store, upload, reason } of findAbandonedUploads(deps, scope.graceMs, now)) {
+  const denied = (store: { driver: string }, err: { permission: string }) => unchecked(`${store.driver} keys need ${err.permission}`);
+  for await (const { store, upload, reason } of findAbandonedUploads(deps, scope.graceMs, now, denied)) {
     if (scope.since && upload.startedAt < scope.since) continue;
     progress({ phase: 'uploads', done: ++done });
     yield {

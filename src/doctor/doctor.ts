@@ -23,6 +23,7 @@ export async function runChecks(
   const problems: Problem[] = [];
   // Orphans have no owner, so an owner-scoped run can't say anything about them.
   const orphansSkipped = scope.owner !== undefined;
+  let incompleteUploadsUnchecked: string | undefined;
   const checks = [
     checkRecords(deps, scope, (e) => {
       summary.recordsChecked = e.done;
@@ -40,7 +41,7 @@ export async function runChecks(
             progress(e);
           }),
           checkLeftovers(deps, scope, now, progress),
-          checkIncompleteUploads(deps, scope, now, progress),
+          checkIncompleteUploads(deps, scope, now, progress, (why) => (incompleteUploadsUnchecked = why)),
         ]),
   ];
   for (const check of checks) {
@@ -49,5 +50,13 @@ export async function runChecks(
       countProblem(summary, problem);
     }
   }
-  return { startedAt: now.toISOString(), finishedAt: new Date().toISOString(), problems, actions: [], summary, orphansSkipped };
+  return {
+    startedAt: now.toISOString(),
+    finishedAt: new Date().toISOString(),
+    problems,
+    actions: [],
+    summary,
+    orphansSkipped,
+    ...(incompleteUploadsUnchecked ? { incompleteUploadsUnchecked } : {}),
+  };
 }

@@ -59,7 +59,11 @@ export function summaryLine(report: DoctorReport): string {
     ...(s.tempLeftovers || s.sourceLeftovers
       ? [`temp leftovers: ${s.tempLeftovers}`, `source leftovers: ${s.sourceLeftovers} (${formatBytes(s.leftoverBytes)})`]
       : []),
-    ...(s.incompleteUploads ? [`incomplete uploads: ${s.incompleteUploads} (${formatBytes(s.incompleteUploadBytes)})`] : []),
+    ...(report.incompleteUploadsUnchecked
+      ? [`incomplete uploads: not checked (${report.incompleteUploadsUnchecked})`]
+      : s.incompleteUploads
+        ? [`incomplete uploads: ${s.incompleteUploads} (${formatBytes(s.incompleteUploadBytes)})`]
+        : []),
   ];
   const done = [`marked missing: ${s.markedMissing}`, `marked failed: ${s.markedFailed}`, `deleted: ${s.deleted}`, `pruned: ${s.pruned}`];
   if (s.restored) done.push(`restored: ${s.restored}`);

@@ -139,6 +139,8 @@ export interface DoctorReport {
   summary: Summary;
   /** True when the orphan scan was skipped (an --owner filter: orphans have no owner). */
   orphansSkipped: boolean;
+  /** Why incomplete multipart uploads were not checked (the store's keys lack a permission); absent when they were. */
+  incompleteUploadsUnchecked?: string;
 }
 
 export function emptySummary(): Summary {

@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { BlobNotFound, StoreUnavailable } from '../errors';
+import { BlobNotFound, StorePermissionMissing, StoreUnavailable } from '../errors';
 import { isStall, s3Http } from './s3-http';
 import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from './s3-options';
 import {
@@ -646,7 +646,7 @@ export class S3Store implements Store {
     if (isStall(err)) return new StoreUnavailable(`The ${this.driver} store did not answer in time to ${what}.`, { cause: err });
     // Valid keys refused this one call: the policy lacks its permission.
     if (permission && (name === 'AccessDenied' || (status === 403 && !CREDENTIAL_ERRORS.has(name ?? '')))) {
-      return new StoreUnavailable(`The ${this.driver} store was denied to ${what} (${name ?? 'HTTP 403'}): its keys need ${permission}.`, { cause: err });
+      return new StorePermissionMissing(`The ${this.driver} store was denied to ${what} (${name ?? 'HTTP 403'}): its keys need ${permission}.`, permission, { cause: err });
     }
     if (outage || denied || name === 'NoSuchBucket') {
       return new StoreUnavailable(`The ${this.driver} store failed to ${what}.`, { cause: err });

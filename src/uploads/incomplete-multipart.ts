@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { StorePermissionMissing } from '../errors';
 import type { Files } from '../files/files';
 import type { IncompleteUpload, Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
@@ -18,15 +19,28 @@ export interface AbandonedUpload {
  * this process could not abort (the store was down), whatever their age; and those begun over
  * `graceMs` ago whose key no pending record points at. An upload in progress has a pending record
  * however long it takes; one whose process died loses that record to the interrupted-upload
- * sweep (or `doctor --fix`) first, and is then found here.
+ * sweep (or `doctor --fix`) first, and is then found here. A store whose keys may not list
+ * multipart uploads (a policy from before stowage needed it) is skipped and passed to `denied`.
  */
-export async function* findAbandonedUploads(deps: { stores: StoreSet; files: Files }, graceMs: number, now = new Date()): AsyncGenerator<AbandonedUpload> {
+export async function* findAbandonedUploads(
+  deps: { stores: StoreSet; files: Files },
+  graceMs: number,
+  now = new Date(),
+  denied: (store: Store, err: StorePermissionMissing) => void = () => undefined,
+): AsyncGenerator<AbandonedUpload> {
   const startedBefore = new Date(now.getTime() - graceMs);
   for (const store of deps.stores.all()) {
     if (!store.listIncompleteUploads || !store.abortIncompleteUpload) continue;
     let cursor: string | undefined;
     do {
-      const page = await store.listIncompleteUploads({ startedBefore, cursor, limit: PAGE });
+      let page;
+      try {
+        page = await store.listIncompleteUploads({ startedBefore, cursor, limit: PAGE });
+      } catch (err) {
+        if (!(err instanceof StorePermissionMissing)) throw err;
+        denied(store, err);
+        break;
+      }
       const pending = await deps.files.pendingKeys(store.driver, page.items.map((u) => u.key));
       for (const upload of page.items) {
         const begun = `begun ${upload.startedAt.toISOString()} with ${upload.bytes} bytes of parts`;
@@ -38,10 +52,18 @@ export async function* findAbandonedUploads(deps: { stores: StoreSet; files: Fil
   }
 }
 
+/** Stores whose missing permission has been logged: once per process, not at every sweep. */
+const toldDenied = new WeakSet<Store>();
+
 /** Aborts what `findAbandonedUploads` finds; failures are logged and retried next time. Returns how many were aborted. */
 export async function sweepAbandonedUploads(deps: { stores: StoreSet; files: Files; log: Logger }, graceMs: number, now = new Date()): Promise<number> {
   let aborted = 0;
-  for await (const { store, upload, reason } of findAbandonedUploads(deps, graceMs, now)) {
+  const denied = (store: Store, err: StorePermissionMissing) => {
+    if (toldDenied.has(store)) return;
+    toldDenied.add(store);
+    deps.log.warn({ store: store.driver, err }, `incomplete multipart uploads are not swept: the ${store.driver} keys need ${err.permission} (the bucket's AbortIncompleteMultipartUpload lifecycle rule still removes them)`);
+  };
+  for await (const { store, upload, reason } of findAbandonedUploads(deps, graceMs, now, denied)) {
     const fields = { event: 'incomplete_upload', store: store.driver, key: upload.key, uploadId: upload.uploadId, bytes: upload.bytes };
     try {
       await store.abortIncompleteUpload!(upload);
