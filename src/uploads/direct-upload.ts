@@ -164,7 +164,10 @@ export class DirectUploads {
 
   /** A pending direct upload of `owner`, not yet expired (an expired one is removed on the way). */
   private async pendingUpload(owner: string, id: string, now = new Date()): Promise<FileRecord> {
-    const record = await this.deps.files.get(owner, id);
+    return this.stillPending(await this.deps.files.get(owner, id), now);
+  }
+
+  private async stillPending(record: FileRecord | undefined, now: Date): Promise<FileRecord> {
     if (!record) throw new NotFound('No upload with that id.');
     if (record.status === 'ready' || record.status === 'missing') throw new Conflict('The upload is complete.', 'upload_completed');
     if (record.status !== 'pending') throw new Conflict(`The upload failed: ${record.status_message ?? 'no reason recorded'}`, 'upload_failed');
@@ -201,10 +204,7 @@ export class DirectUploads {
     const { stores, files, log } = this.deps;
     const existing = await files.get(owner, id);
     if (existing?.status === 'ready') return existing;
-    if (existing?.status === 'failed') {
-      throw new Conflict(`The upload failed: ${existing.status_message ?? 'no reason recorded'}`, 'upload_failed');
-    }
-    const record = await this.pendingUpload(owner, id, now);
+    const record = await this.stillPending(existing, now);
     const store = stores.get(record.store);
     let object = await store.head(record.key);
     if (!object && record.multipart_upload_id !== null && canPresignParts(store)) {
