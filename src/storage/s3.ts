@@ -509,7 +509,8 @@ export class S3Store implements Store {
       ContentType: options.contentType,
       ContentLength: options.contentLength,
     });
-    return getSignedUrl(this.presignClient, command, { expiresIn: options.expiresIn });
+    // The presigner signs Content-Length but not Content-Type unless told to.
+    return getSignedUrl(this.presignClient, command, { expiresIn: options.expiresIn, signableHeaders: new Set(['content-type']) });
   }
 
   /** Begins a multipart upload whose parts the client PUTs to presigned URLs (`presignUploadPart`); returns its id. */

@@ -281,6 +281,8 @@ describe('S3Store against s3rver', () => {
         contentType: 'image/png',
         contentLength: data.length,
       });
+      // Both signed: S3 refuses a PUT with another type or size (s3rver checks no signature).
+      expect(new URL(url).searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
       const res = await fetch(url, { method: 'PUT', body: data, headers: { 'content-type': 'image/png' } });
       expect(res.status).toBe(200);
       expect(await store.head('direct/upload')).toMatchObject({ key: 'direct/upload', size: data.length });
