@@ -4,12 +4,14 @@ import { z } from 'zod';
 import { packageVersion } from '../package-version';
 import {
   componentSchemas,
+  completeUploadRequest,
   directUploadRequest,
   downloadLinkRequest,
   errorResponse,
   ownerHeader,
   pageLinkRequest,
   pageQuerySchema,
+  partUrlsQuery,
   reportRequest,
   uploadForm,
   uploadLinkRequest,
@@ -56,6 +58,8 @@ const JSON_TYPE = 'application/json';
 const ID_DESCRIPTIONS: Record<string, string> = {
   '/v1/files/{id}': 'The file id (32 hex digits).',
   '/v1/files/{id}/content': 'The file id (32 hex digits).',
+  '/v1/uploads/{id}': 'The file id of the direct upload (`file.id` of its POST /v1/uploads answer).',
+  '/v1/uploads/{id}/parts': 'The file id of the direct upload (`file.id` of its POST /v1/uploads answer).',
   '/v1/uploads/{id}/complete': 'The file id of the direct upload (`file.id` of its POST /v1/uploads answer).',
   '/v1/tasks/{id}': 'The task id (32 hex digits).',
   '/v1/tasks/{id}/events': 'The task id (32 hex digits).',
@@ -264,7 +268,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
       operationId: 'createDirectUpload',
       summary: 'Start a direct upload to the object store',
       description:
-        'For large files on an S3 store: declares the file and answers a presigned URL to PUT its bytes to, then POST `links.complete`. A pending upload not completed in time is swept.',
+        'For large files on an S3 store: declares the file and answers a presigned URL to PUT its bytes to, then POST `links.complete`. A file over DIRECT_UPLOAD_PART_SIZE goes up in parts instead (`upload.method: "multipart"`, S3 multipart): PUT each part to its URL, keep each answer\'s ETag, and complete with them. A pending upload not completed in time is swept, its parts aborted.',
       tag: 'uploads',
       owned: true,
       body: { json: directUploadRequest },
@@ -278,18 +282,51 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
       },
     },
   },
+  '/v1/uploads/{id}': {
+    delete: {
+      operationId: 'cancelDirectUpload',
+      summary: 'Give a direct upload up',
+      description: 'Removes a pending direct upload: its parts are aborted, its object and record removed.',
+      tag: 'uploads',
+      owned: true,
+      responses: {
+        '204': { description: 'Cancelled: nothing of it is left.' },
+        '404': '`not_found`: no such upload of this owner.',
+        '409': '`upload_completed`, `upload_failed`: it is a file record now (DELETE /v1/files/{id}).',
+      },
+    },
+  },
+  '/v1/uploads/{id}/parts': {
+    get: {
+      operationId: 'directUploadParts',
+      summary: 'More part URLs of a direct upload in parts',
+      description: 'Presigns up to 100 part URLs from part `from` on (fresh ones, also to replace expired URLs).',
+      tag: 'uploads',
+      owned: true,
+      query: partUrlsQuery,
+      responses: {
+        '200': { description: 'A batch of part URLs.', json: componentSchemas.PartUrls },
+        '404': '`not_found`: no such upload of this owner.',
+        '409': '`not_a_multipart_upload`, `upload_expired`, `upload_failed`, `not_a_direct_upload`.',
+        '422': '`invalid_upload_request`: `from` is not a part number of the upload.',
+      },
+    },
+  },
   '/v1/uploads/{id}/complete': {
     post: {
       operationId: 'completeDirectUpload',
       summary: 'Finish a direct upload',
-      description: 'Checks the uploaded object (its size, and its sha256 if one was declared) and makes the file ready. Completing a ready file answers it again.',
+      description:
+        'Checks the uploaded object (its size, and its sha256 if one was declared) and makes the file ready. An upload in parts sends every part with the ETag its PUT answered; stowage checks them against the parts the store holds, has the store assemble the object, then checks it. Completing a ready file answers it again.',
       tag: 'uploads',
       owned: true,
+      body: { json: completeUploadRequest },
       responses: {
         '200': { description: 'The file, now ready.', json: componentSchemas.File },
         '404': '`not_found`: no such upload of this owner.',
-        '409': '`upload_incomplete` (nothing PUT yet), `upload_expired`, `upload_failed`, `not_a_direct_upload`.',
-        '422': '`upload_verification_failed`: the bytes do not match the declared size or sha256; the upload is failed.',
+        '409': '`upload_incomplete` (nothing PUT yet, or a part missing; it stays pending), `upload_expired`, `upload_failed`, `not_a_direct_upload`.',
+        '422':
+          '`upload_verification_failed`: the bytes do not match the declared size or sha256; the upload is failed. `upload_part_mismatch`: a part\'s ETag is not the one the store holds, `parts_required`, `invalid_upload_request`: the parts list is not parts 1 to `partCount` in order; these leave it pending.',
       },
     },
   },

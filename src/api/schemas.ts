@@ -30,6 +30,25 @@ export const directUploadRequest = z.strictObject({
     .optional(),
 });
 
+/** `POST /v1/uploads/:id/complete`: for an upload in parts, each part with the ETag its PUT answered. */
+export const completeUploadRequest = z.strictObject({
+  parts: z
+    .array(
+      z.strictObject({
+        partNumber: z.number().int().min(1).max(10_000),
+        etag: z.string().min(1).max(200).meta({ description: 'The `ETag` header of the part\'s PUT answer, quotes and all (or without them).' }),
+      }),
+    )
+    .max(10_000)
+    .optional()
+    .meta({ description: 'Required for an upload in parts (`upload.method: "multipart"`): every part, in order. Omit for one PUT.' }),
+});
+
+/** `GET /v1/uploads/:id/parts?from=`. */
+export const partUrlsQuery = z.object({
+  from: z.coerce.number().int().min(1).max(10_000).default(1).meta({ description: 'The first part number to presign.' }),
+});
+
 export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 200;
 
@@ -143,16 +162,41 @@ export const fileListResponse = z.object({
 /** `POST /v1/files`: every file of the form, stored. */
 export const uploadedFilesResponse = z.object({ files: z.array(fileResponse) });
 
+const partUrl = z.object({
+  partNumber: z.number().int().min(1),
+  size: z.number().int().min(1).meta({ description: 'Bytes to PUT: the file\'s bytes from `(partNumber - 1) * partSize` on.' }),
+  url: z.string().meta({ description: 'A presigned URL of the object store; PUT the part there (no other header needed) and keep the answer\'s `ETag`.' }),
+});
+const partBatch = {
+  parts: z.array(partUrl).meta({ description: 'Up to 100 part URLs.' }),
+  next: z.string().nullable().meta({ description: 'GET it for the next batch of part URLs; null when none are left.' }),
+};
+
+/** `GET /v1/uploads/:id/parts`: a batch of part URLs. */
+export const partUrlsResponse = z.object({ ...partBatch, expiresAt: timestamp });
+
 /** `POST /v1/uploads`: the pending record and where to PUT its bytes. */
 export const directUploadResponse = z.object({
   file: fileResponse,
-  upload: z.object({
-    method: z.literal('PUT'),
-    url: z.string().meta({ description: 'A presigned URL of the object store; PUT the bytes there.' }),
-    headers: z.record(z.string(), z.string()).meta({ description: 'Headers the PUT must carry, exactly.' }),
-    expiresAt: timestamp,
+  upload: z.discriminatedUnion('method', [
+    z.object({
+      method: z.literal('PUT'),
+      url: z.string().meta({ description: 'A presigned URL of the object store; PUT the bytes there.' }),
+      headers: z.record(z.string(), z.string()).meta({ description: 'Headers the PUT must carry, exactly.' }),
+      expiresAt: timestamp,
+    }),
+    z.object({
+      method: z.literal('multipart'),
+      partSize: z.number().int().min(1).meta({ description: 'Bytes of every part but the last.' }),
+      partCount: z.number().int().min(2),
+      ...partBatch,
+      expiresAt: timestamp,
+    }),
+  ]),
+  links: z.object({
+    complete: z.string().meta({ description: 'POST here once the PUT (or every part) succeeded.' }),
+    cancel: z.string().meta({ description: 'DELETE it to give the upload up.' }),
   }),
-  links: z.object({ complete: z.string().meta({ description: 'POST here once the PUT succeeded.' }) }),
 });
 
 export const taskStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
@@ -253,6 +297,8 @@ export const componentSchemas = {
   UploadedFiles: uploadedFilesResponse,
   DirectUploadRequest: directUploadRequest,
   DirectUpload: directUploadResponse,
+  PartUrls: partUrlsResponse,
+  CompleteUploadRequest: completeUploadRequest,
   ReportRequest: reportRequest,
   ReportColumn: columnSchema,
   ReportSource: sourceSchema,

@@ -32,7 +32,9 @@ export const ROUTE_TABLE: Record<string, Access> = {
   'HEAD /v1/files/:id/content': 'read',
 
   'POST /v1/uploads': 'write',
+  'GET /v1/uploads/:id/parts': 'write',
   'POST /v1/uploads/:id/complete': 'write',
+  'DELETE /v1/uploads/:id': 'write',
 
   // Links for people without credentials: creating one needs write (a service key may name
   // another owner); using one needs only the link, whose signature the route checks itself.

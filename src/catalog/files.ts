@@ -21,7 +21,7 @@ export interface NewFile {
 /** A new `pending` record; `extra` sets what a kind of upload knows beyond the file's names. */
 export function pendingRecord(
   file: NewFile,
-  extra: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'machine_id' | 'region' | 'upload_instance'>> = {},
+  extra: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'machine_id' | 'region' | 'upload_instance' | 'part_size'>> = {},
 ): FileRecord {
   const now = new Date().toISOString();
   return {
@@ -41,6 +41,8 @@ export function pendingRecord(
     machine_id: null,
     region: null,
     upload_instance: null,
+    multipart_upload_id: null,
+    part_size: null,
     created_at: now,
     updated_at: now,
     ...extra,
@@ -117,11 +119,23 @@ export class FileCatalog {
    * A new `pending` record. Files on a volume remember this process's Machine; a direct upload
    * adds what its client announced (size, sha256) and when it expires.
    */
-  async createPending(file: NewFile, announced: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'upload_instance'>> = {}): Promise<FileRecord> {
+  async createPending(file: NewFile, announced: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'upload_instance' | 'part_size'>> = {}): Promise<FileRecord> {
     const placement = file.store === 'volume' ? this.placement : undefined;
     const record = pendingRecord(file, { machine_id: placement?.machineId ?? null, region: placement?.region ?? null, ...announced });
     await this.db.insertInto('files').values(record).execute();
     return record;
+  }
+
+  /** Records the multipart upload a pending direct upload writes through; false when it was no longer pending. */
+  async setMultipartUpload(id: string, uploadId: string): Promise<boolean> {
+    const result = await this.db.updateTable('files').set({ multipart_upload_id: uploadId }).where('id', '=', id).where('status', '=', 'pending').executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** Moves a pending direct upload's expiry later (never earlier). */
+  async extendExpiry(id: string, expiresAt: Date): Promise<void> {
+    const at = expiresAt.toISOString();
+    await this.db.updateTable('files').set({ expires_at: at }).where('id', '=', id).where('status', '=', 'pending').where('expires_at', '<', at).execute();
   }
 
   /** Pending to failed, keeping the reason for the client to read; false when it was no longer pending. */

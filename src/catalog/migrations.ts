@@ -162,6 +162,18 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('instances').dropColumn('task_slots').execute();
     },
   },
+  // A direct upload in parts (S3 multipart): the bucket's upload id and the part size the
+  // client was given, so any instance can hand out part URLs, complete it or abort it.
+  '2026-12-11-001-direct-multipart': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('files').addColumn('multipart_upload_id', 'text').execute();
+      await db.schema.alterTable('files').addColumn('part_size', 'bigint').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('files').dropColumn('part_size').execute();
+      await db.schema.alterTable('files').dropColumn('multipart_upload_id').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

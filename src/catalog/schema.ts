@@ -24,6 +24,9 @@ export interface FilesTable {
   region: string | null;
   /** The process writing a pending upload (`Instance.id`); null for direct uploads and records from before it was kept. */
   upload_instance: string | null;
+  /** A direct upload in parts: the object store's multipart upload id, and the size of each part but the last. */
+  multipart_upload_id: string | null;
+  part_size: number | null;
   created_at: string;
   updated_at: string;
 }

@@ -13,9 +13,13 @@ export interface DirectUploadSettings {
   expiresS: number;
   /** How often the server looks for expired direct uploads. */
   sweepIntervalMs: number;
+  /** A declared size over this goes up in parts of this size (more when 10,000 would not hold it). */
+  partSize: number;
 }
 
 const MIN_PART_SIZE = 5 * 1024 ** 2;
+/** S3's largest part, and its largest single PUT. */
+const MAX_PART_SIZE = 5 * 1024 ** 3;
 
 const flag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -60,6 +64,9 @@ export function objectStorageFields(parsers: {
       .positiveInt('seconds')
       .refine((n) => n <= 604800, 'must be at most 604800 (7 days, the S3 limit)')
       .default(3600),
+    DIRECT_UPLOAD_PART_SIZE: parsers.byteSize
+      .refine((n) => n >= MIN_PART_SIZE && n <= MAX_PART_SIZE, 'must be between 5mb and 5gb (the S3 part sizes)')
+      .default(64 * 1024 ** 2),
   };
 }
 
@@ -101,6 +108,8 @@ export function readObjectStorage(e: Parsed): {
         }
       : undefined,
     downloads: { mode: e.DOWNLOAD_MODE, presignExpiresS: e.PRESIGN_EXPIRES_S },
-    directUploads: { expiresS: e.DIRECT_UPLOAD_EXPIRES_S, sweepIntervalMs: Math.min(60_000, e.DIRECT_UPLOAD_EXPIRES_S * 1000) },
+    directUploads: { expiresS: e.DIRECT_UPLOAD_EXPIRES_S, sweepIntervalMs: Math.min(60_000, e.DIRECT_UPLOAD_EXPIRES_S * 1000),
+      partSize: e.DIRECT_UPLOAD_PART_SIZE,
+    },
   };
 }

@@ -127,8 +127,26 @@ export class Files {
    * A pending record in the primary store for bytes that arrive some other way (a direct upload's
    * presigned PUT), with what the client announced and when it expires.
    */
-  async expect(upload: NewUpload, announced: { size?: number; sha256?: string; expiresAt?: Date } = {}): Promise<FileRecord> {
-    return this.createPending(upload, { size: announced.size ?? 0, sha256: announced.sha256 ?? null, expires_at: announced.expiresAt?.toISOString() ?? null });
+  async expect(upload: NewUpload, announced: { size?: number; sha256?: string; expiresAt?: Date; partSize?: number } = {}): Promise<FileRecord> {
+    return this.createPending(upload, {
+      size: announced.size ?? 0,
+      sha256: announced.sha256 ?? null,
+      expires_at: announced.expiresAt?.toISOString() ?? null,
+      part_size: announced.partSize ?? null,
+    });
+  }
+
+  /** Keeps an expected file's upload from being swept before `expiresAt` (a client still at work). */
+  extendExpiry(record: FileRecord, expiresAt: Date): Promise<void> {
+    return this.deps.catalog.extendExpiry(record.id, expiresAt);
+  }
+
+  /** Notes the multipart upload whose parts an expected file's client PUTs, so `discard` aborts it. */
+  async noteMultipartUpload(record: FileRecord, uploadId: string): Promise<FileRecord> {
+    if (!(await this.deps.catalog.setMultipartUpload(record.id, uploadId))) {
+      throw new Conflict('The upload was removed while it was being created. Start a new one.', 'upload_cancelled');
+    }
+    return { ...record, multipart_upload_id: uploadId };
   }
 
   private createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1]): Promise<FileRecord> {
@@ -190,10 +208,13 @@ export class Files {
    * still loses the record (nobody is told of a file that isn't coming); the blob, if any, is
    * then an orphan the doctor reports.
    */
-  async discard(file: BlobRef): Promise<void> {
-    const blob = await this.deps.stores
-      .get(file.store)
-      .delete(file.key)
+  async discard(file: BlobRef & { multipart_upload_id?: string | null }): Promise<void> {
+    const store = this.deps.stores.get(file.store);
+    const uploadId = file.multipart_upload_id;
+    // A direct upload in parts: its parts go too (the object, if it was assembled, just below).
+    const parts = uploadId && store.abortIncompleteUpload ? store.abortIncompleteUpload({ key: file.key, uploadId }) : Promise.resolve();
+    const blob = await parts
+      .then(() => store.delete(file.key))
       .then(
         () => undefined,
         (err: unknown) => ({ err }),

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Readable, Transform, finished } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -11,6 +13,7 @@ import {
   ListPartsCommand,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -25,8 +28,10 @@ import {
   type IncompleteUploadPage,
   type ListOptions,
   type ListPage,
+  PartsRejected,
   type PutOptions,
   type Store,
+  type UploadedPart,
 } from './store';
 
 export type { S3StoreOptions } from './s3-options';
@@ -43,6 +48,9 @@ export interface PresignPutOptions {
   /** Signed into the URL, so the uploader can't send a different size. */
   contentLength?: number;
 }
+
+/** S3's answers to a CompleteMultipartUpload whose part list doesn't match the parts uploaded. */
+const PART_ERRORS = new Set(['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall']);
 
 /**
  * Probe objects live under this directory of the prefix. Store keys never start with a dot, so
@@ -163,6 +171,12 @@ export class S3Store implements Store {
    * timeouts, and a failed put's abort doesn't keep its caller waiting (see abortMultipart).
    */
   private readonly probeClient: S3Client;
+  /**
+   * Signs URLs only. Under WHEN_SUPPORTED the SDK signs a CRC32 of the (empty) body into a PUT
+   * URL (`x-amz-checksum-crc32=AAAAAA==`), which S3 then holds the uploaded bytes to: every PUT
+   * to the URL would fail. Nothing is checksummed unless the operation requires it.
+   */
+  private readonly presignClient: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly endpointName: string;
@@ -193,6 +207,7 @@ export class S3Store implements Store {
     const timeouts = { connectTimeoutMs: this.connectTimeoutMs, requestTimeoutMs: this.requestTimeoutMs };
     this.client = new S3Client({ ...config, ...s3Http({ ...timeouts, maxAttempts: 3 }) });
     this.probeClient = new S3Client({ ...config, ...s3Http({ ...timeouts, maxAttempts: 1 }) });
+    this.presignClient = new S3Client({ ...config, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
     // lib-storage only rejects once every part reader stops, and a reader filling a part waits for
     // the body: a slow client would keep sending for minutes into an upload that already failed.
     // Seeing a put's call fail (after its retries) lets `put` stop the body at once.
@@ -480,7 +495,7 @@ export class S3Store implements Store {
       ResponseContentDisposition: options.responseContentDisposition,
       ResponseContentType: options.responseContentType,
     });
-    return getSignedUrl(this.client, command, { expiresIn: options.expiresIn });
+    return getSignedUrl(this.presignClient, command, { expiresIn: options.expiresIn });
   }
 
   /**
@@ -494,12 +509,76 @@ export class S3Store implements Store {
       ContentType: options.contentType,
       ContentLength: options.contentLength,
     });
-    return getSignedUrl(this.client, command, { expiresIn: options.expiresIn });
+    // The presigner signs Content-Length but not Content-Type unless told to.
+    return getSignedUrl(this.presignClient, command, { expiresIn: options.expiresIn, signableHeaders: new Set(['content-type']) });
+  }
+
+  /** Begins a multipart upload whose parts the client PUTs to presigned URLs (`presignUploadPart`); returns its id. */
+  async createMultipartUpload(key: string, options: { contentType: string }): Promise<string> {
+    try {
+      const res = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.objectKey(key), ContentType: options.contentType }));
+      if (!res.UploadId) throw new Error('CreateMultipartUpload answered no UploadId');
+      return res.UploadId;
+    } catch (err) {
+      throw this.wrap(err, `begin a multipart upload of ${key}`, 's3:PutObject');
+    }
+  }
+
+  /** A URL to PUT one part's bytes to; `contentLength` is signed, as in `presignPut`. */
+  async presignUploadPart(key: string, uploadId: string, partNumber: number, options: { expiresIn: number; contentLength: number }): Promise<string> {
+    const command = new UploadPartCommand({
+      Bucket: this.bucket,
+      Key: this.objectKey(key),
+      UploadId: uploadId,
+      PartNumber: partNumber,
+      ContentLength: options.contentLength,
+    });
+    return getSignedUrl(this.presignClient, command, { expiresIn: options.expiresIn });
+  }
+
+  /** The parts uploaded so far, in order (ListParts, 1,000 at a time). */
+  async listParts(key: string, uploadId: string): Promise<UploadedPart[]> {
+    const parts: UploadedPart[] = [];
+    let marker: string | undefined;
+    try {
+      do {
+        const res = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: this.objectKey(key), UploadId: uploadId, PartNumberMarker: marker }));
+        for (const { PartNumber, ETag, Size } of res.Parts ?? []) {
+          if (PartNumber !== undefined && ETag !== undefined) parts.push({ partNumber: PartNumber, etag: ETag, size: Size ?? 0 });
+        }
+        marker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (err) {
+      throw this.wrap(err, `list the parts of ${key}`, 's3:ListMultipartUploadParts');
+    }
+    return parts;
+  }
+
+  /**
+   * Assembles the object from `parts` (ascending part numbers, each with the ETag its PUT
+   * answered). A list S3 refuses throws PartsRejected; the upload then stays open to try again.
+   */
+  async completeMultipartUpload(key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<void> {
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(key),
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      );
+    } catch (err) {
+      const name = errorName(err);
+      if (name && PART_ERRORS.has(name)) throw new PartsRejected(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+      throw this.wrap(err, `complete the multipart upload of ${key}`, 's3:PutObject');
+    }
   }
 
   async close(): Promise<void> {
     this.client.destroy();
     this.probeClient.destroy();
+    this.presignClient.destroy();
   }
 
   /**

@@ -52,6 +52,16 @@ export interface IncompleteUploadPage {
   cursor?: string;
 }
 
+/** A part of a multipart upload, as the store lists it. */
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+}
+
+/** A part list the store refused to assemble (an ETag or part that doesn't match what was uploaded). */
+export class PartsRejected extends Error {}
+
 /**
  * One contract for every storage driver (memory, tmp, volume, and object storage).
  *

@@ -40,7 +40,7 @@ describe('object storage configuration', () => {
     });
     expect(config.databasePath).toBe(path.join(cwd, 'data/stowage.db'));
     expect(config.downloads).toEqual({ mode: 'redirect', presignExpiresS: 60 });
-    expect(config.directUploads).toEqual({ expiresS: 3600, sweepIntervalMs: 60_000 });
+    expect(config.directUploads).toEqual({ expiresS: 3600, sweepIntervalMs: 60_000, partSize: 64 * 1024 * 1024 });
   });
 
   it("accepts Fly Tigris's BUCKET_NAME, AWS_ENDPOINT_URL_S3 and AWS_REGION", () => {
@@ -90,6 +90,7 @@ describe('object storage configuration', () => {
         S3_ENDPOINT: 'minio:9000',
         S3_PREFIX: '/abs',
         DOWNLOAD_MODE: 'stream',
+        DIRECT_UPLOAD_PART_SIZE: '6gb',
       }),
     ).toEqual([
       'S3_ENDPOINT: "minio:9000" must be an http(s) URL such as https://<account>.r2.cloudflarestorage.com',
@@ -97,6 +98,7 @@ describe('object storage configuration', () => {
       'S3_PREFIX: "/abs" must be empty or path segments ending in "/", e.g. stowage/',
       'S3_PART_SIZE: "1mb" must be at least 5mb (the S3 minimum part size)',
       expect.stringMatching(/^DOWNLOAD_MODE: "stream" /),
+      'DIRECT_UPLOAD_PART_SIZE: "6gb" must be between 5mb and 5gb (the S3 part sizes)',
     ]);
   });
 });
