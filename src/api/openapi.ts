@@ -268,7 +268,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
       operationId: 'createDirectUpload',
       summary: 'Start a direct upload to the object store',
       description:
-        'For large files on an S3 store: declares the file and answers a presigned URL to PUT its bytes to, then POST `links.complete`. A file over DIRECT_UPLOAD_PART_SIZE goes up in parts instead (`upload.method: "multipart"`, S3 multipart): PUT each part to its URL, keep each answer\'s ETag, and complete with them. A pending upload not completed in time is swept, its parts aborted.',
+        'For large files on an S3 store: declares the file and answers a presigned URL to PUT its bytes to, then POST `links.complete`. With `multipart: true`, or past 5 GiB, it goes up in parts instead (`upload.method: "multipart"`, S3 multipart): PUT each part to its URL, keep each answer\'s ETag, and complete with them. A pending upload not completed in time is swept, its parts aborted.',
       tag: 'uploads',
       owned: true,
       body: { json: directUploadRequest },

@@ -28,6 +28,13 @@ export const directUploadRequest = z.strictObject({
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
     .transform((h) => h.toLowerCase())
     .optional(),
+  multipart: z
+    .boolean()
+    .optional()
+    .meta({
+      description:
+        'true: upload in parts (S3 multipart, presigned part URLs) whatever the size. false: one PUT (up to 5 GiB). Absent: one PUT up to 5 GiB, parts past it, so clients written for one PUT keep working.',
+    }),
 });
 
 /** `POST /v1/uploads/:id/complete`: for an upload in parts, each part with the ETag its PUT answered. */

@@ -27,7 +27,7 @@ function presentUpload(ticket: DirectUploadTicket) {
 
 /**
  * `POST /v1/uploads` {name, size, contentType, sha256?}: a pending record and where to PUT its
- * bytes (one presigned PUT, or for a size over DIRECT_UPLOAD_PART_SIZE presigned part URLs).
+ * bytes (one presigned PUT, or, asked for or past 5 GiB, presigned part URLs).
  * `GET /v1/uploads/:id/parts?from=N`: the next batch of part URLs.
  * `POST /v1/uploads/:id/complete` {parts?}: checks the uploaded object and makes the record ready.
  * `DELETE /v1/uploads/:id`: cancels a pending upload, its parts and object.

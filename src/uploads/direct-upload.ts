@@ -14,6 +14,8 @@ export interface DirectUploadRequest {
   size: number;
   contentType: string;
   sha256?: string;
+  /** true: in parts whatever the size; false: one PUT; absent: one PUT up to 5 GiB, parts past it. */
+  multipart?: boolean;
 }
 
 /** A part's presigned URL, and how many bytes to PUT there (the file's bytes from `(partNumber - 1) * partSize`). */
@@ -46,6 +48,8 @@ export interface CompletedPart {
 /** S3 takes at most this many parts in one upload, and objects of up to 5 TiB. */
 export const MAX_PARTS = 10_000;
 const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
+/** S3's limit for one PUT. */
+const MAX_PUT_BYTES = 5 * 1024 ** 3;
 /** Part URLs handed out per answer: a client asks for the next batch when it gets there. */
 export const PART_URL_BATCH = 100;
 const MIB = 1024 ** 2;
@@ -62,7 +66,7 @@ export interface DirectUploadDeps {
 /**
  * Direct uploads: the client sends the bytes straight to the bucket with a presigned PUT (no
  * router timeout, no bytes through stowage), then asks stowage to check the object. Only a
- * checked object becomes a `ready` record. A file over one part (DIRECT_UPLOAD_PART_SIZE) goes
+ * checked object becomes a `ready` record. A file asked in parts (or past 5 GiB) goes
  * up in parts of an S3 multipart upload instead, each PUT to its own presigned URL; cancelling
  * or expiring aborts it (see `Files.discard`).
  */
@@ -92,9 +96,12 @@ export class DirectUploads {
       throw new PayloadTooLarge(`The file is larger than an object store object can be (${MAX_OBJECT_BYTES} bytes, 5 TiB).`, 'file_too_large');
     }
     const { expiresS } = this.deps.directUploads;
-    const partSize = this.partSizeFor(request.size);
+    const partSize = this.partSizeFor(request.size, request.multipart);
+    if (partSize === undefined && request.size > MAX_PUT_BYTES) {
+      throw new PayloadTooLarge(`One PUT takes at most ${MAX_PUT_BYTES} bytes (5 GiB): leave out "multipart": false to upload in parts.`, 'file_too_large');
+    }
     if (partSize !== undefined && !canPresignParts(store)) {
-      throw new Conflict(`Direct uploads over ${this.deps.directUploads.partSize} bytes go up in parts, which the "${store.driver}" store cannot take.`, 'direct_upload_unsupported');
+      throw new Conflict(`Direct uploads in parts (over 5 GiB, or asked for) need an object store; the "${store.driver}" store cannot take them.`, 'direct_upload_unsupported');
     }
     const now = Date.now();
     const expiresAt = new Date(now + expiresS * 1000);
@@ -121,12 +128,13 @@ export class DirectUploads {
   }
 
   /**
-   * Undefined when one PUT takes `size`; else the size of its parts: the configured one, raised
-   * (to whole MiB) when 10,000 parts of it would not hold the file.
+   * Undefined for one PUT: asked for, or by default up to the 5 GiB one PUT can take (clients
+   * written before parts existed keep working). Else the size of its parts: the configured one,
+   * raised (to whole MiB) when 10,000 parts of it would not hold the file.
    */
-  private partSizeFor(size: number): number | undefined {
+  private partSizeFor(size: number, multipart: boolean | undefined): number | undefined {
+    if (multipart === false || (multipart === undefined && size <= MAX_PUT_BYTES)) return undefined;
     const configured = this.deps.directUploads.partSize;
-    if (size <= configured) return undefined;
     return Math.max(configured, Math.ceil(size / MAX_PARTS / MIB) * MIB);
   }
 

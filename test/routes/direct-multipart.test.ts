@@ -34,8 +34,9 @@ function binary(res: request.Response, done: (err: Error | null, body: Buffer) =
   res.on('end', () => done(null, Buffer.concat(chunks)));
 }
 
+/** Asks for parts unless the body says otherwise (a size past 5 GiB goes up in parts anyway). */
 function begin(body: object, owner = 'alice') {
-  return t.http(owner).post('/v1/uploads').send(body);
+  return t.http(owner).post('/v1/uploads').send({ multipart: true, ...body });
 }
 
 function complete(id: string, parts?: { partNumber: number; etag: string }[], owner = 'alice') {
@@ -223,18 +224,22 @@ describe.each(CATALOG_DATABASES)('direct uploads in parts (catalog on %s)', (kin
     await t.close();
     t = await buildTestApp({ ...(await database.env()), ...s3Env(bucket, { DIRECT_UPLOAD_PART_SIZE: '5mb', MAX_UPLOAD_BYTES: '6000gb' }) });
     const size = 100_000 * MIB;
-    const { body } = await begin({ name: 'huge.img', size, contentType: 'application/octet-stream' });
-    expect(body.upload).toMatchObject({ partSize: 10 * MIB, partCount: 10_000 });
+    // Past 5 GiB a file goes up in parts whether or not the client asked; one PUT can't take it.
+    const { body } = await begin({ name: 'huge.img', size, contentType: 'application/octet-stream', multipart: undefined });
+    expect(body.upload).toMatchObject({ method: 'multipart', partSize: 10 * MIB, partCount: 10_000 });
     expect((await t.http('alice').delete(body.links.cancel)).status).toBe(204);
     const tooBig = await begin({ name: 'huger.img', size: 5 * 1024 ** 4 + 1, contentType: 'application/octet-stream' });
     expect(tooBig.status).toBe(413);
     expect(tooBig.body.error.code).toBe('file_too_large');
+    const onePut = await begin({ name: 'g.img', size: 5 * 1024 ** 3 + 1, contentType: 'application/octet-stream', multipart: false });
+    expect(onePut.status).toBe(413);
+    expect(onePut.body.error.message).toBe('One PUT takes at most 5368709120 bytes (5 GiB): leave out "multipart": false to upload in parts.');
     expect(await allRecords(t.db)).toEqual([]);
   });
 
-  it('keeps one PUT for a file of one part or less', async () => {
-    const data = randomData(5 * MIB);
-    const { body } = await begin({ name: 'f.bin', size: data.length, contentType: 'application/octet-stream' });
+  it('keeps one PUT up to 5 GiB for a client that does not ask for parts (as before parts existed)', async () => {
+    const data = randomData(12 * MIB);
+    const { body } = await begin({ name: 'f.bin', size: data.length, contentType: 'application/octet-stream', multipart: undefined });
     expect(body.upload).toMatchObject({ method: 'PUT' });
     const parts = await t.http('alice').get(`/v1/uploads/${body.file.id}/parts`);
     expect(parts.status).toBe(409);
