@@ -1,10 +1,9 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { formatJson, summaryLine } from '../../src/doctor/format';
 import { runChecks } from '../../src/doctor/doctor';
 import { doctorDeps } from '../../src/resources';
 import { sweepLeftovers } from '../../src/sweeper';
 import { buildTestApp, type TestApp } from '../helpers/app';
+import { startS3ErrorRelay } from '../helpers/s3-error-relay';
 import { s3Env } from '../helpers/s3env';
 import { startS3Server, type S3TestServer } from '../helpers/s3server';
 
@@ -15,32 +14,20 @@ import { startS3Server, type S3TestServer } from '../helpers/s3server';
  * S3 does for a policy without that permission.
  */
 let s3: S3TestServer;
-let relay: http.Server;
+let relay: { endpoint: string; close(): Promise<void> };
 let t: TestApp;
 
 beforeAll(async () => {
   s3 = await startS3Server();
-  const target = new URL(s3.endpoint);
-  relay = http.createServer((req, res) => {
-    if (req.method === 'GET' && /[?&]uploads(=|&|$)/.test(req.url ?? '')) {
-      req.resume();
-      res.writeHead(403, { 'content-type': 'application/xml' });
-      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
-      return;
-    }
-    const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  t = await buildTestApp(s3Env(s3, { S3_ENDPOINT: `http://127.0.0.1:${(relay.address() as AddressInfo).port}` }));
+  relay = await startS3ErrorRelay(s3.endpoint, (req) =>
+    req.method === 'GET' && /[?&]uploads(=|&|$)/.test(req.url ?? '') ? { status: 403, code: 'AccessDenied', message: 'Access Denied' } : undefined,
+  );
+  t = await buildTestApp(s3Env(s3, { S3_ENDPOINT: relay.endpoint }));
 });
 
 afterAll(async () => {
   await t?.close();
-  await new Promise((resolve) => relay?.close(resolve));
+  await relay?.close();
   await s3?.close();
 });
 

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { StoreUnavailable } from '../../src/errors';
 import { S3Store } from '../../src/storage/s3';
+import { startS3ErrorRelay } from '../helpers/s3-error-relay';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
 import { chunked, randomData, readAll, sha256 } from '../helpers/streams';
 import { storeContract } from './contract';
@@ -186,30 +187,17 @@ describe('S3Store against s3rver', () => {
 
     it('tries once more when S3 answers its write with 500 InternalError ("Please try again")', async () => {
       // A relay to s3rver that answers the first PUT as S3 does when it hiccups.
-      const target = new URL(bucket.endpoint);
-      let failed = 0;
-      const relay = http.createServer((req, res) => {
-        if (req.method === 'PUT' && failed === 0) {
-          failed++;
-          req.resume();
-          res.writeHead(500, { 'content-type': 'application/xml' });
-          res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>');
-          return;
-        }
-        const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        });
-        req.pipe(upstream);
-      });
-      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-      const store = new S3Store(bucket.storeOptions({ endpoint: `http://127.0.0.1:${(relay.address() as AddressInfo).port}` }));
+      let puts = 0;
+      const relay = await startS3ErrorRelay(bucket.endpoint, (req) =>
+        req.method === 'PUT' && puts++ === 0 ? { status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' } : undefined,
+      );
+      const store = new S3Store(bucket.storeOptions({ endpoint: relay.endpoint }));
       try {
         await expect(store.probe()).resolves.toBeUndefined();
-        expect(failed).toBe(1);
+        expect(puts).toBe(2); // the refused one, and the one that took
       } finally {
         await store.close();
-        await new Promise((resolve) => relay.close(resolve));
+        await relay.close();
       }
     });
 
