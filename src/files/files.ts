@@ -131,6 +131,16 @@ export class Files {
     return this.createPending(upload, { size: announced.size ?? 0, sha256: announced.sha256 ?? null, expires_at: announced.expiresAt?.toISOString() ?? null });
   }
 
+  /**
+   * Streams the bytes of an `expect`ed file into its store, hashed on the way (a finished
+   * resumable upload); `publish` then makes it ready. A failed put leaves no blob; the record
+   * stays pending for its caller to retry or for the sweeper once it expires.
+   */
+  async fill(record: FileRecord, body: Readable): Promise<StoredFile> {
+    const { size, sha256 } = await putHashed(this.deps.stores.get(record.store), record.key, body, { contentType: record.content_type });
+    return { record, size, sha256 };
+  }
+
   private createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1]): Promise<FileRecord> {
     const id = newFileId();
     return this.deps.catalog.createPending(

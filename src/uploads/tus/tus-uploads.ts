@@ -1,0 +1,150 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Server } from '@tus/server';
+import type { DataStore } from '@tus/utils';
+import type { Logger } from 'pino';
+import type { FileRecord } from '../../catalog/files';
+import type { Config } from '../../config';
+import type { Files } from '../../files/files';
+import { addChecksums } from './checksums';
+import { parseUploadMetadata } from './metadata';
+
+/** Where the tus server answers; upload URLs are `/v1/tus/<file id>`. */
+export const TUS_PATH = '/v1/tus';
+
+/** The request the tus server is handling, as the route authenticated it. */
+export interface TusCaller {
+  owner: string;
+  /** The request's `Upload-Checksum`, checked before a chunk reaches the store. */
+  checksum?: string;
+  log: Logger;
+}
+
+export interface TusDeps {
+  storage: Config['storage'];
+  expiryMs: number;
+  /** This process's work directory: chunks with a checksum wait there, and a memory store's uploads live there. */
+  workDir: string;
+  files: Files;
+  log: Logger;
+}
+
+type ReadableStore = DataStore & { read(id: string): Readable };
+
+const caller = new AsyncLocalStorage<TusCaller>();
+
+/**
+ * Resumable uploads through `@tus/server`, one per file: the upload id is the id of a `pending`
+ * file record made at creation (its owner fixed then), and the finished bytes are stored and
+ * published through `Files` like any upload. @tus/server is an ES module, loaded (with Node's
+ * require of ES modules) on first use.
+ */
+export class TusUploads {
+  private loaded?: Promise<{ server: Server; store: ReadableStore }>;
+  /** Finishes under way in this process, so a retried request doesn't store the bytes twice. */
+  private readonly finishing = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: TusDeps) {}
+
+  /** Lets the tus server answer `req` for `who`. */
+  async handle(req: IncomingMessage, res: ServerResponse, who: TusCaller): Promise<void> {
+    const { server } = await this.load();
+    await caller.run(who, () => server.handle(req, res));
+  }
+
+  /** How far the upload behind a pending record got; undefined when its bytes are gone. */
+  async progress(id: string): Promise<{ offset: number; size?: number } | undefined> {
+    const { store } = await this.load();
+    return store.getUpload(id).then(
+      (u) => ({ offset: u.offset, size: u.size }),
+      () => undefined,
+    );
+  }
+
+  /**
+   * Turns a fully received upload into a ready file: its bytes streamed into the file's store,
+   * hashed on the way, then published; the tus copy goes last. A crash before the publish leaves
+   * the upload complete and the record pending: the client's next HEAD finishes it.
+   */
+  finish(record: FileRecord, log: Logger): Promise<void> {
+    let running = this.finishing.get(record.id);
+    if (!running) {
+      running = this.complete(record, log).finally(() => this.finishing.delete(record.id));
+      this.finishing.set(record.id, running);
+    }
+    return running;
+  }
+
+  /** Removes the bytes of unfinished uploads older than TUS_EXPIRY (their records expire with them). */
+  async sweep(): Promise<number> {
+    const { store } = await this.load();
+    return store.deleteExpired();
+  }
+
+  private async complete(record: FileRecord, log: Logger): Promise<void> {
+    const { files } = this.deps;
+    const { store } = await this.load();
+    const stored = await files.fill(record, store.read(record.id));
+    try {
+      await files.publish(record.owner, [{ id: record.id, size: stored.size, sha256: stored.sha256 }]);
+    } catch (err) {
+      await files.discardUnpublished([record], err);
+      throw err;
+    }
+    log.info({ event: 'upload', fileId: record.id, owner: record.owner, size: stored.size, outcome: 'stored', via: 'tus' }, 'upload stored');
+    await store.remove(record.id).catch((err: unknown) => log.warn({ err, fileId: record.id }, 'could not remove a finished tus upload; the expiry sweep will'));
+  }
+
+  private load(): Promise<{ server: Server; store: ReadableStore }> {
+    this.loaded ??= this.build();
+    return this.loaded;
+  }
+
+  private async build(): Promise<{ server: Server; store: ReadableStore }> {
+    const { Server, MemoryLocker } = await import('@tus/server');
+    const { files, expiryMs } = this.deps;
+    const store = addChecksums(await this.dataStore(), path.join(this.deps.workDir, 'tus-chunks'), () => caller.getStore()?.checksum) as ReadableStore;
+    const server = new Server({
+      path: TUS_PATH,
+      datastore: store,
+      // One PATCH at a time per upload in this process; a second one stops the first (tus's rule).
+      locker: new MemoryLocker(),
+      relativeLocation: true,
+      // CORS is the app's (CORS_ORIGINS): tus adds no Access-Control-Allow-Origin of its own.
+      allowedOrigins: () => false,
+      async namingFunction(req, metadata) {
+        const who = caller.getStore();
+        if (!who) throw new Error('tus request outside of a route');
+        const record = await files.expect(
+          { owner: who.owner, originalName: metadata?.filename || 'upload', contentType: metadata?.filetype || 'application/octet-stream' },
+          { size: Number(req.headers.get('upload-length')), expiresAt: new Date(Date.now() + expiryMs) },
+        );
+        return record.id;
+      },
+      onUploadFinish: async (_req, upload) => {
+        const who = caller.getStore();
+        const record = who && (await files.get(who.owner, upload.id));
+        if (!who || !record) throw { status_code: 404, body: 'Not Found\n' };
+        await this.finish(record, who.log);
+        return {};
+      },
+    });
+    return { server, store };
+  }
+
+  private async dataStore(): Promise<DataStore> {
+    const { storage, expiryMs, workDir } = this.deps;
+    const { FileStore } = await import('@tus/file-store');
+    // Beside the files, on the same volume; a dot directory, so never listed as a blob.
+    const directory = storage.driver === 'memory' || storage.driver === 's3' ? path.join(workDir, 'tus') : path.join(storage.path, '.tus');
+    return new FileStore({ directory, expirationPeriodInMilliseconds: expiryMs });
+  }
+}
+
+/** The `filename` and `filetype` a creation request announces, undefined when its metadata is malformed. */
+export function announced(header: string | undefined): { filename?: string; filetype?: string } | undefined {
+  const metadata = parseUploadMetadata(header);
+  return metadata && { filename: metadata.filename, filetype: metadata.filetype };
+}
