@@ -1,0 +1,181 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { type HttpRequest, Upload } from 'tus-js-client';
+import { listFilesDeep, makeTempDir } from '../helpers/tmp';
+import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
+
+const MiB = 1024 * 1024;
+let base: string;
+const running: ServiceProcess[] = [];
+
+beforeAll(async () => {
+  base = await makeTempDir('stowage-tus-');
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((s) => s.stop()));
+});
+afterAll(async () => {
+  await fsp.rm(base, { recursive: true, force: true });
+});
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** A built server on a volume in its own directory, with write keys for alice and bob. */
+async function volumeServer(name: string, extra: Record<string, string> = {}) {
+  const dir = path.join(base, name);
+  await fsp.mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const env = { HOME: dir, STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extra };
+  const alice = await createKeyWithCli(env, 'alice', 'write', { cwd: dir });
+  const bob = await createKeyWithCli(env, 'bob', 'write', { cwd: dir });
+  const start = async () => {
+    const svc = runService(['serve'], { cwd: dir, env });
+    running.push(svc);
+    await svc.waitFor((l) => l.msg === 'listening');
+    return svc;
+  };
+  return { dir, url: `http://127.0.0.1:${port}`, endpoint: `http://127.0.0.1:${port}/v1/tus`, alice, bob, start };
+}
+
+/** Runs a tus-js-client upload to its end: the upload URL on success, the error otherwise. */
+function run(upload: Upload): Promise<{ url: string } | { error: Error }> {
+  return new Promise((resolve) => {
+    upload.options.onSuccess = () => resolve({ url: upload.url! });
+    upload.options.onError = (error) => resolve({ error });
+    upload.start();
+  });
+}
+
+const tusHeaders = { 'Tus-Resumable': '1.0.0' };
+
+describe('resumable uploads (tus) against the built server', () => {
+  it('resumes a 64 MiB upload from the server\'s offset after the server is killed, and the file is ready with the right sha256', async () => {
+    const srv = await volumeServer('resume');
+    let svc = await srv.start();
+    const data = randomBytes(64 * MiB);
+    const common = { endpoint: srv.endpoint, chunkSize: 5 * MiB, headers: bearer(srv.alice), metadata: { filename: 'big.bin', filetype: 'application/octet-stream' } };
+
+    let killed = false;
+    const first = new Upload(data, {
+      ...common,
+      retryDelays: null,
+      onChunkComplete: (_chunk, accepted) => {
+        if (accepted >= 15 * MiB && !killed) {
+          killed = true;
+          svc.child.kill('SIGKILL');
+        }
+      },
+    });
+    const cut = await run(first);
+    expect('error' in cut).toBe(true);
+    await svc.exited;
+    const uploadUrl = first.url!;
+    const id = uploadUrl.split('/').pop()!;
+
+    // Not listed as a ready file while unfinished.
+    svc = await srv.start();
+    const listed = (await (await fetch(`${srv.url}/v1/files`, { headers: bearer(srv.alice) })).json()) as { files: { id: string; status: string }[] };
+    expect(listed.files.filter((f) => f.id === id && f.status === 'ready')).toEqual([]);
+
+    const patchOffsets: number[] = [];
+    const second = new Upload(data, {
+      ...common,
+      uploadUrl,
+      retryDelays: null,
+      onBeforeRequest: (req: HttpRequest) => {
+        if (req.getMethod() === 'PATCH') patchOffsets.push(Number(req.getHeader('Upload-Offset')));
+      },
+    });
+    const done = await run(second);
+    expect(done).toEqual({ url: uploadUrl });
+    // The client asked where to go on and continued from there, not from 0.
+    expect(patchOffsets[0]).toBeGreaterThanOrEqual(15 * MiB);
+    expect(patchOffsets[0]).toBeLessThan(64 * MiB);
+
+    const record = (await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json()) as Record<string, unknown>;
+    expect(record).toMatchObject({ id, name: 'big.bin', status: 'ready', size: data.length, sha256: sha256(data) });
+    const content = Buffer.from(await (await fetch(`${srv.url}/v1/files/${id}/content`, { headers: bearer(srv.alice) })).arrayBuffer());
+    expect(sha256(content)).toBe(sha256(data));
+    // The tus copy is gone once the file is stored.
+    expect(await listFilesDeep(path.join(srv.dir, 'files', '.tus'))).toEqual([]);
+  });
+
+  it('refuses a chunk whose sha256 checksum does not match (460) without moving the offset; a matching one is taken', async () => {
+    const srv = await volumeServer('checksum');
+    await srv.start();
+    const created = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': '10' } });
+    expect(created.status).toBe(201);
+    const url = new URL(created.headers.get('location')!, srv.endpoint).href;
+    const patch = (body: string, checksumOf: string) =>
+      fetch(url, {
+        method: 'PATCH',
+        headers: {
+          ...bearer(srv.alice),
+          ...tusHeaders,
+          'Content-Type': 'application/offset+octet-stream',
+          'Upload-Offset': '0',
+          'Upload-Checksum': `sha256 ${createHash('sha256').update(checksumOf).digest('base64')}`,
+        },
+        body,
+      });
+    const offset = async () => (await fetch(url, { method: 'HEAD', headers: { ...bearer(srv.alice), ...tusHeaders } })).headers.get('upload-offset');
+
+    expect((await patch('0123456789', 'something else')).status).toBe(460);
+    expect(await offset()).toBe('0');
+    const ok = await patch('0123456789', '0123456789');
+    expect(ok.status).toBe(204);
+    expect(ok.headers.get('upload-offset')).toBe('10');
+  });
+
+  it('answers 404 for another owner\'s upload URL, and refuses a creation past the size limit (413) or of a type not allowed (415) before storing anything', async () => {
+    const srv = await volumeServer('owners', { MAX_UPLOAD_BYTES: '1mb', ALLOWED_CONTENT_TYPES: 'image/*,application/octet-stream' });
+    await srv.start();
+    const created = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': '5' } });
+    const url = new URL(created.headers.get('location')!, srv.endpoint).href;
+
+    for (const method of ['HEAD', 'PATCH', 'DELETE']) {
+      const res = await fetch(url, {
+        method,
+        headers: { ...bearer(srv.bob), ...tusHeaders, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+        body: method === 'PATCH' ? 'hello' : undefined,
+      });
+      expect(res.status).toBe(404);
+    }
+    // Alice's upload is untouched by bob's attempts.
+    const head = await fetch(url, { method: 'HEAD', headers: { ...bearer(srv.alice), ...tusHeaders } });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('upload-offset')).toBe('0');
+
+    const before = await listFilesDeep(path.join(srv.dir, 'files'));
+    const tooBig = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': String(2 * MiB) } });
+    expect(tooBig.status).toBe(413);
+    expect(((await tooBig.json()) as { error: { code: string } }).error.code).toBe('file_too_large');
+    const text = Buffer.from('text/plain').toString('base64');
+    const wrongType = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': '5', 'Upload-Metadata': `filetype ${text}` } });
+    expect(wrongType.status).toBe(415);
+    expect(await listFilesDeep(path.join(srv.dir, 'files'))).toEqual(before);
+  });
+
+  it('removes an unfinished upload, record and bytes, once it is past TUS_EXPIRY', async () => {
+    const srv = await volumeServer('expiry', { TUS_EXPIRY: '2s', DIRECT_UPLOAD_EXPIRES_S: '1', LOG_LEVEL: 'debug' });
+    const svc = await srv.start();
+    const created = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': '10' } });
+    const url = new URL(created.headers.get('location')!, srv.endpoint).href;
+    const id = url.split('/').pop()!;
+    const half = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...bearer(srv.alice), ...tusHeaders, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+      body: '01234',
+    });
+    expect(half.status).toBe(204);
+    const tusDir = path.join(srv.dir, 'files', '.tus');
+    expect((await listFilesDeep(tusDir)).length).toBeGreaterThan(0);
+
+    await svc.waitFor((l) => l.fileId === id && l.outcome === 'expired');
+    await svc.waitFor((l) => l.msg === 'leftover sweep' && Number(l.expiredTusUploads) > 0);
+    expect(await listFilesDeep(tusDir)).toEqual([]);
+    expect((await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).status).toBe(404);
+    expect((await fetch(url, { method: 'HEAD', headers: { ...bearer(srv.alice), ...tusHeaders } })).status).toBe(404);
+  });
+});
