@@ -27,7 +27,10 @@ export function tusRouter({ uploads, files, tus }: TusRouteDeps): Router {
     return tus.handle(req, res, { owner: req.owner, checksum: typeof checksum === 'string' ? checksum : undefined, log: req.log });
   };
 
-  router.options('/tus', (req, res) => pass(req, res));
+  router.options('/tus', (req, res) => {
+    res.setHeader('Tus-Checksum-Algorithm', 'sha256');
+    return pass(req, res);
+  });
 
   router.post('/tus', async (req, res) => {
     const length = req.headers['upload-length'];
