@@ -18,7 +18,7 @@ export interface SweeperDeps {
   places: ScratchPlaces;
   log: Logger;
   /** Resumable uploads: the bytes of those past TUS_EXPIRY go with their records. */
-  tus?: { sweep(): Promise<number> };
+  tus?: { sweep(now: Date): Promise<number> };
   /** What a silent or unnamed writer's leftovers must have been untouched for (the doctor's default grace). */
   graceMs?: number;
 }
@@ -57,8 +57,9 @@ export async function sweepLeftovers(deps: SweeperDeps, now = new Date()): Promi
   const counts: SweepCounts = {
     // First what this process gave up on while the catalog was unreachable.
     undiscarded: await step('discarding uploads the catalog could not remove', () => deps.files.retryDiscards()),
+    // The bytes of expired resumable uploads go before their records (the next step).
+    expiredTusUploads: await step('sweeping expired resumable uploads', async () => (deps.tus ? deps.tus.sweep(now) : 0)),
     expiredUploads: await step('sweeping expired direct uploads', () => sweepExpiredUploads(deps, now)),
-    expiredTusUploads: await step('sweeping expired resumable uploads', async () => (deps.tus ? deps.tus.sweep() : 0)),
     interruptedUploads: await step('sweeping interrupted uploads', () => sweepInterruptedUploads(deps, graceMs, now)),
     incompleteUploads: await step('sweeping incomplete multipart uploads', () => sweepAbandonedUploads(deps, graceMs, now)),
     leftoverFiles: await step('sweeping leftover files', () => sweepLeftoverFiles(deps, graceMs, now)),

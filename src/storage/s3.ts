@@ -414,7 +414,8 @@ export class S3Store implements Store {
         for (const object of res.Contents ?? []) {
           if (object.Key === undefined) continue;
           after = object.Key.slice(this.prefix.length);
-          if (after.startsWith(PROBE_DIR)) continue;
+          // Keys under a dot directory are not blobs: probes, and resumable uploads in progress (`.tus/`).
+          if (after.startsWith('.')) continue;
           items.push({ key: after, size: object.Size ?? 0, modifiedAt: object.LastModified ?? new Date(0) });
         }
         if (!res.IsTruncated) return { items };

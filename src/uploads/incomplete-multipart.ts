@@ -29,6 +29,8 @@ export async function* findAbandonedUploads(deps: { stores: StoreSet; files: Fil
       const page = await store.listIncompleteUploads({ startedBefore, cursor, limit: PAGE });
       const pending = await deps.files.pendingKeys(store.driver, page.items.map((u) => u.key));
       for (const upload of page.items) {
+        // Not a store key (they never start with a dot): a resumable upload in `.tus/`, which its expiry removes.
+        if (upload.key.startsWith('.')) continue;
         const begun = `begun ${upload.startedAt.toISOString()} with ${upload.bytes} bytes of parts`;
         if (upload.abandoned) yield { store, upload, reason: `${begun}; its upload failed and could not abort it while the store was unavailable` };
         else if (!pending.has(upload.key)) yield { store, upload, reason: `${begun}; no upload in progress writes it` };

@@ -4,10 +4,13 @@ import path from 'node:path';
 import { type HttpRequest, Upload } from 'tus-js-client';
 import { listFilesDeep, makeTempDir } from '../helpers/tmp';
 import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
+import { s3Env } from '../helpers/s3env';
+import { startS3Server, type S3TestServer } from '../helpers/s3server';
 
 const MiB = 1024 * 1024;
 let base: string;
 const running: ServiceProcess[] = [];
+let s3: S3TestServer | undefined;
 
 beforeAll(async () => {
   base = await makeTempDir('stowage-tus-');
@@ -16,12 +19,13 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.stop()));
 });
 afterAll(async () => {
+  await s3?.close();
   await fsp.rm(base, { recursive: true, force: true });
 });
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-/** A built server on a volume in its own directory, with write keys for alice and bob. */
+/** A built server (on a volume unless `extra` says otherwise) in its own directory, with write keys for alice and bob. */
 async function volumeServer(name: string, extra: Record<string, string> = {}) {
   const dir = path.join(base, name);
   await fsp.mkdir(dir, { recursive: true });
@@ -52,6 +56,24 @@ const tusHeaders = { 'Tus-Resumable': '1.0.0' };
 describe('resumable uploads (tus) against the built server', () => {
   it('resumes a 64 MiB upload from the server\'s offset after the server is killed, and the file is ready with the right sha256', async () => {
     const srv = await volumeServer('resume');
+    await resumesAfterKill(srv);
+    // The tus copy is gone once the file is stored.
+    expect(await listFilesDeep(path.join(srv.dir, 'files', '.tus'))).toEqual([]);
+  });
+
+  it('does the same on the S3 store (a multipart upload per tus upload), leaving no upload or object behind', async () => {
+    s3 = await startS3Server();
+    const srv = await volumeServer('resume-s3', s3Env(s3));
+    const id = await resumesAfterKill(srv);
+    // The bucket holds the file alone: nothing left under .tus/, and no multipart upload.
+    expect(await s3.objectKeys()).toEqual([`${id.slice(0, 2)}/${id}`]);
+    expect(await s3.inProgressUploads()).toEqual([]);
+  });
+});
+
+/** The 64 MiB upload cut by a SIGKILL after three chunks and resumed on the restarted server; the file id. */
+async function resumesAfterKill(srv: Awaited<ReturnType<typeof volumeServer>>): Promise<string> {
+  {
     let svc = await srv.start();
     const data = randomBytes(64 * MiB);
     const common = { endpoint: srv.endpoint, chunkSize: 5 * MiB, headers: bearer(srv.alice), metadata: { filename: 'big.bin', filetype: 'application/octet-stream' } };
@@ -97,9 +119,11 @@ describe('resumable uploads (tus) against the built server', () => {
     expect(record).toMatchObject({ id, name: 'big.bin', status: 'ready', size: data.length, sha256: sha256(data) });
     const content = Buffer.from(await (await fetch(`${srv.url}/v1/files/${id}/content`, { headers: bearer(srv.alice) })).arrayBuffer());
     expect(sha256(content)).toBe(sha256(data));
-    // The tus copy is gone once the file is stored.
-    expect(await listFilesDeep(path.join(srv.dir, 'files', '.tus'))).toEqual([]);
-  });
+    return id;
+  }
+}
+
+describe('resumable uploads (tus) against the built server', () => {
 
   it('refuses a chunk whose sha256 checksum does not match (460) without moving the offset; a matching one is taken', async () => {
     const srv = await volumeServer('checksum');

@@ -14,7 +14,8 @@ import type { DataStore } from '@tus/utils';
  */
 export function addChecksums(store: DataStore, spoolDir: string, checksumOf: () => string | undefined): DataStore {
   const write = store.write.bind(store);
-  store.extensions = [...store.extensions, 'checksum'];
+  // Deferred lengths are refused at creation (limits apply before any byte): not advertised.
+  store.extensions = [...store.extensions.filter((e) => e !== 'creation-defer-length'), 'checksum'];
   store.write = async (readable: Readable, id: string, offset: number) => {
     const header = checksumOf();
     if (header === undefined) return write(readable, id, offset);

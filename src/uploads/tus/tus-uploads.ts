@@ -10,6 +10,7 @@ import type { Config } from '../../config';
 import type { Files } from '../../files/files';
 import { addChecksums } from './checksums';
 import { parseUploadMetadata } from './metadata';
+import { type FinishedRemover, s3DataStore } from './s3-data-store';
 
 /** Where the tus server answers; upload URLs are `/v1/tus/<file id>`. */
 export const TUS_PATH = '/v1/tus';
@@ -31,7 +32,7 @@ export interface TusDeps {
   log: Logger;
 }
 
-type ReadableStore = DataStore & { read(id: string): Readable };
+type ReadableStore = DataStore & FinishedRemover & { read(id: string): Readable | Promise<Readable> };
 
 const caller = new AsyncLocalStorage<TusCaller>();
 
@@ -43,10 +44,26 @@ const caller = new AsyncLocalStorage<TusCaller>();
  */
 export class TusUploads {
   private loaded?: Promise<{ server: Server; store: ReadableStore }>;
+  /**
+   * Upload ids are this prefix plus the file id: in a bucket, `<S3_PREFIX>.tus/`, a dot directory
+   * stowage's own keys never use, so the bucket's listing and multipart sweep leave uploads in
+   * progress alone. Upload URLs carry the file id alone.
+   */
+  private readonly idPrefix: string;
   /** Finishes under way in this process, so a retried request doesn't store the bytes twice. */
   private readonly finishing = new Map<string, Promise<void>>();
 
-  constructor(private readonly deps: TusDeps) {}
+  constructor(private readonly deps: TusDeps) {
+    this.idPrefix = deps.storage.driver === 's3' ? `${deps.storage.s3?.prefix ?? ''}.tus/` : '';
+  }
+
+  private uploadIdOf(fileId: string): string {
+    return this.idPrefix + fileId;
+  }
+
+  private fileIdOf(uploadId: string): string {
+    return uploadId.slice(this.idPrefix.length);
+  }
 
   /** Lets the tus server answer `req` for `who`. */
   async handle(req: IncomingMessage, res: ServerResponse, who: TusCaller): Promise<void> {
@@ -57,7 +74,7 @@ export class TusUploads {
   /** How far the upload behind a pending record got; undefined when its bytes are gone. */
   async progress(id: string): Promise<{ offset: number; size?: number } | undefined> {
     const { store } = await this.load();
-    return store.getUpload(id).then(
+    return store.getUpload(this.uploadIdOf(id)).then(
       (u) => ({ offset: u.offset, size: u.size }),
       () => undefined,
     );
@@ -77,16 +94,28 @@ export class TusUploads {
     return running;
   }
 
-  /** Removes the bytes of unfinished uploads older than TUS_EXPIRY (their records expire with them). */
-  async sweep(): Promise<number> {
+  /**
+   * Removes the bytes of the uploads whose records are past their expiry (TUS_EXPIRY), before the
+   * expired-upload sweep removes the records. A directory store also drops what it holds past
+   * the expiry with no record left (a sweep cut short); in a bucket that is left to the doctor.
+   */
+  async sweep(now = new Date()): Promise<number> {
     const { store } = await this.load();
-    return store.deleteExpired();
+    let removed = 0;
+    for (const record of await this.deps.files.expiredUploads(now, 500)) {
+      const id = this.uploadIdOf(record.id);
+      if (!(await store.getUpload(id).then(() => true, () => false))) continue;
+      await store.remove(id);
+      removed++;
+    }
+    if (this.deps.storage.driver !== 's3') removed += await store.deleteExpired();
+    return removed;
   }
 
   private async complete(record: FileRecord, log: Logger): Promise<void> {
     const { files } = this.deps;
     const { store } = await this.load();
-    const stored = await files.fill(record, store.read(record.id));
+    const stored = await files.fill(record, await store.read(this.uploadIdOf(record.id)));
     try {
       await files.publish(record.owner, [{ id: record.id, size: stored.size, sha256: stored.sha256 }]);
     } catch (err) {
@@ -94,7 +123,7 @@ export class TusUploads {
       throw err;
     }
     log.info({ event: 'upload', fileId: record.id, owner: record.owner, size: stored.size, outcome: 'stored', via: 'tus' }, 'upload stored');
-    await store.remove(record.id).catch((err: unknown) => log.warn({ err, fileId: record.id }, 'could not remove a finished tus upload; the expiry sweep will'));
+    await store.removeFinished(this.uploadIdOf(record.id)).catch((err: unknown) => log.warn({ err, fileId: record.id }, 'could not remove the tus copy of a stored upload'));
   }
 
   private load(): Promise<{ server: Server; store: ReadableStore }> {
@@ -105,13 +134,18 @@ export class TusUploads {
   private async build(): Promise<{ server: Server; store: ReadableStore }> {
     const { Server, MemoryLocker } = await import('@tus/server');
     const { files, expiryMs } = this.deps;
+    const uploadIdOf = (id: string) => this.uploadIdOf(id);
+    const fileIdOf = (id: string) => this.fileIdOf(id);
     const store = addChecksums(await this.dataStore(), path.join(this.deps.workDir, 'tus-chunks'), () => caller.getStore()?.checksum) as ReadableStore;
     const server = new Server({
       path: TUS_PATH,
       datastore: store,
       // One PATCH at a time per upload in this process; a second one stops the first (tus's rule).
       locker: new MemoryLocker(),
-      relativeLocation: true,
+      generateUrl: (_req, { path: base, id }) => `${base}/${fileIdOf(id)}`,
+      getFileIdFromRequest: (_req, lastPath) => lastPath && uploadIdOf(lastPath),
+      // Browsers may send a chunk's checksum (the checksum extension).
+      allowedHeaders: ['Upload-Checksum'],
       // CORS is the app's (CORS_ORIGINS): tus adds no Access-Control-Allow-Origin of its own.
       allowedOrigins: () => false,
       async namingFunction(req, metadata) {
@@ -121,11 +155,11 @@ export class TusUploads {
           { owner: who.owner, originalName: metadata?.filename || 'upload', contentType: metadata?.filetype || 'application/octet-stream' },
           { size: Number(req.headers.get('upload-length')), expiresAt: new Date(Date.now() + expiryMs) },
         );
-        return record.id;
+        return uploadIdOf(record.id);
       },
       onUploadFinish: async (_req, upload) => {
         const who = caller.getStore();
-        const record = who && (await files.get(who.owner, upload.id));
+        const record = who && (await files.get(who.owner, fileIdOf(upload.id)));
         if (!who || !record) throw { status_code: 404, body: 'Not Found\n' };
         await this.finish(record, who.log);
         return {};
@@ -134,12 +168,19 @@ export class TusUploads {
     return { server, store };
   }
 
-  private async dataStore(): Promise<DataStore> {
+  private async dataStore(): Promise<DataStore & FinishedRemover> {
     const { storage, expiryMs, workDir } = this.deps;
+    if (storage.driver === 's3' && storage.s3) return s3DataStore(storage.s3, expiryMs);
     const { FileStore } = await import('@tus/file-store');
-    // Beside the files, on the same volume; a dot directory, so never listed as a blob.
-    const directory = storage.driver === 'memory' || storage.driver === 's3' ? path.join(workDir, 'tus') : path.join(storage.path, '.tus');
-    return new FileStore({ directory, expirationPeriodInMilliseconds: expiryMs });
+    class FinishedFileStore extends FileStore {
+      removeFinished(id: string): Promise<void> {
+        return this.remove(id);
+      }
+    }
+    // Beside the files, on the same volume; a dot directory, so never listed as a blob. The
+    // memory store keeps them in this process's work directory, gone with the process.
+    const directory = storage.driver === 'memory' ? path.join(workDir, 'tus') : path.join(storage.path, '.tus');
+    return new FinishedFileStore({ directory, expirationPeriodInMilliseconds: expiryMs });
   }
 }
 
