@@ -6,6 +6,7 @@ import { listFilesDeep, makeTempDir } from '../helpers/tmp';
 import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
 import { s3Env } from '../helpers/s3env';
 import { startS3Server, type S3TestServer } from '../helpers/s3server';
+import { startPostgres } from '../helpers/postgres';
 
 const MiB = 1024 * 1024;
 let base: string;
@@ -62,19 +63,42 @@ describe('resumable uploads (tus) against the built server', () => {
   });
 
   it('does the same on the S3 store (a multipart upload per tus upload), leaving no upload or object behind', async () => {
-    s3 = await startS3Server();
+    s3 ??= await startS3Server();
     const srv = await volumeServer('resume-s3', s3Env(s3));
     const id = await resumesAfterKill(srv);
     // The bucket holds the file alone: nothing left under .tus/, and no multipart upload.
     expect(await s3.objectKeys()).toEqual([`${id.slice(0, 2)}/${id}`]);
     expect(await s3.inProgressUploads()).toEqual([]);
   });
+
+  it('with two instances on PostgreSQL and S3, resumes on the other instance what the killed one received', async () => {
+    s3 ??= await startS3Server();
+    const bucket = await s3.newBucket();
+    const pg = await startPostgres();
+    try {
+      const env = { ...s3Env(bucket), DATABASE_URL: await pg.createDatabase() };
+      const a = await volumeServer('two-a', env);
+      const b = await volumeServer('two-b', env);
+      await b.start();
+      const id = await resumesAfterKill(a, b);
+      expect(await bucket.objectKeys()).toEqual([`${id.slice(0, 2)}/${id}`]);
+      expect(await bucket.inProgressUploads()).toEqual([]);
+    } finally {
+      await Promise.all(running.splice(0).map((svc) => svc.stop()));
+      await pg.stop();
+    }
+  });
 });
 
-/** The 64 MiB upload cut by a SIGKILL after three chunks and resumed on the restarted server; the file id. */
-async function resumesAfterKill(srv: Awaited<ReturnType<typeof volumeServer>>): Promise<string> {
+type TestServer = Awaited<ReturnType<typeof volumeServer>>;
+
+/**
+ * The 64 MiB upload cut by a SIGKILL after three chunks and resumed on the restarted server, or
+ * on `other` (sharing its catalog and bucket, already running); the file id.
+ */
+async function resumesAfterKill(srv: TestServer, other?: TestServer): Promise<string> {
   {
-    let svc = await srv.start();
+    const svc = await srv.start();
     const data = randomBytes(64 * MiB);
     const common = { endpoint: srv.endpoint, chunkSize: 5 * MiB, headers: bearer(srv.alice), metadata: { filename: 'big.bin', filetype: 'application/octet-stream' } };
 
@@ -92,12 +116,13 @@ async function resumesAfterKill(srv: Awaited<ReturnType<typeof volumeServer>>): 
     const cut = await run(first);
     expect('error' in cut).toBe(true);
     await svc.exited;
-    const uploadUrl = first.url!;
-    const id = uploadUrl.split('/').pop()!;
+    const id = first.url!.split('/').pop()!;
+    const target = other ?? srv;
+    const uploadUrl = `${target.endpoint}/${id}`;
+    if (!other) await srv.start();
 
     // Not listed as a ready file while unfinished.
-    svc = await srv.start();
-    const listed = (await (await fetch(`${srv.url}/v1/files`, { headers: bearer(srv.alice) })).json()) as { files: { id: string; status: string }[] };
+    const listed = (await (await fetch(`${target.url}/v1/files`, { headers: bearer(srv.alice) })).json()) as { files: { id: string; status: string }[] };
     expect(listed.files.filter((f) => f.id === id && f.status === 'ready')).toEqual([]);
 
     const patchOffsets: number[] = [];
@@ -115,9 +140,9 @@ async function resumesAfterKill(srv: Awaited<ReturnType<typeof volumeServer>>): 
     expect(patchOffsets[0]).toBeGreaterThanOrEqual(15 * MiB);
     expect(patchOffsets[0]).toBeLessThan(64 * MiB);
 
-    const record = (await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json()) as Record<string, unknown>;
+    const record = (await (await fetch(`${target.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json()) as Record<string, unknown>;
     expect(record).toMatchObject({ id, name: 'big.bin', status: 'ready', size: data.length, sha256: sha256(data) });
-    const content = Buffer.from(await (await fetch(`${srv.url}/v1/files/${id}/content`, { headers: bearer(srv.alice) })).arrayBuffer());
+    const content = Buffer.from(await (await fetch(`${target.url}/v1/files/${id}/content`, { headers: bearer(srv.alice) })).arrayBuffer());
     expect(sha256(content)).toBe(sha256(data));
     return id;
   }
