@@ -1,5 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import http from 'node:http';
+import { once } from 'node:events';
 import path from 'node:path';
 import { type HttpRequest, Upload } from 'tus-js-client';
 import { listFilesDeep, makeTempDir } from '../helpers/tmp';
@@ -175,6 +178,44 @@ describe('resumable uploads (tus) against the built server', () => {
     const ok = await patch('0123456789', '0123456789');
     expect(ok.status).toBe(204);
     expect(ok.headers.get('upload-offset')).toBe('10');
+  });
+
+  it('answers a second PATCH to an upload in progress with 409, and never interleaves the two bodies', async () => {
+    const srv = await volumeServer('concurrent');
+    await srv.start();
+    const data = randomBytes(2 * MiB);
+    const created = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': String(data.length) } });
+    const url = new URL(created.headers.get('location')!, srv.endpoint);
+    const id = url.pathname.split('/').pop()!;
+    const patchHeaders = (offset: number) => ({ ...bearer(srv.alice), ...tusHeaders, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) });
+
+    // The first PATCH sends half its body and holds the rest back.
+    const first = http.request(url, { method: 'PATCH', headers: { ...patchHeaders(0), 'Content-Length': String(data.length) } });
+    const firstAnswer = new Promise<number>((resolve) => {
+      first.on('response', (res) => resolve(res.statusCode!));
+      first.on('error', () => resolve(0));
+    });
+    first.write(data.subarray(0, MiB));
+    const partial = path.join(srv.dir, 'files', '.tus', id);
+    const watcher = fs.watch(partial);
+    while ((await fsp.stat(partial)).size < MiB) await once(watcher, 'change');
+    watcher.close();
+
+    // A second PATCH from the same offset, with other bytes: refused, nothing of it stored.
+    const other = randomBytes(data.length);
+    const second = await fetch(url, { method: 'PATCH', headers: patchHeaders(0), body: other });
+    expect(second.status).toBe(409);
+    first.destroy();
+    await firstAnswer;
+
+    // The upload goes on from what the first one stored, and ends with the first one's bytes only.
+    const head = await fetch(url, { method: 'HEAD', headers: { ...bearer(srv.alice), ...tusHeaders } });
+    const offset = Number(head.headers.get('upload-offset'));
+    expect(offset).toBeGreaterThanOrEqual(MiB);
+    const rest = await fetch(url, { method: 'PATCH', headers: patchHeaders(offset), body: data.subarray(offset) });
+    expect(rest.status).toBe(204);
+    const content = Buffer.from(await (await fetch(`${srv.url}/v1/files/${id}/content`, { headers: bearer(srv.alice) })).arrayBuffer());
+    expect(sha256(content)).toBe(sha256(data));
   });
 
   it('answers 404 for another owner\'s upload URL, and refuses a creation past the size limit (413) or of a type not allowed (415) before storing anything', async () => {
