@@ -162,6 +162,22 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('instances').dropColumn('task_slots').execute();
     },
   },
+  // A resumable (tus) upload's sha256 so far, saved with the offset it reached, so a resumed or
+  // finished upload never reads again what it received.
+  '2026-12-11-001-tus-hashes': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('tus_hashes')
+        .addColumn('file_id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('hashed_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table tus_hashes`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

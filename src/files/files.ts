@@ -141,6 +141,18 @@ export class Files {
     return { record, size, sha256 };
   }
 
+  /**
+   * Like `fill` for bytes already complete in a file on the store's own filesystem, whose sha256
+   * is known: moved into place without being read. Undefined when the record's store can't
+   * adopt a file (an object store): the caller `fill`s instead.
+   */
+  async adopt(record: FileRecord, file: string, sha256: string): Promise<StoredFile | undefined> {
+    const store = this.deps.stores.get(record.store);
+    if (!store.adopt) return undefined;
+    const { size } = await store.adopt(record.key, file);
+    return { record, size, sha256 };
+  }
+
   private createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1]): Promise<FileRecord> {
     const id = newFileId();
     return this.deps.catalog.createPending(

@@ -76,7 +76,7 @@ export function tusRouter({ uploads, files, tus }: TusRouteDeps): Router {
     await pass(req, res);
     // Terminated: the bytes are gone, and so goes the pending record.
     const record = res.statusCode === 204 ? await files.get(req.owner, String(req.params.id)) : undefined;
-    if (record?.status === 'pending') await files.discard(record);
+    if (record?.status === 'pending') await tus.terminated(record);
   });
 
   return router;

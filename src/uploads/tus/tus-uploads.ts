@@ -5,10 +5,14 @@ import type { Readable } from 'node:stream';
 import type { Server } from '@tus/server';
 import type { DataStore } from '@tus/utils';
 import type { Logger } from 'pino';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import type { FileRecord } from '../../catalog/files';
+import type { TusHashes } from '../../catalog/tus-hashes';
 import type { Config } from '../../config';
 import type { Files } from '../../files/files';
 import { addChecksums } from './checksums';
+import { addHashing, finishedSha256 } from './hashing';
 import { parseUploadMetadata } from './metadata';
 import { type FinishedRemover, s3DataStore } from './s3-data-store';
 
@@ -29,6 +33,8 @@ export interface TusDeps {
   /** This process's work directory: chunks with a checksum wait there, and a memory store's uploads live there. */
   workDir: string;
   files: Files;
+  /** Each upload's running sha256, saved with its offset. */
+  hashes: TusHashes;
   log: Logger;
 }
 
@@ -104,6 +110,7 @@ export class TusUploads {
     let removed = 0;
     for (const record of await this.deps.files.expiredUploads(now, 500)) {
       const id = this.uploadIdOf(record.id);
+      await this.deps.hashes.delete(record.id);
       if (!(await store.getUpload(id).then(() => true, () => false))) continue;
       await store.remove(id);
       removed++;
@@ -113,9 +120,14 @@ export class TusUploads {
   }
 
   private async complete(record: FileRecord, log: Logger): Promise<void> {
-    const { files } = this.deps;
+    const { files, hashes } = this.deps;
     const { store } = await this.load();
-    const stored = await files.fill(record, await store.read(this.uploadIdOf(record.id)));
+    const id = this.uploadIdOf(record.id);
+    const upload = await store.getUpload(id);
+    // On a volume, bytes hashed on the way in are moved into place unread; else copied (and hashed) once.
+    const sha256 = await finishedSha256(hashes, record.id, upload.offset);
+    const file = upload.storage?.type === 'file' ? upload.storage.path : undefined;
+    const stored = (sha256 && file && (await files.adopt(record, file, sha256))) || (await files.fill(record, await store.read(id)));
     try {
       await files.publish(record.owner, [{ id: record.id, size: stored.size, sha256: stored.sha256 }]);
     } catch (err) {
@@ -123,7 +135,15 @@ export class TusUploads {
       throw err;
     }
     log.info({ event: 'upload', fileId: record.id, owner: record.owner, size: stored.size, outcome: 'stored', via: 'tus' }, 'upload stored');
-    await store.removeFinished(this.uploadIdOf(record.id)).catch((err: unknown) => log.warn({ err, fileId: record.id }, 'could not remove the tus copy of a stored upload'));
+    await Promise.all([store.removeFinished(id), hashes.delete(record.id)]).catch((err: unknown) =>
+      log.warn({ err, fileId: record.id }, 'could not remove the tus copy of a stored upload'),
+    );
+  }
+
+  /** Cancels an unfinished upload whose bytes the tus server removed (termination): its record and hash go too. */
+  async terminated(record: FileRecord): Promise<void> {
+    await this.deps.files.discard(record);
+    await this.deps.hashes.delete(record.id);
   }
 
   private load(): Promise<{ server: Server; store: ReadableStore }> {
@@ -136,7 +156,9 @@ export class TusUploads {
     const { files, expiryMs } = this.deps;
     const uploadIdOf = (id: string) => this.uploadIdOf(id);
     const fileIdOf = (id: string) => this.fileIdOf(id);
-    const store = addChecksums(await this.dataStore(), path.join(this.deps.workDir, 'tus-chunks'), () => caller.getStore()?.checksum) as ReadableStore;
+    const data = await this.dataStore();
+    const hashed = addHashing(data, this.deps.hashes, fileIdOf, data.readRange?.bind(data));
+    const store = addChecksums(hashed, path.join(this.deps.workDir, 'tus-chunks'), () => caller.getStore()?.checksum) as ReadableStore;
     const server = new Server({
       path: TUS_PATH,
       datastore: store,
@@ -168,13 +190,20 @@ export class TusUploads {
     return { server, store };
   }
 
-  private async dataStore(): Promise<DataStore & FinishedRemover> {
+  private async dataStore(): Promise<DataStore & FinishedRemover & { readRange?(id: string, start: number, end: number): Readable }> {
     const { storage, expiryMs, workDir } = this.deps;
     if (storage.driver === 's3' && storage.s3) return s3DataStore(storage.s3, expiryMs);
     const { FileStore } = await import('@tus/file-store');
     class FinishedFileStore extends FileStore {
-      removeFinished(id: string): Promise<void> {
-        return this.remove(id);
+      /** Bytes `start` to `end` (exclusive) of an upload, to catch its hash up after a cut PATCH. */
+      readRange(id: string, start: number, end: number): Readable {
+        return fs.createReadStream(path.join(this.directory, id), { start, end: end - 1 });
+      }
+
+      /** The bytes may have been moved into the store already: what is left goes. */
+      async removeFinished(id: string): Promise<void> {
+        await fsp.rm(path.join(this.directory, id), { force: true });
+        await this.configstore.delete(id);
       }
     }
     // Beside the files, on the same volume; a dot directory, so never listed as a blob. The
