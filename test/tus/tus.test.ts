@@ -255,6 +255,32 @@ describe('resumable uploads (tus) against the built server', () => {
     expect(await listFilesDeep(path.join(srv.dir, 'files'))).toEqual(before);
   });
 
+  it('takes uploads from an upload link\'s session within the link\'s limits, as files of the link\'s owner', async () => {
+    const srv = await volumeServer('link');
+    await srv.start();
+    const made = await fetch(`${srv.url}/v1/upload-links`, {
+      method: 'POST',
+      headers: { ...bearer(srv.alice), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ expiresIn: '1h', maxBytes: 1000, maxFiles: 1, allowedTypes: ['text/plain'] }),
+    });
+    const { pageUrl } = (await made.json()) as { pageUrl: string };
+    const opened = await fetch(pageUrl, { redirect: 'manual' });
+    const cookie = opened.headers.get('set-cookie')!.split(';')[0];
+    const session = { Cookie: cookie, ...tusHeaders };
+    const text = `filetype ${Buffer.from('text/plain').toString('base64')}`;
+
+    const tooBig = await fetch(srv.endpoint, { method: 'POST', headers: { ...session, 'Upload-Length': '2000', 'Upload-Metadata': text } });
+    expect(tooBig.status).toBe(413);
+    expect(((await tooBig.json()) as { error: { message: string } }).error.message).toContain('upload link');
+    const created = await fetch(srv.endpoint, { method: 'POST', headers: { ...session, 'Upload-Length': '5', 'Upload-Metadata': text } });
+    expect(created.status).toBe(201);
+    const url = new URL(created.headers.get('location')!, srv.endpoint).href;
+    const sent = await fetch(url, { method: 'PATCH', headers: { ...session, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: 'hello' });
+    expect(sent.status).toBe(204);
+    const record = await (await fetch(`${srv.url}/v1/files/${url.split('/').pop()}`, { headers: bearer(srv.alice) })).json();
+    expect(record).toMatchObject({ status: 'ready', size: 5, contentType: 'text/plain', sha256: sha256(Buffer.from('hello')) });
+  });
+
   it('removes an unfinished upload, record and bytes, once it is past TUS_EXPIRY', async () => {
     const srv = await volumeServer('expiry', { TUS_EXPIRY: '2s', DIRECT_UPLOAD_EXPIRES_S: '1', LOG_LEVEL: 'debug' });
     const svc = await srv.start();

@@ -87,9 +87,11 @@ export class TusUploads {
   }
 
   /**
-   * Turns a fully received upload into a ready file: its bytes streamed into the file's store,
-   * hashed on the way, then published; the tus copy goes last. A crash before the publish leaves
-   * the upload complete and the record pending: the client's next HEAD finishes it.
+   * Turns a fully received upload into a ready file: its bytes stored under the record's key
+   * (moved there unread on a volume when their sha256 was computed on the way in, else copied and
+   * hashed once), then published; the tus copy goes last. A crash before the copy leaves the
+   * upload complete and the record pending: the client's next HEAD finishes it. A crash between
+   * a move and the publish leaves a pending record whose upload is gone: it expires like any.
    */
   finish(record: FileRecord, log: Logger): Promise<void> {
     let running = this.finishing.get(record.id);
@@ -103,7 +105,8 @@ export class TusUploads {
   /**
    * Removes the bytes of the uploads whose records are past their expiry (TUS_EXPIRY), before the
    * expired-upload sweep removes the records. A directory store also drops what it holds past
-   * the expiry with no record left (a sweep cut short); in a bucket that is left to the doctor.
+   * the expiry with no record left (a sweep cut short); in a bucket such an upload stays (the
+   * doctor does not report it yet).
    */
   async sweep(now = new Date()): Promise<number> {
     const { store } = await this.load();
