@@ -6,6 +6,8 @@ import { type FileProblem, recordProblem } from './report';
 /**
  * Uploads still `pending` past the grace period. A live upload turns `ready` (or is removed)
  * when its request ends; one left pending that long belongs to a process that died mid-upload.
+ * Uploads that expire (direct and resumable ones, which may rightly take hours) are not stale
+ * before their expiry: the sweep removes them then.
  * Pages by (updated_at, id), the order of the (status, updated_at) index. Then the younger ones
  * whose writing process is known to be gone (killed mid-upload): no grace for those.
  */
@@ -19,7 +21,12 @@ export async function* checkStalePending(
   let done = 0;
   let after: FileRecord | undefined;
   for (;;) {
-    let query = deps.db.selectFrom('files').selectAll().where('status', '=', 'pending').where('updated_at', '<', cutoff);
+    let query = deps.db
+      .selectFrom('files')
+      .selectAll()
+      .where('status', '=', 'pending')
+      .where('updated_at', '<', cutoff)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '<', now.toISOString())]));
     if (scope.owner) query = query.where('owner', '=', scope.owner);
     if (scope.since) query = query.where('created_at', '>=', scope.since.toISOString());
     if (after) {

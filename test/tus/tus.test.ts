@@ -10,6 +10,7 @@ import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } f
 import { s3Env } from '../helpers/s3env';
 import { startS3Server, type S3TestServer } from '../helpers/s3server';
 import { startPostgres } from '../helpers/postgres';
+import Database from 'better-sqlite3';
 
 const MiB = 1024 * 1024;
 let base: string;
@@ -43,7 +44,7 @@ async function volumeServer(name: string, extra: Record<string, string> = {}) {
     await svc.waitFor((l) => l.msg === 'listening');
     return svc;
   };
-  return { dir, url: `http://127.0.0.1:${port}`, endpoint: `http://127.0.0.1:${port}/v1/tus`, alice, bob, start };
+  return { dir, env, url: `http://127.0.0.1:${port}`, endpoint: `http://127.0.0.1:${port}/v1/tus`, alice, bob, start };
 }
 
 /** Runs a tus-js-client upload to its end: the upload URL on success, the error otherwise. */
@@ -79,6 +80,38 @@ describe('resumable uploads (tus) against the built server', () => {
     // The bucket holds the file alone: nothing left under .tus/, and no multipart upload.
     expect(await s3.objectKeys()).toEqual([`${id.slice(0, 2)}/${id}`]);
     expect(await s3.inProgressUploads()).toEqual([]);
+  });
+
+  it('has the doctor report, and --fix abort, an S3 resumable upload whose record is gone', async () => {
+    s3 ??= await startS3Server();
+    const bucket = await s3.newBucket();
+    const srv = await volumeServer('s3-leftover', s3Env(bucket));
+    const svc = await srv.start();
+    const created = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': String(6 * MiB) } });
+    const url = new URL(created.headers.get('location')!, srv.endpoint).href;
+    const id = url.split('/').pop()!;
+    const sent = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...bearer(srv.alice), ...tusHeaders, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+      body: randomBytes(5 * MiB),
+    });
+    expect(sent.status).toBe(204);
+    await svc.stop();
+    // While its record is pending, the upload is in progress, however old.
+    const doctor = async (...args: string[]) => {
+      const run = runService(['doctor', '--grace', '0s', '--json', ...args], { cwd: srv.dir, env: srv.env });
+      await run.exited;
+      return JSON.parse(run.lines.map((l) => (l.msg === undefined ? JSON.stringify(l) : l.msg)).join('\n')) as { problems: { kind: string; key?: string }[] };
+    };
+    expect((await doctor()).problems).toEqual([]);
+
+    // The record gone (as when the expiry sweep removed it but could not reach the bucket).
+    const db = new Database(path.join(srv.dir, 'files', '..', 'stowage.db'));
+    db.prepare('delete from files where id = ?').run(id);
+    db.close();
+    expect((await doctor()).problems).toEqual([expect.objectContaining({ kind: 'incomplete_upload', key: `.tus/${id}` })]);
+    await doctor('--fix');
+    expect(await bucket.inProgressUploads()).toEqual([]);
   });
 
   it('with two instances on PostgreSQL and S3, resumes on the other instance what the killed one received', async () => {
