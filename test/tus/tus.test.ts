@@ -58,7 +58,7 @@ function run(upload: Upload): Promise<{ url: string } | { error: Error }> {
 
 const tusHeaders = { 'Tus-Resumable': '1.0.0' };
 
-describe('resumable uploads (tus) against the built server', () => {
+describe('resumable uploads (tus): resuming on the built server after it is killed, on a volume and on S3', () => {
   it('resumes a 64 MiB upload from the server\'s offset after the server is killed, and the file is ready with the right sha256', async () => {
     const srv = await volumeServer('resume');
     let partial: fs.Stats | undefined;
@@ -140,56 +140,54 @@ type TestServer = Awaited<ReturnType<typeof volumeServer>>;
  * on `other` (sharing its catalog and bucket, already running); the file id.
  */
 async function resumesAfterKill(srv: TestServer, other?: TestServer, beforeResume?: (id: string) => Promise<void>): Promise<string> {
-  {
-    const svc = await srv.start();
-    const data = randomBytes(64 * MiB);
-    const common = { endpoint: srv.endpoint, chunkSize: 5 * MiB, headers: bearer(srv.alice), metadata: { filename: 'big.bin', filetype: 'application/octet-stream' } };
+  const svc = await srv.start();
+  const data = randomBytes(64 * MiB);
+  const common = { endpoint: srv.endpoint, chunkSize: 5 * MiB, headers: bearer(srv.alice), metadata: { filename: 'big.bin', filetype: 'application/octet-stream' } };
 
-    let killed = false;
-    const first = new Upload(data, {
-      ...common,
-      retryDelays: null,
-      onChunkComplete: (_chunk, accepted) => {
-        if (accepted >= 15 * MiB && !killed) {
-          killed = true;
-          svc.child.kill('SIGKILL');
-        }
-      },
-    });
-    const cut = await run(first);
-    expect('error' in cut).toBe(true);
-    await svc.exited;
-    const id = first.url!.split('/').pop()!;
-    const target = other ?? srv;
-    const uploadUrl = `${target.endpoint}/${id}`;
-    if (!other) await srv.start();
-    await beforeResume?.(id);
+  let killed = false;
+  const first = new Upload(data, {
+    ...common,
+    retryDelays: null,
+    onChunkComplete: (_chunk, accepted) => {
+      if (accepted >= 15 * MiB && !killed) {
+        killed = true;
+        svc.child.kill('SIGKILL');
+      }
+    },
+  });
+  const cut = await run(first);
+  expect('error' in cut).toBe(true);
+  await svc.exited;
+  const id = first.url!.split('/').pop()!;
+  const target = other ?? srv;
+  const uploadUrl = `${target.endpoint}/${id}`;
+  if (!other) await srv.start();
+  await beforeResume?.(id);
 
-    // Not listed as a ready file while unfinished.
-    const listed = (await (await fetch(`${target.url}/v1/files`, { headers: bearer(srv.alice) })).json()) as { files: { id: string; status: string }[] };
-    expect(listed.files.filter((f) => f.id === id && f.status === 'ready')).toEqual([]);
+  // Not listed as a ready file while unfinished.
+  const listed = (await (await fetch(`${target.url}/v1/files`, { headers: bearer(srv.alice) })).json()) as { files: { id: string; status: string }[] };
+  expect(listed.files.filter((f) => f.id === id && f.status === 'ready')).toEqual([]);
 
-    const patchOffsets: number[] = [];
-    const second = new Upload(data, {
-      ...common,
-      uploadUrl,
-      retryDelays: null,
-      onBeforeRequest: (req: HttpRequest) => {
-        if (req.getMethod() === 'PATCH') patchOffsets.push(Number(req.getHeader('Upload-Offset')));
-      },
-    });
-    const done = await run(second);
-    expect(done).toEqual({ url: uploadUrl });
-    // The client asked where to go on and continued from there, not from 0.
-    expect(patchOffsets[0]).toBeGreaterThanOrEqual(15 * MiB);
-    expect(patchOffsets[0]).toBeLessThan(64 * MiB);
+  const patchOffsets: number[] = [];
+  const second = new Upload(data, {
+    ...common,
+    uploadUrl,
+    retryDelays: null,
+    onBeforeRequest: (req: HttpRequest) => {
+      if (req.getMethod() === 'PATCH') patchOffsets.push(Number(req.getHeader('Upload-Offset')));
+    },
+  });
+  const done = await run(second);
+  expect(done).toEqual({ url: uploadUrl });
+  // The client asked where to go on and continued from there, not from 0.
+  expect(patchOffsets[0]).toBeGreaterThanOrEqual(15 * MiB);
+  expect(patchOffsets[0]).toBeLessThan(64 * MiB);
 
-    const record = (await (await fetch(`${target.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json()) as Record<string, unknown>;
-    expect(record).toMatchObject({ id, name: 'big.bin', status: 'ready', size: data.length, sha256: sha256(data) });
-    const content = Buffer.from(await (await fetch(`${target.url}/v1/files/${id}/content`, { headers: bearer(srv.alice) })).arrayBuffer());
-    expect(sha256(content)).toBe(sha256(data));
-    return id;
-  }
+  const record = (await (await fetch(`${target.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json()) as Record<string, unknown>;
+  expect(record).toMatchObject({ id, name: 'big.bin', status: 'ready', size: data.length, sha256: sha256(data) });
+  const content = Buffer.from(await (await fetch(`${target.url}/v1/files/${id}/content`, { headers: bearer(srv.alice) })).arrayBuffer());
+  expect(sha256(content)).toBe(sha256(data));
+  return id;
 }
 
 describe('resumable uploads (tus) against the built server', () => {
