@@ -332,5 +332,7 @@ describe('resumable uploads (tus) against the built server', () => {
     expect(await listFilesDeep(tusDir)).toEqual([]);
     expect((await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).status).toBe(404);
     expect((await fetch(url, { method: 'HEAD', headers: { ...bearer(srv.alice), ...tusHeaders } })).status).toBe(404);
+    // Every sweep went through, the first one (at start-up, before any upload) included.
+    expect(svc.lines.filter((l) => String(l.msg).endsWith('failed; will retry'))).toEqual([]);
   });
 });

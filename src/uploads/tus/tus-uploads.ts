@@ -212,6 +212,8 @@ export class TusUploads {
     // Beside the files, on the same volume; a dot directory, so never listed as a blob. The
     // memory store keeps them in this process's work directory, gone with the process.
     const directory = storage.driver === 'memory' ? path.join(workDir, 'tus') : path.join(storage.path, '.tus');
+    // Made now: the first sweep (at start-up) lists it before any upload is created.
+    await fsp.mkdir(directory, { recursive: true });
     return new FinishedFileStore({ directory, expirationPeriodInMilliseconds: expiryMs });
   }
 }
