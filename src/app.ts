@@ -62,7 +62,7 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
     ...(placement ? [flyReplayRouter({ placement, files })] : []),
     filesRouter({ uploads, uploadSlots, downloads, files, log, metrics }),
     directUploadsRouter(directUploads),
-    tusRouter({ uploads, files, tus }),
+    tusRouter({ uploads, uploadSlots, files, tus }),
     tasksRouter({ queue, files }),
     reportsRouter({ reports, tasks, queue, files }),
     linksRouter({ links, sessions, files, uploads, uploadSlots, downloads, placement, log, metrics }),

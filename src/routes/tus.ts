@@ -1,13 +1,16 @@
 import { type Request, type RequestHandler, Router } from 'express';
 import type { Config } from '../config';
-import { BadRequest, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
+import { BadRequest, Busy, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import type { Files } from '../files/files';
 import { typeAllowed } from '../uploads/content-types';
 import { uploadLimitsFor } from '../uploads/limits';
 import { announced, type TusUploads } from '../uploads/tus/tus-uploads';
+import type { UploadSlots } from '../uploads/upload-slots';
 
 export interface TusRouteDeps {
   uploads: Config['uploads'];
+  /** Shared with the other uploads: a PATCH (or a creation with a body) in flight holds one. */
+  uploadSlots: UploadSlots;
   files: Files;
   tus: TusUploads;
 }
@@ -17,8 +20,22 @@ export interface TusRouteDeps {
  * the size and type limits, answering in its own JSON errors; the tus protocol itself is
  * @tus/server's. An upload URL names a file record: another owner's answers 404.
  */
-export function tusRouter({ uploads, files, tus }: TusRouteDeps): Router {
+export function tusRouter({ uploads, uploadSlots, files, tus }: TusRouteDeps): Router {
   const router = Router();
+
+  /** A slot among the uploads in flight (UPLOADS_PER_CLIENT, UPLOADS_MAX) for a request with a body, held until it is answered. */
+  const takeSlot: RequestHandler = (req, res, next) => {
+    // A creation without a body (the usual one) carries no upload.
+    if (req.method === 'POST' && !req.headers['content-type']) return next();
+    const slot = uploadSlots.take(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+    if (slot instanceof Busy) {
+      // The body is not read: the connection can't carry another request after this answer.
+      res.setHeader('Connection', 'close');
+      return next(slot);
+    }
+    res.once('close', slot.release);
+    next();
+  };
 
   const pass = (req: Request, res: Parameters<RequestHandler>[1]) => {
     // The tus server matches the full path; the router saw it without its `/v1` mount.
@@ -32,7 +49,7 @@ export function tusRouter({ uploads, files, tus }: TusRouteDeps): Router {
     return pass(req, res);
   });
 
-  router.post('/tus', async (req, res) => {
+  router.post('/tus', takeSlot, async (req, res) => {
     const length = req.headers['upload-length'];
     if (typeof length !== 'string' || !/^\d+$/.test(length)) {
       throw new BadRequest('Send the upload\'s size in Upload-Length (deferred lengths are not accepted).', 'upload_length_required');
@@ -71,7 +88,7 @@ export function tusRouter({ uploads, files, tus }: TusRouteDeps): Router {
   };
 
   router.head('/tus/:id', upload, (req, res) => pass(req, res));
-  router.patch('/tus/:id', upload, (req, res) => pass(req, res));
+  router.patch('/tus/:id', upload, takeSlot, (req, res) => pass(req, res));
   router.delete('/tus/:id', upload, async (req, res) => {
     await pass(req, res);
     // Terminated: the bytes are gone, and so goes the pending record.

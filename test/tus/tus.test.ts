@@ -257,6 +257,36 @@ describe('resumable uploads (tus) against the built server', () => {
     expect(sha256(content)).toBe(sha256(data));
   });
 
+  it('counts a PATCH in flight among the client\'s uploads (UPLOADS_PER_CLIENT): one more is answered 503 busy until it ends', async () => {
+    const srv = await volumeServer('slots', { UPLOADS_PER_CLIENT: '1' });
+    await srv.start();
+    const create = async () => {
+      const created = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': String(MiB) } });
+      return new URL(created.headers.get('location')!, srv.endpoint);
+    };
+    const [one, two] = [await create(), await create()];
+    const patchHeaders = { ...bearer(srv.alice), ...tusHeaders, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' };
+    const data = randomBytes(MiB);
+
+    const first = http.request(one, { method: 'PATCH', headers: { ...patchHeaders, 'Content-Length': String(MiB) } });
+    const firstAnswer = new Promise<number>((resolve, reject) => {
+      first.on('response', (res) => resolve(res.statusCode!));
+      first.on('error', reject);
+    });
+    first.write(data.subarray(0, MiB / 2));
+    const partial = path.join(srv.dir, 'files', '.tus', one.pathname.split('/').pop()!);
+    const watcher = fs.watch(partial);
+    while ((await fsp.stat(partial)).size === 0) await once(watcher, 'change');
+    watcher.close();
+
+    const busy = await fetch(two, { method: 'PATCH', headers: patchHeaders, body: data });
+    expect(busy.status).toBe(503);
+    expect(((await busy.json()) as { error: { code: string } }).error.code).toBe('busy');
+    first.end(data.subarray(MiB / 2));
+    expect(await firstAnswer).toBe(204);
+    expect((await fetch(two, { method: 'PATCH', headers: patchHeaders, body: data })).status).toBe(204);
+  });
+
   it('answers 404 for another owner\'s upload URL, and refuses a creation past the size limit (413) or of a type not allowed (415) before storing anything', async () => {
     const srv = await volumeServer('owners', { MAX_UPLOAD_BYTES: '1mb', ALLOWED_CONTENT_TYPES: 'image/*,application/octet-stream' });
     await srv.start();
