@@ -257,6 +257,45 @@ describe('resumable uploads (tus) against the built server', () => {
     expect(sha256(content)).toBe(sha256(data));
   });
 
+  it('refuses (423) a PATCH on another instance while one instance writes the upload, and lets it go on afterwards', async () => {
+    const pg = await startPostgres();
+    try {
+      const shared = path.join(base, 'locks-files');
+      const env = { DATABASE_URL: await pg.createDatabase(), STORAGE_PATH: shared };
+      const a = await volumeServer('locks-a', env);
+      const b = await volumeServer('locks-b', env);
+      await a.start();
+      await b.start();
+      const data = randomBytes(2 * MiB);
+      const created = await fetch(a.endpoint, { method: 'POST', headers: { ...bearer(a.alice), ...tusHeaders, 'Upload-Length': String(data.length) } });
+      const id = new URL(created.headers.get('location')!, a.endpoint).pathname.split('/').pop()!;
+      const patchHeaders = (offset: number) => ({ ...bearer(a.alice), ...tusHeaders, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) });
+
+      const first = http.request(`${a.endpoint}/${id}`, { method: 'PATCH', headers: { ...patchHeaders(0), 'Content-Length': String(MiB) } });
+      const firstAnswer = new Promise<number>((resolve, reject) => {
+        first.on('response', (res) => resolve(res.statusCode!));
+        first.on('error', reject);
+      });
+      first.write(data.subarray(0, MiB / 2));
+      const partial = path.join(shared, '.tus', id);
+      const watcher = fs.watch(partial);
+      while ((await fsp.stat(partial)).size === 0) await once(watcher, 'change');
+      watcher.close();
+
+      const other = await fetch(`${b.endpoint}/${id}`, { method: 'PATCH', headers: patchHeaders(0), body: randomBytes(MiB) });
+      expect(other.status).toBe(423);
+      first.end(data.subarray(MiB / 2, MiB));
+      expect(await firstAnswer).toBe(204);
+      const rest = await fetch(`${b.endpoint}/${id}`, { method: 'PATCH', headers: patchHeaders(MiB), body: data.subarray(MiB) });
+      expect(rest.status).toBe(204);
+      const content = Buffer.from(await (await fetch(`${b.url}/v1/files/${id}/content`, { headers: bearer(a.alice) })).arrayBuffer());
+      expect(sha256(content)).toBe(sha256(data));
+    } finally {
+      await Promise.all(running.splice(0).map((svc) => svc.stop()));
+      await pg.stop();
+    }
+  });
+
   it('counts a PATCH in flight among the client\'s uploads (UPLOADS_PER_CLIENT): one more is answered 503 busy until it ends', async () => {
     const srv = await volumeServer('slots', { UPLOADS_PER_CLIENT: '1' });
     await srv.start();
