@@ -326,6 +326,20 @@ describe('resumable uploads (tus) against the built server', () => {
     expect((await fetch(two, { method: 'PATCH', headers: patchHeaders, body: data })).status).toBe(204);
   });
 
+  it('mirrors a finished upload like any other file (STORAGE_MIRROR)', async () => {
+    s3 ??= await startS3Server();
+    const bucket = await s3.newBucket();
+    const { STORAGE: _primary, ...mirrorEnv } = s3Env(bucket);
+    const srv = await volumeServer('mirror', { ...mirrorEnv, STORAGE_MIRROR: 's3' });
+    const svc = await srv.start();
+    const data = randomBytes(6 * MiB);
+    const done = await run(new Upload(data, { endpoint: srv.endpoint, chunkSize: 5 * MiB, headers: bearer(srv.alice), retryDelays: null }));
+    if (!('url' in done)) throw done.error;
+    const id = done.url.split('/').pop()!;
+    await svc.waitFor((l) => l.fileId === id && l.outcome === 'copied');
+    expect(await bucket.objectKeys()).toEqual([`${id.slice(0, 2)}/${id}`]);
+  });
+
   it('answers 404 for another owner\'s upload URL, and refuses a creation past the size limit (413) or of a type not allowed (415) before storing anything', async () => {
     const srv = await volumeServer('owners', { MAX_UPLOAD_BYTES: '1mb', ALLOWED_CONTENT_TYPES: 'image/*,application/octet-stream' });
     await srv.start();
