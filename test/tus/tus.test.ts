@@ -340,6 +340,32 @@ describe('resumable uploads (tus) against the built server', () => {
     expect(await bucket.objectKeys()).toEqual([`${id.slice(0, 2)}/${id}`]);
   });
 
+  it('finishes on the next HEAD an upload whose last PATCH could not store the file', async () => {
+    const srv = await volumeServer('finish-later');
+    await srv.start();
+    const created = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': '11' } });
+    const url = new URL(created.headers.get('location')!, srv.endpoint).href;
+    const id = url.split('/').pop()!;
+    // A file where the blob's directory goes: storing the finished upload fails, as when the
+    // process stopped after the last byte.
+    const blocker = path.join(srv.dir, 'files', id.slice(0, 2));
+    await fsp.writeFile(blocker, '');
+    const last = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...bearer(srv.alice), ...tusHeaders, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+      body: 'hello world',
+    });
+    expect(last.status).toBe(500);
+    expect(((await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json()) as { status: string }).status).toBe('pending');
+
+    await fsp.rm(blocker);
+    const head = await fetch(url, { method: 'HEAD', headers: { ...bearer(srv.alice), ...tusHeaders } });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('upload-offset')).toBe('11');
+    const record = await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json();
+    expect(record).toMatchObject({ status: 'ready', size: 11, sha256: sha256(Buffer.from('hello world')) });
+  });
+
   it('answers 404 for another owner\'s upload URL, and refuses a creation past the size limit (413) or of a type not allowed (415) before storing anything', async () => {
     const srv = await volumeServer('owners', { MAX_UPLOAD_BYTES: '1mb', ALLOWED_CONTENT_TYPES: 'image/*,application/octet-stream' });
     await srv.start();
