@@ -21,13 +21,14 @@ import { linksRouter } from './routes/links';
 import { pageRouter } from './routes/page';
 import { reportsRouter } from './routes/reports';
 import { tasksRouter } from './routes/tasks';
+import { tusRouter } from './routes/tus';
 import { UploadSlots } from './uploads/upload-slots';
 import { openApiRouter } from './api/openapi';
 
 export interface AppDeps {
   config: Config;
   /** Built once by `openResources`; the app builds no services of its own. */
-  resources: Pick<Resources, 'files' | 'queue' | 'directUploads' | 'authenticator' | 'links' | 'sessions' | 'readiness'>;
+  resources: Pick<Resources, 'files' | 'queue' | 'directUploads' | 'tus' | 'authenticator' | 'links' | 'sessions' | 'readiness'>;
   log: Logger;
   /** Shared with whatever else reports metrics (the periodic doctor); a fresh set by default. */
   metrics?: ServiceMetrics;
@@ -35,7 +36,7 @@ export interface AppDeps {
 
 /** Builds the Express app from its dependencies; nothing here reads the environment. */
 export function createApp({ config, resources, log, metrics = new ServiceMetrics() }: AppDeps): Express {
-  const { files, queue, directUploads, authenticator, links, sessions, readiness } = resources;
+  const { files, queue, directUploads, tus, authenticator, links, sessions, readiness } = resources;
   const { uploads, downloads, reports, tasks, placement } = config;
   metrics.setQueueDepthSource(() => queue.depthByKind());
   const uploadSlots = new UploadSlots(config.http.uploadSlots);
@@ -61,6 +62,7 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
     ...(placement ? [flyReplayRouter({ placement, files })] : []),
     filesRouter({ uploads, uploadSlots, downloads, files, log, metrics }),
     directUploadsRouter(directUploads),
+    tusRouter({ uploads, uploadSlots, files, tus }),
     tasksRouter({ queue, files }),
     reportsRouter({ reports, tasks, queue, files }),
     linksRouter({ links, sessions, files, uploads, uploadSlots, downloads, placement, log, metrics }),

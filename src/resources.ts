@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { type CatalogDb, isPostgres, openDatabase } from './catalog/database';
 import { HEARTBEAT_MS, Instances } from './catalog/instances';
 import { FileCatalog } from './catalog/files';
+import { TusHashes } from './catalog/tus-hashes';
+import { TusLocks } from './catalog/tus-locks';
 import { migrateToLatest } from './catalog/migrations';
 import type { Config } from './config';
 import type { DoctorDeps } from './doctor/context';
@@ -33,6 +35,7 @@ import { TaskQueue } from './tasks/queue';
 import { REPORT_TASK, reportHandler } from './tasks/report-task';
 import { type TaskHandler, Worker } from './tasks/worker';
 import { DirectUploads } from './uploads/direct-upload';
+import { TusUploads } from './uploads/tus/tus-uploads';
 
 /**
  * The composition root: every long-lived object of a process (server, worker, CLI command) is
@@ -49,6 +52,8 @@ export interface Resources {
   files: Files;
   queue: TaskQueue;
   directUploads: DirectUploads;
+  /** Resumable uploads (tus) at /v1/tus. */
+  tus: TusUploads;
   /** Every kind of task this process can run, by kind. */
   handlers: Record<string, TaskHandler>;
   /** The threads reports are built in (started when a report runs). */
@@ -126,6 +131,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     log,
   });
   const directUploads = new DirectUploads({ uploads: config.uploads, directUploads: config.directUploads, stores, files, log });
+  const tus = new TusUploads({ storage: config.storage, expiryMs: config.tus.expiryMs, workDir, files, hashes: new TusHashes(db), locks: new TusLocks(db), instances, instance: instance.id, log });
   const close = async () => {
     await readiness.stop();
     await reportThreads.close();
@@ -144,6 +150,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     files,
     queue,
     directUploads,
+    tus,
     handlers,
     reportThreads,
     keys,

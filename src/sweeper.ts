@@ -17,6 +17,8 @@ export interface SweeperDeps {
   instances: Instances;
   places: ScratchPlaces;
   log: Logger;
+  /** Resumable uploads: the bytes of those past TUS_EXPIRY go with their records. */
+  tus?: { sweep(now: Date): Promise<number> };
   /** What a silent or unnamed writer's leftovers must have been untouched for (the doctor's default grace). */
   graceMs?: number;
 }
@@ -24,6 +26,7 @@ export interface SweeperDeps {
 export interface SweepCounts {
   undiscarded: number;
   expiredUploads: number;
+  expiredTusUploads: number;
   interruptedUploads: number;
   incompleteUploads: number;
   leftoverFiles: number;
@@ -32,7 +35,7 @@ export interface SweepCounts {
 
 /**
  * One pass over what failed or dead work leaves behind: uploads this process could not discard
- * while the catalog was unreachable, direct uploads past their expiry, uploads whose process
+ * while the catalog was unreachable, direct and resumable uploads past their expiry, uploads whose process
  * died (record and blob), then the incomplete multipart uploads nothing will complete (those whose
  * records just went among them), temp files and source copies of dead processes, then the rows of
  * those processes. Each step runs even when another failed (logged; the next pass tries again),
@@ -54,6 +57,8 @@ export async function sweepLeftovers(deps: SweeperDeps, now = new Date()): Promi
   const counts: SweepCounts = {
     // First what this process gave up on while the catalog was unreachable.
     undiscarded: await step('discarding uploads the catalog could not remove', () => deps.files.retryDiscards()),
+    // The bytes of expired resumable uploads go before their records (the next step).
+    expiredTusUploads: await step('sweeping expired resumable uploads', async () => (deps.tus ? deps.tus.sweep(now) : 0)),
     expiredUploads: await step('sweeping expired direct uploads', () => sweepExpiredUploads(deps, now)),
     interruptedUploads: await step('sweeping interrupted uploads', () => sweepInterruptedUploads(deps, graceMs, now)),
     incompleteUploads: await step('sweeping incomplete multipart uploads', () => sweepAbandonedUploads(deps, graceMs, now)),

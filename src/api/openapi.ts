@@ -25,7 +25,7 @@ import {
  */
 
 type JsonSchema = Record<string, unknown>;
-type Method = 'get' | 'head' | 'post' | 'put' | 'patch' | 'delete';
+type Method = 'get' | 'head' | 'options' | 'post' | 'put' | 'patch' | 'delete';
 
 interface ResponseSpec {
   description: string;
@@ -61,6 +61,7 @@ const ID_DESCRIPTIONS: Record<string, string> = {
   '/v1/uploads/{id}': 'The file id of the direct upload (`file.id` of its POST /v1/uploads answer).',
   '/v1/uploads/{id}/parts': 'The file id of the direct upload (`file.id` of its POST /v1/uploads answer).',
   '/v1/uploads/{id}/complete': 'The file id of the direct upload (`file.id` of its POST /v1/uploads answer).',
+  '/v1/tus/{id}': 'The upload\'s id, the last segment of its `Location`: the id of the file it becomes.',
   '/v1/tasks/{id}': 'The task id (32 hex digits).',
   '/v1/tasks/{id}/events': 'The task id (32 hex digits).',
   '/v1/files/{id}/links': 'The file id (32 hex digits).',
@@ -328,6 +329,75 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         '422':
           '`upload_verification_failed`: the bytes do not match the declared size or sha256; the upload is failed. `upload_part_mismatch`: a part\'s ETag is not the one the store holds, `parts_required`, `invalid_upload_request`: the parts list is not parts 1 to `partCount` in order; these leave it pending.',
       },
+    },
+  },
+  '/v1/tus': {
+    options: {
+      operationId: 'tusOptions',
+      summary: 'What the resumable upload server supports (tus)',
+      description: 'tus 1.0: answers `Tus-Version`, `Tus-Extension` (creation, creation-with-upload, termination, expiration, checksum) and `Tus-Checksum-Algorithm`.',
+      tag: 'uploads',
+      owned: false,
+      security: [{}],
+      responses: { '204': { description: 'The tus headers, no body.' } },
+    },
+    post: {
+      operationId: 'tusCreate',
+      summary: 'Create a resumable upload (tus)',
+      description:
+        'tus creation (and creation-with-upload): `Upload-Length` is required, `Upload-Metadata` may carry `filename` and `filetype`. The `Location` answered is the upload URL; its last segment is the id of the file it becomes. Size limits and allowed types are checked here, before any byte is stored.',
+      tag: 'uploads',
+      owned: true,
+      headers: [
+        { name: 'Tus-Resumable', description: '`1.0.0`.' },
+        { name: 'Upload-Length', description: 'The file\'s size in bytes.' },
+        { name: 'Upload-Metadata', description: 'tus metadata: `filename <base64>,filetype <base64>`.' },
+      ],
+      responses: {
+        '201': { description: 'Created; `Location` is the upload URL.', headers: { Location: { description: 'The upload URL.', schema: { type: 'string' } } } },
+        '400': '`upload_length_required`, `bad_upload_metadata`.',
+        '413': '`file_too_large`.',
+        '415': '`unsupported_file_type`.',
+      },
+    },
+  },
+  '/v1/tus/{id}': {
+    head: {
+      operationId: 'tusOffset',
+      summary: 'How much of a resumable upload the server has (tus)',
+      description: '`Upload-Offset` and `Upload-Length`. A finished upload answers its full size; the file is then a ready record.',
+      tag: 'uploads',
+      owned: true,
+      headers: [{ name: 'Tus-Resumable', description: '`1.0.0`.' }],
+      responses: { '200': { description: 'The offset, no body.' }, '404': '`not_found`: no unfinished or finished upload of this owner with that id.' },
+    },
+    patch: {
+      operationId: 'tusPatch',
+      summary: 'Send the next chunk of a resumable upload (tus)',
+      description:
+        'Body `application/offset+octet-stream` from `Upload-Offset`. With `Upload-Checksum: sha256 <base64>` a chunk that doesn\'t match is refused with 460 and the offset doesn\'t move. The last chunk makes the file ready.',
+      tag: 'uploads',
+      owned: true,
+      headers: [
+        { name: 'Tus-Resumable', description: '`1.0.0`.' },
+        { name: 'Upload-Offset', description: 'Where this chunk starts (the offset HEAD answered).' },
+        { name: 'Upload-Checksum', description: 'Optional: `sha256 <base64 digest of this chunk>`.' },
+      ],
+      responses: {
+        '204': { description: 'Stored; `Upload-Offset` is the new offset.' },
+        '404': '`not_found`: no unfinished upload of this owner with that id.',
+        '409': '`upload_finished`, or (tus) the offset is not the server\'s.',
+        '423': 'tus: another instance is writing this upload now; try again once it has finished.',
+        '460': 'tus: checksum mismatch.',
+      },
+    },
+    delete: {
+      operationId: 'tusTerminate',
+      summary: 'Cancel an unfinished resumable upload (tus termination)',
+      tag: 'uploads',
+      owned: true,
+      headers: [{ name: 'Tus-Resumable', description: '`1.0.0`.' }],
+      responses: { '204': { description: 'The upload and its bytes are gone.' }, '404': '`not_found`.', '409': '`upload_finished`: delete the file instead.' },
     },
   },
   '/v1/files/{id}/links': {

@@ -36,6 +36,13 @@ export const ROUTE_TABLE: Record<string, Access> = {
   'POST /v1/uploads/:id/complete': 'write',
   'DELETE /v1/uploads/:id': 'write',
 
+  // Resumable uploads (tus): OPTIONS only says what the server supports.
+  'OPTIONS /v1/tus': 'public',
+  'POST /v1/tus': 'write',
+  'HEAD /v1/tus/:id': 'write',
+  'PATCH /v1/tus/:id': 'write',
+  'DELETE /v1/tus/:id': 'write',
+
   // Links for people without credentials: creating one needs write (a service key may name
   // another owner); using one needs only the link, whose signature the route checks itself.
   'POST /v1/files/:id/links': 'write',
@@ -57,9 +64,10 @@ const PUBLIC_PREFIXES = ['/assets/'];
 
 /**
  * What a caller holding only an upload grant (an upload link's page session) may reach besides
- * public routes: the page and the two ways to upload. Nothing that lists, reads or deletes.
+ * public routes: the page and the ways to upload (a resumable one included). Nothing that lists,
+ * reads or deletes files.
  */
-const UPLOAD_ONLY: ReadonlySet<string> = new Set(['GET /', 'HEAD /', 'POST /upload', 'POST /v1/files']);
+const UPLOAD_ONLY = ['GET /', 'HEAD /', 'POST /upload', 'POST /v1/files', 'POST /v1/tus', 'HEAD /v1/tus/:id', 'PATCH /v1/tus/:id', 'DELETE /v1/tus/:id'];
 
 interface CompiledRoute {
   method: string;
@@ -67,28 +75,36 @@ interface CompiledRoute {
   access: Access;
 }
 
-const compiled: CompiledRoute[] = Object.entries(ROUTE_TABLE).map(([route, access]) => {
+function compile<T>(route: string, extra: T): { method: string; segments: string[] } & T {
   const [method, path] = route.split(' ');
-  return { method, segments: path.split('/'), access };
-});
+  return { method, segments: path.split('/'), ...extra };
+}
+
+const compiled: CompiledRoute[] = Object.entries(ROUTE_TABLE).map(([route, access]) => compile(route, { access }));
+const uploadOnly = UPLOAD_ONLY.map((route) => compile(route, {}));
 
 function matches(segments: string[], path: string[]): boolean {
   return segments.length === path.length && segments.every((s, i) => (s.startsWith(':') ? path[i] !== '' : s === path[i]));
 }
 
+function segmentsOf(path: string): string[] {
+  const parts = path.replace(/\/+$/, '').split('/');
+  if (path === '/') parts.splice(1, 1, '');
+  return parts;
+}
+
 /** Who may call `method path`; undefined for a path no route serves (it ends in 404 after authentication). */
 export function accessFor(method: string, path: string): Access | undefined {
   if (PUBLIC_PREFIXES.some((p) => path.startsWith(p))) return 'public';
-  const parts = path.replace(/\/+$/, '').split('/');
-  if (path === '/') parts.splice(1, 1, '');
+  const parts = segmentsOf(path);
   const find = (m: string) => compiled.find((r) => r.method === m && matches(r.segments, parts))?.access;
   return find(method) ?? (method === 'HEAD' ? find('GET') : undefined);
 }
 
 /** Whether an upload-only caller (see UPLOAD_ONLY) may call `method path`. */
 export function uploadOnlyAllows(method: string, path: string): boolean {
-  const normal = path.replace(/\/+$/, '') || '/';
-  return UPLOAD_ONLY.has(`${method} ${normal}`);
+  const parts = segmentsOf(path);
+  return uploadOnly.some((r) => r.method === method && matches(r.segments, parts));
 }
 
 /** The routes an app registers that the table doesn't list (`METHOD /path`), for a start-up check. */

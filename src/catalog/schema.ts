@@ -92,10 +92,27 @@ export interface ApiKeysTable {
   last_used_at: string | null;
 }
 
+/** The sha256 state of a resumable upload after its first `hashed_bytes` bytes (hash-wasm's saved state, base64). */
+export interface TusHashesTable {
+  file_id: string;
+  hashed_bytes: number | string;
+  state: string;
+  updated_at: string;
+}
+
+/** Which process writes a resumable upload now, until when (renewed while it writes). */
+export interface TusLocksTable {
+  file_id: string;
+  instance: string;
+  expires_at: string;
+}
+
 export interface Database {
   files: FilesTable;
   tasks: TasksTable;
   api_keys: ApiKeysTable;
   instances: InstancesTable;
+  tus_hashes: TusHashesTable;
+  tus_locks: TusLocksTable;
   kysely_migration?: { name: string; timestamp: Generated<string> };
 }

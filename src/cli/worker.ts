@@ -21,6 +21,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
     stores: resources.stores,
     instances: resources.instances,
     places: resources.scratch.places,
+    tus: resources.tus,
     log,
     intervalMs: config.directUploads.sweepIntervalMs,
   });

@@ -91,6 +91,17 @@ const schema = z.object({
       return ms;
     })
     .default(30 * 86_400_000),
+  TUS_EXPIRY: z
+    .string()
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 1000) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration of at least 1s (e.g. 24h)' });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .default(86_400_000),
   REPORT_MAX_BODY_BYTES: byteSize.default(20 * 1024 ** 2),
   REPORT_SOURCE_MAX_BYTES: byteSize.default(100 * 1024 ** 2),
   REPORT_SOURCE_MAX_DECOMPRESSED_BYTES: byteSize.default(500 * 1024 ** 2),
@@ -174,6 +185,8 @@ export interface Config {
   /** Set for a volume store on Fly (or FLY_REPLAY=on): files remember their Machine, reads elsewhere are replayed there. */
   placement?: Placement;
   uploads: { maxBytes: number; maxFiles: number; allowedContentTypes: string[] };
+  /** Resumable uploads at /v1/tus: how long an unfinished one is kept (TUS_EXPIRY). */
+  tus: { expiryMs: number };
   shutdownGraceMs: number;
   logLevel: string;
   tasks: {
@@ -292,6 +305,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       maxFiles: e.MAX_FILES_PER_REQUEST,
       allowedContentTypes: e.ALLOWED_CONTENT_TYPES,
     },
+    tus: { expiryMs: e.TUS_EXPIRY },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
     tasks: {

@@ -6,7 +6,8 @@ import { type FileProblem, recordProblem } from './report';
 /**
  * Uploads still `pending` past the grace period. A live upload turns `ready` (or is removed)
  * when its request ends; one left pending that long belongs to a process that died mid-upload.
- * A direct upload counts only once expired: the sweep should have removed it by then.
+ * Uploads that expire (direct and resumable ones, which may rightly take hours) are not stale
+ * before their expiry: the sweep removes them then.
  * Pages by (updated_at, id), the order of the (status, updated_at) index. Then the younger ones
  * whose writing process is known to be gone (killed mid-upload): no grace for those.
  */
@@ -25,7 +26,6 @@ export async function* checkStalePending(
       .selectAll()
       .where('status', '=', 'pending')
       .where('updated_at', '<', cutoff)
-      // A direct upload is in flight until it expires, however long that is (its client PUTs the bytes).
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '<', now.toISOString())]));
     if (scope.owner) query = query.where('owner', '=', scope.owner);
     if (scope.since) query = query.where('created_at', '>=', scope.since.toISOString());

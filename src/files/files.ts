@@ -149,6 +149,28 @@ export class Files {
     return { ...record, multipart_upload_id: uploadId };
   }
 
+  /**
+   * Streams the bytes of an `expect`ed file into its store, hashed on the way (a finished
+   * resumable upload); `publish` then makes it ready. A failed put leaves no blob; the record
+   * stays pending for its caller to retry or for the sweeper once it expires.
+   */
+  async fill(record: FileRecord, body: Readable): Promise<StoredFile> {
+    const { size, sha256 } = await putHashed(this.deps.stores.get(record.store), record.key, body, { contentType: record.content_type });
+    return { record, size, sha256 };
+  }
+
+  /**
+   * Like `fill` for bytes already complete in a file on the store's own filesystem, whose sha256
+   * is known: moved into place without being read. Undefined when the record's store can't
+   * adopt a file (an object store): the caller `fill`s instead.
+   */
+  async adopt(record: FileRecord, file: string, sha256: string): Promise<StoredFile | undefined> {
+    const store = this.deps.stores.get(record.store);
+    if (!store.adopt) return undefined;
+    const { size } = await store.adopt(record.key, file);
+    return { record, size, sha256 };
+  }
+
   private createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1]): Promise<FileRecord> {
     const id = newFileId();
     return this.deps.catalog.createPending(

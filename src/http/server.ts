@@ -75,6 +75,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     stores: resources.stores,
     instances: resources.instances,
     places: resources.scratch.places,
+    tus: resources.tus,
     log,
     intervalMs: config.directUploads.sweepIntervalMs,
   });

@@ -212,6 +212,25 @@ export class FileSystemStore implements Store {
     return this.probe();
   }
 
+  async adopt(key: string, file: string): Promise<{ size: number }> {
+    const target = this.pathOf(key);
+    try {
+      const handle = await fsp.open(file, 'r');
+      let size: number;
+      try {
+        await handle.sync();
+        size = (await handle.stat()).size;
+      } finally {
+        await handle.close();
+      }
+      await retryIfMissing(() => fsp.rename(file, target), path.dirname(target));
+      await this.syncDir(path.dirname(target));
+      return { size };
+    } catch (err) {
+      throw this.wrap(err, `move ${key} into place`);
+    }
+  }
+
   async close(): Promise<void> {}
 
   private async syncDir(dir: string): Promise<void> {

@@ -365,7 +365,8 @@ export class S3Store implements Store {
 
   private async sendAbort(client: S3Client, key: string, uploadId: string): Promise<void> {
     try {
-      await client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.objectKey(key), UploadId: uploadId }));
+      // A key listed from the bucket, which may be a resumable upload's (`.tus/...`): not checked as a store key.
+      await client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.prefix + key, UploadId: uploadId }));
     } catch (err) {
       // Already completed or aborted: nothing left to discard.
       if (errorName(err) !== 'NoSuchUpload' && httpStatus(err) !== 404) throw this.wrap(err, `abort the multipart upload of ${key}`, 's3:AbortMultipartUpload');
@@ -429,7 +430,8 @@ export class S3Store implements Store {
         for (const object of res.Contents ?? []) {
           if (object.Key === undefined) continue;
           after = object.Key.slice(this.prefix.length);
-          if (after.startsWith(PROBE_DIR)) continue;
+          // Keys under a dot directory are not blobs: probes, and resumable uploads in progress (`.tus/`).
+          if (after.startsWith('.')) continue;
           items.push({ key: after, size: object.Size ?? 0, modifiedAt: object.LastModified ?? new Date(0) });
         }
         if (!res.IsTruncated) return { items };

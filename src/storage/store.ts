@@ -83,6 +83,11 @@ export interface Store {
   head(key: string): Promise<BlobInfo | undefined>;
   delete(key: string): Promise<void>;
   list(options?: ListOptions): Promise<ListPage>;
+  /**
+   * Directory stores only: moves `file`, complete and on the store's filesystem, into place under
+   * `key` (flushed, then renamed, as a put publishes); the file is gone from where it was.
+   */
+  adopt?(key: string, file: string): Promise<{ size: number }>;
   /** Makes the store ready to use, once at start-up (creates a directory store's directories). */
   prepare?(): Promise<void>;
   /** Writes, reads back and deletes a probe object; throws StoreUnavailable when it can't. */

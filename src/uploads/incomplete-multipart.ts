@@ -1,11 +1,20 @@
 import type { Logger } from 'pino';
 import { StorePermissionMissing } from '../errors';
 import type { Files } from '../files/files';
+import { storeKeyFor } from '../files/names';
 import type { IncompleteUpload, Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
 
 /** Uploads asked of a store per round trip: bounds memory. */
 const PAGE = 200;
+
+/** Where resumable (tus) uploads keep their multipart uploads in a bucket: `.tus/<file id>`. */
+const TUS_DIR = '.tus/';
+
+/** The store key of the pending record an incomplete upload writes: a resumable upload writes its file's. */
+function recordKeyOf(key: string): string {
+  return key.startsWith(TUS_DIR) ? storeKeyFor(key.slice(TUS_DIR.length)) : key;
+}
 
 /** An incomplete multipart upload that nothing will complete, in `store`. */
 export interface AbandonedUpload {
@@ -17,7 +26,8 @@ export interface AbandonedUpload {
 /**
  * Incomplete multipart uploads (object stores) that no put will complete: those a failed put of
  * this process could not abort (the store was down), whatever their age; and those begun over
- * `graceMs` ago whose key no pending record points at. An upload in progress has a pending record
+ * `graceMs` ago whose key no pending record points at (a resumable upload's, `.tus/<file id>`:
+ * no pending record of that file). An upload in progress has a pending record
  * however long it takes; one whose process died loses that record to the interrupted-upload
  * sweep (or `doctor --fix`) first, and is then found here. A store whose keys may not list
  * multipart uploads (a policy from before stowage needed it) is skipped and passed to `denied`.
@@ -41,11 +51,11 @@ export async function* findAbandonedUploads(
         denied(store, err);
         break;
       }
-      const pending = await deps.files.pendingKeys(store.driver, page.items.map((u) => u.key));
+      const pending = await deps.files.pendingKeys(store.driver, page.items.map((u) => recordKeyOf(u.key)));
       for (const upload of page.items) {
         const begun = `begun ${upload.startedAt.toISOString()} with ${upload.bytes} bytes of parts`;
         if (upload.abandoned) yield { store, upload, reason: `${begun}; its upload failed and could not abort it while the store was unavailable` };
-        else if (!pending.has(upload.key)) yield { store, upload, reason: `${begun}; no upload in progress writes it` };
+        else if (!pending.has(recordKeyOf(upload.key))) yield { store, upload, reason: `${begun}; no upload in progress writes it` };
       }
       cursor = page.cursor;
     } while (cursor);

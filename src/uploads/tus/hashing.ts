@@ -1,0 +1,61 @@
+import { type Readable, Transform } from 'node:stream';
+import type { DataStore } from '@tus/utils';
+import { createSHA256, type IHasher } from 'hash-wasm';
+import type { TusHashes } from '../../catalog/tus-hashes';
+
+/**
+ * Hashes each upload's bytes as the store takes them, and saves the sha256 state with the offset
+ * reached after each PATCH, so a resumed upload (on this process or another) goes on from there
+ * and a finished one has its sha256 without reading its bytes again. A PATCH cut mid-way (the
+ * process killed) can store bytes whose hash was not saved: a store that can read a range back
+ * (`readRange`, a directory) hashes just those on the next PATCH; otherwise the upload's hash is
+ * out of step and its finish reads the bytes once instead.
+ */
+export function addHashing(
+  store: DataStore,
+  hashes: TusHashes,
+  fileIdOf: (uploadId: string) => string,
+  readRange?: (uploadId: string, start: number, end: number) => Readable,
+): DataStore {
+  const write = store.write.bind(store);
+  store.write = async (readable: Readable, id: string, offset: number) => {
+    const fileId = fileIdOf(id);
+    const hasher = await resume(hashes, fileId, offset, readRange && ((start) => readRange(id, start, offset)));
+    let seen = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hasher?.update(chunk);
+        seen += chunk.length;
+        done(null, chunk);
+      },
+    });
+    readable.on('error', (err) => tap.destroy(err));
+    const reached = await write(readable.pipe(tap), id, offset);
+    if (hasher && reached - offset === seen) await hashes.save(fileId, { bytes: reached, state: hasher.save() });
+    return reached;
+  };
+  return store;
+}
+
+/**
+ * A hasher at `offset` of the upload, caught up from its saved state through `readFrom` when
+ * that is behind; undefined when it can't be (no state, or no way to read the gap).
+ */
+async function resume(hashes: TusHashes, fileId: string, offset: number, readFrom?: (start: number) => Readable): Promise<IHasher | undefined> {
+  const hasher = await createSHA256();
+  if (offset === 0) return hasher.init();
+  const saved = await hashes.get(fileId);
+  if (!saved || saved.bytes > offset || (saved.bytes < offset && !readFrom)) return undefined;
+  hasher.load(saved.state);
+  if (saved.bytes < offset) for await (const chunk of readFrom!(saved.bytes)) hasher.update(chunk as Buffer);
+  return hasher;
+}
+
+/** The sha256 of an upload of `size` bytes, when its saved state covers all of them. */
+export async function finishedSha256(hashes: TusHashes, fileId: string, size: number): Promise<string | undefined> {
+  const saved = await hashes.get(fileId);
+  if (saved?.bytes !== size) return undefined;
+  const hasher = await createSHA256();
+  hasher.load(saved.state);
+  return hasher.digest('hex');
+}
