@@ -123,8 +123,9 @@ export async function startS3Server(bucket = 'stowage-test'): Promise<S3TestServ
         return Promise.all(
           ids.map(async (id) => ({
             key: await fsp.readFile(path.join(uploadsDir, id, 'key'), 'utf8'),
-            // Parts are stored as files named by part number, beside `key` and `metadata`.
-            parts: (await fsp.readdir(path.join(uploadsDir, id))).filter((f) => /^\d+$/.test(f)).length,
+            // Parts are stored as files named by part number, beside `key` and `metadata`; a part is
+            // complete once its `.md5` is written beside it (one cut off mid-body is not a part).
+            parts: (await fsp.readdir(path.join(uploadsDir, id))).filter((f) => /^\d+\.md5$/.test(f)).length,
           })),
         );
       },
