@@ -120,14 +120,23 @@ export async function startS3Server(bucket = 'stowage-test'): Promise<S3TestServ
       },
       async inProgressUploads() {
         const ids = await fsp.readdir(uploadsDir).catch(() => []);
-        return Promise.all(
-          ids.map(async (id) => ({
-            key: await fsp.readFile(path.join(uploadsDir, id, 'key'), 'utf8'),
-            // Parts are stored as files named by part number, beside `key` and `metadata`; a part is
-            // complete once its `.md5` is written beside it (one cut off mid-body is not a part).
-            parts: (await fsp.readdir(path.join(uploadsDir, id))).filter((f) => /^\d+\.md5$/.test(f)).length,
-          })),
+        const uploads = await Promise.all(
+          ids.map(async (id) => {
+            try {
+              return {
+                key: await fsp.readFile(path.join(uploadsDir, id, 'key'), 'utf8'),
+                // Parts are stored as files named by part number, beside `key` and `metadata`; a part is
+                // complete once its `.md5` is written beside it (one cut off mid-body is not a part).
+                parts: (await fsp.readdir(path.join(uploadsDir, id))).filter((f) => /^\d+\.md5$/.test(f)).length,
+              };
+            } catch (err) {
+              // Being created (its `key` not written yet) or just completed or aborted: not in progress yet, or any more.
+              if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+              throw err;
+            }
+          }),
         );
+        return uploads.filter((u) => u !== undefined);
       },
     };
   };
