@@ -5,6 +5,7 @@ import { type CatalogDb, isPostgres, openDatabase } from './catalog/database';
 import { HEARTBEAT_MS, Instances } from './catalog/instances';
 import { FileCatalog } from './catalog/files';
 import { TusHashes } from './catalog/tus-hashes';
+import { TusLocks } from './catalog/tus-locks';
 import { migrateToLatest } from './catalog/migrations';
 import type { Config } from './config';
 import type { DoctorDeps } from './doctor/context';
@@ -130,7 +131,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     log,
   });
   const directUploads = new DirectUploads({ uploads: config.uploads, directUploads: config.directUploads, stores, files, log });
-  const tus = new TusUploads({ storage: config.storage, expiryMs: config.tus.expiryMs, workDir, files, hashes: new TusHashes(db), log });
+  const tus = new TusUploads({ storage: config.storage, expiryMs: config.tus.expiryMs, workDir, files, hashes: new TusHashes(db), locks: new TusLocks(db), instances, instance: instance.id, log });
   const close = async () => {
     await readiness.stop();
     await reportThreads.close();

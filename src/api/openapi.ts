@@ -350,6 +350,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         '204': { description: 'Stored; `Upload-Offset` is the new offset.' },
         '404': '`not_found`: no unfinished upload of this owner with that id.',
         '409': '`upload_finished`, or (tus) the offset is not the server\'s.',
+        '423': 'tus: another instance is writing this upload now; try again once it has finished.',
         '460': 'tus: checksum mismatch.',
       },
     },

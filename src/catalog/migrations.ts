@@ -163,8 +163,9 @@ const migrations: Record<string, Migration> = {
     },
   },
   // A resumable (tus) upload's sha256 so far, saved with the offset it reached, so a resumed or
-  // finished upload never reads again what it received.
-  '2026-12-11-001-tus-hashes': {
+  // finished upload never reads again what it received; and which process is writing it (a
+  // lease), so two instances never write one upload at once.
+  '2026-12-11-001-tus': {
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('tus_hashes')
@@ -173,8 +174,15 @@ const migrations: Record<string, Migration> = {
         .addColumn('state', 'text', (c) => c.notNull())
         .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
         .execute();
+      await db.schema
+        .createTable('tus_locks')
+        .addColumn('file_id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('instance', 'varchar(128)', (c) => c.notNull())
+        .addColumn('expires_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
     },
     async down(db: Kysely<unknown>) {
+      await sql`drop table tus_locks`.execute(db);
       await sql`drop table tus_hashes`.execute(db);
     },
   },

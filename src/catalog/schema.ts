@@ -97,11 +97,19 @@ export interface TusHashesTable {
   updated_at: string;
 }
 
+/** Which process writes a resumable upload now, until when (renewed while it writes). */
+export interface TusLocksTable {
+  file_id: string;
+  instance: string;
+  expires_at: string;
+}
+
 export interface Database {
   files: FilesTable;
   tasks: TasksTable;
   api_keys: ApiKeysTable;
   instances: InstancesTable;
   tus_hashes: TusHashesTable;
+  tus_locks: TusLocksTable;
   kysely_migration?: { name: string; timestamp: Generated<string> };
 }

@@ -257,6 +257,45 @@ describe('resumable uploads (tus) against the built server', () => {
     expect(sha256(content)).toBe(sha256(data));
   });
 
+  it('refuses (423) a PATCH on another instance while one instance writes the upload, and lets it go on afterwards', async () => {
+    const pg = await startPostgres();
+    try {
+      const shared = path.join(base, 'locks-files');
+      const env = { DATABASE_URL: await pg.createDatabase(), STORAGE_PATH: shared };
+      const a = await volumeServer('locks-a', env);
+      const b = await volumeServer('locks-b', env);
+      await a.start();
+      await b.start();
+      const data = randomBytes(2 * MiB);
+      const created = await fetch(a.endpoint, { method: 'POST', headers: { ...bearer(a.alice), ...tusHeaders, 'Upload-Length': String(data.length) } });
+      const id = new URL(created.headers.get('location')!, a.endpoint).pathname.split('/').pop()!;
+      const patchHeaders = (offset: number) => ({ ...bearer(a.alice), ...tusHeaders, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) });
+
+      const first = http.request(`${a.endpoint}/${id}`, { method: 'PATCH', headers: { ...patchHeaders(0), 'Content-Length': String(MiB) } });
+      const firstAnswer = new Promise<number>((resolve, reject) => {
+        first.on('response', (res) => resolve(res.statusCode!));
+        first.on('error', reject);
+      });
+      first.write(data.subarray(0, MiB / 2));
+      const partial = path.join(shared, '.tus', id);
+      const watcher = fs.watch(partial);
+      while ((await fsp.stat(partial)).size === 0) await once(watcher, 'change');
+      watcher.close();
+
+      const other = await fetch(`${b.endpoint}/${id}`, { method: 'PATCH', headers: patchHeaders(0), body: randomBytes(MiB) });
+      expect(other.status).toBe(423);
+      first.end(data.subarray(MiB / 2, MiB));
+      expect(await firstAnswer).toBe(204);
+      const rest = await fetch(`${b.endpoint}/${id}`, { method: 'PATCH', headers: patchHeaders(MiB), body: data.subarray(MiB) });
+      expect(rest.status).toBe(204);
+      const content = Buffer.from(await (await fetch(`${b.url}/v1/files/${id}/content`, { headers: bearer(a.alice) })).arrayBuffer());
+      expect(sha256(content)).toBe(sha256(data));
+    } finally {
+      await Promise.all(running.splice(0).map((svc) => svc.stop()));
+      await pg.stop();
+    }
+  });
+
   it('counts a PATCH in flight among the client\'s uploads (UPLOADS_PER_CLIENT): one more is answered 503 busy until it ends', async () => {
     const srv = await volumeServer('slots', { UPLOADS_PER_CLIENT: '1' });
     await srv.start();
@@ -285,6 +324,46 @@ describe('resumable uploads (tus) against the built server', () => {
     first.end(data.subarray(MiB / 2));
     expect(await firstAnswer).toBe(204);
     expect((await fetch(two, { method: 'PATCH', headers: patchHeaders, body: data })).status).toBe(204);
+  });
+
+  it('mirrors a finished upload like any other file (STORAGE_MIRROR)', async () => {
+    s3 ??= await startS3Server();
+    const bucket = await s3.newBucket();
+    const { STORAGE: _primary, ...mirrorEnv } = s3Env(bucket);
+    const srv = await volumeServer('mirror', { ...mirrorEnv, STORAGE_MIRROR: 's3' });
+    const svc = await srv.start();
+    const data = randomBytes(6 * MiB);
+    const done = await run(new Upload(data, { endpoint: srv.endpoint, chunkSize: 5 * MiB, headers: bearer(srv.alice), retryDelays: null }));
+    if (!('url' in done)) throw done.error;
+    const id = done.url.split('/').pop()!;
+    await svc.waitFor((l) => l.fileId === id && l.outcome === 'copied');
+    expect(await bucket.objectKeys()).toEqual([`${id.slice(0, 2)}/${id}`]);
+  });
+
+  it('finishes on the next HEAD an upload whose last PATCH could not store the file', async () => {
+    const srv = await volumeServer('finish-later');
+    await srv.start();
+    const created = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': '11' } });
+    const url = new URL(created.headers.get('location')!, srv.endpoint).href;
+    const id = url.split('/').pop()!;
+    // A file where the blob's directory goes: storing the finished upload fails, as when the
+    // process stopped after the last byte.
+    const blocker = path.join(srv.dir, 'files', id.slice(0, 2));
+    await fsp.writeFile(blocker, '');
+    const last = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...bearer(srv.alice), ...tusHeaders, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+      body: 'hello world',
+    });
+    expect(last.status).toBe(500);
+    expect(((await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json()) as { status: string }).status).toBe('pending');
+
+    await fsp.rm(blocker);
+    const head = await fetch(url, { method: 'HEAD', headers: { ...bearer(srv.alice), ...tusHeaders } });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('upload-offset')).toBe('11');
+    const record = await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json();
+    expect(record).toMatchObject({ status: 'ready', size: 11, sha256: sha256(Buffer.from('hello world')) });
   });
 
   it('answers 404 for another owner\'s upload URL, and refuses a creation past the size limit (413) or of a type not allowed (415) before storing anything', async () => {

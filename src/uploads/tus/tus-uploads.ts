@@ -8,11 +8,14 @@ import type { Logger } from 'pino';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { FileRecord } from '../../catalog/files';
+import type { Instances } from '../../catalog/instances';
 import type { TusHashes } from '../../catalog/tus-hashes';
+import type { TusLocks } from '../../catalog/tus-locks';
 import type { Config } from '../../config';
 import type { Files } from '../../files/files';
 import { addChecksums } from './checksums';
 import { addHashing, finishedSha256 } from './hashing';
+import { sharedLocker } from './shared-locker';
 import { parseUploadMetadata } from './metadata';
 import { type FinishedRemover, s3DataStore } from './s3-data-store';
 
@@ -35,6 +38,10 @@ export interface TusDeps {
   files: Files;
   /** Each upload's running sha256, saved with its offset. */
   hashes: TusHashes;
+  /** Leases of the uploads being written, shared by every instance; this process's id and the verdict on others. */
+  locks: TusLocks;
+  instances: Instances;
+  instance: string;
   log: Logger;
 }
 
@@ -114,6 +121,7 @@ export class TusUploads {
     for (const record of await this.deps.files.expiredUploads(now, 500)) {
       const id = this.uploadIdOf(record.id);
       await this.deps.hashes.delete(record.id);
+      await this.deps.locks.forget(record.id);
       if (!(await store.getUpload(id).then(() => true, () => false))) continue;
       await store.remove(id);
       removed++;
@@ -147,6 +155,7 @@ export class TusUploads {
   async terminated(record: FileRecord): Promise<void> {
     await this.deps.files.discard(record);
     await this.deps.hashes.delete(record.id);
+    await this.deps.locks.forget(record.id);
   }
 
   private load(): Promise<{ server: Server; store: ReadableStore }> {
@@ -165,8 +174,9 @@ export class TusUploads {
     const server = new Server({
       path: TUS_PATH,
       datastore: store,
-      // One PATCH at a time per upload in this process; a second one stops the first (tus's rule).
-      locker: new MemoryLocker(),
+      // One PATCH at a time per upload: in this process a second one stops the first (tus's
+      // rule); on another instance it is refused (423).
+      locker: sharedLocker(new MemoryLocker(), { locks: this.deps.locks, instances: this.deps.instances, instance: this.deps.instance, fileIdOf }),
       generateUrl: (_req, { path: base, id }) => `${base}/${fileIdOf(id)}`,
       getFileIdFromRequest: (_req, lastPath) => lastPath && uploadIdOf(lastPath),
       // Browsers may send a chunk's checksum (the checksum extension).
