@@ -5,10 +5,12 @@ import { printLoadBench, runLoadBench } from './load';
 import { runReportsBench } from './reports';
 import { formatS3Bench, runS3Bench } from './s3';
 import { formatScaleBench, runScaleBench } from './scale';
+import { runTusBench } from './tus';
 import { runUploadBench } from './upload';
 
 const benches: Record<string, () => Promise<void>> = {
   upload: () => runUploadBench(),
+  tus: () => runTusBench(),
   s3: async () => {
     console.log('\n## 1 GiB upload through the S3 store');
     console.log(formatS3Bench(await runS3Bench()));

@@ -1,5 +1,6 @@
 // Upgrades the upload page when JavaScript runs: drag-and-drop, one request per file with a real
-// progress bar and a cancel button, per-file error messages, and delete without a page load.
+// progress bar and a cancel button (large files: resumable tus uploads with pause and resume),
+// per-file error messages, and delete without a page load.
 // Without it the page's plain forms do all of this with full page loads. (Reports: report.js.)
 'use strict';
 
@@ -68,7 +69,14 @@
   // For report.js, which runs after this script (both are deferred, in document order).
   window.stowage = { messages, element, failureMessage, refreshList };
 
-  function upload(file) {
+  // Files from this size go up through tus (resumable): in chunks, with pause and resume, and a
+  // reload or a dropped connection costs only the chunk in flight. Smaller ones: one request.
+  const resumableFrom = Number(form.dataset.resumableFrom);
+  // Each PATCH stays short (well inside a router's request time limits).
+  const CHUNK_BYTES = 8 * 1024 * 1024;
+
+  /** A row in the uploads list: name, progress bar, status line and buttons. */
+  function uploadRow(file) {
     const row = element('li', 'upload-item');
     row.dataset.state = 'uploading';
     const name = element('span', 'upload-name', file.name);
@@ -77,23 +85,33 @@
     progress.value = 0;
     progress.setAttribute('aria-label', 'Upload progress of ' + file.name);
     const status = element('span', 'upload-status', 'Uploading…');
-    const cancel = element('button', 'button', 'Cancel');
-    cancel.type = 'button';
-    cancel.setAttribute('aria-label', 'Cancel upload of ' + file.name);
-    row.append(name, progress, status, cancel);
+    const actions = element('span', 'upload-actions');
+    row.append(name, progress, status, actions);
     uploads.prepend(row);
-
+    const button = (label, onClick) => {
+      const b = element('button', 'button', label);
+      b.type = 'button';
+      b.setAttribute('aria-label', label + ' upload of ' + file.name);
+      b.addEventListener('click', onClick);
+      actions.append(b);
+      return b;
+    };
     // The list is refreshed after a failure too: while the upload was in flight another upload's
     // refresh may have listed it as still uploading. The server answers a failure only once it
     // has removed the upload; a cancel it learns of later, so a refresh then could list it again.
     const finish = (state, text) => {
       row.dataset.state = state;
       status.textContent = text;
-      cancel.remove();
+      actions.remove();
       announce(file.name + ': ' + text, state === 'done' ? 'success' : 'error');
       if (state !== 'cancelled') refreshList();
     };
+    return { row, progress, status, button, finish };
+  }
 
+  function upload(file) {
+    if (file.size >= resumableFrom && window.tus && window.tus.isSupported) return uploadResumable(file);
+    const { progress, button, finish } = uploadRow(file);
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/v1/files');
     xhr.responseType = 'json';
@@ -111,11 +129,79 @@
     };
     xhr.onerror = () => finish('error', messages.network);
     xhr.onabort = () => finish('cancelled', messages.aborted);
-    cancel.addEventListener('click', () => xhr.abort());
+    button('Cancel', () => xhr.abort());
 
     const body = new FormData();
     body.append('file', file);
     xhr.send(body);
+  }
+
+  /**
+   * A tus upload (tus-js-client, served from /assets). Its requests carry the page's session
+   * cookie like any same-origin request. The upload URL is kept in localStorage under the file's
+   * fingerprint (name, type, size, modification time), so choosing the same file again after a
+   * reload or a crash goes on from the server's offset.
+   */
+  function uploadResumable(file) {
+    const { row, progress, status, button, finish } = uploadRow(file);
+    row.dataset.resumable = 'true';
+    const upload = new window.tus.Upload(file, {
+      endpoint: new URL('/v1/tus', location.href).href,
+      chunkSize: CHUNK_BYTES,
+      retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+      metadata: { filename: file.name, filetype: file.type || 'application/octet-stream' },
+      removeFingerprintOnSuccess: true,
+      onProgress(sent, total) {
+        progress.value = Math.floor((sent / total) * 100);
+        if (row.dataset.state === 'uploading') status.textContent = 'Uploading… ' + percent(sent, total);
+      },
+      onSuccess() {
+        progress.value = 100;
+        finish('done', 'Uploaded.');
+      },
+      onError(error) {
+        const res = error.originalResponse;
+        if (!res) return finish('error', messages.network);
+        let body = null;
+        try {
+          body = JSON.parse(res.getBody());
+        } catch {
+          // A proxy's page, not our JSON: the status says enough.
+        }
+        finish('error', failureMessage(res.getStatus(), body));
+      },
+    });
+    const pause = button('Pause', () => {
+      if (row.dataset.state === 'paused') {
+        row.dataset.state = 'uploading';
+        pause.textContent = 'Pause';
+        pause.setAttribute('aria-label', 'Pause upload of ' + file.name);
+        status.textContent = 'Uploading…';
+        upload.start();
+      } else {
+        row.dataset.state = 'paused';
+        pause.textContent = 'Resume';
+        pause.setAttribute('aria-label', 'Resume upload of ' + file.name);
+        status.textContent = 'Paused.';
+        upload.abort();
+      }
+    });
+    // Cancel removes what the server has received (tus termination) and the stored upload URL.
+    button('Cancel', () => {
+      upload.abort(true).catch(() => {});
+      finish('cancelled', messages.aborted);
+    });
+    upload.findPreviousUploads().then((previous) => {
+      if (previous.length > 0) {
+        upload.resumeFromPreviousUpload(previous[0]);
+        status.textContent = 'Resuming…';
+      }
+      if (row.dataset.state === 'uploading') upload.start();
+    });
+  }
+
+  function percent(part, whole) {
+    return Math.floor((part / whole) * 100) + ' %';
   }
 
   function uploadAll(files) {

@@ -55,7 +55,7 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
   app.use(guard(authenticator));
   app.use(metricsRouter(metrics));
   app.use(healthRouter({ readiness }));
-  app.use(pageRouter({ uploads, uploadSlots, reports, tasks, files, queue, log, metrics, sessions }));
+  app.use(pageRouter({ uploads, tus: config.tus, uploadSlots, reports, tasks, files, queue, log, metrics, sessions }));
   app.use(openApiRouter());
   app.use(
     '/v1',

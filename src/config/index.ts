@@ -102,6 +102,7 @@ const schema = z.object({
       return ms;
     })
     .default(86_400_000),
+  TUS_PAGE_THRESHOLD: byteSize.default(20 * 1024 ** 2),
   REPORT_MAX_BODY_BYTES: byteSize.default(20 * 1024 ** 2),
   REPORT_SOURCE_MAX_BYTES: byteSize.default(100 * 1024 ** 2),
   REPORT_SOURCE_MAX_DECOMPRESSED_BYTES: byteSize.default(500 * 1024 ** 2),
@@ -185,8 +186,11 @@ export interface Config {
   /** Set for a volume store on Fly (or FLY_REPLAY=on): files remember their Machine, reads elsewhere are replayed there. */
   placement?: Placement;
   uploads: { maxBytes: number; maxFiles: number; allowedContentTypes: string[] };
-  /** Resumable uploads at /v1/tus: how long an unfinished one is kept (TUS_EXPIRY). */
-  tus: { expiryMs: number };
+  /**
+   * Resumable uploads at /v1/tus: how long an unfinished one is kept (TUS_EXPIRY), and the size
+   * from which the page sends a file through tus rather than one request (TUS_PAGE_THRESHOLD).
+   */
+  tus: { expiryMs: number; pageThresholdBytes: number };
   shutdownGraceMs: number;
   logLevel: string;
   tasks: {
@@ -305,7 +309,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       maxFiles: e.MAX_FILES_PER_REQUEST,
       allowedContentTypes: e.ALLOWED_CONTENT_TYPES,
     },
-    tus: { expiryMs: e.TUS_EXPIRY },
+    tus: { expiryMs: e.TUS_EXPIRY, pageThresholdBytes: e.TUS_PAGE_THRESHOLD },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
     tasks: {

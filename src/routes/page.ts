@@ -33,6 +33,7 @@ const SOURCES_LIMIT = 200;
 
 export interface PageDeps {
   uploads: Config['uploads'];
+  tus: Config['tus'];
   uploadSlots: UploadSlots;
   reports: Config['reports'];
   tasks: Config['tasks'];
@@ -78,7 +79,7 @@ export function pageRouter(deps: PageDeps): Router {
     const grant = req.principal?.upload;
     // An upload link's page states (and explains refusals by) the link's limits.
     const limits = uploadLimitsFor(uploads, grant);
-    const view = { assets, uploads: limits, messages: grant ? errorMessages(limits) : messages, session: sessionOf(req) };
+    const view = { assets, uploads: limits, resumableFrom: deps.tus.pageThresholdBytes, messages: grant ? errorMessages(limits) : messages, session: sessionOf(req) };
     res.type('html').send(renderPage({ ...view, ...parts }));
   };
 

@@ -33,6 +33,8 @@ export interface PageView {
   assets: Assets;
   /** The limits the form states: the server's, or an upload link's. */
   uploads: Config['uploads'];
+  /** Files from this size go up through tus (resumable) when scripts run (TUS_PAGE_THRESHOLD). */
+  resumableFrom: number;
   session?: SessionView;
   messages: Record<string, string>;
   /** Undefined when the catalog could not be read: the page still offers the upload form. */
@@ -108,6 +110,7 @@ export function renderPage(view: PageView): string {
 <title>${uploadOnly ? 'stowage: upload files' : 'stowage: your files'}</title>
 <link rel="icon" href="${assets.url('favicon.svg')}" type="image/svg+xml">
 <link rel="stylesheet" href="${assets.url('stowage.css')}">
+<script src="${assets.url('tus.min.js')}" defer></script>
 <script src="${assets.url('stowage.js')}" defer></script>
 ${uploadOnly ? '' : html`<script src="${assets.url('report.js')}" defer></script>`}
 ${
@@ -122,7 +125,7 @@ ${
 <section class="upload" aria-labelledby="upload-heading">
 <h2 id="upload-heading">Upload files</h2>
 <div id="notice" class="notice-area" role="status" aria-live="polite">${noticeBlock(view.notice, 'upload')}</div>
-<form id="upload-form" method="post" action="/upload" enctype="multipart/form-data">
+<form id="upload-form" method="post" action="/upload" enctype="multipart/form-data" data-resumable-from="${String(view.resumableFrom)}">
 <label id="dropzone" class="dropzone">
 <span class="dropzone-title">Choose files<span class="js-only"> or drop them here</span></span>
 <span class="dropzone-hint">${uploadHint(uploads)}</span>

@@ -30,7 +30,7 @@ describe('the built service as the container image lays it out', () => {
     const body = await page.text();
     expect(body).toContain('<form id="upload-form" method="post" action="/upload"');
     const assets = [...body.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
-    expect(assets).toHaveLength(4);
+    expect(assets).toHaveLength(5);
     for (const asset of assets) {
       const res = await fetch(`http://127.0.0.1:${port}${asset}`);
       expect(res.status).toBe(200);

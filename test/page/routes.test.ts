@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import request from 'supertest';
 import { REPORT_TASK } from '../../src/tasks/report-task';
 import { CONTENT_SECURITY_POLICY } from '../../src/web/security-headers';
@@ -24,11 +25,12 @@ describe('the page over HTTP', () => {
     expect(res.headers['cache-control']).toBe('no-store');
     // No inline script or style for the CSP to have to allow; the one <script> body is JSON data.
     expect(res.text).not.toMatch(/<script>|<script(?![^>]*(src=|type="application\/json"))|style=|<style|\son\w+=/);
-    expect(assetUrls(res.text)).toHaveLength(4);
+    expect(assetUrls(res.text)).toHaveLength(5);
   });
 
   it('serves assets with a long cache for the current version and revalidation otherwise', async () => {
-    const [, css, js] = assetUrls((await request(t.app).get('/')).text);
+    const urls = assetUrls((await request(t.app).get('/')).text);
+    const [css, js] = ['stowage.css', 'stowage.js'].map((name) => urls.find((u) => u.startsWith(`/assets/${name}?`)));
     const current = await request(t.app).get(js!);
     expect(current.status).toBe(200);
     expect(current.headers['content-type']).toMatch(/^(application|text)\/javascript/);
@@ -40,6 +42,23 @@ describe('the page over HTTP', () => {
     const again = await request(t.app).get(css!).set('If-None-Match', stale.headers['etag']!);
     expect(again.status).toBe(304);
     expect((await request(t.app).get('/assets/nothing.js')).status).toBe(404);
+  });
+
+  it('serves tus-js-client\'s browser build from the installed package, and nothing else of it', async () => {
+    const url = assetUrls((await request(t.app).get('/')).text).find((u) => u.startsWith('/assets/tus.min.js?'))!;
+    const res = await request(t.app).get(url).buffer(true).parse((r, done) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c)).on('end', () => done(null, Buffer.concat(chunks)));
+    });
+    expect(res.status).toBe(200);
+    expect((res.body as Buffer).equals(fs.readFileSync(require.resolve('tus-js-client/dist/tus.min.js')))).toBe(true);
+    expect(res.headers['content-type']).toMatch(/^(application|text)\/javascript/);
+    expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(res.headers['content-security-policy']).toBe(CONTENT_SECURITY_POLICY);
+    const stale = await request(t.app).get('/assets/tus.min.js?v=old');
+    expect(stale.headers['cache-control']).toBe('public, no-cache');
+    expect((await request(t.app).get('/assets/tus.min.js').set('If-None-Match', stale.headers['etag']!)).status).toBe(304);
+    for (const other of ['/assets/tus.js', '/assets/tus.min.js.map', '/assets/constructor']) expect((await request(t.app).get(other)).status).toBe(404);
   });
 
   it('refuses form posts from other sites (CSRF) and keeps the JSON API as it was', async () => {
