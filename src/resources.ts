@@ -18,7 +18,7 @@ import { Links } from './auth/links';
 import { Sessions } from './auth/sessions';
 import { Signer } from './auth/signed-tokens';
 import { Files } from './files/files';
-import { every } from './housekeeping';
+import { every, type Periodic } from './housekeeping';
 import { newInstance } from './instance';
 import type { ScratchPlaces } from './leftovers';
 import { FileSystemStore } from './storage/filesystem';
@@ -30,6 +30,7 @@ import { ReportThreads } from './reports/thread-pool';
 import type { Store } from './storage/store';
 import type { StoreSet } from './storage/store-set';
 import { openStores } from './storage/open-stores';
+import { startLeftoverSweeper } from './sweeper';
 import { postgresWakeups } from './tasks/pg-wakeups';
 import { TaskQueue } from './tasks/queue';
 import { REPORT_TASK, reportHandler } from './tasks/report-task';
@@ -175,6 +176,16 @@ export function createWorker(resources: Resources, config: Config, log: Logger, 
 export function doctorDeps(resources: Resources, config: Config, log: Logger): DoctorDeps {
   const { db, stores, files, instances, scratch } = resources;
   return { db, stores, mirror: stores.mirror, files, placement: config.placement, instances, scratch: scratch.places, log };
+}
+
+/**
+ * The sweep of what failed or dead work left (expired direct and resumable uploads, uploads and
+ * source copies of killed processes, incomplete multipart uploads): at start-up, then every minute.
+ * `serve` and `stowage worker` both run it.
+ */
+export function startSweeper(resources: Resources, config: Config, log: Logger): Periodic {
+  const { files, stores, instances, scratch, tus } = resources;
+  return startLeftoverSweeper({ files, stores, instances, places: scratch.places, tus, log, intervalMs: config.directUploads.sweepIntervalMs });
 }
 
 /** The periodic doctor (`DOCTOR_INTERVAL`), or undefined when it is off. */

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { createPeriodicDoctor, createWorker, openResources } from '../resources';
-import { startLeftoverSweeper } from '../sweeper';
+import { createPeriodicDoctor, createWorker, openResources, startSweeper } from '../resources';
 import { stopOnSignal } from './shutdown';
 
 /**
@@ -16,15 +15,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
   const doctor = createPeriodicDoctor(resources, config, log);
   // What a killed web or worker process left (its source copies, its uploads) goes at start-up
   // and every minute, as in `serve`.
-  const sweeper = startLeftoverSweeper({
-    files: resources.files,
-    stores: resources.stores,
-    instances: resources.instances,
-    places: resources.scratch.places,
-    tus: resources.tus,
-    log,
-    intervalMs: config.directUploads.sweepIntervalMs,
-  });
+  const sweeper = startSweeper(resources, config, log);
   worker.start();
   doctor?.start();
   stopOnSignal(log, async () => {

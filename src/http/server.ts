@@ -6,9 +6,8 @@ import { describeDatabase } from '../catalog/database-settings';
 import type { Config } from '../config';
 import type { HttpSettings } from '../config/http';
 import { ServiceMetrics } from '../metrics/metrics';
-import { createPeriodicDoctor, createWorker, openResources } from '../resources';
+import { createPeriodicDoctor, createWorker, openResources, startSweeper } from '../resources';
 import { every } from '../housekeeping';
-import { startLeftoverSweeper } from '../sweeper';
 
 export interface RunningServer {
   port: number;
@@ -68,17 +67,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
   worker?.start();
   resources.readiness.start();
-  // Expired direct uploads, and what processes killed mid-operation left (here or on another
-  // instance sharing the volume and catalog): at start-up, then every minute.
-  const sweeper = startLeftoverSweeper({
-    files,
-    stores: resources.stores,
-    instances: resources.instances,
-    places: resources.scratch.places,
-    tus: resources.tus,
-    log,
-    intervalMs: config.directUploads.sweepIntervalMs,
-  });
+  // What processes killed mid-operation left, here or on another instance sharing the volume and catalog.
+  const sweeper = startSweeper(resources, config, log);
   // Finished tasks past TASK_RETENTION go, hourly; their output files stay.
   const retention = every(60 * 60_000, async () => {
     const removed = await resources.queue.pruneFinished(new Date(Date.now() - config.tasks.retentionMs));
