@@ -188,6 +188,47 @@ describe('resumable uploads (tus): resuming on the built server after it is kill
     }
   });
 
+  it('on S3, gives the file the sha256 of the bytes stored when a kill lost the incomplete part the server had taken back, and the client sends other bytes there', async () => {
+    s3 ??= await startS3Server();
+    const bucket = await s3.newBucket();
+    const calls = await recordS3Calls(bucket);
+    const srv = await volumeServer('s3-lost-part', s3Env(bucket, { S3_ENDPOINT: calls.endpoint }));
+    try {
+      let svc = await srv.start();
+      const data = randomBytes(12 * MiB);
+      const { url, id } = await createUpload(srv, data.length);
+      expect((await patch(srv, url, 0, data.subarray(0, 5 * MiB))).status).toBe(204);
+      // 3 MiB more: kept as an incomplete part, hashed and saved up to 8 MiB.
+      expect((await patch(srv, url, 5 * MiB, data.subarray(5 * MiB, 8 * MiB))).status).toBe(204);
+
+      // The next PATCH makes the server take the incomplete part back (downloaded, then deleted
+      // from the bucket) to send it on with the new bytes; it is killed before it stored them.
+      const partTaken = calls.next((req) => req.method === 'DELETE' && new URL(req.url!, 'http://x').pathname === `/${bucket.bucket}/.tus/${id}.part`);
+      const cut = http.request(url, { method: 'PATCH', headers: { ...patchHeaders(srv, 8 * MiB), 'Content-Length': String(4 * MiB) } });
+      cut.on('error', () => undefined);
+      cut.write(data.subarray(8 * MiB, 9 * MiB));
+      await partTaken;
+      svc.child.kill('SIGKILL');
+      await svc.exited;
+      svc = await srv.start();
+
+      // The server has 5 MiB; this client sends other bytes from there on.
+      const head = await fetch(url, { method: 'HEAD', headers: { ...bearer(srv.alice), ...tusHeaders } });
+      expect(head.headers.get('upload-offset')).toBe(String(5 * MiB));
+      const other = Buffer.concat([data.subarray(0, 5 * MiB), randomBytes(7 * MiB)]);
+      expect((await patch(srv, url, 5 * MiB, other.subarray(5 * MiB, 8 * MiB))).status).toBe(204);
+      expect((await patch(srv, url, 8 * MiB, other.subarray(8 * MiB))).status).toBe(204);
+
+      const content = Buffer.from(await (await fetch(`${srv.url}/v1/files/${id}/content`, { headers: bearer(srv.alice) })).arrayBuffer());
+      expect(sha256(content)).toBe(sha256(other));
+      const record = await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json();
+      expect(record).toMatchObject({ status: 'ready', size: other.length, sha256: sha256(other) });
+      await svc.stop();
+    } finally {
+      await calls.close();
+    }
+  });
+
   it('with two instances on PostgreSQL and S3, resumes on the other instance what the killed one received', async () => {
     s3 ??= await startS3Server();
     const bucket = await s3.newBucket();
