@@ -9,7 +9,7 @@ import { listFilesDeep, makeTempDir } from '../helpers/tmp';
 import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
 import { s3Env } from '../helpers/s3env';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
-import { startS3ErrorRelay } from '../helpers/s3-error-relay';
+import { type S3ErrorAnswer, startS3ErrorRelay } from '../helpers/s3-error-relay';
 import { startPostgres } from '../helpers/postgres';
 import Database from 'better-sqlite3';
 
@@ -148,6 +148,29 @@ describe('resumable uploads (tus): resuming on the built server after it is kill
     }
   });
 
+  it('on S3, reads a finished upload once when the bucket refuses to copy it (a provider without CopyObject), and the file is ready', async () => {
+    s3 ??= await startS3Server();
+    const bucket = await s3.newBucket();
+    const calls = await recordS3Calls(bucket, (req) =>
+      req.method === 'PUT' && req.headers['x-amz-copy-source'] !== undefined ? { status: 501, code: 'NotImplemented', message: 'not here' } : undefined,
+    );
+    const srv = await volumeServer('s3-no-copy', s3Env(bucket, { S3_ENDPOINT: calls.endpoint }));
+    try {
+      const svc = await srv.start();
+      const data = randomBytes(6 * MiB);
+      const { url, id } = await createUpload(srv, data.length);
+      expect((await patch(srv, url, 0, data)).status).toBe(204);
+      const record = await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json();
+      expect(record).toMatchObject({ status: 'ready', size: data.length, sha256: sha256(data) });
+      expect(calls.objectReads(`.tus/${id}`)).toBe(1);
+      expect(await bucket.objectKeys()).toEqual([`${id.slice(0, 2)}/${id}`]);
+      await svc.waitFor((l) => l.msg === 'the bucket could not copy a finished tus upload: reading it instead');
+      await svc.stop();
+    } finally {
+      await calls.close();
+    }
+  });
+
   it('on S3, reads a finished upload once when the server was killed mid-PATCH (its hash out of step), and the file has the right sha256', async () => {
     s3 ??= await startS3Server();
     const bucket = await s3.newBucket();
@@ -266,13 +289,16 @@ async function createUpload(srv: TestServer, length: number): Promise<{ url: str
 
 const patch = (srv: TestServer, url: string, offset: number, body: Buffer) => fetch(url, { method: 'PATCH', headers: patchHeaders(srv, offset), body });
 
-/** A relay to `bucket` that records the calls made through it: the service's S3_ENDPOINT. */
-async function recordS3Calls(bucket: S3TestBucket) {
+/**
+ * A relay to `bucket` that records the calls made through it (the service's S3_ENDPOINT), and
+ * answers those `refuse` picks with an S3 error.
+ */
+async function recordS3Calls(bucket: S3TestBucket, refuse: (req: http.IncomingMessage) => S3ErrorAnswer | undefined = () => undefined) {
   const done: { method: string; url: URL; copySource?: string }[] = [];
   const waiting: { when: (req: http.IncomingMessage, status: number) => boolean; resolve(): void }[] = [];
   const relay = await startS3ErrorRelay(
     bucket.endpoint,
-    () => undefined,
+    refuse,
     (req, status) => {
       const copySource = req.headers['x-amz-copy-source'];
       done.push({ method: req.method!, url: new URL(req.url!, 'http://relay'), copySource: typeof copySource === 'string' ? decodeURIComponent(copySource) : undefined });

@@ -142,7 +142,7 @@ export class TusUploads {
     // Bytes hashed on the way in are put in place unread (moved on a volume, copied by the
     // bucket on S3); else read once, copied and hashed.
     const sha256 = await finishedSha256(hashes, record.id, upload.offset);
-    const unread = sha256 && (await this.placeUnread(record, upload, sha256));
+    const unread = sha256 && (await this.placeUnread(record, upload, sha256, log));
     const stored = unread || (await files.fill(record, await store.read(id)));
     try {
       await files.publish(record.owner, [{ id: record.id, size: stored.size, sha256: stored.sha256 }]);
@@ -157,12 +157,16 @@ export class TusUploads {
   }
 
   /** The finished upload's bytes under the record's key without reading them; undefined when the store can't. */
-  private placeUnread(record: FileRecord, upload: Upload, sha256: string): Promise<StoredFile | undefined> {
+  private placeUnread(record: FileRecord, upload: Upload, sha256: string, log: Logger): Promise<StoredFile | undefined> {
     const { storage } = upload;
     if (storage?.type === 'file') return this.deps.files.adopt(record, storage.path, sha256);
-    // The object's key in the store, whose prefix the upload id starts with.
-    if (storage?.type === 's3') return this.deps.files.adoptObject(record, TUS_DIR + record.id, { size: upload.offset, sha256 });
-    return Promise.resolve(undefined);
+    if (storage?.type !== 's3') return Promise.resolve(undefined);
+    // The object's key in the store (the upload id less S3_PREFIX). A bucket that can't copy it
+    // (a provider without the call, a copy that timed out) still lets it be read.
+    return this.deps.files.adoptObject(record, TUS_DIR + record.id, { size: upload.offset, sha256 }).catch((err: unknown) => {
+      log.warn({ err, fileId: record.id }, 'the bucket could not copy a finished tus upload: reading it instead');
+      return undefined;
+    });
   }
 
   /** Cancels an unfinished upload whose bytes the tus server removed (termination): its record and hash go too. */
