@@ -175,7 +175,7 @@ export class Files {
    * Like `adopt` for bytes complete in another object of the record's store (a finished resumable
    * upload's, under `.tus/`) whose size and sha256 are known: copied to the record's key by the
    * store itself, never read. The copy's size, as the store reports it, must be `known.size`: a
-   * copy that differs is removed. Undefined when the store can't copy, or the copy differed: the
+   * copy that differs is removed, and this throws. Undefined when the store can't copy: the
    * caller `fill`s instead.
    */
   async adoptObject(record: FileRecord, source: string, known: { size: number; sha256: string }): Promise<StoredFile | undefined> {
@@ -184,7 +184,7 @@ export class Files {
     const { size } = await store.copy(source, record.key, { contentType: record.content_type });
     if (size === known.size) return { record, size, sha256: known.sha256 };
     await store.delete(record.key);
-    return undefined;
+    throw new Error(`The copy of ${source} holds ${size} bytes, not the ${known.size} received.`);
   }
 
   private createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1]): Promise<FileRecord> {

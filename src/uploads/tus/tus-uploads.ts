@@ -162,7 +162,8 @@ export class TusUploads {
     if (storage?.type === 'file') return this.deps.files.adopt(record, storage.path, sha256);
     if (storage?.type !== 's3') return Promise.resolve(undefined);
     // The object's key in the store (the upload id less S3_PREFIX). A bucket that can't copy it
-    // (a provider without the call, a copy that timed out) still lets it be read.
+    // (a provider without the call, a copy that timed out or came out another size) still lets
+    // it be read.
     return this.deps.files.adoptObject(record, TUS_DIR + record.id, { size: upload.offset, sha256 }).catch((err: unknown) => {
       log.warn({ err, fileId: record.id }, 'the bucket could not copy a finished tus upload: reading it instead');
       return undefined;
