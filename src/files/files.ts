@@ -171,6 +171,22 @@ export class Files {
     return { record, size, sha256 };
   }
 
+  /**
+   * Like `adopt` for bytes complete in another object of the record's store (a finished resumable
+   * upload's, under `.tus/`) whose size and sha256 are known: copied to the record's key by the
+   * store itself, never read. The copy's size, as the store reports it, must be `known.size`: a
+   * copy that differs is removed, and this throws. Undefined when the store can't copy: the
+   * caller `fill`s instead.
+   */
+  async adoptObject(record: FileRecord, source: string, known: { size: number; sha256: string }): Promise<StoredFile | undefined> {
+    const store = this.deps.stores.get(record.store);
+    if (!store.copy) return undefined;
+    const { size } = await store.copy(source, record.key, { contentType: record.content_type });
+    if (size === known.size) return { record, size, sha256: known.sha256 };
+    await store.delete(record.key);
+    throw new Error(`The copy of ${source} holds ${size} bytes, not the ${known.size} received.`);
+  }
+
   private createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1]): Promise<FileRecord> {
     const id = newFileId();
     return this.deps.catalog.createPending(

@@ -13,6 +13,11 @@ export interface S3StoreOptions {
   /** Parts uploaded in parallel per put; a put holds about (queueSize + 1) x partSize in memory. */
   queueSize: number;
   /**
+   * Largest object `copy` copies in one CopyObject: S3's limit, 5 GiB, when unset. Larger ones
+   * are copied in parts (UploadPartCopy), `queueSize` at a time.
+   */
+  copyLimit?: number;
+  /**
    * `when_supported` sends CRC32 checksums with every upload (the SDK's default).
    * `when_required` only where S3 demands them: needed for servers that don't understand the
    * SDK's aws-chunked checksum framing and would store it as object data (s3rver).

@@ -3,6 +3,7 @@ import { Readable, Transform, finished } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -14,6 +15,7 @@ import {
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -22,6 +24,7 @@ import { isStall, s3Http } from './s3-http';
 import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from './s3-options';
 import {
   assertValidKey,
+  assertValidSourceKey,
   type BlobInfo,
   type ByteRange,
   type IncompleteUpload,
@@ -51,6 +54,12 @@ export interface PresignPutOptions {
 
 /** S3's answers to a CompleteMultipartUpload whose part list doesn't match the parts uploaded. */
 const PART_ERRORS = new Set(['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall']);
+
+/** S3's limit for one CopyObject (and for one part of a multipart copy). */
+const MAX_COPY_OBJECT = 5 * 1024 ** 3;
+/** Parts of a multipart copy: fewer calls than the upload part size, each done well within a request's time. */
+const COPY_PART_SIZE = 512 * 1024 ** 2;
+const MAX_PARTS = 10_000;
 
 /**
  * Probe objects live under this directory of the prefix. Store keys never start with a dot, so
@@ -400,6 +409,77 @@ export class S3Store implements Store {
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw this.wrap(err, `stat ${key}`);
+    }
+  }
+
+  /**
+   * Copies inside the bucket: CopyObject up to `copyLimit` (5 GiB), UploadPartCopy in parts
+   * above. The copy gets `contentType` as a put would; its size is the bucket's (HeadObject).
+   */
+  async copy(source: string, key: string, options: { contentType?: string } = {}): Promise<{ size: number }> {
+    assertValidSourceKey(source);
+    assertValidKey(key);
+    const what = `copy ${source} to ${key}`;
+    try {
+      const from = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + source }));
+      const size = from.ContentLength ?? 0;
+      const copySource = `${this.bucket}/${(this.prefix + source).split('/').map(encodeURIComponent).join('/')}`;
+      if (size <= (this.options.copyLimit ?? MAX_COPY_OBJECT)) {
+        await this.client.send(
+          new CopyObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, CopySource: copySource, MetadataDirective: 'REPLACE', ContentType: options.contentType }),
+        );
+      } else {
+        await this.copyInParts(copySource, key, size, options.contentType);
+      }
+      const copied = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return { size: copied.ContentLength ?? 0 };
+    } catch (err) {
+      if (isNotFound(err)) throw new BlobNotFound(source, { cause: err });
+      throw this.wrap(err, what, 's3:GetObject and s3:PutObject');
+    }
+  }
+
+  /** A multipart upload of `key` whose parts are ranges of `copySource`; aborted if any part fails. */
+  private async copyInParts(copySource: string, key: string, size: number, contentType?: string): Promise<void> {
+    const Key = this.prefix + key;
+    const partSize = Math.max(Math.min(this.options.copyLimit ?? MAX_COPY_OBJECT, COPY_PART_SIZE), Math.ceil(size / MAX_PARTS));
+    const count = Math.ceil(size / partSize);
+    const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ContentType: contentType }));
+    const UploadId = created.UploadId;
+    if (!UploadId) throw new Error('CreateMultipartUpload answered no UploadId');
+    const etags: string[] = [];
+    let next = 0;
+    let failure: { err: unknown } | undefined;
+    // Each worker stops at the first failure; all settle before the abort, so no part lands after it.
+    const worker = async () => {
+      while (!failure && next < count) {
+        const n = next++;
+        const start = n * partSize;
+        const range = `bytes=${start}-${Math.min(size, start + partSize) - 1}`;
+        try {
+          const res = await this.client.send(
+            new UploadPartCopyCommand({ Bucket: this.bucket, Key, UploadId, PartNumber: n + 1, CopySource: copySource, CopySourceRange: range }),
+          );
+          etags[n] = res.CopyPartResult?.ETag ?? '';
+        } catch (err) {
+          failure ??= { err };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.options.queueSize, count)) }, worker));
+    try {
+      if (failure) throw failure.err;
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key,
+          UploadId,
+          MultipartUpload: { Parts: etags.map((ETag, i) => ({ PartNumber: i + 1, ETag })) },
+        }),
+      );
+    } catch (err) {
+      await this.abortMultipart(key, UploadId);
+      throw err;
     }
   }
 

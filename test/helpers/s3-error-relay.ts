@@ -11,9 +11,14 @@ export interface S3ErrorAnswer {
 /**
  * An HTTP relay to an S3 endpoint (s3rver) that answers the requests `answer` picks with an S3
  * error document, as S3 does (an InternalError hiccup, an AccessDenied from a narrow policy), and
- * passes every other request through.
+ * passes every other request through. `answered` hears of each request passed through once its
+ * answer has been relayed whole (a test waits for a call to be done, or records what was asked).
  */
-export async function startS3ErrorRelay(target: string, answer: (req: http.IncomingMessage) => S3ErrorAnswer | undefined): Promise<{ endpoint: string; close(): Promise<void> }> {
+export async function startS3ErrorRelay(
+  target: string,
+  answer: (req: http.IncomingMessage) => S3ErrorAnswer | undefined,
+  answered?: (req: http.IncomingMessage, status: number) => void,
+): Promise<{ endpoint: string; close(): Promise<void> }> {
   const upstreamUrl = new URL(target);
   const server = http.createServer((req, res) => {
     const error = answer(req);
@@ -25,6 +30,7 @@ export async function startS3ErrorRelay(target: string, answer: (req: http.Incom
     }
     const upstream = http.request({ host: upstreamUrl.hostname, port: upstreamUrl.port, method: req.method, path: req.url, headers: req.headers }, (reply) => {
       res.writeHead(reply.statusCode ?? 502, reply.headers);
+      if (answered) res.on('finish', () => answered(req, reply.statusCode ?? 502));
       reply.pipe(res);
     });
     req.pipe(upstream);

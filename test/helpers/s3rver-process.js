@@ -15,12 +15,14 @@ const UPLOADS_DIR = '._S3rver_uploads';
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
 /**
- * s3rver 3 lacks three multipart calls stowage makes; this process answers them itself, the way
+ * s3rver 3 lacks four multipart calls stowage makes; this process answers them itself, the way
  * S3 does, on s3rver's own layout (`<bucket>/._S3rver_uploads/<uploadId>/` holding `key`,
  * `metadata` and one file per part, `<n>` and `<n>.md5` once complete). Path-style only.
  * - AbortMultipartUpload (s3rver: 405, parts kept): removes the upload's directory.
  * - ListMultipartUploads (s3rver: NotImplemented): lists those directories.
  * - ListParts (s3rver: 405): lists an upload's complete parts.
+ * - UploadPartCopy (s3rver: NotImplemented): stores a range of an object as a part, through
+ *   s3rver's own store. (CopyObject s3rver has.)
  * Every other request goes to s3rver.
  */
 async function main() {
@@ -37,7 +39,9 @@ async function main() {
     const uploadsDir = path.join(directory, requestBucket, UPLOADS_DIR);
     const uploadId = url.searchParams.get('uploadId');
     const shimmed = (run) => run().catch((err) => res.destroy(err));
-    if (req.method === 'DELETE' && uploadId !== null) {
+    if (req.method === 'PUT' && uploadId !== null && req.headers['x-amz-copy-source'] !== undefined) {
+      shimmed(() => uploadPartCopy(s3rver.store, requestBucket, uploadId, url.searchParams.get('partNumber'), req.headers, path.join(uploadsDir, path.basename(uploadId)), res));
+    } else if (req.method === 'DELETE' && uploadId !== null) {
       shimmed(() => abortUpload(path.join(uploadsDir, path.basename(uploadId)), res));
     } else if (req.method === 'GET' && uploadId !== null) {
       shimmed(() => listParts(requestBucket, key, uploadId, uploadsDir, url.searchParams, res));
@@ -109,6 +113,17 @@ async function listUploads(bucket, uploadsDir, params, res) {
         .join('') +
       '</ListMultipartUploadsResult>',
   );
+}
+
+async function uploadPartCopy(store, bucket, uploadId, partNumber, headers, uploadDir, res) {
+  if (!(await fs.stat(uploadDir).then(() => true, () => false))) return noSuchUpload(res);
+  const source = decodeURI(headers['x-amz-copy-source']).replace(/^\//, '');
+  const [sourceBucket, ...sourceKey] = source.split('/');
+  const range = /^bytes=(\d+)-(\d+)$/.exec(headers['x-amz-copy-source-range'] ?? '');
+  const object = await store.getObject(sourceBucket, sourceKey.join('/'), range ? { start: Number(range[1]), end: Number(range[2]) } : undefined);
+  if (!object) return sendXml(res, 404, '<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>');
+  const { md5 } = await store.putPart(bucket, uploadId, Number(partNumber), object.content);
+  sendXml(res, 200, `<CopyPartResult xmlns="${XMLNS}"><LastModified>${new Date().toISOString()}</LastModified><ETag>"${md5}"</ETag></CopyPartResult>`);
 }
 
 async function listParts(bucket, key, uploadId, uploadsDir, params, res) {

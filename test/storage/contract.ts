@@ -10,11 +10,17 @@ export interface StoreHarness {
   cleanup(): Promise<void>;
 }
 
+/** The optional capabilities a driver has, whose contract is checked too. */
+export interface StoreCapabilities {
+  /** `copy`: server-side copies inside the store. */
+  copy?: boolean;
+}
+
 /**
  * The contract every Store driver must satisfy. Each driver's test file calls this with a factory
  * that builds a fresh, empty store on real resources (temp dirs, an S3-protocol server...).
  */
-export function storeContract(name: string, makeHarness: () => Promise<StoreHarness>): void {
+export function storeContract(name: string, makeHarness: () => Promise<StoreHarness>, capabilities: StoreCapabilities = {}): void {
   describe(`Store contract: ${name}`, () => {
     let h: StoreHarness;
     beforeEach(async () => {
@@ -125,6 +131,40 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
         await expect(h.store.put(key, chunked(Buffer.from('x')))).rejects.toThrow(/Invalid store key/);
       }
     });
+
+    if (capabilities.copy) {
+      it('copies an object to another key by itself, leaving the source and nothing else', async () => {
+        const data = randomData(3 * 1024 * 1024 + 5);
+        await h.store.put('c/source', chunked(data));
+        await h.store.put('c/target', chunked(Buffer.from('old')));
+        expect(await h.store.copy!('c/source', 'c/target', { contentType: 'text/plain' })).toEqual({ size: data.length });
+        expect(sha256(await readAll(await h.store.get('c/target')))).toBe(sha256(data));
+        expect(sha256(await readAll(await h.store.get('c/source')))).toBe(sha256(data));
+        expect((await h.store.list({ prefix: 'c/' })).items.map((i) => i.key)).toEqual(['c/source', 'c/target']);
+      });
+
+      it('copies an empty object', async () => {
+        await h.store.put('e', chunked(Buffer.alloc(0)));
+        expect(await h.store.copy!('e', 'e2')).toEqual({ size: 0 });
+        expect((await readAll(await h.store.get('e2'))).length).toBe(0);
+      });
+
+      it('rejects a copy of a missing source with BlobNotFound, creating nothing', async () => {
+        await expect(h.store.copy!('no/such', 'c/target')).rejects.toBeInstanceOf(BlobNotFound);
+        expect(await h.store.head('c/target')).toBeUndefined();
+      });
+
+      it('rejects copies from or to keys that could escape the store', async () => {
+        await h.store.put('x', chunked(Buffer.from('x')));
+        for (const [source, key] of [['../x', 'y'], ['a/../../x', 'y'], ['/x', 'y'], ['x', '.hidden'], ['x', '../y'], ['x', '']]) {
+          await expect(h.store.copy!(source, key)).rejects.toThrow(/Invalid store key/);
+        }
+      });
+    } else {
+      it('makes no server-side copies (the capability is declared to the contract with its tests)', () => {
+        expect(h.store.copy).toBeUndefined();
+      });
+    }
 
     it('passes its probe', async () => {
       await expect(h.store.probe()).resolves.toBeUndefined();

@@ -29,7 +29,7 @@ storeContract('s3', async () => {
     ],
     cleanup: async () => {},
   };
-});
+}, { copy: true });
 
 /**
  * `total` random bytes in 64 KiB chunks, made only as the reader asks for them. `beforeChunk`
@@ -159,6 +159,58 @@ describe('S3Store against s3rver', () => {
     await store.put('typed', chunked(Buffer.from('{}')), { contentType: 'application/json' });
     const res = await fetch(await store.presignGet('typed', { expiresIn: 60 }));
     expect(res.headers.get('content-type')).toBe('application/json');
+  });
+
+  it('copies a resumable upload\'s object (under .tus/) to a store key in the bucket, with the content type given', async () => {
+    const data = randomData(6 * MiB + 3);
+    await server.client().send(new PutObjectCommand({ Bucket: bucket.bucket, Key: 'p/.tus/up1', Body: data }));
+    expect(await store.copy('.tus/up1', 'ab/file', { contentType: 'image/png' })).toEqual({ size: data.length });
+    const res = await fetch(await store.presignGet('ab/file', { expiresIn: 60 }));
+    expect(res.headers.get('content-type')).toBe('image/png');
+    expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(sha256(data));
+    expect((await bucket.objectKeys()).sort()).toEqual(['p/.tus/up1', 'p/ab/file']);
+  });
+
+  it('copies an object larger than one CopyObject in parts (UploadPartCopy), leaving no multipart upload', async () => {
+    const parted = new S3Store(bucket.storeOptions({ prefix: 'p/', copyLimit: 5 * MiB }));
+    // Every call the copy makes, through a relay that passes them on.
+    const calls: string[] = [];
+    const relay = await startS3ErrorRelay(bucket.endpoint, (req) => {
+      calls.push(`${req.method} ${req.headers['x-amz-copy-source-range'] ?? ''}`.trim());
+      return undefined;
+    });
+    const relayed = new S3Store(bucket.storeOptions({ prefix: 'p/', copyLimit: 5 * MiB, endpoint: relay.endpoint }));
+    try {
+      const data = randomData(12 * MiB + 1);
+      await parted.put('big/source', chunked(data));
+      expect(await relayed.copy('big/source', 'big/copy')).toEqual({ size: data.length });
+      expect(sha256(await readAll(await parted.get('big/copy')))).toBe(sha256(data));
+      // Three ranges of the source, copied by the bucket: no GET of its bytes.
+      expect(calls.filter((c) => c.startsWith('PUT bytes=')).sort()).toEqual(
+        [`PUT bytes=0-${5 * MiB - 1}`, `PUT bytes=${5 * MiB}-${10 * MiB - 1}`, `PUT bytes=${10 * MiB}-${12 * MiB}`].sort(),
+      );
+      expect(calls.filter((c) => c.startsWith('GET'))).toEqual([]);
+      expect(await bucket.inProgressUploads()).toEqual([]);
+    } finally {
+      await Promise.all([parted.close(), relayed.close()]);
+      await relay.close();
+    }
+  });
+
+  it('aborts a multipart copy whose part the bucket refuses, leaving no object and no upload', async () => {
+    const relay = await startS3ErrorRelay(bucket.endpoint, (req) =>
+      req.headers['x-amz-copy-source-range'] === `bytes=${5 * MiB}-${10 * MiB - 1}` ? { status: 400, code: 'InvalidRequest', message: 'refused' } : undefined,
+    );
+    const relayed = new S3Store(bucket.storeOptions({ prefix: 'p/', copyLimit: 5 * MiB, endpoint: relay.endpoint }));
+    try {
+      await store.put('big/source', chunked(randomData(12 * MiB)));
+      await expect(relayed.copy('big/source', 'big/copy')).rejects.toMatchObject({ name: 'InvalidRequest' });
+      expect(await store.head('big/copy')).toBeUndefined();
+      expect(await bucket.inProgressUploads()).toEqual([]);
+    } finally {
+      await relayed.close();
+      await relay.close();
+    }
   });
 
   describe('probe', () => {

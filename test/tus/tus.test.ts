@@ -8,7 +8,8 @@ import { type HttpRequest, Upload } from 'tus-js-client';
 import { listFilesDeep, makeTempDir } from '../helpers/tmp';
 import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
 import { s3Env } from '../helpers/s3env';
-import { startS3Server, type S3TestServer } from '../helpers/s3server';
+import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
+import { type S3ErrorAnswer, startS3ErrorRelay } from '../helpers/s3-error-relay';
 import { startPostgres } from '../helpers/postgres';
 import Database from 'better-sqlite3';
 
@@ -114,6 +115,143 @@ describe('resumable uploads (tus): resuming on the built server after it is kill
     expect(await bucket.inProgressUploads()).toEqual([]);
   });
 
+  it('on S3, copies a finished upload hashed on the way in to its key in the bucket (across a kill, and an incomplete part), never downloading it', async () => {
+    s3 ??= await startS3Server();
+    const bucket = await s3.newBucket();
+    const calls = await recordS3Calls(bucket);
+    const srv = await volumeServer('s3-unread', s3Env(bucket, { S3_ENDPOINT: calls.endpoint }));
+    try {
+      let svc = await srv.start();
+      const data = randomBytes(12 * MiB);
+      const { url, id } = await createUpload(srv, data.length);
+      // 3 MiB, less than a part: @tus/s3-store keeps it as an incomplete part (`.part` object).
+      expect((await patch(srv, url, 0, data.subarray(0, 3 * MiB))).status).toBe(204);
+      expect(await bucket.objectKeys()).toContain(`.tus/${id}.part`);
+      // Killed between two PATCHes: what it hashed was saved with the offset.
+      svc.child.kill('SIGKILL');
+      await svc.exited;
+      svc = await srv.start();
+      expect((await patch(srv, url, 3 * MiB, data.subarray(3 * MiB))).status).toBe(204);
+
+      const record = await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json();
+      expect(record).toMatchObject({ status: 'ready', size: data.length, sha256: sha256(data) });
+      const content = Buffer.from(await (await fetch(`${srv.url}/v1/files/${id}/content`, { headers: bearer(srv.alice) })).arrayBuffer());
+      expect(sha256(content)).toBe(sha256(data));
+      // The bucket copied the object (CopyObject); stowage never asked for its bytes.
+      expect(calls.objectReads(`.tus/${id}`)).toBe(0);
+      expect(calls.copies(`.tus/${id}`)).toBe(1);
+      expect(await bucket.objectKeys()).toEqual([`${id.slice(0, 2)}/${id}`]);
+      expect(await bucket.inProgressUploads()).toEqual([]);
+      await svc.stop();
+    } finally {
+      await calls.close();
+    }
+  });
+
+  it('on S3, reads a finished upload once when the bucket refuses to copy it (a provider without CopyObject), and the file is ready', async () => {
+    s3 ??= await startS3Server();
+    const bucket = await s3.newBucket();
+    const calls = await recordS3Calls(bucket, (req) =>
+      req.method === 'PUT' && req.headers['x-amz-copy-source'] !== undefined ? { status: 501, code: 'NotImplemented', message: 'not here' } : undefined,
+    );
+    const srv = await volumeServer('s3-no-copy', s3Env(bucket, { S3_ENDPOINT: calls.endpoint }));
+    try {
+      const svc = await srv.start();
+      const data = randomBytes(6 * MiB);
+      const { url, id } = await createUpload(srv, data.length);
+      expect((await patch(srv, url, 0, data)).status).toBe(204);
+      const record = await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json();
+      expect(record).toMatchObject({ status: 'ready', size: data.length, sha256: sha256(data) });
+      expect(calls.objectReads(`.tus/${id}`)).toBe(1);
+      expect(await bucket.objectKeys()).toEqual([`${id.slice(0, 2)}/${id}`]);
+      await svc.waitFor((l) => l.msg === 'the bucket could not copy a finished tus upload: reading it instead');
+      await svc.stop();
+    } finally {
+      await calls.close();
+    }
+  });
+
+  it('on S3, reads a finished upload once when the server was killed mid-PATCH (its hash out of step), and the file has the right sha256', async () => {
+    s3 ??= await startS3Server();
+    const bucket = await s3.newBucket();
+    const calls = await recordS3Calls(bucket);
+    const srv = await volumeServer('s3-cut', s3Env(bucket, { S3_ENDPOINT: calls.endpoint }));
+    try {
+      let svc = await srv.start();
+      const data = randomBytes(16 * MiB);
+      const { url, id } = await createUpload(srv, data.length);
+      expect((await patch(srv, url, 0, data.subarray(0, 5 * MiB))).status).toBe(204);
+
+      // The next PATCH sends 7 of its 11 MiB and holds the rest back; the server is killed once
+      // its second part is in the bucket, while it holds the next 2 MiB on its disk.
+      const secondPart = calls.next((req, status) => req.method === 'PUT' && new URL(req.url!, 'http://x').searchParams.get('partNumber') === '2' && status === 200);
+      const cut = http.request(url, { method: 'PATCH', headers: { ...patchHeaders(srv, 5 * MiB), 'Content-Length': String(11 * MiB) } });
+      cut.on('error', () => undefined);
+      cut.write(data.subarray(5 * MiB, 12 * MiB));
+      await secondPart;
+      svc.child.kill('SIGKILL');
+      await svc.exited;
+      svc = await srv.start();
+
+      const head = await fetch(url, { method: 'HEAD', headers: { ...bearer(srv.alice), ...tusHeaders } });
+      const offset = Number(head.headers.get('upload-offset'));
+      expect(offset).toBe(10 * MiB);
+      expect((await patch(srv, url, offset, data.subarray(offset))).status).toBe(204);
+
+      const record = await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json();
+      expect(record).toMatchObject({ status: 'ready', size: data.length, sha256: sha256(data) });
+      const content = Buffer.from(await (await fetch(`${srv.url}/v1/files/${id}/content`, { headers: bearer(srv.alice) })).arrayBuffer());
+      expect(sha256(content)).toBe(sha256(data));
+      // Its hash could not go on past the cut: the finished object was read once, to hash it.
+      expect(calls.objectReads(`.tus/${id}`)).toBe(1);
+      expect(await bucket.objectKeys()).toEqual([`${id.slice(0, 2)}/${id}`]);
+      await svc.stop();
+    } finally {
+      await calls.close();
+    }
+  });
+
+  it('on S3, gives the file the sha256 of the bytes stored when a kill lost the incomplete part the server had taken back, and the client sends other bytes there', async () => {
+    s3 ??= await startS3Server();
+    const bucket = await s3.newBucket();
+    const calls = await recordS3Calls(bucket);
+    const srv = await volumeServer('s3-lost-part', s3Env(bucket, { S3_ENDPOINT: calls.endpoint }));
+    try {
+      let svc = await srv.start();
+      const data = randomBytes(12 * MiB);
+      const { url, id } = await createUpload(srv, data.length);
+      expect((await patch(srv, url, 0, data.subarray(0, 5 * MiB))).status).toBe(204);
+      // 3 MiB more: kept as an incomplete part, hashed and saved up to 8 MiB.
+      expect((await patch(srv, url, 5 * MiB, data.subarray(5 * MiB, 8 * MiB))).status).toBe(204);
+
+      // The next PATCH makes the server take the incomplete part back (downloaded, then deleted
+      // from the bucket) to send it on with the new bytes; it is killed before it stored them.
+      const partTaken = calls.next((req) => req.method === 'DELETE' && new URL(req.url!, 'http://x').pathname === `/${bucket.bucket}/.tus/${id}.part`);
+      const cut = http.request(url, { method: 'PATCH', headers: { ...patchHeaders(srv, 8 * MiB), 'Content-Length': String(4 * MiB) } });
+      cut.on('error', () => undefined);
+      cut.write(data.subarray(8 * MiB, 9 * MiB));
+      await partTaken;
+      svc.child.kill('SIGKILL');
+      await svc.exited;
+      svc = await srv.start();
+
+      // The server has 5 MiB; this client sends other bytes from there on.
+      const head = await fetch(url, { method: 'HEAD', headers: { ...bearer(srv.alice), ...tusHeaders } });
+      expect(head.headers.get('upload-offset')).toBe(String(5 * MiB));
+      const other = Buffer.concat([data.subarray(0, 5 * MiB), randomBytes(7 * MiB)]);
+      expect((await patch(srv, url, 5 * MiB, other.subarray(5 * MiB, 8 * MiB))).status).toBe(204);
+      expect((await patch(srv, url, 8 * MiB, other.subarray(8 * MiB))).status).toBe(204);
+
+      const content = Buffer.from(await (await fetch(`${srv.url}/v1/files/${id}/content`, { headers: bearer(srv.alice) })).arrayBuffer());
+      expect(sha256(content)).toBe(sha256(other));
+      const record = await (await fetch(`${srv.url}/v1/files/${id}`, { headers: bearer(srv.alice) })).json();
+      expect(record).toMatchObject({ status: 'ready', size: other.length, sha256: sha256(other) });
+      await svc.stop();
+    } finally {
+      await calls.close();
+    }
+  });
+
   it('with two instances on PostgreSQL and S3, resumes on the other instance what the killed one received', async () => {
     s3 ??= await startS3Server();
     const bucket = await s3.newBucket();
@@ -134,6 +272,51 @@ describe('resumable uploads (tus): resuming on the built server after it is kill
 });
 
 type TestServer = Awaited<ReturnType<typeof volumeServer>>;
+
+const patchHeaders = (srv: TestServer, offset: number) => ({
+  ...bearer(srv.alice),
+  ...tusHeaders,
+  'Content-Type': 'application/offset+octet-stream',
+  'Upload-Offset': String(offset),
+});
+
+async function createUpload(srv: TestServer, length: number): Promise<{ url: string; id: string }> {
+  const created = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': String(length) } });
+  expect(created.status).toBe(201);
+  const url = new URL(created.headers.get('location')!, srv.endpoint).href;
+  return { url, id: url.split('/').pop()! };
+}
+
+const patch = (srv: TestServer, url: string, offset: number, body: Buffer) => fetch(url, { method: 'PATCH', headers: patchHeaders(srv, offset), body });
+
+/**
+ * A relay to `bucket` that records the calls made through it (the service's S3_ENDPOINT), and
+ * answers those `refuse` picks with an S3 error.
+ */
+async function recordS3Calls(bucket: S3TestBucket, refuse: (req: http.IncomingMessage) => S3ErrorAnswer | undefined = () => undefined) {
+  const done: { method: string; url: URL; copySource?: string }[] = [];
+  const waiting: { when: (req: http.IncomingMessage, status: number) => boolean; resolve(): void }[] = [];
+  const relay = await startS3ErrorRelay(
+    bucket.endpoint,
+    refuse,
+    (req, status) => {
+      const copySource = req.headers['x-amz-copy-source'];
+      done.push({ method: req.method!, url: new URL(req.url!, 'http://relay'), copySource: typeof copySource === 'string' ? decodeURIComponent(copySource) : undefined });
+      for (const w of waiting.splice(0)) if (w.when(req, status)) w.resolve(); else waiting.push(w);
+    },
+  );
+  const objectPath = (key: string) => `/${bucket.bucket}/${key}`;
+  return {
+    endpoint: relay.endpoint,
+    /** GetObject calls for `key` (not ListParts, a GET of the same path with an upload id). */
+    objectReads: (key: string) => done.filter((c) => c.method === 'GET' && c.url.pathname === objectPath(key) && !c.url.searchParams.has('uploadId')).length,
+    /** CopyObject calls from `key`. */
+    copies: (key: string) => done.filter((c) => c.method === 'PUT' && c.copySource?.replace(/^\//, '') === `${bucket.bucket}/${key}`).length,
+    /** Resolves once a call `when` picks has been answered. */
+    next: (when: (req: http.IncomingMessage, status: number) => boolean) => new Promise<void>((resolve) => waiting.push({ when, resolve })),
+    close: () => relay.close(),
+  };
+}
 
 /**
  * The 64 MiB upload cut by a SIGKILL after three chunks and resumed on the restarted server, or

@@ -45,7 +45,14 @@ async function resume(hashes: TusHashes, fileId: string, offset: number, readFro
   const hasher = await createSHA256();
   if (offset === 0) return hasher.init();
   const saved = await hashes.get(fileId);
-  if (!saved || saved.bytes > offset || (saved.bytes < offset && !readFrom)) return undefined;
+  if (saved && saved.bytes > offset) {
+    // The store lost bytes it had taken (@tus/s3-store drops its incomplete part when killed
+    // between taking it back and storing it again). The saved state hashed them: should the
+    // upload come back to that offset, the bytes under it may not be the ones hashed.
+    await hashes.delete(fileId);
+    return undefined;
+  }
+  if (!saved || (saved.bytes < offset && !readFrom)) return undefined;
   hasher.load(saved.state);
   if (saved.bytes < offset) for await (const chunk of readFrom!(saved.bytes)) hasher.update(chunk as Buffer);
   return hasher;

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Server } from '@tus/server';
-import type { DataStore } from '@tus/utils';
+import type { DataStore, Upload } from '@tus/utils';
 import type { Logger } from 'pino';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -12,7 +12,7 @@ import type { Instances } from '../../catalog/instances';
 import type { TusHashes } from '../../catalog/tus-hashes';
 import type { TusLocks } from '../../catalog/tus-locks';
 import type { Config } from '../../config';
-import type { Files } from '../../files/files';
+import type { Files, StoredFile } from '../../files/files';
 import { addChecksums } from './checksums';
 import { addHashing, finishedSha256 } from './hashing';
 import { sharedLocker } from './shared-locker';
@@ -21,6 +21,9 @@ import { type FinishedRemover, s3DataStore } from './s3-data-store';
 
 /** Where the tus server answers; upload URLs are `/v1/tus/<file id>`. */
 export const TUS_PATH = '/v1/tus';
+
+/** The bucket's directory of uploads in progress, under S3_PREFIX. */
+const TUS_DIR = '.tus/';
 
 /** The request the tus server is handling, as the route authenticated it. */
 export interface TusCaller {
@@ -67,7 +70,7 @@ export class TusUploads {
   private readonly finishing = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: TusDeps) {
-    this.idPrefix = deps.storage.driver === 's3' ? `${deps.storage.s3?.prefix ?? ''}.tus/` : '';
+    this.idPrefix = deps.storage.driver === 's3' ? `${deps.storage.s3?.prefix ?? ''}${TUS_DIR}` : '';
   }
 
   private uploadIdOf(fileId: string): string {
@@ -95,10 +98,11 @@ export class TusUploads {
 
   /**
    * Turns a fully received upload into a ready file: its bytes stored under the record's key
-   * (moved there unread on a volume when their sha256 was computed on the way in, else copied and
-   * hashed once), then published; the tus copy goes last. A crash before the copy leaves the
-   * upload complete and the record pending: the client's next HEAD finishes it. A crash between
-   * a move and the publish leaves a pending record whose upload is gone: it expires like any.
+   * (when their sha256 was computed on the way in, unread: moved there on a volume, copied by the
+   * bucket on S3; else read, copied and hashed once), then published; the tus copy goes last. A
+   * crash before that leaves the upload complete and the record pending: the client's next HEAD
+   * finishes it. A crash between a move and the publish leaves a pending record whose upload is
+   * gone: it expires like any.
    */
   finish(record: FileRecord, log: Logger): Promise<void> {
     let running = this.finishing.get(record.id);
@@ -135,20 +139,35 @@ export class TusUploads {
     const { store } = await this.load();
     const id = this.uploadIdOf(record.id);
     const upload = await store.getUpload(id);
-    // On a volume, bytes hashed on the way in are moved into place unread; else copied (and hashed) once.
+    // Bytes hashed on the way in are put in place unread (moved on a volume, copied by the
+    // bucket on S3); else read once, copied and hashed.
     const sha256 = await finishedSha256(hashes, record.id, upload.offset);
-    const file = upload.storage?.type === 'file' ? upload.storage.path : undefined;
-    const stored = (sha256 && file && (await files.adopt(record, file, sha256))) || (await files.fill(record, await store.read(id)));
+    const unread = sha256 && (await this.placeUnread(record, upload, sha256, log));
+    const stored = unread || (await files.fill(record, await store.read(id)));
     try {
       await files.publish(record.owner, [{ id: record.id, size: stored.size, sha256: stored.sha256 }]);
     } catch (err) {
       await files.discardUnpublished([record], err);
       throw err;
     }
-    log.info({ event: 'upload', fileId: record.id, owner: record.owner, size: stored.size, outcome: 'stored', via: 'tus' }, 'upload stored');
+    log.info({ event: 'upload', fileId: record.id, owner: record.owner, size: stored.size, outcome: 'stored', via: 'tus', bytesRead: !unread }, 'upload stored');
     await Promise.all([store.removeFinished(id), hashes.delete(record.id)]).catch((err: unknown) =>
       log.warn({ err, fileId: record.id }, 'could not remove the tus copy of a stored upload'),
     );
+  }
+
+  /** The finished upload's bytes under the record's key without reading them; undefined when the store can't. */
+  private placeUnread(record: FileRecord, upload: Upload, sha256: string, log: Logger): Promise<StoredFile | undefined> {
+    const { storage } = upload;
+    if (storage?.type === 'file') return this.deps.files.adopt(record, storage.path, sha256);
+    if (storage?.type !== 's3') return Promise.resolve(undefined);
+    // The object's key in the store (the upload id less S3_PREFIX). A bucket that can't copy it
+    // (a provider without the call, a copy that timed out or came out another size) still lets
+    // it be read.
+    return this.deps.files.adoptObject(record, TUS_DIR + record.id, { size: upload.offset, sha256 }).catch((err: unknown) => {
+      log.warn({ err, fileId: record.id }, 'the bucket could not copy a finished tus upload: reading it instead');
+      return undefined;
+    });
   }
 
   /** Cancels an unfinished upload whose bytes the tus server removed (termination): its record and hash go too. */
