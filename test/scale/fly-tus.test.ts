@@ -20,6 +20,8 @@ import { listFilesDeep, makeTempDir } from '../helpers/tmp';
 const MiB = 1024 * 1024;
 const IAD = '148e0a1b2c3d';
 const CDG = '9080e4f5a6b7';
+/** A browser app on another origin (CORS_ORIGINS) using tus-js-client. */
+const APP_ORIGIN = 'https://app.example.com';
 
 let postgres: PostgresServer;
 let dir: string;
@@ -42,6 +44,7 @@ async function machine(id: string, region: string, databaseUrl: string): Promise
       WORKERS: '0',
       PORT: String(port),
       HOST: '127.0.0.1',
+      CORS_ORIGINS: APP_ORIGIN,
     },
   });
   running.push(svc);
@@ -214,6 +217,24 @@ it('refuses a PATCH too large to replay on the wrong Machine (421 upload_elsewhe
   expect((await patch(machines[IAD], id, MiB, data.subarray(MiB))).status).toBe(204);
   const stored = await fetch(`${machines[IAD]}/v1/files/${id}/content`, { headers: auth });
   expect(sha256(Buffer.from(await stored.arrayBuffer()))).toBe(sha256(data));
+});
+
+it('lets a browser app on another origin send the tus and fly-force-instance-id headers and read Stowage-Machine (CORS)', async () => {
+  const pre = await fetch(`${machines[IAD]}/v1/tus/0123456789abcdef0123456789abcdef`, {
+    method: 'OPTIONS',
+    headers: { Origin: APP_ORIGIN, 'Access-Control-Request-Method': 'PATCH', 'Access-Control-Request-Headers': 'authorization,tus-resumable,upload-offset,upload-checksum,content-type,fly-force-instance-id' },
+  });
+  expect(pre.status).toBe(204);
+  expect(pre.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+  expect(pre.headers.get('access-control-allow-methods')?.split(',')).toEqual(expect.arrayContaining(['PATCH', 'HEAD', 'DELETE']));
+  expect(pre.headers.get('access-control-allow-headers')?.toLowerCase().split(',')).toEqual(
+    expect.arrayContaining(['tus-resumable', 'upload-length', 'upload-metadata', 'upload-offset', 'upload-checksum', 'fly-force-instance-id']),
+  );
+  const created = await fetch(`${machines[IAD]}/v1/tus`, { method: 'POST', headers: { ...auth, ...tus, Origin: APP_ORIGIN, 'Upload-Length': '5' } });
+  expect(created.status).toBe(201);
+  expect(created.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+  expect(created.headers.get('stowage-machine')).toBe(IAD);
+  expect(created.headers.get('access-control-expose-headers')?.toLowerCase().split(/,\s*/)).toEqual(expect.arrayContaining(['location', 'upload-offset', 'stowage-machine']));
 });
 
 describe('through a stand-in for Fly\'s proxy, which sends the chunks to the other Machine', () => {
