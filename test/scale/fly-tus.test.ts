@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { type HttpRequest, type HttpResponse, Upload, type UploadOptions } from 'tus-js-client';
+import { startFlyProxy } from '../helpers/fly-proxy';
 import { type PostgresServer, startPostgres } from '../helpers/postgres';
 import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
 import { listFilesDeep, makeTempDir } from '../helpers/tmp';
@@ -52,61 +51,13 @@ async function machine(id: string, region: string, databaseUrl: string): Promise
   return `http://127.0.0.1:${port}`;
 }
 
-/**
- * Stands in for Fly's proxy, which can't run here: a request carrying `fly-force-instance-id` goes
- * to that Machine; otherwise creations go to iad and everything else to cdg (the load balancer's
- * choice, the wrong Machine for iad's uploads). An answer with `fly-replay: instance=<id>` is
- * discarded and the request replayed on that Machine with `fly-replay-src`, for bodies under
- * 1 MB only, as Fly does; a larger one gets Fly's error instead.
- */
-async function startFlyProxy(): Promise<{ url: string; close(): Promise<void> }> {
-  const send = (target: string, req: http.IncomingMessage, body: Buffer, extra: Record<string, string>) =>
-    new Promise<{ res: http.IncomingMessage; body: Buffer }>((resolve, reject) => {
-      const { host: _host, ...headers } = req.headers;
-      const out = http.request(`${machines[target]}${req.url}`, { method: req.method, headers: { ...headers, ...extra } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ res, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
-      out.on('error', reject);
-      out.end(body);
-    });
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks);
-      const forced = req.headers['fly-force-instance-id'];
-      const first = typeof forced === 'string' && machines[forced] ? forced : req.method === 'POST' ? IAD : CDG;
-      let answer = await send(first, req, body, {});
-      const replay = /^instance=(\w+)$/.exec(String(answer.res.headers['fly-replay'] ?? ''))?.[1];
-      if (replay) {
-        if (body.length >= 1_000_000) {
-          res.writeHead(502, { 'content-type': 'text/plain' }).end('fly-replay: request body too large to replay\n');
-          return;
-        }
-        answer = await send(replay, req, body, { 'fly-replay-src': `instance=${first};region=test;t=1` });
-      }
-      res.writeHead(answer.res.statusCode!, answer.res.headers).end(answer.body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
 beforeAll(async () => {
   postgres = await startPostgres();
   dir = await makeTempDir('stowage-fly-tus-');
   auth = bearer(await createKeyWithCli({ HOME: dir, DATABASE_URL: postgres.url }, 'alice', 'write', { cwd: dir }));
   [machines[IAD], machines[CDG]] = await Promise.all([machine(IAD, 'iad', postgres.url), machine(CDG, 'cdg', postgres.url)]);
-  proxy = await startFlyProxy();
+  // Creations go to iad, everything else to cdg: the wrong Machine for iad's uploads.
+  proxy = await startFlyProxy(machines, (req) => (req.method === 'POST' ? IAD : CDG));
 });
 afterAll(async () => {
   await proxy?.close();
