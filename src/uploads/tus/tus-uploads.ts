@@ -113,8 +113,8 @@ export class TusUploads {
   /**
    * Removes the bytes of the uploads whose records are past their expiry (TUS_EXPIRY), before the
    * expired-upload sweep removes the records. A directory store also drops what it holds past
-   * the expiry with no record left (a sweep cut short); in a bucket such an upload stays (the
-   * doctor does not report it yet).
+   * the expiry with no record left (a sweep cut short); in a bucket such an upload stays, and
+   * the doctor reports it (`tus_leftover`).
    */
   async sweep(now = new Date()): Promise<number> {
     const { store } = await this.load();
