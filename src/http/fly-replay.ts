@@ -48,8 +48,9 @@ function routeTusToOwningMachine(deps: { placement: Placement; files: Files }): 
   return async (req, res, next) => {
     const id = String(req.params.id);
     const record = await deps.files.get(req.owner, id);
-    // Not the caller's upload, or not on a Machine's volume: the tus route answers.
-    if (!record?.machine_id) return next();
+    // Not the caller's upload, not on a Machine's volume, or finished (the catalog answers for
+    // a stored file): the tus route answers.
+    if (!record?.machine_id || record.status !== 'pending') return next();
     res.setHeader(MACHINE_HEADER, record.machine_id);
     if (record.machine_id === here) return next();
     const length = Number(req.headers['content-length'] ?? (req.headers['transfer-encoding'] ? Infinity : 0));

@@ -97,20 +97,27 @@ function run(upload: Upload): Promise<{ url: string } | { error: Error & { origi
   });
 }
 
-/** What the page (public/stowage.js) does: learn the Machine from any answer, send every later request there. */
-function stickToMachine(): Pick<UploadOptions, 'onBeforeRequest' | 'onAfterResponse'> & { forced: string[] } {
-  let held: string | null = null;
+/**
+ * What docs/deploy.md tells tus-js-client and Uppy users to do (the page does the same, one upload
+ * at a time): learn each upload's Machine from its answers, send it with that upload's requests.
+ * `forced` records what was sent where.
+ */
+function flyRouting(): Pick<UploadOptions, 'onBeforeRequest' | 'onAfterResponse'> & { forced: string[] } {
+  const held = new Map<string, string>();
+  const idOf = (url: string) => url.split('/').pop()!;
   const forced: string[] = [];
   return {
     forced,
     onBeforeRequest(req: HttpRequest) {
-      if (held) {
-        req.setHeader('fly-force-instance-id', held);
-        forced.push(`${req.getMethod()} ${held}`);
+      const machine = held.get(idOf(req.getURL()));
+      if (machine) {
+        req.setHeader('fly-force-instance-id', machine);
+        forced.push(`${req.getMethod()} ${machine}`);
       }
     },
-    onAfterResponse(_req: HttpRequest, res: HttpResponse) {
-      held = res.getHeader('Stowage-Machine') || held;
+    onAfterResponse(req: HttpRequest, res: HttpResponse) {
+      const machine = res.getHeader('Stowage-Machine');
+      if (machine) held.set(idOf(res.getHeader('Location') || req.getURL()), machine);
     },
   };
 }
@@ -168,6 +175,12 @@ it('refuses a PATCH too large to replay on the wrong Machine (421 upload_elsewhe
   expect((await patch(machines[IAD], id, MiB, data.subarray(MiB))).status).toBe(204);
   const stored = await fetch(`${machines[IAD]}/v1/files/${id}/content`, { headers: auth });
   expect(sha256(Buffer.from(await stored.arrayBuffer()))).toBe(sha256(data));
+  // Finished, it is a file: any Machine answers for it from the catalog.
+  const finished = await patch(machines[CDG], id, 0, data.subarray(0, 2 * MiB));
+  expect(finished.status).toBe(409);
+  expect(((await finished.json()) as { error: { code: string } }).error.code).toBe('upload_finished');
+  const head = await fetch(`${machines[CDG]}/v1/tus/${id}`, { method: 'HEAD', headers: { ...auth, ...tus } });
+  expect([head.status, head.headers.get('upload-offset')]).toEqual([200, String(data.length)]);
 });
 
 it('lets a browser app on another origin send the tus and fly-force-instance-id headers and read Stowage-Machine (CORS)', async () => {
@@ -200,7 +213,7 @@ describe('through a stand-in for Fly\'s proxy, which sends the chunks to the oth
 
   it('a client that sends fly-force-instance-id completes, also after a "reload" that learns the Machine from HEAD', async () => {
     const data = randomBytes(10 * MiB);
-    const first = stickToMachine();
+    const first = flyRouting();
     let upload!: Upload;
     let stopped = false;
     const paused = new Promise<void>((resolve) => {
@@ -221,7 +234,7 @@ describe('through a stand-in for Fly\'s proxy, which sends the chunks to the oth
     const id = url.split('/').pop()!;
 
     // A reload: a new client knows the upload URL only. Its HEAD lands on cdg and is replayed.
-    const second = stickToMachine();
+    const second = flyRouting();
     const resumed = new Upload(data, { ...options(data, 2 * MiB), ...second, uploadUrl: url });
     expect(await run(resumed)).toEqual({ url });
     expect(second.forced[0]).toBe(`PATCH ${IAD}`);
