@@ -2,7 +2,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../../config';
-import type { S3StoreOptions } from '../../storage/s3-options';
+import { s3Http } from '../../storage/s3-http';
+import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from '../../storage/s3-options';
 
 /** What the tus store holds for one upload: a directory's `<id>` and `<id>.json`; a bucket's `<id>`, `<id>.info` and `<id>.part`. */
 export interface StoredTusUpload {
@@ -88,6 +89,12 @@ function bucketPlace(s3: S3StoreOptions): TusUploadPlace {
     credentials: s3.credentials,
     requestChecksumCalculation: when,
     responseChecksumValidation: when,
+    // As the store's own calls: a silent endpoint fails the doctor's run instead of hanging it.
+    ...s3Http({
+      connectTimeoutMs: s3.connectTimeoutMs ?? DEFAULT_S3_CONNECT_TIMEOUT_MS,
+      requestTimeoutMs: s3.requestTimeoutMs ?? DEFAULT_S3_REQUEST_TIMEOUT_MS,
+      maxAttempts: 3,
+    }),
   });
   const prefix = `${s3.prefix ?? ''}${TUS_DIR}/`;
   return {
