@@ -5,7 +5,7 @@ import { FileElsewhere, UploadElsewhere } from '../errors';
 import { lingerAfterAnswer } from './linger';
 
 /** Fly's proxy replays requests under 1 MB only; a body this size or larger can't be replayed. */
-export const FLY_REPLAY_MAX_BODY = 1_000_000;
+const FLY_REPLAY_MAX_BODY = 1_000_000;
 
 /**
  * For files on another Machine's volume: answers with `fly-replay: instance=<id>` so Fly's proxy
