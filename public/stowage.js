@@ -145,7 +145,17 @@
   function uploadResumable(file) {
     const { row, progress, status, button, finish } = uploadRow(file);
     row.dataset.resumable = 'true';
+    // On Fly volumes the upload's bytes live on the Machine that created it, which every answer
+    // about it names (Stowage-Machine); its chunks, too large for Fly to replay, are sent straight
+    // there (fly-force-instance-id). After a reload the first HEAD, replayed by Fly, names it again.
+    let machine = null;
     const upload = new window.tus.Upload(file, {
+      onBeforeRequest(req) {
+        if (machine) req.setHeader('fly-force-instance-id', machine);
+      },
+      onAfterResponse(_req, res) {
+        machine = res.getHeader('Stowage-Machine') || machine;
+      },
       endpoint: new URL('/v1/tus', location.href).href,
       chunkSize: CHUNK_BYTES,
       retryDelays: [0, 1000, 3000, 5000, 10000, 20000],

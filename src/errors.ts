@@ -83,6 +83,22 @@ export class FileElsewhere extends Conflict {
   }
 }
 
+/**
+ * A tus PATCH whose upload is on another Fly Machine's volume, with a body too large for Fly's
+ * proxy to replay (or already replayed once): refused before a byte is read, so the upload loses
+ * nothing. 421 Misdirected Request: the client should send it again with
+ * `fly-force-instance-id: <machineId>` (the `Stowage-Machine` header says which).
+ */
+export class UploadElsewhere extends AppError {
+  constructor(readonly machineId: string, region: string | null) {
+    super(
+      421,
+      'upload_elsewhere',
+      `The upload is on machine ${machineId} (${region ?? 'unknown region'}), not this one, and Fly's proxy can't replay a chunk of 1 MB or more there: send its chunks with the header fly-force-instance-id: ${machineId}.`,
+    );
+  }
+}
+
 export class PayloadTooLarge extends AppError {
   constructor(message: string, code = 'payload_too_large') {
     super(413, code, message);

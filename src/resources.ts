@@ -36,6 +36,7 @@ import { TaskQueue } from './tasks/queue';
 import { REPORT_TASK, reportHandler } from './tasks/report-task';
 import { type TaskHandler, Worker } from './tasks/worker';
 import { DirectUploads } from './uploads/direct-upload';
+import { tusUploadPlace } from './uploads/tus/leftovers';
 import { TusUploads } from './uploads/tus/tus-uploads';
 
 /**
@@ -175,7 +176,7 @@ export function createWorker(resources: Resources, config: Config, log: Logger, 
 /** What the doctor checks with: every store the server reads from, so no record's store is unknown to it. */
 export function doctorDeps(resources: Resources, config: Config, log: Logger): DoctorDeps {
   const { db, stores, files, instances, scratch } = resources;
-  return { db, stores, mirror: stores.mirror, files, placement: config.placement, instances, scratch: scratch.places, log };
+  return { db, stores, mirror: stores.mirror, files, placement: config.placement, instances, scratch: scratch.places, tusUploads: tusUploadPlace(config.storage), log };
 }
 
 /**

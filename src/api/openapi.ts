@@ -354,7 +354,13 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         { name: 'Upload-Metadata', description: 'tus metadata: `filename <base64>,filetype <base64>`.' },
       ],
       responses: {
-        '201': { description: 'Created; `Location` is the upload URL.', headers: { Location: { description: 'The upload URL.', schema: { type: 'string' } } } },
+        '201': {
+          description: 'Created; `Location` is the upload URL.',
+          headers: {
+            Location: { description: 'The upload URL.', schema: { type: 'string' } },
+            'Stowage-Machine': { description: 'On Fly volumes: the Machine that holds the upload (every answer about it names it).', schema: { type: 'string' } },
+          },
+        },
         '400': '`upload_length_required`, `bad_upload_metadata`.',
         '413': '`file_too_large`.',
         '415': '`unsupported_file_type`.',
@@ -382,11 +388,13 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         { name: 'Tus-Resumable', description: '`1.0.0`.' },
         { name: 'Upload-Offset', description: 'Where this chunk starts (the offset HEAD answered).' },
         { name: 'Upload-Checksum', description: 'Optional: `sha256 <base64 digest of this chunk>`.' },
+        { name: 'fly-force-instance-id', description: 'On Fly volumes: the Machine the answers named (`Stowage-Machine`), so Fly\'s proxy sends the chunk there.' },
       ],
       responses: {
         '204': { description: 'Stored; `Upload-Offset` is the new offset.' },
         '404': '`not_found`: no unfinished upload of this owner with that id.',
         '409': '`upload_finished`, or (tus) the offset is not the server\'s.',
+        '421': '`upload_elsewhere`: on Fly volumes, the upload is on another Machine (named in `Stowage-Machine`) and the chunk is too large for Fly\'s proxy to replay; nothing was read. Send it with `fly-force-instance-id: <that id>`.',
         '423': 'tus: another instance is writing this upload now; try again once it has finished.',
         '460': 'tus: checksum mismatch.',
       },

@@ -15,7 +15,9 @@ import {
   isLeftover,
   type LeftoverProblem,
   type Problem,
+  type TusLeftoverProblem,
 } from './report';
+import { notInProgress } from './check-tus';
 
 const CORRUPT_MESSAGE = 'File damaged in storage. Please re-upload it.';
 const UNFINISHED_MESSAGE = 'The upload did not finish. Please re-upload your file.';
@@ -51,8 +53,10 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
         ? problem.taskId
         : problem.kind === 'incomplete_upload'
           ? `multipart upload ${problem.uploadId} of ${problem.key}`
-          : (problem.fileId ?? problem.key);
-  const record = (action: ActionKind, problem: FileProblem | LeftoverProblem | IncompleteUploadProblem) => {
+          : problem.kind === 'tus_leftover'
+            ? `resumable upload ${problem.store}:${problem.key}`
+            : (problem.fileId ?? problem.key);
+  const record = (action: ActionKind, problem: FileProblem | LeftoverProblem | IncompleteUploadProblem | TusLeftoverProblem) => {
     report.actions.push({ action, problem } satisfies Action);
     countAction(summary, action);
     deps.log.info({ event: 'doctor.action', action, ...problem }, `doctor ${action.replace('_', ' ')} ${what(problem)}`);
@@ -67,6 +71,16 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
       } catch (err) {
         summary.actionErrors += 1;
         deps.log.error({ event: 'doctor.action_failed', err, ...problem }, `doctor could not remove ${problem.path}`);
+      }
+      continue;
+    }
+    if (problem.kind === 'tus_leftover') {
+      if (!remedies.fix) continue;
+      try {
+        if (await removeTusLeftover(deps, problem)) record('removed', problem);
+      } catch (err) {
+        summary.actionErrors += 1;
+        deps.log.error({ event: 'doctor.action_failed', err, ...problem }, `doctor could not remove ${what(problem)}`);
       }
       continue;
     }
@@ -108,6 +122,19 @@ async function abortIncompleteUpload(deps: DoctorDeps, problem: IncompleteUpload
   if (!store?.abortIncompleteUpload || (await deps.files.pendingKeys(problem.store, [problem.key])).size > 0) return false;
   await store.abortIncompleteUpload(problem);
   return true;
+}
+
+/** Judged again first (no record turns pending again; this is a guard), and found again, whole, in its place. */
+async function removeTusLeftover(deps: DoctorDeps, problem: TusLeftoverProblem): Promise<boolean> {
+  const place = deps.tusUploads;
+  if (!place || !(await notInProgress(deps, [problem], new Date())).has(problem.fileId)) return false;
+  for await (const page of place.list()) {
+    const upload = page.find((u) => u.fileId === problem.fileId);
+    if (!upload) continue;
+    await place.remove(upload);
+    return true;
+  }
+  return false;
 }
 
 /** Judged again first: its process may have turned out alive, or the file been removed, since the check. */

@@ -8,6 +8,7 @@ import type { Files } from '../files/files';
 import type { ScratchPlaces } from '../leftovers';
 import type { Store } from '../storage/store';
 import type { StoreSet } from '../storage/store-set';
+import type { TusUploadPlace } from '../uploads/tus/leftovers';
 
 export interface DoctorDeps {
   db: CatalogDb;
@@ -27,6 +28,8 @@ export interface DoctorDeps {
   instances: Instances;
   /** Where processes write scratch files: the doctor reports (and --fix removes) what dead ones left. */
   scratch: ScratchPlaces;
+  /** Where resumable uploads keep their bytes (`.tus/`): what nothing will finish is reported (and --fix removes it). */
+  tusUploads?: TusUploadPlace;
   log: Logger;
 }
 

@@ -4,6 +4,7 @@ import { checkOrphans } from './check-orphans';
 import { checkStalePending } from './check-pending';
 import { checkRecords } from './check-records';
 import { checkStuckTasks } from './check-tasks';
+import { checkTusLeftovers } from './check-tus';
 import { checkUnmirrored } from './check-unmirrored';
 import type { DoctorDeps, DoctorScope, ProgressListener } from './context';
 import { type DoctorReport, countProblem, emptySummary, type Problem } from './report';
@@ -32,7 +33,7 @@ export async function runChecks(
     checkStalePending(deps, scope, now, progress),
     checkStuckTasks(deps, scope, now, progress),
     checkUnmirrored(deps, scope, now, progress),
-    // Leftovers of dead processes and incomplete uploads have no owner either.
+    // Leftovers of dead processes, incomplete and resumable uploads' leftovers have no owner either.
     ...(orphansSkipped
       ? []
       : [
@@ -42,6 +43,7 @@ export async function runChecks(
           }),
           checkLeftovers(deps, scope, now, progress),
           checkIncompleteUploads(deps, scope, now, progress, (why) => (incompleteUploadsUnchecked = why)),
+          checkTusLeftovers(deps, scope, now, progress),
         ]),
   ];
   for (const check of checks) {

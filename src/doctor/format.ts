@@ -12,6 +12,7 @@ const LABELS: Record<Problem['kind'], string> = {
   temp_leftover: 'temp leftover',
   source_leftover: 'source leftover',
   incomplete_upload: 'incomplete upload',
+  tus_leftover: 'resumable upload leftover',
 };
 
 const DONE: Record<string, string> = {
@@ -37,9 +38,10 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** Leftovers and incomplete uploads have no owner and no record: they get groups of their own, last. */
+/** Leftovers and incomplete or resumable uploads have no owner and no record: they get groups of their own, last. */
 const LEFTOVERS = 'left behind by processes that are no longer running';
 const UPLOADS = 'incomplete multipart uploads';
+const TUS = 'resumable uploads nothing will finish';
 
 /** One line: the numbers a cron mail or a CI log needs at a glance. */
 export function summaryLine(report: DoctorReport): string {
@@ -64,6 +66,7 @@ export function summaryLine(report: DoctorReport): string {
       : s.incompleteUploads
         ? [`incomplete uploads: ${s.incompleteUploads} (${formatBytes(s.incompleteUploadBytes)})`]
         : []),
+    ...(s.tusLeftovers ? [`resumable upload leftovers: ${s.tusLeftovers} (${formatBytes(s.tusLeftoverBytes)})`] : []),
   ];
   const done = [`marked missing: ${s.markedMissing}`, `marked failed: ${s.markedFailed}`, `deleted: ${s.deleted}`, `pruned: ${s.pruned}`];
   if (s.restored) done.push(`restored: ${s.restored}`);
@@ -82,10 +85,18 @@ export function formatText(report: DoctorReport): string {
   const done = new Map(report.actions.map((a) => [a.problem, DONE[a.action]]));
   const groups = new Map<string, Problem[]>();
   for (const problem of report.problems) {
-    const group = isLeftover(problem) ? LEFTOVERS : problem.kind === 'incomplete_upload' ? UPLOADS : problem.owner === undefined ? '' : `owner ${problem.owner}`;
+    const group = isLeftover(problem)
+      ? LEFTOVERS
+      : problem.kind === 'incomplete_upload'
+        ? UPLOADS
+        : problem.kind === 'tus_leftover'
+          ? TUS
+          : problem.owner === undefined
+            ? ''
+            : `owner ${problem.owner}`;
     groups.set(group, [...(groups.get(group) ?? []), problem]);
   }
-  const rank = (g: string) => (g === UPLOADS ? 3 : g === LEFTOVERS ? 2 : g === '' ? 1 : 0);
+  const rank = (g: string) => (g === TUS ? 4 : g === UPLOADS ? 3 : g === LEFTOVERS ? 2 : g === '' ? 1 : 0);
   const order = [...groups.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const lines: string[] = [];
   const count = problemCount(report.summary);
@@ -100,7 +111,9 @@ export function formatText(report: DoctorReport): string {
           ? `task ${p.taskId} (${p.taskKind}, ${p.status})`
           : p.kind === 'incomplete_upload'
             ? `multipart upload ${p.uploadId} at ${p.store}:${p.key}`
-            : `${p.fileId ? `${p.fileId} "${p.name}"` : 'blob'} at ${p.store}:${p.key}`;
+            : p.kind === 'tus_leftover'
+              ? `${formatBytes(p.bytes)} at ${p.store}:${p.key}, last written ${p.modifiedAt}`
+              : `${p.fileId ? `${p.fileId} "${p.name}"` : 'blob'} at ${p.store}:${p.key}`;
       lines.push(`  ${LABELS[p.kind]}: ${what}: ${p.reason}${action ? ` [${action}]` : ''}`);
     }
   }

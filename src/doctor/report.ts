@@ -25,10 +25,12 @@ export type ProblemKind =
   /** A copy of a report's source (a work directory) left by a process that is no longer running. */
   | 'source_leftover'
   /** An object store's multipart upload that nothing will complete: its parts are kept (and billed) until aborted. */
-  | 'incomplete_upload';
+  | 'incomplete_upload'
+  /** What a resumable (tus) upload left in its store (`.tus/`) that nothing will resume or finish. */
+  | 'tus_leftover';
 
 export type LeftoverProblemKind = 'temp_leftover' | 'source_leftover';
-export type FileProblemKind = Exclude<ProblemKind, 'stuck_task' | LeftoverProblemKind | 'incomplete_upload'>;
+export type FileProblemKind = Exclude<ProblemKind, 'stuck_task' | LeftoverProblemKind | 'incomplete_upload' | 'tus_leftover'>;
 
 export interface FileProblem {
   kind: FileProblemKind;
@@ -86,7 +88,21 @@ export interface IncompleteUploadProblem {
   reason: string;
 }
 
-export type Problem = FileProblem | TaskProblem | LeftoverProblem | IncompleteUploadProblem;
+/** A resumable upload's bytes and info with no upload in progress behind them; `--fix` removes them. */
+export interface TusLeftoverProblem {
+  kind: 'tus_leftover';
+  store: string;
+  /** Where it is in the store: `.tus/<file id>` (under STORAGE_PATH, or the bucket's prefix). */
+  key: string;
+  /** The file it was to become. */
+  fileId: string;
+  bytes: number;
+  /** ISO time it was last written. */
+  modifiedAt: string;
+  reason: string;
+}
+
+export type Problem = FileProblem | TaskProblem | LeftoverProblem | IncompleteUploadProblem | TusLeftoverProblem;
 
 export function isLeftover(problem: Problem): problem is LeftoverProblem {
   return problem.kind === 'temp_leftover' || problem.kind === 'source_leftover';
@@ -117,13 +133,16 @@ export interface Summary {
   incompleteUploads: number;
   /** Bytes held by the parts of those uploads. */
   incompleteUploadBytes: number;
+  tusLeftovers: number;
+  /** Bytes those hold. */
+  tusLeftoverBytes: number;
   markedMissing: number;
   markedFailed: number;
   deleted: number;
   pruned: number;
   restored: number;
   mirrorQueued: number;
-  /** Leftovers removed. */
+  /** Leftovers (of dead processes and of resumable uploads) removed. */
   removed: number;
   /** Incomplete uploads aborted. */
   aborted: number;
@@ -160,6 +179,8 @@ export function emptySummary(): Summary {
     leftoverBytes: 0,
     incompleteUploads: 0,
     incompleteUploadBytes: 0,
+    tusLeftovers: 0,
+    tusLeftoverBytes: 0,
     markedMissing: 0,
     markedFailed: 0,
     deleted: 0,
@@ -174,7 +195,18 @@ export function emptySummary(): Summary {
 
 const COUNTERS: Record<
   ProblemKind,
-  'missing' | 'restorable' | 'corrupt' | 'orphans' | 'stalePending' | 'unreachable' | 'stuckTasks' | 'unmirrored' | 'tempLeftovers' | 'sourceLeftovers' | 'incompleteUploads'
+  | 'missing'
+  | 'restorable'
+  | 'corrupt'
+  | 'orphans'
+  | 'stalePending'
+  | 'unreachable'
+  | 'stuckTasks'
+  | 'unmirrored'
+  | 'tempLeftovers'
+  | 'sourceLeftovers'
+  | 'incompleteUploads'
+  | 'tusLeftovers'
 > = {
   missing: 'missing',
   restorable: 'restorable',
@@ -187,12 +219,14 @@ const COUNTERS: Record<
   temp_leftover: 'tempLeftovers',
   source_leftover: 'sourceLeftovers',
   incomplete_upload: 'incompleteUploads',
+  tus_leftover: 'tusLeftovers',
 };
 
 export function countProblem(summary: Summary, problem: Problem): void {
   summary[COUNTERS[problem.kind]] += 1;
   if (isLeftover(problem)) summary.leftoverBytes += problem.bytes;
   if (problem.kind === 'incomplete_upload') summary.incompleteUploadBytes += problem.bytes;
+  if (problem.kind === 'tus_leftover') summary.tusLeftoverBytes += problem.bytes;
 }
 
 const ACTION_COUNTERS: Record<ActionKind, 'markedMissing' | 'markedFailed' | 'deleted' | 'pruned' | 'restored' | 'mirrorQueued' | 'removed' | 'aborted'> = {
@@ -222,6 +256,7 @@ export function problemCount(summary: Summary): number {
     summary.unmirrored +
     summary.tempLeftovers +
     summary.sourceLeftovers +
-    summary.incompleteUploads
+    summary.incompleteUploads +
+    summary.tusLeftovers
   );
 }

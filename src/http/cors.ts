@@ -1,9 +1,28 @@
 import cors from 'cors';
 import type { RequestHandler } from 'express';
 import { ROUTE_TABLE } from '../auth/route-table';
+import { MACHINE_HEADER } from '../catalog/placement';
 
-/** Request headers a browser app may send: credentials, the owner a service acts for, conditional and ranged reads. */
-export const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-Owner', 'Range', 'If-None-Match', 'If-Range', 'X-Request-Id'];
+/**
+ * Request headers a browser app may send: credentials, the owner a service acts for, conditional
+ * and ranged reads, the tus protocol's, and Fly's `fly-force-instance-id` (a resumable upload's
+ * chunks sent to the Machine that holds it).
+ */
+export const CORS_ALLOWED_HEADERS = [
+  'Authorization',
+  'Content-Type',
+  'X-Owner',
+  'Range',
+  'If-None-Match',
+  'If-Range',
+  'X-Request-Id',
+  'Tus-Resumable',
+  'Upload-Length',
+  'Upload-Metadata',
+  'Upload-Offset',
+  'Upload-Checksum',
+  'fly-force-instance-id',
+];
 
 /** Response headers its scripts may read, beyond the safelisted ones (Content-Type, Content-Length, Last-Modified...). */
 export const CORS_EXPOSED_HEADERS = [
@@ -17,6 +36,13 @@ export const CORS_EXPOSED_HEADERS = [
   'Retry-After',
   'RateLimit',
   'RateLimit-Policy',
+  // tus: where an upload is, and which Machine holds it (on Fly volumes).
+  'Tus-Resumable',
+  'Tus-Version',
+  'Upload-Offset',
+  'Upload-Length',
+  'Upload-Expires',
+  MACHINE_HEADER,
 ];
 
 /** How long a browser may reuse a preflight's answer (Chromium caps it at 2 h). */

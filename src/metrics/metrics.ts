@@ -62,7 +62,7 @@ export class ServiceMetrics implements TaskMetrics {
   });
   private readonly doctorProblems = new Gauge({
     name: 'stowage_doctor_problems',
-    help: 'Problems found by the last doctor run, by kind (missing, restorable, corrupt, orphan, stale_pending, unreachable, stuck_task, unmirrored, temp_leftover, source_leftover, incomplete_upload).',
+    help: 'Problems found by the last doctor run, by kind (missing, restorable, corrupt, orphan, stale_pending, unreachable, stuck_task, unmirrored, temp_leftover, source_leftover, incomplete_upload, tus_leftover).',
     labelNames: ['kind'],
     registers: [this.registry],
   });
@@ -131,6 +131,7 @@ export class ServiceMetrics implements TaskMetrics {
       temp_leftover: s.tempLeftovers,
       source_leftover: s.sourceLeftovers,
       incomplete_upload: s.incompleteUploads,
+      tus_leftover: s.tusLeftovers,
     };
     for (const [kind, value] of Object.entries(counts)) this.doctorProblems.set({ kind }, value);
     this.doctorRecords.set(s.recordsChecked);

@@ -110,9 +110,14 @@ describe('resumable uploads (tus): resuming on the built server after it is kill
     const db = new Database(path.join(srv.dir, 'files', '..', 'stowage.db'));
     db.prepare('delete from files where id = ?').run(id);
     db.close();
-    expect((await doctor()).problems).toEqual([expect.objectContaining({ kind: 'incomplete_upload', key: `.tus/${id}` })]);
+    // Its multipart upload, and the info @tus/s3-store keeps beside it, both left behind.
+    expect((await doctor()).problems).toEqual([
+      expect.objectContaining({ kind: 'incomplete_upload', key: `.tus/${id}` }),
+      expect.objectContaining({ kind: 'tus_leftover', store: 's3', key: `.tus/${id}`, fileId: id, reason: expect.stringContaining('no record') }),
+    ]);
     await doctor('--fix');
     expect(await bucket.inProgressUploads()).toEqual([]);
+    expect((await bucket.objectKeys()).filter((k) => k.startsWith('.tus/'))).toEqual([]);
   });
 
   it('on S3, copies a finished upload hashed on the way in to its key in the bucket (across a kill, and an incomplete part), never downloading it', async () => {
@@ -602,6 +607,68 @@ describe('resumable uploads (tus) against the built server', () => {
     expect(sent.status).toBe(204);
     const record = await (await fetch(`${srv.url}/v1/files/${url.split('/').pop()}`, { headers: bearer(srv.alice) })).json();
     expect(record).toMatchObject({ status: 'ready', size: 5, contentType: 'text/plain', sha256: sha256(Buffer.from('hello')) });
+  });
+
+  it('has the doctor report, and --fix remove, what uploads nothing will finish left in STORAGE_PATH/.tus, and leave one in progress alone', async () => {
+    const srv = await volumeServer('volume-leftovers');
+    const svc = await srv.start();
+    const begin = async (sent: number) => {
+      const created = await fetch(srv.endpoint, { method: 'POST', headers: { ...bearer(srv.alice), ...tusHeaders, 'Upload-Length': String(2 * MiB) } });
+      const id = created.headers.get('location')!.split('/').pop()!;
+      const res = await fetch(`${srv.endpoint}/${id}`, {
+        method: 'PATCH',
+        headers: { ...bearer(srv.alice), ...tusHeaders, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+        body: randomBytes(sent),
+      });
+      expect(res.status).toBe(204);
+      return id;
+    };
+    const [inProgress, recordGone, expired] = [await begin(MiB), await begin(MiB), await begin(512 * 1024)];
+    await svc.stop();
+    // One whose record was removed by hand, one past its expiry that no sweep removed (no server running).
+    const db = new Database(path.join(srv.dir, 'stowage.db'));
+    db.prepare('delete from files where id = ?').run(recordGone);
+    db.prepare('update files set expires_at = ? where id = ?').run(new Date(Date.now() - 60_000).toISOString(), expired);
+    db.close();
+    const tusDir = path.join(srv.dir, 'files', '.tus');
+    const doctor = async (...args: string[]) => {
+      const run = runService(['doctor', ...args], { cwd: srv.dir, env: srv.env });
+      const code = await run.exited;
+      return { code, lines: run.lines.map((l) => (l.msg === undefined ? JSON.stringify(l) : String(l.msg))) };
+    };
+    type Report = { problems: { kind: string; fileId?: string; key?: string; bytes?: number; reason: string }[]; summary: Record<string, number> };
+
+    // Younger than the default grace period (1 h): nothing yet.
+    const young = JSON.parse((await doctor('--json')).lines.join('\n')) as Report;
+    expect(young.problems.filter((p) => p.kind === 'tus_leftover')).toEqual([]);
+
+    const { code, lines } = await doctor('--grace', '0s', '--json');
+    expect(code).toBe(1);
+    const report = JSON.parse(lines.join('\n')) as Report;
+    const leftovers = report.problems.filter((p) => p.kind === 'tus_leftover');
+    expect(leftovers).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ fileId: recordGone, key: `.tus/${recordGone}`, reason: expect.stringContaining('no record') }),
+        expect.objectContaining({ fileId: expired, key: `.tus/${expired}`, reason: expect.stringContaining('TUS_EXPIRY') }),
+      ]),
+    );
+    expect(leftovers).toHaveLength(2);
+    expect(leftovers.find((p) => p.fileId === recordGone)!.bytes).toBeGreaterThanOrEqual(MiB);
+    expect(report.summary.tusLeftovers).toBe(2);
+    const text = (await doctor('--grace', '0s')).lines.join('\n');
+    expect(text).toContain(`resumable upload leftover: `);
+    expect(text).toContain(`at volume:.tus/${recordGone}, last written`);
+    expect(text).toMatch(/resumable upload leftovers: 2 \(/);
+
+    const fixed = JSON.parse((await doctor('--grace', '0s', '--json', '--fix')).lines.join('\n')) as Report & { actions: { action: string; problem: { kind: string; fileId?: string } }[] };
+    expect(fixed.actions.filter((a) => a.problem.kind === 'tus_leftover').map((a) => [a.action, a.problem.fileId]).sort()).toEqual(
+      [['removed', recordGone], ['removed', expired]].sort(),
+    );
+    // The upload in progress keeps its bytes and goes on where it was.
+    expect((await fsp.readdir(tusDir)).sort()).toEqual([inProgress, `${inProgress}.json`]);
+    await srv.start();
+    const head = await fetch(`${srv.endpoint}/${inProgress}`, { method: 'HEAD', headers: { ...bearer(srv.alice), ...tusHeaders } });
+    expect(head.headers.get('upload-offset')).toBe(String(MiB));
   });
 
   it('removes an unfinished upload, record and bytes, once it is past TUS_EXPIRY', async () => {

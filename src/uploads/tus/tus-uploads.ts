@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { FileRecord } from '../../catalog/files';
 import type { Instances } from '../../catalog/instances';
+import { MACHINE_HEADER } from '../../catalog/placement';
 import type { TusHashes } from '../../catalog/tus-hashes';
 import type { TusLocks } from '../../catalog/tus-locks';
 import type { Config } from '../../config';
@@ -116,8 +117,8 @@ export class TusUploads {
   /**
    * Removes the bytes of the uploads whose records are past their expiry (TUS_EXPIRY), before the
    * expired-upload sweep removes the records. A directory store also drops what it holds past
-   * the expiry with no record left (a sweep cut short); in a bucket such an upload stays (the
-   * doctor does not report it yet).
+   * the expiry with no record left (a sweep cut short); in a bucket such an upload stays, and
+   * the doctor reports it (`tus_leftover`).
    */
   async sweep(now = new Date()): Promise<number> {
     const { store } = await this.load();
@@ -200,8 +201,10 @@ export class TusUploads {
       getFileIdFromRequest: (_req, lastPath) => lastPath && uploadIdOf(lastPath),
       // Browsers may send a chunk's checksum (the checksum extension).
       allowedHeaders: ['Upload-Checksum'],
-      // CORS is the app's (CORS_ORIGINS): tus adds no Access-Control-Allow-Origin of its own.
+      // CORS is the app's (CORS_ORIGINS): tus adds no Access-Control-Allow-Origin of its own,
+      // but its Access-Control-Expose-Headers replaces the app's, so it names the Machine too.
       allowedOrigins: () => false,
+      exposedHeaders: [MACHINE_HEADER],
       async namingFunction(req, metadata) {
         const who = caller.getStore();
         if (!who) throw new Error('tus request outside of a route');
