@@ -107,6 +107,18 @@ export interface TusLocksTable {
   expires_at: string;
 }
 
+/** An owner's webhook endpoint (`stowage webhooks add`). */
+export interface WebhookEndpointsTable {
+  id: string;
+  owner: string;
+  url: string;
+  /** `whsec_...`: deliveries are signed with it. */
+  secret: string;
+  /** JSON: the event types it receives; null: every type. */
+  events: string | null;
+  created_at: string;
+}
+
 export interface Database {
   files: FilesTable;
   tasks: TasksTable;
@@ -114,5 +126,6 @@ export interface Database {
   instances: InstancesTable;
   tus_hashes: TusHashesTable;
   tus_locks: TusLocksTable;
+  webhook_endpoints: WebhookEndpointsTable;
   kysely_migration?: { name: string; timestamp: Generated<string> };
 }

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { CatalogDb } from '../catalog/database';
-import { type FileCatalog, type FilePage, type FileRecord, markFilesReady, NotPending, type PendingUpload, type ReadyHook, type StoredBlob } from '../catalog/files';
+import { deleteFileRecord, type FileCatalog, type FilePage, type FileRecord, markFileMissing, markFilesReady, NotPending, type PendingUpload, type ReadyHook, type StoredBlob } from '../catalog/files';
 import type { Placement } from '../catalog/placement';
 import type { Database, FileStatus } from '../catalog/schema';
 import { isDatabaseUnavailable } from '../catalog/unavailable';
@@ -39,6 +39,15 @@ export interface FilesDeps {
   placement?: Placement;
   /** This process's instance id, recorded on the uploads it writes (see src/instance.ts). */
   instance?: string;
+  events?: FileEvents;
+}
+
+/**
+ * Told of files deleted or found missing, on the executor of the transaction that changes the
+ * record (webhook events), so the news commits or rolls back with the change.
+ */
+export interface FileEvents {
+  fileEvent(db: Kysely<Database>, type: 'file.deleted' | 'file.missing', records: FileRecord[]): Promise<void>;
 }
 
 /** Where a file shown to one owner lives: enough to remove its blob. */
@@ -319,12 +328,37 @@ export class Files {
   async delete(file: BlobRef & { owner?: string }, log: Logger, ifStatus?: FileStatus): Promise<boolean> {
     // Resolved first: a record whose store is unreachable is kept rather than orphan its blob.
     const store = this.deps.stores.get(file.store);
-    if (!(await this.deps.catalog.delete({ id: file.id, owner: file.owner, status: ifStatus }))) return false;
+    if (!(await this.deleteRecord({ id: file.id, owner: file.owner, status: ifStatus }))) return false;
     await store.delete(file.key).catch((err: unknown) => {
       log.error({ err, fileId: file.id, key: file.key }, 'record deleted but blob removal failed');
     });
     await deleteMirrorCopy(this.deps.stores, file, log);
     return true;
+  }
+
+  /** The record goes with its `file.deleted` event, for a file that was ever ready (not an upload that never finished). */
+  private async deleteRecord(match: { id: string; owner?: string; status?: FileStatus }): Promise<boolean> {
+    const { events } = this.deps;
+    if (!events) return this.deps.catalog.delete(match);
+    return this.deps.db.transaction().execute(async (trx) => {
+      const deleted = await deleteFileRecord(trx, match);
+      if (deleted && deleted.status !== 'pending' && deleted.status !== 'failed') await events.fileEvent(trx, 'file.deleted', [deleted]);
+      return deleted !== undefined;
+    });
+  }
+
+  /**
+   * Marks a record `missing` (its bytes are gone from every store), only if it still has
+   * `ifStatus`, with its `file.missing` event: the one place downloads, tasks and the doctor
+   * mark files missing. False when the record had changed.
+   */
+  async markMissing(id: string, ifStatus: FileStatus = 'ready'): Promise<boolean> {
+    const { events } = this.deps;
+    return this.deps.db.transaction().execute(async (trx) => {
+      const marked = await markFileMissing(trx, id, ifStatus, FILE_MISSING_MESSAGE);
+      if (marked && events) await events.fileEvent(trx, 'file.missing', [marked]);
+      return marked !== undefined;
+    });
   }
 
   /** The owner's file if it can be read: NotFound, 409 `file_pending` or FileMissing otherwise. */
@@ -396,7 +430,7 @@ export class Files {
 
   private async missing(record: FileRecord, log: Logger, cause?: unknown): Promise<FileMissing> {
     log.error({ fileId: record.id, key: record.key, store: record.store, err: cause }, 'file missing from storage');
-    await this.deps.catalog.setStatus(record.id, 'missing', FILE_MISSING_MESSAGE);
+    await this.markMissing(record.id, record.status);
     return new FileMissing(FILE_MISSING_MESSAGE);
   }
 }
