@@ -86,8 +86,11 @@ async function post(endpoint: Endpoint, id: string, body: string, signal: AbortS
 }
 
 function describe(err: unknown, timeoutMs: number): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `No answer within ${timeoutMs / 1000} s (WEBHOOK_TIMEOUT).`;
-  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
-  const code = (cause as { code?: unknown })?.code;
-  return `The request failed${typeof code === 'string' ? ` (${code})` : ''}: ${cause instanceof Error ? cause.message : String(cause)}.`;
+  // Duck-typed: fetch's errors may come from another realm (undici's, a test runner's).
+  type Described = { name?: unknown; code?: unknown; message?: unknown; cause?: Described };
+  const e = err as Described | undefined;
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `No answer within ${timeoutMs / 1000} s (WEBHOOK_TIMEOUT).`;
+  const cause = e?.cause && typeof e.cause === 'object' ? e.cause : e;
+  const code = typeof cause?.code === 'string' ? ` (${cause.code})` : '';
+  return `The request failed${code}: ${String(cause?.message ?? err)}.`;
 }

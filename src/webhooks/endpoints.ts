@@ -33,7 +33,7 @@ export function presentDelivery(task: Task) {
     endpoint: event.endpoint ?? null,
     status: task.status === 'succeeded' ? 'delivered' : task.status === 'queued' || task.status === 'running' ? 'pending' : 'failed',
     attempts: task.attempts,
-    lastError: task.errorCode ? { code: task.errorCode, message: task.errorMessage } : null,
+    lastError: task.errorCode && task.status !== 'succeeded' ? { code: task.errorCode, message: task.errorMessage } : null,
     nextAttemptAt: task.status === 'queued' ? task.runAfter : null,
     createdAt: task.createdAt,
     finishedAt: task.finishedAt,
