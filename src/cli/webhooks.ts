@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { openDatabase } from '../catalog/database';
 import { migrateToLatest } from '../catalog/migrations';
 import type { Config } from '../config';
+import { webhookUrlProblem } from '../config/webhooks';
 import { Webhooks } from '../webhooks/endpoints';
 import { WEBHOOK_EVENTS, type WebhookEventType } from '../webhooks/events';
 import { ownerArgument } from './owner-argument';
@@ -19,13 +20,8 @@ async function withWebhooks<T>(config: Config, run: (webhooks: Webhooks) => Prom
 }
 
 function endpointUrl(value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new InvalidArgumentError('expected an http:// or https:// URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('expected an http:// or https:// URL');
+  const problem = webhookUrlProblem(value);
+  if (problem) throw new InvalidArgumentError(problem);
   return value;
 }
 

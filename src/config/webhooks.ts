@@ -22,6 +22,22 @@ export function isWebhookSecret(value: string): boolean {
   return bytes >= 24 && bytes <= 64;
 }
 
+/**
+ * What is wrong with a webhook endpoint's URL, or undefined. No `user:password@`: fetch refuses
+ * it, and the error would carry the password into the logs and the deliveries list.
+ */
+export function webhookUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be an http:// or https:// URL';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http:// or https:// URL';
+  if (url.username || url.password) return 'must not carry a user name or password (deliveries are signed instead)';
+  return undefined;
+}
+
 const duration = (min: number, example: string) =>
   z.string().transform((value, ctx) => {
     const ms = parseDuration(value);
@@ -37,13 +53,10 @@ export function webhookFields() {
   return {
     WEBHOOK_URL: z
       .string()
-      .refine((value) => {
-        try {
-          return ['http:', 'https:'].includes(new URL(value).protocol);
-        } catch {
-          return false;
-        }
-      }, 'must be an http:// or https:// URL (where every event is sent)')
+      .superRefine((value, ctx) => {
+        const problem = webhookUrlProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .optional(),
     WEBHOOK_SECRET: z
       .string()

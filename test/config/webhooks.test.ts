@@ -17,10 +17,13 @@ describe('webhooks', () => {
 
   it('say what is wrong, one line per variable, never echoing the secret', () => {
     expect(problems({ WEBHOOK_URL: 'ftp://app.example/', WEBHOOK_SECRET: 'whsec_c2hvcnQ=', WEBHOOK_TIMEOUT: 'soon', WEBHOOK_GIVE_UP: '0' })).toEqual([
-      'WEBHOOK_URL: "ftp://app.example/" must be an http:// or https:// URL (where every event is sent)',
+      'WEBHOOK_URL: "ftp://app.example/" must be an http:// or https:// URL',
       'WEBHOOK_SECRET: must be whsec_ followed by base64 of 24 to 64 random bytes (e.g. whsec_ and the output of openssl rand -base64 32)',
       'WEBHOOK_TIMEOUT: "soon" must be a duration of at least 100ms (e.g. 5s)',
       'WEBHOOK_GIVE_UP: "0" must be a duration of at least 1s (e.g. 24h)',
+    ]);
+    expect(problems({ WEBHOOK_URL: 'https://me:pw@app.example/hooks', WEBHOOK_SECRET: SECRET })).toEqual([
+      'WEBHOOK_URL: "https://me:***@app.example/hooks" must not carry a user name or password (deliveries are signed instead)',
     ]);
     expect(problems({ WEBHOOK_URL: 'https://app.example/hooks' })).toEqual(['WEBHOOK_SECRET: must be set with WEBHOOK_URL (the key deliveries are signed with, whsec_...)']);
     expect(problems({ WEBHOOK_SECRET: SECRET })).toEqual(['WEBHOOK_URL: must be set with WEBHOOK_SECRET (the endpoint that receives every event)']);

@@ -37,6 +37,7 @@ it('webhooks add prints a secret once that verifies the deliveries; list never s
   const listed = await cli('list');
   expect(listed.stdout).toContain(`${id}  carol  ${r.url}  file.ready,task.failed`);
   expect(listed.stdout).not.toContain(secret.slice(6));
+  await expect(cli('add', 'carol', 'ftp://app.example/')).rejects.toMatchObject({ stderr: expect.stringContaining('must be an http:// or https:// URL') });
   await expect(cli('add', 'carol', r.url, '--events', 'file.made')).rejects.toMatchObject({ stderr: expect.stringContaining('expected a comma-separated list of file.ready') });
 
   t = await buildTestApp({ WEBHOOK_RETRY_DELAY: '20ms' }, dir);
