@@ -336,13 +336,16 @@ export class Files {
     return true;
   }
 
-  /** The record goes with its `file.deleted` event, for a file that was ever ready (not an upload that never finished). */
+  /**
+   * The record goes with its `file.deleted` event, for a file its owner could read (ready or
+   * missing): not an upload that never finished, nor a file that expired (it had `file.expired`).
+   */
   private async deleteRecord(match: { id: string; owner?: string; status?: FileStatus }): Promise<boolean> {
     const { events } = this.deps;
     if (!events) return this.deps.catalog.delete(match);
     return this.deps.db.transaction().execute(async (trx) => {
       const deleted = await deleteFileRecord(trx, match);
-      if (deleted && deleted.status !== 'pending' && deleted.status !== 'failed') await events.fileEvent(trx, 'file.deleted', [deleted]);
+      if (deleted && (deleted.status === 'ready' || deleted.status === 'missing')) await events.fileEvent(trx, 'file.deleted', [deleted]);
       return deleted !== undefined;
     });
   }
