@@ -12,6 +12,8 @@ export function presentFile(record: FileRecord) {
     status: record.status,
     statusMessage: record.status_message,
     store: record.store,
+    expiresAt: record.delete_at,
+    metadata: record.metadata ? (JSON.parse(record.metadata) as Record<string, string>) : {},
     createdAt: record.created_at,
     updatedAt: record.updated_at,
     links: {
