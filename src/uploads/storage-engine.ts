@@ -30,7 +30,12 @@ export class StoreStorageEngine implements StorageEngine {
   private readonly onFailure = new WeakMap<Request, (err: unknown) => void>();
 
   constructor(
-    private readonly deps: { files: Files; log: Logger },
+    private readonly deps: {
+      files: Files;
+      log: Logger;
+      /** The lifetime of the request's files, from what was read so far (it throws for an invalid one). */
+      lifetimeOf?: (req: Request) => number | undefined;
+    },
   ) {}
 
   _handleFile(req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<UploadedFile>) => void): void {
@@ -39,7 +44,15 @@ export class StoreStorageEngine implements StorageEngine {
       file.stream.resume();
       return callback(reason);
     }
-    const work = this.store(req, file);
+    let lifetimeMs: number | undefined;
+    try {
+      lifetimeMs = this.deps.lifetimeOf?.(req);
+    } catch (err) {
+      // Refused before a byte of this file is stored; multer discards the ones before it.
+      file.stream.resume();
+      return callback(err);
+    }
+    const work = this.store(req, file, lifetimeMs);
     this.track(req, work);
     work.then(
       (info) => callback(null, info),
@@ -104,7 +117,7 @@ export class StoreStorageEngine implements StorageEngine {
     );
   }
 
-  private async store(req: Request, file: Express.Multer.File): Promise<StoredFile> {
+  private async store(req: Request, file: Express.Multer.File, lifetimeMs: number | undefined): Promise<StoredFile> {
     // busboy ends a file that hits the size limit early; abort so the truncated part is dropped.
     const controller = new AbortController();
     const onLimit = () => controller.abort(new Error('File size limit reached'));
@@ -132,7 +145,7 @@ export class StoreStorageEngine implements StorageEngine {
     file.stream.pipe(part);
     try {
       const stored = await this.deps.files.store(
-        { owner: req.owner, originalName: file.originalname, contentType: file.mimetype || 'application/octet-stream' },
+        { owner: req.owner, originalName: file.originalname, contentType: file.mimetype || 'application/octet-stream', lifetimeMs },
         part,
         { signal: controller.signal, onPending: async (record) => this.deps.log.debug({ fileId: record.id, owner: req.owner }, 'upload started') },
       );

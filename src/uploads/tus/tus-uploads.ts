@@ -31,6 +31,8 @@ export interface TusCaller {
   owner: string;
   /** The request's `Upload-Checksum`, checked before a chunk reaches the store. */
   checksum?: string;
+  /** At creation: how long the file is kept once finished (ms); unset: until deleted. */
+  lifetimeMs?: number;
   log: Logger;
 }
 
@@ -209,7 +211,7 @@ export class TusUploads {
         const who = caller.getStore();
         if (!who) throw new Error('tus request outside of a route');
         const record = await files.expect(
-          { owner: who.owner, originalName: metadata?.filename || 'upload', contentType: metadata?.filetype || 'application/octet-stream' },
+          { owner: who.owner, originalName: metadata?.filename || 'upload', contentType: metadata?.filetype || 'application/octet-stream', lifetimeMs: who.lifetimeMs },
           { size: Number(req.headers.get('upload-length')), expiresAt: new Date(Date.now() + expiryMs) },
         );
         return uploadIdOf(record.id);
@@ -250,8 +252,8 @@ export class TusUploads {
   }
 }
 
-/** The `filename` and `filetype` a creation request announces, undefined when its metadata is malformed. */
-export function announced(header: string | undefined): { filename?: string; filetype?: string } | undefined {
+/** The `filename`, `filetype` and `expiresIn` a creation request announces, undefined when its metadata is malformed. */
+export function announced(header: string | undefined): { filename?: string; filetype?: string; expiresIn?: string } | undefined {
   const metadata = parseUploadMetadata(header);
-  return metadata && { filename: metadata.filename, filetype: metadata.filetype };
+  return metadata && { filename: metadata.filename, filetype: metadata.filetype, expiresIn: metadata.expiresIn };
 }
