@@ -254,14 +254,16 @@ export class FileCatalog {
     return this.db.selectFrom('files').selectAll().where('id', '=', id).where('owner', '=', owner).executeTakeFirst();
   }
 
-  /** Changes a ready file of the owner; undefined when it has no ready file with that id. */
+  /** Changes a ready file of the owner not past its `delete_at`; undefined when it has no such file. */
   async change(owner: string, id: string, changes: FileChanges): Promise<FileRecord | undefined> {
+    const now = new Date().toISOString();
     return this.db
       .updateTable('files')
-      .set({ ...changes, updated_at: new Date().toISOString() })
+      .set({ ...changes, updated_at: now })
       .where('id', '=', id)
       .where('owner', '=', owner)
       .where('status', '=', 'ready')
+      .where((eb) => eb.or([eb('delete_at', 'is', null), eb('delete_at', '>', now)]))
       .returningAll()
       .executeTakeFirst();
   }
@@ -306,9 +308,15 @@ export class FileCatalog {
     return Object.fromEntries(rows.map((r) => [r.store, { files: Number(r.files), bytes: Number(r.bytes ?? 0) }]));
   }
 
-  /** The owner's files, newest first, `limit` at a time; expired ones are not listed. */
+  /** The owner's files, newest first, `limit` at a time; expired ones (also those the sweep has yet to mark) are not listed. */
   async list(owner: string, { limit, cursor }: { limit: number; cursor?: string }): Promise<FilePage> {
-    let query = this.db.selectFrom('files').selectAll().where('owner', '=', owner).where('status', '!=', 'expired');
+    const now = new Date().toISOString();
+    let query = this.db
+      .selectFrom('files')
+      .selectAll()
+      .where('owner', '=', owner)
+      .where('status', '!=', 'expired')
+      .where((eb) => eb.or([eb('delete_at', 'is', null), eb('delete_at', '>', now)]));
     if (cursor) {
       const after = decodeCursor(cursor);
       query = query.where((eb) =>

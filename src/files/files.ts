@@ -34,6 +34,11 @@ export interface FileUpdate {
 /** Records made `expired` in the sweep's transaction, for work that must go with them (a `file.expired` event). */
 export type ExpiredHook = (records: FileRecord[], trx: Kysely<Database>) => Promise<void>;
 
+/** Whether a file is expired: marked so by the sweep, or ready past its `delete_at` (the sweep has yet to come). */
+export function isExpired(record: Pick<FileRecord, 'status' | 'delete_at'>, now = new Date()): boolean {
+  return record.status === 'expired' || (record.status === 'ready' && record.delete_at !== null && record.delete_at <= now.toISOString());
+}
+
 /** A file whose bytes are stored and measured, its record still `pending` until published. */
 export interface StoredFile {
   record: FileRecord;
@@ -360,7 +365,7 @@ export class Files {
     const record = await this.get(owner, id);
     if (!record) throw new NotFound('No file with that id.');
     if (record.status === 'pending') throw new Conflict('The file is still being uploaded: change it once it is ready.', 'file_pending');
-    if (record.status === 'expired') throw new Conflict(`The file expired${record.delete_at ? ` at ${record.delete_at}` : ''} and is being deleted: it can no longer be changed.`, 'file_expired');
+    if (isExpired(record)) throw new Conflict(`The file expired${record.delete_at ? ` at ${record.delete_at}` : ''} and is being deleted: it can no longer be changed.`, 'file_expired');
     throw new Conflict(`The file is ${record.status}: only a ready file can be changed.`, 'file_not_ready');
   }
 
@@ -405,6 +410,8 @@ export class Files {
     if (!record) throw new NotFound('No file with that id.');
     switch (record.status) {
       case 'ready':
+        // Past its time, it is expired even before the sweep says so.
+        if (isExpired(record)) throw new FileExpired(record.delete_at);
         return record;
       case 'pending':
         throw new Conflict('The file is still being uploaded.', 'file_pending');

@@ -1,4 +1,5 @@
 import type { FileRecord } from '../catalog/files';
+import { isExpired } from '../files/files';
 
 /** The JSON a client sees for a file record. Store keys stay internal. */
 export function presentFile(record: FileRecord) {
@@ -9,7 +10,7 @@ export function presentFile(record: FileRecord) {
     contentType: record.content_type,
     size: Number(record.size),
     sha256: record.sha256,
-    status: record.status,
+    status: isExpired(record) ? 'expired' : record.status,
     statusMessage: record.status_message,
     store: record.store,
     expiresAt: record.delete_at,
