@@ -156,32 +156,6 @@ describe('lifetimes given at upload', () => {
     const bad = await t.http('alice').post('/v1/upload-links').send({ fileExpiresIn: 'later' });
     expect([bad.status, bad.body.error.code]).toEqual([400, 'invalid_expires_in']);
   });
-
-  it('takes a resumable upload\'s lifetime from its Upload-Metadata, or refuses it before any byte', async () => {
-    const b64 = (s: string) => Buffer.from(s).toString('base64');
-    const create = (expiresIn: string) =>
-      t
-        .http()
-        .post('/v1/tus')
-        .set({ 'Tus-Resumable': '1.0.0', 'Upload-Length': '5', 'Upload-Metadata': `filename ${b64('t.txt')},expiresIn ${b64(expiresIn)}` });
-    const bad = await create('forever');
-    expect([bad.status, bad.body.error.code]).toEqual([400, 'invalid_expires_in']);
-    expect(await allRecords(t.db)).toEqual([]);
-
-    const created = await create('3h');
-    if (created.status !== 201) console.log(created.text, t.logs.lines.filter((l) => l.level >= 50));
-    expect(created.status).toBe(201);
-    const location = new URL(created.headers.location, 'http://x').pathname;
-    const patched = await t
-      .http()
-      .patch(location)
-      .set({ 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' })
-      .send(Buffer.from('hello'));
-    expect(patched.status).toBe(204);
-    const file = (await t.http().get(`/v1/files/${location.split('/').pop()}`)).body;
-    expect(file.status).toBe('ready');
-    expect(lifetimeOf(file)).toBe(3 * 3_600_000);
-  });
 });
 
 describe('direct uploads with a lifetime', () => {
