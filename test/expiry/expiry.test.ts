@@ -3,7 +3,9 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import request from 'supertest';
+import { FileCatalog } from '../../src/catalog/files';
 import { sweepExpired } from '../../src/expiry/sweeper';
+import { Files } from '../../src/files/files';
 import { ServiceMetrics } from '../../src/metrics/metrics';
 import { expirySweepDeps } from '../../src/resources';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
@@ -71,15 +73,13 @@ describe('a file with a lifetime, on a volume mirrored to a bucket', () => {
     expect((await t.http().get(file.links.self)).body).toMatchObject({ id: file.id, status: 'expired', expiresAt: file.expiresAt });
 
     const expired: string[] = [];
-    const metrics = new ServiceMetrics();
-    const first = await sweep(t, { metrics, onExpired: async (records) => void expired.push(...records.map((r) => r.id)) });
+    const first = await sweep(t, { onExpired: async (records) => void expired.push(...records.map((r) => r.id)) });
     expect(first).toEqual({ swept: true, expired: 1, removed: 1, failed: 0 });
     expect(expired).toEqual([file.id]);
     expect(fs.existsSync(blobPath(dir, record.key))).toBe(false);
     expect(await inMirror(record.key)).toBe(false);
     expect(await allRecords(t.db)).toEqual([]);
     expect((await t.http().get(file.links.self)).status).toBe(404);
-    expect(await metrics.registry.getSingleMetricAsString('stowage_stored_files')).not.toMatch(/store="volume"/);
   });
 
   it('finishes what a crash between the steps left: an expired record with its blob and mirror copy, one with its blob only gone', async () => {
@@ -96,7 +96,11 @@ describe('a file with a lifetime, on a volume mirrored to a bucket', () => {
     await t.db.updateTable('files').set({ status: 'expired' }).where('id', 'in', [a.id, b.id]).execute();
     await fsp.rm(blobPath(dir, key(b.id)));
 
-    expect(await sweep(t)).toEqual({ swept: true, expired: 0, removed: 2, failed: 0 });
+    const metrics = new ServiceMetrics();
+    expect(await sweep(t, { metrics })).toEqual({ swept: true, expired: 0, removed: 2, failed: 0 });
+    // The gauges count what is left ready, per store.
+    expect(await metrics.registry.getSingleMetricAsString('stowage_stored_files')).toContain('stowage_stored_files{store="volume"} 1');
+    expect(await metrics.registry.getSingleMetricAsString('stowage_stored_bytes')).toContain('stowage_stored_bytes{store="volume"} 100');
     expect((await allRecords(t.db)).map((r) => r.id)).toEqual([keep.id]);
     for (const id of [a.id, b.id]) {
       expect(fs.existsSync(blobPath(dir, key(id)))).toBe(false);
@@ -180,5 +184,56 @@ describe('direct uploads with a lifetime', () => {
     const done = await t.http().post(`/v1/uploads/${file.id}/complete`);
     expect(done.body.status).toBe('ready');
     expect(Date.parse(done.body.expiresAt) - Date.parse(done.body.updatedAt)).toBe(10 * 86_400_000);
+  });
+});
+
+describe('report outputs', () => {
+  const columns = [{ key: 'n', header: 'N', type: 'integer' }];
+  const report = async (extra: object = {}) => {
+    const res = await t.http().post('/v1/reports?wait=20').send({ format: 'csv', title: 'Kept', columns, rows: [{ n: 1 }], ...extra });
+    expect(res.status).toBe(201);
+    return (await t.http().get(res.body.outputs[0].links.self)).body as { expiresAt: string | null; updatedAt: string };
+  };
+  const lifetime = (file: { expiresAt: string | null; updatedAt: string }) => Date.parse(file.expiresAt!) - Date.parse(file.updatedAt);
+
+  it('are kept REPORT_TTL (30 days by default) unless the request says otherwise', async () => {
+    t = await buildTestApp();
+    const worker = t.startTaskWorker();
+    try {
+      expect(lifetime(await report())).toBe(30 * 86_400_000);
+      expect(lifetime(await report({ expiresIn: '2h' }))).toBe(2 * 3_600_000);
+      expect((await report({ expiresIn: null })).expiresAt).toBeNull();
+      const bad = await t.http().post('/v1/reports').send({ format: 'csv', title: 'x', columns, rows: [], expiresIn: 'a while' });
+      expect([bad.status, bad.body.error.code]).toEqual([400, 'invalid_expires_in']);
+    } finally {
+      await worker.stop(0);
+    }
+  });
+
+  it('take the configured REPORT_TTL, and are kept until deleted with never', async () => {
+    t = await buildTestApp({ REPORT_TTL: '12h' });
+    let worker = t.startTaskWorker();
+    expect(lifetime(await report())).toBe(12 * 3_600_000);
+    await worker.stop(0);
+    await t.close();
+    t = await buildTestApp({ REPORT_TTL: 'never' });
+    worker = t.startTaskWorker();
+    expect((await report()).expiresAt).toBeNull();
+    await worker.stop(0);
+  });
+});
+
+describe('placement on Fly volumes', () => {
+  it('each Machine sweeps only the files on its own volume', async () => {
+    t = await buildTestApp({ FLY_MACHINE_ID: 'machine-a' });
+    const file = (await t.http().post('/v1/files').field('expiresIn', '1h').attach('file', Buffer.from('x'), 'x.txt')).body.files[0];
+    await t.db.updateTable('files').set({ delete_at: '2020-01-01T00:00:00.000Z' }).execute();
+    // Machine b's sweep (on the same catalog) leaves it; a's removes it.
+    const placement = { machineId: 'machine-b', region: null };
+    const filesOnB = new Files({ db: t.db, catalog: new FileCatalog(t.db, placement), stores: t.stores, placement });
+    const onB = await sweepExpired({ ...expirySweepDeps(t.resources, { ...t.config, placement }, t.logs.log), files: filesOnB });
+    expect(onB).toMatchObject({ swept: true, removed: 0 });
+    expect((await allRecords(t.db))[0]).toMatchObject({ id: file.id, machine_id: 'machine-a' });
+    expect(await sweep(t)).toMatchObject({ swept: true, expired: 1, removed: 1 });
   });
 });
