@@ -370,7 +370,8 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
       headers: [
         { name: 'Tus-Resumable', description: '`1.0.0`.' },
         { name: 'Upload-Length', description: 'The file\'s size in bytes.' },
-        { name: 'Upload-Metadata', description: 'tus metadata: `filename <base64>,filetype <base64>`.' },
+        { name: 'Upload-Metadata', description: 'tus metadata: `filename <base64>,filetype <base64>`, and `expiresIn <base64>` (the file\'s lifetime once finished, e.g. `7d`).' },
+        { name: 'Stowage-Expires-In', description: 'The file\'s lifetime once finished (`"90s"`, `"12h"`, `"7d"`), when the metadata has no `expiresIn`.' },
       ],
       responses: {
         '201': {
@@ -380,7 +381,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
             'Stowage-Machine': { description: 'On Fly volumes: the Machine that holds the upload (every answer about it names it).', schema: { type: 'string' } },
           },
         },
-        '400': '`upload_length_required`, `bad_upload_metadata`.',
+        '400': '`upload_length_required`, `bad_upload_metadata`, `invalid_expires_in`.',
         '413': '`file_too_large`.',
         '415': '`unsupported_file_type`.',
       },
