@@ -5,23 +5,11 @@ import path from 'node:path';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { CATALOG_DATABASES, useCatalogDatabase } from '../helpers/postgres';
 import { listFilesDeep } from '../helpers/tmp';
+import { form } from '../helpers/multipart';
 import { randomData } from '../helpers/streams';
 
 let t: TestApp;
 afterEach(async () => t?.close());
-
-/** A multipart/form-data body with one `file` part per entry, whole (so it is sent with a Content-Length). */
-export function form(files: { name: string; data: Buffer }[]): { body: Buffer; type: string } {
-  const boundary = `----quota${Math.random().toString(16).slice(2)}`;
-  const parts = files.map((f) =>
-    Buffer.concat([
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${f.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`),
-      f.data,
-      Buffer.from('\r\n'),
-    ]),
-  );
-  return { body: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]), type: `multipart/form-data; boundary=${boundary}` };
-}
 
 function upload(owner: string, files: { name: string; data: Buffer }[]) {
   const { body, type } = form(files);
