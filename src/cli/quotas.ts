@@ -145,7 +145,7 @@ export function usageCommand(withConfig: WithConfig): Command {
             const { differences, checked, elsewhere } = verification;
             for (const d of differences) console.log(describeDifference(d));
             console.log(
-              `verified ${checked} files against the stores: ${differences.length ? `${differences.length} differences` : 'no differences'}${elsewhere ? ` (${elsewhere} on other Machines' volumes not checked)` : ''}`,
+              `verified ${checked} files against the stores: ${differences.length ? `${differences.length} difference${differences.length === 1 ? '' : 's'}` : 'no differences'}${elsewhere ? ` (${elsewhere} on other Machines' volumes not checked)` : ''}`,
             );
           }
         }

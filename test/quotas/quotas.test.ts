@@ -147,7 +147,7 @@ describe.each(CATALOG_DATABASES)('quotas (catalog on %s)', (kind) => {
       expect(await allRecords(t.db)).toEqual([]);
       expect(await blobs()).toEqual([]);
     } finally {
-      await worker.stop();
+      await worker.stop(1000);
     }
   });
 });
