@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import fsp from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type PostgresServer, startPostgres } from '../helpers/postgres';
@@ -43,14 +44,14 @@ async function deployment(name: string, extra: Record<string, string> = {}) {
   await fsp.mkdir(dir, { recursive: true });
   const env = { HOME: dir, STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), HOST: '127.0.0.1', LOG_LEVEL: 'info', UPLOADS_PER_CLIENT: '64', ...extra };
   const alice = await createKeyWithCli(env, 'alice', 'write', { cwd: dir });
-  const serve = async () => {
+  const start = async () => {
     const port = await freePort();
     const svc = runService(['serve'], { cwd: dir, env: { ...env, PORT: String(port) } });
     running.push(svc);
     await svc.waitFor((l) => l.msg === 'listening');
-    return `http://127.0.0.1:${port}`;
+    return { svc, url: `http://127.0.0.1:${port}` };
   };
-  return { dir, env, auth: bearer(alice), serve };
+  return { dir, env, auth: bearer(alice), start, serve: async () => (await start()).url };
 }
 
 async function upload(url: string, auth: { Authorization: string }, files: { name: string; data: Buffer }[]) {
@@ -91,6 +92,26 @@ it('refuses a resumable (tus) upload at creation when its Upload-Length does not
   });
   expect(patched.status).toBe(204);
   expect(((await (await fetch(`${url}/v1/usage`, { headers: d.auth })).json()) as any)).toMatchObject({ bytes: 8000, files: 1, reserved: { bytes: 0, files: 0 } });
+});
+
+it("a process killed mid-upload leaves no reservation behind: the next one's sweep removes its pending record, and the room is back", async () => {
+  const d = await deployment('crash', { QUOTA_BYTES: '100000', LOG_LEVEL: 'debug' });
+  const first = await d.start();
+  const { body, type } = form([{ name: 'big.bin', data: randomData(80_000) }]);
+  // The whole length announced, half of it sent: the upload stays in progress.
+  const req = http.request(`${first.url}/v1/files`, { method: 'POST', headers: { ...d.auth, 'Content-Type': type, 'Content-Length': String(body.length) } });
+  req.on('error', () => undefined);
+  req.write(body.subarray(0, 40_000));
+  await first.svc.waitFor((l) => l.msg === 'upload started');
+  const usage = async (url: string) => ((await (await fetch(`${url}/v1/usage`, { headers: d.auth })).json()) as any);
+  expect((await usage(first.url)).reserved).toEqual({ bytes: body.length, files: 1 });
+  first.svc.child.kill('SIGKILL');
+  await first.svc.exited;
+
+  const second = await d.start();
+  await second.svc.waitFor((l) => l.msg === 'leftover sweep');
+  expect(await usage(second.url)).toMatchObject({ bytes: 0, files: 0, reserved: { bytes: 0, files: 0 } });
+  expect((await upload(second.url, d.auth, [{ name: 'big.bin', data: randomData(80_000) }])).status).toBe(201);
 });
 
 it('lets exactly 10 of 20 concurrent uploads through two instances on one PostgreSQL, with a quota for 10', async () => {
