@@ -200,7 +200,7 @@ const migrations: Record<string, Migration> = {
   },
   // Per-owner quotas set by the operator (null: the QUOTA_* default), and one row per owner
   // whose uploads take it in turn (locked while one reserves), so concurrent uploads on any
-  // instance can't overshoot. Usage itself is summed from `files`, by owner and status.
+  // instance can't overshoot. Usage itself is summed from `files` (the index covers the sum).
   '2026-12-12-002-quotas': {
     async up(db: Kysely<unknown>) {
       await db.schema
@@ -215,7 +215,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('owner', 'varchar(128)', (c) => c.primaryKey())
         .addColumn('locked_at', 'varchar(32)', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('files_owner_status').on('files').columns(['owner', 'status', 'store']).execute();
+      await db.schema.createIndex('files_owner_status').on('files').columns(['owner', 'status', 'store', 'size']).execute();
     },
     async down(db: Kysely<unknown>) {
       await db.schema.dropIndex('files_owner_status').execute();
