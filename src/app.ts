@@ -21,6 +21,7 @@ import { linksRouter } from './routes/links';
 import { pageRouter } from './routes/page';
 import { reportsRouter } from './routes/reports';
 import { tasksRouter } from './routes/tasks';
+import { usageRouter } from './routes/usage';
 import { tusRouter } from './routes/tus';
 import { UploadSlots } from './uploads/upload-slots';
 import { openApiRouter } from './api/openapi';
@@ -28,7 +29,7 @@ import { openApiRouter } from './api/openapi';
 export interface AppDeps {
   config: Config;
   /** Built once by `openResources`; the app builds no services of its own. */
-  resources: Pick<Resources, 'files' | 'queue' | 'directUploads' | 'tus' | 'authenticator' | 'links' | 'sessions' | 'readiness'>;
+  resources: Pick<Resources, 'files' | 'quotas' | 'queue' | 'directUploads' | 'tus' | 'authenticator' | 'links' | 'sessions' | 'readiness'>;
   log: Logger;
   /** Shared with whatever else reports metrics (the periodic doctor); a fresh set by default. */
   metrics?: ServiceMetrics;
@@ -36,7 +37,7 @@ export interface AppDeps {
 
 /** Builds the Express app from its dependencies; nothing here reads the environment. */
 export function createApp({ config, resources, log, metrics = new ServiceMetrics() }: AppDeps): Express {
-  const { files, queue, directUploads, tus, authenticator, links, sessions, readiness } = resources;
+  const { files, quotas, queue, directUploads, tus, authenticator, links, sessions, readiness } = resources;
   const { uploads, downloads, reports, tasks, placement } = config;
   metrics.setQueueDepthSource(() => queue.depthByKind());
   const uploadSlots = new UploadSlots(config.http.uploadSlots);
@@ -64,6 +65,7 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
     directUploadsRouter(directUploads),
     tusRouter({ uploads, uploadSlots, files, tus }),
     tasksRouter({ queue, files }),
+    usageRouter(quotas),
     reportsRouter({ reports, tasks, queue, files }),
     linksRouter({ links, sessions, files, uploads, uploadSlots, downloads, placement, log, metrics }),
   );

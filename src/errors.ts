@@ -112,6 +112,16 @@ export class PayloadTooLarge extends AppError {
   }
 }
 
+/**
+ * 413: the upload would take its owner past their quota (QUOTA_BYTES, QUOTA_FILES, or the
+ * owner's own from `stowage quotas set`). Nothing of it is kept.
+ */
+export class QuotaExceeded extends PayloadTooLarge {
+  constructor(message: string) {
+    super(message, 'quota_exceeded');
+  }
+}
+
 export class UnsupportedMediaType extends AppError {
   constructor(message: string, code = 'unsupported_media_type') {
     super(415, code, message);

@@ -26,6 +26,7 @@ import { FileSystemStore } from './storage/filesystem';
 import type { ServiceMetrics, TaskMetrics } from './metrics/metrics';
 import { MIRROR_TASK, mirrorOnReady } from './mirror/enqueue';
 import { mirrorHandler } from './mirror/handler';
+import { Quotas } from './quotas/quotas';
 import { Readiness } from './readiness';
 import { ReportThreads } from './reports/thread-pool';
 import type { Store } from './storage/store';
@@ -53,6 +54,8 @@ export interface Resources {
   catalog: FileCatalog;
   /** The lifecycle of a file: store, publish, discard, delete, open. */
   files: Files;
+  /** Owners' quotas and usage (QUOTA_BYTES, QUOTA_FILES, `stowage quotas`). */
+  quotas: Quotas;
   queue: TaskQueue;
   directUploads: DirectUploads;
   /** Resumable uploads (tus) at /v1/tus. */
@@ -105,7 +108,8 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const settings = config.database;
   const wakeups = settings.kind === 'postgres' && isPostgres(db) ? postgresWakeups(db, settings, log) : undefined;
   const catalog = new FileCatalog(db, config.placement);
-  const files = new Files({ db, catalog, stores, onReady: mirrorOnReady(stores), placement: config.placement, instance: instance.id });
+  const quotas = new Quotas(db, config.quotas);
+  const files = new Files({ db, catalog, stores, onReady: mirrorOnReady(stores), placement: config.placement, instance: instance.id, quotas });
   const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId, instances);
   const reportThreads = new ReportThreads({ maxHeapMb: config.reports.threadMaxHeapMb, maxOutputBytes: config.reports.maxOutputBytes });
   const handlers: Record<string, TaskHandler> = {
@@ -151,6 +155,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     db,
     catalog,
     files,
+    quotas,
     queue,
     directUploads,
     tus,

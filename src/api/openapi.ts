@@ -202,7 +202,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         '400': '`no_files`, `unexpected_field` (a file part not named `file`), `malformed_multipart`, `invalid_expires_in`.',
         '408': '`body_timeout`: no byte of the body arrived for the server\'s BODY_IDLE_TIMEOUT; nothing was kept and the connection is closed.',
         '409': '`upload_cancelled`: the file\'s record was removed while it was being uploaded; nothing was kept.',
-        '413': '`file_too_large`, `too_many_files`.',
+        '413': '`file_too_large`, `too_many_files`, `quota_exceeded` (refused before the body is read when the request\'s length does not fit).',
         '415': '`multipart_required`, `unsupported_file_type`.',
         '503': {
           description:
@@ -296,7 +296,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         '201': { description: 'The pending file and where to upload its bytes.', json: componentSchemas.DirectUpload },
         '400': '`invalid_json`.',
         '409': '`direct_upload_unsupported`: the server\'s store cannot presign (use POST /v1/files).',
-        '413': '`file_too_large` (the declared size), `payload_too_large` (the JSON body).',
+        '413': '`file_too_large` (the declared size), `quota_exceeded` (the declared size past the owner\'s quota), `payload_too_large` (the JSON body).',
         '415': '`unsupported_file_type`.',
         '422': '`invalid_upload_request`: the message names each problem.',
       },
@@ -382,7 +382,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
           },
         },
         '400': '`upload_length_required`, `bad_upload_metadata`, `invalid_expires_in`.',
-        '413': '`file_too_large`.',
+        '413': '`file_too_large`, `quota_exceeded` (Upload-Length past the owner\'s quota).',
         '415': '`unsupported_file_type`.',
       },
     },
@@ -508,7 +508,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         '400': '`no_files`, `unexpected_field`, `malformed_multipart`.',
         '403': LINK_INVALID,
         '410': LINK_EXPIRED,
-        '413': '`file_too_large`, `too_many_files`: over the link\'s (or the server\'s) limits.',
+        '413': '`file_too_large`, `too_many_files`: over the link\'s (or the server\'s) limits; `quota_exceeded`: past the owner\'s quota.',
         '415': '`multipart_required`, `unsupported_file_type`: a type the link (or the server) does not accept.',
       },
     },
@@ -627,6 +627,16 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         },
         '404': '`not_found`: no such task of this owner.',
       },
+    },
+  },
+  '/v1/usage': {
+    get: {
+      operationId: 'getUsage',
+      summary: 'What the owner\'s files take, and its quota',
+      description: 'Summed from the catalog. Uploads past the quota are refused with 413 `quota_exceeded`.',
+      tag: 'files',
+      owned: true,
+      responses: { '200': { description: 'The owner\'s usage.', json: componentSchemas.Usage } },
     },
   },
 };

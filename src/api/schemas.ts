@@ -329,6 +329,19 @@ export const readyResponse = z.object({
   message: z.string().optional().meta({ description: 'With `workers: "none"`: what to start.' }),
 });
 
+const tally = z.object({ bytes: z.number().int().min(0), files: z.number().int().min(0) });
+
+export const usageResponse = z.object({
+  bytes: z.number().int().min(0).meta({ description: 'Bytes of the owner\'s stored files (every status but pending and failed uploads).' }),
+  files: z.number().int().min(0).meta({ description: 'How many stored files.' }),
+  reserved: tally.meta({ description: 'Uploads in progress: the bytes each reserved (its declared size, or its request\'s length) and how many. They count against the quota too.' }),
+  quota: z.object({
+    bytes: z.number().int().nullable().meta({ description: 'The byte limit (QUOTA_BYTES or the owner\'s own); null: none.' }),
+    files: z.number().int().nullable().meta({ description: 'The file limit (QUOTA_FILES or the owner\'s own); null: none.' }),
+  }),
+  stores: z.record(z.string(), tally).meta({ description: 'Stored files by the store that holds them (`volume`, `s3`...).' }),
+});
+
 /**
  * The schemas the document names in `components.schemas`, by name. Anything not here is inlined
  * where it is used.
@@ -348,6 +361,7 @@ export const componentSchemas = {
   ReportOptions: optionsSchema,
   Task: taskResponse,
   TaskList: taskListResponse,
+  Usage: usageResponse,
   TaskOutput: taskOutput,
   DownloadLinkRequest: downloadLinkRequest,
   UploadLinkRequest: uploadLinkRequest,

@@ -59,6 +59,8 @@ export const ROUTE_TABLE: Record<string, Access> = {
   'GET /v1/tasks/:id': 'read',
   'DELETE /v1/tasks/:id': 'write',
   'GET /v1/tasks/:id/events': 'read',
+
+  'GET /v1/usage': 'read',
 };
 
 const PUBLIC_PREFIXES = ['/assets/'];

@@ -132,12 +132,17 @@ export class FileCatalog {
 
   /**
    * A new `pending` record. Files on a volume remember this process's Machine; a direct upload
-   * adds what its client announced (size, sha256) and when it expires.
+   * adds what its client announced (size, sha256) and when it expires. A pending record's `size`
+   * is the bytes reserved for it against its owner's quota.
    */
-  async createPending(file: NewFile, announced: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'upload_instance' | 'part_size' | 'lifetime_ms'>> = {}): Promise<FileRecord> {
+  async createPending(
+    file: NewFile,
+    announced: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'upload_instance' | 'part_size' | 'lifetime_ms'>> = {},
+    db: Kysely<Database> = this.db,
+  ): Promise<FileRecord> {
     const placement = file.store === 'volume' ? this.placement : undefined;
     const record = pendingRecord(file, { machine_id: placement?.machineId ?? null, region: placement?.region ?? null, ...announced });
-    await this.db.insertInto('files').values(record).execute();
+    await db.insertInto('files').values(record).execute();
     return record;
   }
 

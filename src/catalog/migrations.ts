@@ -215,6 +215,31 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('files').dropColumn('lifetime_ms').execute();
     },
   },
+  // Per-owner quotas set by the operator (null: the QUOTA_* default), and one row per owner
+  // whose uploads take it in turn (locked while one reserves), so concurrent uploads on any
+  // instance can't overshoot. Usage itself is summed from `files` (the index covers the sum).
+  '2026-12-12-002-quotas': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('quotas')
+        .addColumn('owner', 'varchar(128)', (c) => c.primaryKey())
+        .addColumn('max_bytes', 'bigint')
+        .addColumn('max_files', 'bigint')
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('usage_locks')
+        .addColumn('owner', 'varchar(128)', (c) => c.primaryKey())
+        .addColumn('locked_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('files_owner_status').on('files').columns(['owner', 'status', 'store', 'size']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('files_owner_status').execute();
+      await sql`drop table usage_locks`.execute(db);
+      await sql`drop table quotas`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

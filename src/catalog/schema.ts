@@ -114,6 +114,20 @@ export interface TusLocksTable {
   expires_at: string;
 }
 
+/** An owner's own limits, set with `stowage quotas set`; null: the QUOTA_BYTES / QUOTA_FILES default. */
+export interface QuotasTable {
+  owner: string;
+  max_bytes: number | null;
+  max_files: number | null;
+  updated_at: string;
+}
+
+/** A row per owner with a quota, locked by the transaction reserving room for one of its uploads. */
+export interface UsageLocksTable {
+  owner: string;
+  locked_at: string;
+}
+
 export interface Database {
   files: FilesTable;
   tasks: TasksTable;
@@ -121,5 +135,7 @@ export interface Database {
   instances: InstancesTable;
   tus_hashes: TusHashesTable;
   tus_locks: TusLocksTable;
+  quotas: QuotasTable;
+  usage_locks: UsageLocksTable;
   kysely_migration?: { name: string; timestamp: Generated<string> };
 }

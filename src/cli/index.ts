@@ -14,6 +14,7 @@ import { runMigrateStorage } from './migrate-storage';
 import { doctorCommand } from './doctor';
 import { keysCommand } from './keys';
 import { linksCommand } from './links';
+import { quotasCommand, usageCommand } from './quotas';
 import { serve } from './serve';
 import { runWorker } from './worker';
 
@@ -97,5 +98,7 @@ program
 program.addCommand(doctorCommand(withConfig));
 program.addCommand(keysCommand(withConfig));
 program.addCommand(linksCommand(withConfig));
+program.addCommand(quotasCommand(withConfig));
+program.addCommand(usageCommand(withConfig));
 
 program.parseAsync().catch(fail);

@@ -58,6 +58,8 @@ const schema = z.object({
   ...flyFields(),
   MAX_UPLOAD_BYTES: byteSize.default(1024 ** 3),
   MAX_FILES_PER_REQUEST: positiveInt('files').default(10),
+  QUOTA_BYTES: byteSize.optional(),
+  QUOTA_FILES: positiveInt('files').optional(),
   ALLOWED_CONTENT_TYPES: z
     .string()
     .default('')
@@ -188,6 +190,8 @@ export interface Config {
   /** Set for a volume store on Fly (or FLY_REPLAY=on): files remember their Machine, reads elsewhere are replayed there. */
   placement?: Placement;
   uploads: { maxBytes: number; maxFiles: number; allowedContentTypes: string[] };
+  /** Each owner's limits unless `stowage quotas set` gave it its own (QUOTA_BYTES, QUOTA_FILES); unset: none. */
+  quotas: { bytes?: number; files?: number };
   /**
    * Resumable uploads at /v1/tus: how long an unfinished one is kept (TUS_EXPIRY), and the size
    * from which the page sends a file through tus rather than one request (TUS_PAGE_THRESHOLD).
@@ -313,6 +317,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       maxFiles: e.MAX_FILES_PER_REQUEST,
       allowedContentTypes: e.ALLOWED_CONTENT_TYPES,
     },
+    quotas: { bytes: e.QUOTA_BYTES, files: e.QUOTA_FILES },
     tus: { expiryMs: e.TUS_EXPIRY, pageThresholdBytes: e.TUS_PAGE_THRESHOLD },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { type Readable, pipeline } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { CatalogDb } from '../catalog/database';
@@ -9,6 +9,7 @@ import { isDatabaseUnavailable } from '../catalog/unavailable';
 import { BlobNotFound, Conflict, FILE_MISSING_MESSAGE, FileElsewhere, FileExpired, FileMissing, NotFound } from '../errors';
 import { deleteMirrorCopy } from '../mirror/delete';
 import { MirrorFallback } from '../mirror/fallback';
+import { type Quotas, quotaMeter, type Room } from '../quotas/quotas';
 import { canPresign } from '../storage/presign';
 import { putHashed } from '../storage/put-hashed';
 import type { ByteRange, Store } from '../storage/store';
@@ -56,6 +57,8 @@ export interface FilesDeps {
   placement?: Placement;
   /** This process's instance id, recorded on the uploads it writes (see src/instance.ts). */
   instance?: string;
+  /** Owners' quotas: new records reserve room, publishing settles it. None: no limits. */
+  quotas?: Quotas;
 }
 
 /** Where a file shown to one owner lives: enough to remove its blob. */
@@ -120,18 +123,24 @@ export class Files {
    * Streams `body` into the primary store as a new pending file of `upload.owner`. `onPending`
    * runs once the record exists, before any byte is stored (a task notes its outputs there). On
    * any failure nothing is left: no blob, no record.
+   *
+   * `reserve`: bytes the record reserves against the owner's quota, when the caller knows the
+   * body can't be larger than that plus what it reserved already (a request's Content-Length);
+   * past the quota it is refused (QuotaExceeded) before a byte is read. Left out, the size is
+   * unknown: the body is cut off, and nothing kept, once it outgrows what the quota leaves.
    */
   async store(
     upload: NewUpload,
     body: Readable,
-    options: { signal?: AbortSignal; onPending?: (record: FileRecord) => Promise<void> } = {},
+    options: { signal?: AbortSignal; onPending?: (record: FileRecord) => Promise<void>; reserve?: number } = {},
   ): Promise<StoredFile> {
     const store = this.deps.stores.primary;
     // The record names this process: if it dies mid-upload, the sweep knows the upload stopped.
-    const record = await this.createPending(upload, { upload_instance: this.deps.instance ?? null });
+    const { record, room } = await this.createPending(upload, { upload_instance: this.deps.instance ?? null, size: options.reserve ?? 0 });
     try {
       await options.onPending?.(record);
-      const { size, sha256 } = await putHashed(store, record.key, body, { signal: options.signal, contentType: upload.contentType });
+      const bytes = room && options.reserve === undefined ? pipeline(body, quotaMeter(room), () => undefined) : body;
+      const { size, sha256 } = await putHashed(store, record.key, bytes, { signal: options.signal, contentType: upload.contentType });
       return { record, size, sha256 };
     } catch (err) {
       // A failed put leaves nothing in the store (puts are atomic): only the record goes.
@@ -145,13 +154,14 @@ export class Files {
    * presigned PUT), with what the client announced and when it expires.
    */
   async expect(upload: NewUpload, announced: { size?: number; sha256?: string; expiresAt?: Date; partSize?: number } = {}): Promise<FileRecord> {
-    return this.createPending(upload, {
+    // The announced size is reserved against the owner's quota (refused past it).
+    const { record } = await this.createPending(upload, {
       size: announced.size ?? 0,
       sha256: announced.sha256 ?? null,
       expires_at: announced.expiresAt?.toISOString() ?? null,
-      lifetime_ms: upload.lifetimeMs ?? null,
       part_size: announced.partSize ?? null,
     });
+    return record;
   }
 
   /** Keeps an expected file's upload from being swept before `expiresAt` (a client still at work). */
@@ -210,21 +220,23 @@ export class Files {
     return this.deps.catalog.setLifetime(ids, lifetimeMs);
   }
 
-  private createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1]): Promise<FileRecord> {
+  /** A pending record reserving `extra.size` bytes and one file of the owner's quota (when it has one). */
+  private async createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1] = {}): Promise<{ record: FileRecord; room?: Room }> {
     const id = newFileId();
     if (upload.lifetimeMs) extra = { ...extra, lifetime_ms: upload.lifetimeMs };
-    return this.deps.catalog.createPending(
-      {
-        id,
-        owner: upload.owner,
-        originalName: cleanOriginalName(upload.originalName),
-        name: sanitizeFilename(upload.originalName),
-        contentType: upload.contentType,
-        store: this.deps.stores.primary.driver,
-        key: storeKeyFor(id),
-      },
-      extra,
-    );
+    const file = {
+      id,
+      owner: upload.owner,
+      originalName: cleanOriginalName(upload.originalName),
+      name: sanitizeFilename(upload.originalName),
+      contentType: upload.contentType,
+      store: this.deps.stores.primary.driver,
+      key: storeKeyFor(id),
+    };
+    const { quotas, catalog } = this.deps;
+    if (!quotas) return { record: await catalog.createPending(file, extra) };
+    const { result, room } = await quotas.reserve(upload.owner, extra.size ?? 0, (db) => catalog.createPending(file, extra, db));
+    return { record: result, room };
   }
 
   /**
@@ -246,13 +258,16 @@ export class Files {
   }
 
   private async markReady(owner: string, items: StoredBlob[], db?: Kysely<Database>): Promise<string> {
-    const { onReady } = this.deps;
+    const { onReady, quotas } = this.deps;
     if (db) {
-      const at = await markFilesReady(db, owner, items);
+      // Files larger than they reserved are checked against the owner's quota (refused past it).
+      const at = quotas ? await quotas.settle(db, owner, items, (trx) => markFilesReady(trx, owner, items)) : await markFilesReady(db, owner, items);
       if (onReady && items.length > 0) await onReady(db, items.map((i) => i.id));
       return at;
     }
-    if (items.length === 1 && !onReady) return markFilesReady(this.deps.db, owner, items);
+    if (items.length === 1 && !onReady) {
+      return quotas ? quotas.settle(this.deps.db, owner, items, (on) => markFilesReady(on, owner, items)) : markFilesReady(this.deps.db, owner, items);
+    }
     return this.deps.db.transaction().execute((trx) => this.markReady(owner, items, trx));
   }
 

@@ -1,4 +1,5 @@
 import { type Request, type RequestHandler, Router } from 'express';
+import type { FileRecord } from '../catalog/files';
 import type { Config } from '../config';
 import { BadRequest, Busy, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import type { Files } from '../files/files';
@@ -39,11 +40,11 @@ export function tusRouter({ uploads, uploadSlots, files, tus }: TusRouteDeps): R
     next();
   };
 
-  const pass = (req: Request, res: Parameters<RequestHandler>[1], lifetimeMs?: number) => {
+  const pass = (req: Request, res: Parameters<RequestHandler>[1], created?: FileRecord) => {
     // The tus server matches the full path; the router saw it without its `/v1` mount.
     req.url = req.originalUrl;
     const checksum = req.headers['upload-checksum'];
-    return tus.handle(req, res, { owner: req.owner, checksum: typeof checksum === 'string' ? checksum : undefined, lifetimeMs, log: req.log });
+    return tus.handle(req, res, { owner: req.owner, checksum: typeof checksum === 'string' ? checksum : undefined, log: req.log, created });
   };
 
   router.options('/tus', (req, res) => {
@@ -70,7 +71,11 @@ export function tusRouter({ uploads, uploadSlots, files, tus }: TusRouteDeps): R
         throw new UnsupportedMediaType(`Files of type ${type} are not accepted (allowed: ${allowed.join(', ')}).`, 'unsupported_file_type');
       }
     }
-    await pass(req, res, lifetimeMs);
+    // The size is reserved against the owner's quota first: past it, 413 quota_exceeded.
+    const created = await tus.expect(req.owner, meta, Number(length), lifetimeMs);
+    await pass(req, res, created);
+    // Refused by the tus server: no upload was made, and the reservation goes with the record.
+    if (res.statusCode !== 201) await files.discard(created);
   });
 
   /** The caller's upload, still pending; a finished one is answered here (HEAD) or refused. */

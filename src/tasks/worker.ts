@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { StoredBlob } from '../catalog/files';
 import { isDatabaseUnavailable } from '../catalog/unavailable';
+import { QuotaExceeded } from '../errors';
 import type { BlobRef, Files } from '../files/files';
 import type { TaskMetrics } from '../metrics/metrics';
 import type { TaskQueue } from './queue';
@@ -223,7 +224,8 @@ export class Worker {
       } else if (reason instanceof LeaseLost) {
         taskLog.warn({ outcome: 'lost', reason: reason.message }, 'task stopped: cancelled or reclaimed');
         finished('lost');
-      } else if (err instanceof TaskFailure) {
+      } else if (err instanceof TaskFailure || err instanceof QuotaExceeded) {
+        // An output past the owner's quota: retrying can't make room.
         await this.record(() => queue.fail(task, this.id, { code: err.code, message: err.message }), taskLog);
         taskLog.info({ outcome: 'failed', code: err.code, durationMs: Date.now() - started }, err.message);
         finished('failed');
