@@ -50,6 +50,12 @@ async function deployment(extra: Record<string, string> = {}) {
 it('a `stowage worker` deletes files once their lifetime is up, tus uploads included, and keeps the rest', async () => {
   const d = await deployment({ SWEEP_INTERVAL: '1s' });
   const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const refused = await d.api('/v1/tus', {
+    method: 'POST',
+    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '5', 'Upload-Metadata': `filename ${b64('t.txt')},expiresIn ${b64('forever')}` },
+  });
+  expect([refused.status, ((await refused.json()) as { error: { code: string } }).error.code]).toEqual([400, 'invalid_expires_in']);
+  expect(((await (await d.api('/v1/files')).json()) as { files: unknown[] }).files).toEqual([]);
   const created = await d.api('/v1/tus', {
     method: 'POST',
     headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '5', 'Upload-Metadata': `filename ${b64('t.txt')},expiresIn ${b64('1s')}` },
