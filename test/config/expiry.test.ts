@@ -20,4 +20,10 @@ describe('REPORT_TTL and SWEEP_INTERVAL', () => {
       'SWEEP_INTERVAL: "10ms" must be a duration of at least 1s (e.g. 1m)',
     ]);
   });
+
+  it('need two PostgreSQL connections per process: the sweep holds one for its lock', () => {
+    expect(configProblems({ DATABASE_URL: 'postgres://db.internal/stowage', DATABASE_POOL_SIZE: '1' }, cwd)).toEqual([
+      'DATABASE_POOL_SIZE: "1" must be at least 2 connections (the expiry sweep holds one for its lock while it works on another)',
+    ]);
+  });
 });

@@ -6,6 +6,7 @@ import request from 'supertest';
 import { FileCatalog } from '../../src/catalog/files';
 import { sweepExpired } from '../../src/expiry/sweeper';
 import { Files } from '../../src/files/files';
+import { sweepExpiredUploads } from '../../src/uploads/pending-sweeper';
 import { ServiceMetrics } from '../../src/metrics/metrics';
 import { expirySweepDeps } from '../../src/resources';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
@@ -184,6 +185,14 @@ describe('direct uploads with a lifetime', () => {
     const done = await t.http().post(`/v1/uploads/${file.id}/complete`);
     expect(done.body.status).toBe('ready');
     expect(Date.parse(done.body.expiresAt) - Date.parse(done.body.updatedAt)).toBe(10 * 86_400_000);
+
+    // A direct upload with a lifetime that is never completed is still swept once its own deadline passes.
+    const abandoned = await t.http().post('/v1/uploads').send({ name: 'a.bin', size: 10, contentType: 'application/octet-stream', expiresIn: '30d' });
+    expect(await sweepExpiredUploads({ files: t.files, log: t.logs.log }, new Date(Date.now() + 86_400_000))).toBe(1);
+    expect((await t.http().get(`/v1/files/${abandoned.body.file.id}`)).status).toBe(404);
+    // And the expiry sweep leaves the completed file alone until its time.
+    expect(await sweep(t)).toMatchObject({ expired: 0, removed: 0 });
+    expect((await t.http().get(done.body.links.content)).status).toBe(200);
   });
 });
 
