@@ -40,7 +40,15 @@ export function filesRouter(deps: FilesRouteDeps): Router {
   });
 
   router.patch('/files/:id', express.json({ limit: '16kb' }), async (req, res) => {
-    res.json(presentFile(await files.update(req.owner, req.params.id, parseUpdate(req.body))));
+    let update: FileUpdate;
+    try {
+      update = parseUpdate(req.body);
+    } catch (err) {
+      // Another owner's file answers as an id that never existed, whatever the body.
+      if (!(await files.get(req.owner, req.params.id))) throw new NotFound('No file with that id.');
+      throw err;
+    }
+    res.json(presentFile(await files.update(req.owner, req.params.id, update)));
   });
 
   const content = downloadContent(deps);
