@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { StoreTotals } from '../catalog/files';
 import type { CatalogDb } from '../catalog/database';
 import { withSweepLock } from '../catalog/sweep-lock';
+import { isDatabaseUnavailable } from '../catalog/unavailable';
 import type { ExpiredHook, Files } from '../files/files';
 import { every, type Periodic } from '../housekeeping';
 
@@ -72,5 +73,11 @@ async function expireAndRemove({ files, log, onExpired }: ExpirySweepDeps, now: 
 
 /** Sweeps now and every `intervalMs` (SWEEP_INTERVAL) in the background; `stop` waits for a sweep in progress. */
 export function startExpirySweeper(deps: ExpirySweepDeps & { intervalMs: number }): Periodic {
-  return every(deps.intervalMs, () => sweepExpired(deps), deps.log, 'expiry sweep');
+  const run = () =>
+    sweepExpired(deps).catch((err: unknown) => {
+      // An outage the catalog comes back from: the next sweep does what this one could not.
+      if (!isDatabaseUnavailable(err)) throw err;
+      deps.log.warn({ err }, 'the database is unavailable: the expiry sweep waits for its next run');
+    });
+  return every(deps.intervalMs, run, deps.log, 'expiry sweep');
 }
