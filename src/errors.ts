@@ -45,6 +45,13 @@ export class Gone extends AppError {
   }
 }
 
+/** 410: a file past its lifetime (`expiresAt`), its bytes being removed by the expiry sweep. */
+export class FileExpired extends Gone {
+  constructor(at: string | null) {
+    super(`The file expired${at ? ` at ${at}` : ''} and is being deleted.`, 'file_expired');
+  }
+}
+
 export class TooManyRequests extends AppError {
   constructor(message: string, code = 'too_many_requests') {
     super(429, code, message);

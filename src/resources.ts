@@ -17,7 +17,8 @@ import { JwtVerifier } from './auth/jwt';
 import { Links } from './auth/links';
 import { Sessions } from './auth/sessions';
 import { Signer } from './auth/signed-tokens';
-import { Files } from './files/files';
+import { type ExpiredHook, Files } from './files/files';
+import { type ExpirySweepDeps, startExpirySweeper } from './expiry/sweeper';
 import { every, type Periodic } from './housekeeping';
 import { newInstance } from './instance';
 import type { ScratchPlaces } from './leftovers';
@@ -112,7 +113,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId, instances);
   const reportThreads = new ReportThreads({ maxHeapMb: config.reports.threadMaxHeapMb, maxOutputBytes: config.reports.maxOutputBytes });
   const handlers: Record<string, TaskHandler> = {
-    [REPORT_TASK]: reportHandler({ files, threads: reportThreads, sourceLimits: config.reports.source, tempDir: workDir, log }),
+    [REPORT_TASK]: reportHandler({ files, threads: reportThreads, sourceLimits: config.reports.source, tempDir: workDir, ttlMs: config.expiry.reportTtlMs, log }),
     ...(stores.mirror && { [MIRROR_TASK]: mirrorHandler({ stores, catalog, log }) }),
   };
   const keys = new ApiKeys(db);
@@ -202,4 +203,31 @@ export function createPeriodicDoctor(resources: Resources, config: Config, log: 
     graceMs: DEFAULT_GRACE_MS,
     onReport: (r) => metrics?.doctorRun(r),
   });
+}
+
+/**
+ * What the expiry sweep runs with. `onExpired` runs in the transaction that makes files
+ * `expired`: the one place a `file.expired` event is to be recorded. Without `removeFiles` (a web
+ * process whose workers run elsewhere) it only refreshes the storage gauges.
+ */
+export function expirySweepDeps(
+  resources: Resources,
+  config: Config,
+  log: Logger,
+  options: { metrics?: ServiceMetrics; removeFiles?: boolean; onExpired?: ExpiredHook } = {},
+): ExpirySweepDeps {
+  return {
+    files: resources.files,
+    db: resources.db,
+    log,
+    machineId: config.placement?.machineId,
+    onExpired: options.onExpired,
+    onTotals: options.metrics && ((totals) => options.metrics!.storeTotals(totals)),
+    removeFiles: options.removeFiles,
+  };
+}
+
+/** The expiry sweep every SWEEP_INTERVAL, from now: with the workers (`serve` with WORKERS>0, `stowage worker`). */
+export function startExpiry(resources: Resources, config: Config, log: Logger, options: Parameters<typeof expirySweepDeps>[3] = {}): Periodic {
+  return startExpirySweeper({ ...expirySweepDeps(resources, config, log, options), intervalMs: config.expiry.sweepIntervalMs });
 }

@@ -27,6 +27,7 @@ export const ROUTE_TABLE: Record<string, Access> = {
   'POST /v1/files': 'write',
   'GET /v1/files': 'read',
   'GET /v1/files/:id': 'read',
+  'PATCH /v1/files/:id': 'write',
   'DELETE /v1/files/:id': 'write',
   'GET /v1/files/:id/content': 'read',
   'HEAD /v1/files/:id/content': 'read',

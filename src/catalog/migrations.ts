@@ -198,6 +198,23 @@ const migrations: Record<string, Migration> = {
       await sql`drop table tus_hashes`.execute(db);
     },
   },
+  // A ready file's lifetime (`expiresAt` in the API), apart from `expires_at` (when a still
+  // pending direct or tus upload is swept): the lifetime asked at upload waits in `lifetime_ms`
+  // until the file is published, then `delete_at` = publish time + lifetime. Custom metadata too.
+  '2026-12-12-001-file-expiry': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('files').addColumn('lifetime_ms', 'bigint').execute();
+      await db.schema.alterTable('files').addColumn('delete_at', 'varchar(32)').execute();
+      await db.schema.alterTable('files').addColumn('metadata', 'text').execute();
+      await db.schema.createIndex('files_status_delete_at').on('files').columns(['status', 'delete_at']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('files_status_delete_at').execute();
+      await db.schema.alterTable('files').dropColumn('metadata').execute();
+      await db.schema.alterTable('files').dropColumn('delete_at').execute();
+      await db.schema.alterTable('files').dropColumn('lifetime_ms').execute();
+    },
+  },
   // Per-owner quotas set by the operator (null: the QUOTA_* default), and one row per owner
   // whose uploads take it in turn (locked while one reserves), so concurrent uploads on any
   // instance can't overshoot. Usage itself is summed from `files` (the index covers the sum).

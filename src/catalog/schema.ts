@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 
-export type FileStatus = 'pending' | 'ready' | 'missing' | 'failed';
+/** `expired`: past its `delete_at`, its bytes being removed by the expiry sweep (never readable again). */
+export type FileStatus = 'pending' | 'ready' | 'missing' | 'failed' | 'expired';
 
 /** Times are ISO-8601 UTC strings: they sort as text and read the same on SQLite and PostgreSQL. */
 export interface FilesTable {
@@ -27,6 +28,12 @@ export interface FilesTable {
   /** A direct upload in parts: the object store's multipart upload id, and the size of each part but the last. */
   multipart_upload_id: string | null;
   part_size: number | null;
+  /** The lifetime asked for at upload, applied when the file is published (`delete_at`); null: none. */
+  lifetime_ms: number | string | null;
+  /** When a ready file expires (the API's `expiresAt`); null: kept until deleted. */
+  delete_at: string | null;
+  /** Custom metadata: a JSON object of strings; null: none. */
+  metadata: string | null;
   created_at: string;
   updated_at: string;
 }

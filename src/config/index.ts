@@ -16,6 +16,7 @@ import { shownValue } from './redact';
 import { authFields, type AuthSettings, readAuth } from './auth';
 import { proxyFields, readTrustProxy, type TrustProxy } from './proxy';
 import { httpFields, type HttpSettings, readHttp } from './http';
+import { expiryFields, type ExpirySettings, readExpiry } from './expiry';
 
 const byteSize = z
   .string()
@@ -123,6 +124,7 @@ const schema = z.object({
   ...objectStorageFields({ byteSize, positiveInt }),
   ...authFields({ positiveInt }),
   ...httpFields({ positiveInt }),
+  ...expiryFields(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (it guards GET /metrics)').optional(),
   STORE_CHECK_INTERVAL: z
     .string()
@@ -227,6 +229,8 @@ export interface Config {
       maxSharedStringsBytes: number;
     };
   };
+  /** File lifetimes: REPORT_TTL, and how often the expiry sweep runs (SWEEP_INTERVAL). */
+  expiry: ExpirySettings;
   /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
   metricsToken?: string;
   /** How often `/readyz`'s store check is refreshed in the background (STORE_CHECK_INTERVAL). */
@@ -337,6 +341,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
         maxSharedStringsBytes: e.REPORT_SOURCE_MAX_SHARED_STRINGS_BYTES,
       },
     },
+    expiry: readExpiry(e),
     metricsToken: e.METRICS_TOKEN,
     storeCheckIntervalMs: e.STORE_CHECK_INTERVAL,
     doctorIntervalMs: e.DOCTOR_INTERVAL,

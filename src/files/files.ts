@@ -2,11 +2,11 @@ import { type Readable, pipeline } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { CatalogDb } from '../catalog/database';
-import { type FileCatalog, type FilePage, type FileRecord, markFilesReady, NotPending, type PendingUpload, type ReadyHook, type StoredBlob } from '../catalog/files';
+import { type FileCatalog, type FileChanges, type FilePage, type FileRecord, markFilesReady, NotPending, type PendingUpload, type ReadyHook, type StoredBlob, type StoreTotals } from '../catalog/files';
 import type { Placement } from '../catalog/placement';
 import type { Database, FileStatus } from '../catalog/schema';
 import { isDatabaseUnavailable } from '../catalog/unavailable';
-import { BlobNotFound, Conflict, FILE_MISSING_MESSAGE, FileElsewhere, FileMissing, NotFound } from '../errors';
+import { BlobNotFound, Conflict, FILE_MISSING_MESSAGE, FileElsewhere, FileExpired, FileMissing, NotFound } from '../errors';
 import { deleteMirrorCopy } from '../mirror/delete';
 import { MirrorFallback } from '../mirror/fallback';
 import { type Quotas, quotaMeter, type Room } from '../quotas/quotas';
@@ -21,6 +21,23 @@ export interface NewUpload {
   /** As the client named it; stored without control and bidi characters, and the display name is a sanitised copy. */
   originalName: string;
   contentType: string;
+  /** How long the file is kept once ready (ms; it then expires); unset: until deleted. */
+  lifetimeMs?: number | null;
+}
+
+/** What `PATCH /v1/files/:id` changes: a new name, metadata (null removes it), when it expires (null: never). */
+export interface FileUpdate {
+  name?: string;
+  metadata?: Record<string, string> | null;
+  expiresAt?: Date | null;
+}
+
+/** Records made `expired` in the sweep's transaction, for work that must go with them (a `file.expired` event). */
+export type ExpiredHook = (records: FileRecord[], trx: Kysely<Database>) => Promise<void>;
+
+/** Whether a file is expired: marked so by the sweep, or ready past its `delete_at` (the sweep has yet to come). */
+export function isExpired(record: Pick<FileRecord, 'status' | 'delete_at'>, now = new Date()): boolean {
+  return record.status === 'expired' || (record.status === 'ready' && record.delete_at !== null && record.delete_at <= now.toISOString());
 }
 
 /** A file whose bytes are stored and measured, its record still `pending` until published. */
@@ -198,9 +215,15 @@ export class Files {
     throw new Error(`The copy of ${source} holds ${size} bytes, not the ${known.size} received.`);
   }
 
+  /** Gives pending files the lifetime they get once published (an upload form's `expiresIn` that came after its files). */
+  setLifetime(ids: string[], lifetimeMs: number): Promise<void> {
+    return this.deps.catalog.setLifetime(ids, lifetimeMs);
+  }
+
   /** A pending record reserving `extra.size` bytes and one file of the owner's quota (when it has one). */
   private async createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1] = {}): Promise<{ record: FileRecord; room?: Room }> {
     const id = newFileId();
+    if (upload.lifetimeMs) extra = { ...extra, lifetime_ms: upload.lifetimeMs };
     const file = {
       id,
       owner: upload.owner,
@@ -343,15 +366,72 @@ export class Files {
     return true;
   }
 
-  /** The owner's file if it can be read: NotFound, 409 `file_pending` or FileMissing otherwise. */
+  /**
+   * Renames a ready file, sets its metadata or when it expires. NotFound when the owner has no
+   * such file; 409 when it is not ready (`file_pending`, `file_expired`, `file_not_ready`).
+   */
+  async update(owner: string, id: string, update: FileUpdate): Promise<FileRecord> {
+    const changes: FileChanges = {};
+    if (update.name !== undefined) Object.assign(changes, { name: sanitizeFilename(update.name), original_name: cleanOriginalName(update.name) });
+    if (update.metadata !== undefined) changes.metadata = update.metadata === null ? null : JSON.stringify(update.metadata);
+    if (update.expiresAt !== undefined) changes.delete_at = update.expiresAt?.toISOString() ?? null;
+    const changed = await this.deps.catalog.change(owner, id, changes);
+    if (changed) return changed;
+    const record = await this.get(owner, id);
+    if (!record) throw new NotFound('No file with that id.');
+    if (record.status === 'pending') throw new Conflict('The file is still being uploaded: change it once it is ready.', 'file_pending');
+    if (isExpired(record)) throw new Conflict(`The file expired${record.delete_at ? ` at ${record.delete_at}` : ''} and is being deleted: it can no longer be changed.`, 'file_expired');
+    throw new Conflict(`The file is ${record.status}: only a ready file can be changed.`, 'file_not_ready');
+  }
+
+  /**
+   * Turns ready files past their `expiresAt` into `expired` records (no longer listed or
+   * downloadable), at most `limit`, in one transaction with `onExpired`. Resolves with them.
+   */
+  expireDue(now: Date, limit: number, onExpired?: ExpiredHook): Promise<FileRecord[]> {
+    return this.deps.db.transaction().execute(async (trx) => {
+      const records = await this.deps.catalog.expireDue(trx, now, limit);
+      if (records.length > 0 && onExpired) await onExpired(records, trx);
+      return records;
+    });
+  }
+
+  /** Expired records whose bytes (then records) are still to be removed, for the expiry sweep. */
+  expiredRecords(limit: number): Promise<FileRecord[]> {
+    return this.deps.catalog.expired(limit);
+  }
+
+  /**
+   * Removes an expired file: its blob, then its mirror copy, then its record (only while still
+   * `expired`). The record goes last, as the note of what is left to do: a crash or a failure at
+   * any step leaves it for the next sweep, which repeats what was done already harmlessly.
+   */
+  async removeExpired(record: FileRecord, log: Logger): Promise<void> {
+    await this.deps.stores.get(record.store).delete(record.key);
+    const { mirror } = this.deps.stores;
+    if (mirror && record.store !== mirror.driver) await mirror.delete(record.key);
+    await this.deps.catalog.delete({ id: record.id, status: 'expired' });
+    log.info({ event: 'file.expired', fileId: record.id, owner: record.owner, store: record.store, size: Number(record.size) }, 'expired file deleted');
+  }
+
+  /** Ready files and their bytes per store, from one aggregate query (the storage gauges). */
+  storeTotals(): Promise<StoreTotals> {
+    return this.deps.catalog.storeTotals();
+  }
+
+  /** The owner's file if it can be read: NotFound, 409 `file_pending`, 410 `file_expired` or FileMissing otherwise. */
   async readable(owner: string, id: string): Promise<FileRecord> {
     const record = await this.get(owner, id);
     if (!record) throw new NotFound('No file with that id.');
     switch (record.status) {
       case 'ready':
+        // Past its time, it is expired even before the sweep says so.
+        if (isExpired(record)) throw new FileExpired(record.delete_at);
         return record;
       case 'pending':
         throw new Conflict('The file is still being uploaded.', 'file_pending');
+      case 'expired':
+        throw new FileExpired(record.delete_at);
       case 'missing':
       case 'failed':
         throw new FileMissing(record.status_message ?? FILE_MISSING_MESSAGE);
@@ -412,7 +492,8 @@ export class Files {
 
   private async missing(record: FileRecord, log: Logger, cause?: unknown): Promise<FileMissing> {
     log.error({ fileId: record.id, key: record.key, store: record.store, err: cause }, 'file missing from storage');
-    await this.deps.catalog.setStatus(record.id, 'missing', FILE_MISSING_MESSAGE);
+    // Only from ready: a file that expired meanwhile (its blob removed by the sweep) stays expired.
+    await this.deps.catalog.setStatus(record.id, 'missing', FILE_MISSING_MESSAGE, 'ready');
     return new FileMissing(FILE_MISSING_MESSAGE);
   }
 }

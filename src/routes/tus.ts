@@ -3,10 +3,12 @@ import type { FileRecord } from '../catalog/files';
 import type { Config } from '../config';
 import { BadRequest, Busy, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import type { Files } from '../files/files';
+import { lifetimeFrom } from '../files/lifetime';
 import { typeAllowed } from '../uploads/content-types';
 import { uploadLimitsFor } from '../uploads/limits';
 import { announced, type TusUploads } from '../uploads/tus/tus-uploads';
 import type { UploadSlots } from '../uploads/upload-slots';
+import { requestLifetime } from './upload';
 
 export interface TusRouteDeps {
   uploads: Config['uploads'];
@@ -61,6 +63,8 @@ export function tusRouter({ uploads, uploadSlots, files, tus }: TusRouteDeps): R
     if (Number(length) > limits.maxBytes) {
       throw new PayloadTooLarge(`The file is larger than the limit of ${limits.maxBytes} bytes${req.principal?.upload ? ' of this upload link' : ' (MAX_UPLOAD_BYTES)'}.`, 'file_too_large');
     }
+    // An upload link's lifetime, else the metadata's `expiresIn`, else the Stowage-Expires-In header.
+    const lifetimeMs = meta.expiresIn !== undefined && !req.principal?.upload?.lifetimeMs ? lifetimeFrom(meta.expiresIn, 'Upload-Metadata expiresIn') : requestLifetime(req);
     const type = meta.filetype || 'application/octet-stream';
     for (const allowed of [uploads.allowedContentTypes, req.principal?.upload?.allowedTypes ?? []]) {
       if (allowed.length > 0 && !typeAllowed(allowed, type)) {
@@ -68,7 +72,7 @@ export function tusRouter({ uploads, uploadSlots, files, tus }: TusRouteDeps): R
       }
     }
     // The size is reserved against the owner's quota first: past it, 413 quota_exceeded.
-    const created = await tus.expect(req.owner, meta, Number(length));
+    const created = await tus.expect(req.owner, meta, Number(length), lifetimeMs);
     await pass(req, res, created);
     // Refused by the tus server: no upload was made, and the reservation goes with the record.
     if (res.statusCode !== 201) await files.discard(created);

@@ -32,7 +32,12 @@ export class StoreStorageEngine implements StorageEngine {
   private readonly reserved = new WeakSet<Request>();
 
   constructor(
-    private readonly deps: { files: Files; log: Logger },
+    private readonly deps: {
+      files: Files;
+      log: Logger;
+      /** The lifetime of the request's files, from what was read so far (it throws for an invalid one). */
+      lifetimeOf?: (req: Request) => number | undefined;
+    },
   ) {}
 
   _handleFile(req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<UploadedFile>) => void): void {
@@ -41,7 +46,15 @@ export class StoreStorageEngine implements StorageEngine {
       file.stream.resume();
       return callback(reason);
     }
-    const work = this.store(req, file);
+    let lifetimeMs: number | undefined;
+    try {
+      lifetimeMs = this.deps.lifetimeOf?.(req);
+    } catch (err) {
+      // Refused before a byte of this file is stored; multer discards the ones before it.
+      file.stream.resume();
+      return callback(err);
+    }
+    const work = this.store(req, file, lifetimeMs);
     this.track(req, work);
     work.then(
       (info) => callback(null, info),
@@ -120,7 +133,7 @@ export class StoreStorageEngine implements StorageEngine {
     return Number(length);
   }
 
-  private async store(req: Request, file: Express.Multer.File): Promise<StoredFile> {
+  private async store(req: Request, file: Express.Multer.File, lifetimeMs: number | undefined): Promise<StoredFile> {
     // busboy ends a file that hits the size limit early; abort so the truncated part is dropped.
     const controller = new AbortController();
     const onLimit = () => controller.abort(new Error('File size limit reached'));
@@ -148,7 +161,7 @@ export class StoreStorageEngine implements StorageEngine {
     file.stream.pipe(part);
     try {
       const stored = await this.deps.files.store(
-        { owner: req.owner, originalName: file.originalname, contentType: file.mimetype || 'application/octet-stream' },
+        { owner: req.owner, originalName: file.originalname, contentType: file.mimetype || 'application/octet-stream', lifetimeMs },
         part,
         {
           signal: controller.signal,

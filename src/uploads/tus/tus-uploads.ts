@@ -95,9 +95,9 @@ export class TusUploads {
    * quota: made before the tus server takes the request, so a refusal (413 quota_exceeded) is
    * answered as stowage's JSON error and nothing is created.
    */
-  expect(owner: string, meta: { filename?: string; filetype?: string }, size: number): Promise<FileRecord> {
+  expect(owner: string, meta: { filename?: string; filetype?: string }, size: number, lifetimeMs?: number): Promise<FileRecord> {
     return this.deps.files.expect(
-      { owner, originalName: meta.filename || 'upload', contentType: meta.filetype || 'application/octet-stream' },
+      { owner, originalName: meta.filename || 'upload', contentType: meta.filetype || 'application/octet-stream', lifetimeMs },
       { size, expiresAt: new Date(Date.now() + this.deps.expiryMs) },
     );
   }
@@ -260,8 +260,8 @@ export class TusUploads {
   }
 }
 
-/** The `filename` and `filetype` a creation request announces, undefined when its metadata is malformed. */
-export function announced(header: string | undefined): { filename?: string; filetype?: string } | undefined {
+/** The `filename`, `filetype` and `expiresIn` a creation request announces, undefined when its metadata is malformed. */
+export function announced(header: string | undefined): { filename?: string; filetype?: string; expiresIn?: string } | undefined {
   const metadata = parseUploadMetadata(header);
-  return metadata && { filename: metadata.filename, filetype: metadata.filetype };
+  return metadata && { filename: metadata.filename, filetype: metadata.filetype, expiresIn: metadata.expiresIn };
 }
