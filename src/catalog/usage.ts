@@ -133,12 +133,13 @@ export class QuotaOverrides {
 /** A stored file's record as `usage --verify` checks it. */
 export type CountedRecord = { id: string; owner: string; store: string; key: string; size: number; machine_id: string | null };
 
-/** Records that count as stored (not pending, not failed), by id, a page after `after` at a time. */
+/** Records whose blobs `usage --verify` checks (not pending, failed or expired), by id, a page after `after` at a time. */
 export async function countedRecords(db: Kysely<Database>, page: { owner?: string; after?: string; limit: number }): Promise<CountedRecord[]> {
   let query = db
     .selectFrom('files')
     .select(['id', 'owner', 'store', 'key', 'size', 'machine_id'])
-    .where('status', 'not in', ['pending', 'failed']);
+    // An expired record's blob may already be gone: the expiry sweep deletes the record next.
+    .where('status', 'not in', ['pending', 'failed', 'expired']);
   if (page.owner !== undefined) query = query.where('owner', '=', page.owner);
   if (page.after !== undefined) query = query.where('id', '>', page.after);
   const rows = await query.orderBy('id').limit(page.limit).execute();
