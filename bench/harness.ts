@@ -84,7 +84,8 @@ export function request(
   });
 }
 
-export function multipart(filename: string, size: number, block: Buffer) {
+/** A multipart form of one file: `block` repeated to `size` bytes, or the file at `file` (of `size` bytes) read as it is sent. */
+export function multipart(filename: string, size: number, block: Buffer, file?: string) {
   // Shaped like Chrome's (38 characters; curl sends 46). The length matters: the parser's boundary
   // search skips ahead by up to the boundary's length, so a short made-up one would cost more.
   const boundary = '----WebKitFormBoundary7MA4YWxkTrZu0gWx';
@@ -95,13 +96,24 @@ export function multipart(filename: string, size: number, block: Buffer) {
   return {
     contentType: `multipart/form-data; boundary=${boundary}`,
     length: head.length + size + tail.length,
-    body: () => repeatedBody(block, size / block.length, head, tail),
+    body: () => (file ? fileBody(file, head, tail) : repeatedBody(block, size / block.length, head, tail)),
   };
 }
 
-/** POSTs one file of `size` bytes (`block` repeated) to stowage's API; resolves with its id. */
-export async function uploadToStowage(port: number, name: string, size: number, block: Buffer, agent?: http.Agent): Promise<string> {
-  const form = multipart(name, size, block);
+function fileBody(file: string, head: Buffer, tail: Buffer): Readable {
+  return Readable.from(
+    (async function* () {
+      yield head;
+      yield* fs.createReadStream(file);
+      yield tail;
+    })(),
+    { objectMode: false },
+  );
+}
+
+/** POSTs one file of `size` bytes (`block` repeated, or read from `file`) to stowage's API; resolves with its id. */
+export async function uploadToStowage(port: number, name: string, size: number, block: Buffer, agent?: http.Agent, file?: string): Promise<string> {
+  const form = multipart(name, size, block, file);
   const res = await request({
     host: '127.0.0.1', port, method: 'POST', path: '/v1/files', agent,
     headers: { 'content-type': form.contentType, 'content-length': form.length },

@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { Upload } from 'tus-js-client';
 import { ROOT, type Child, mbps, peakRssMb, repeatedBody, request, startChild, table, uploadToStowage } from './harness';
 
@@ -20,12 +22,15 @@ function startStowage(dir: string): Promise<Child> {
   });
 }
 
-/** tus-js-client in Node, reading a stream (as from a file) in 8 MiB PATCHes; resolves with the file id. */
-function uploadWithTus(port: number, size: number): Promise<string> {
+/**
+ * tus-js-client in Node given a file, as a Node user does: from an fs.ReadStream it reads each
+ * 8 MiB PATCH's slice by path as it sends it (a plain stream would be buffered a chunk at a time).
+ * Resolves with the file id.
+ */
+function uploadWithTus(port: number, file: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const upload = new Upload(repeatedBody(BLOCK, size / BLOCK.length), {
+    const upload = new Upload(fs.createReadStream(file), {
       endpoint: `http://127.0.0.1:${port}/v1/tus`,
-      uploadSize: size,
       chunkSize: CHUNK,
       metadata: { filename: 'big.bin', filetype: 'application/octet-stream' },
       retryDelays: [],
@@ -36,12 +41,12 @@ function uploadWithTus(port: number, size: number): Promise<string> {
   });
 }
 
-async function run(side: Side): Promise<Run> {
+async function run(side: Side, file: string): Promise<Run> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stowage-bench-tus-'));
   const child = await startStowage(dir);
   try {
     const t = performance.now();
-    const id = side === 'tus' ? await uploadWithTus(child.port, GiB) : await uploadToStowage(child.port, 'big.bin', GiB, BLOCK);
+    const id = side === 'tus' ? await uploadWithTus(child.port, file) : await uploadToStowage(child.port, 'big.bin', GiB, BLOCK, undefined, file);
     const ms = performance.now() - t;
     const record = await request({ host: '127.0.0.1', port: child.port, path: `/v1/files/${id}` });
     const { size, status } = JSON.parse(record.body) as { size: number; status: string };
@@ -64,8 +69,16 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 export async function runTusBench(repeats = 3): Promise<void> {
   console.log(`\n## 1 GiB resumable (tus) upload against a plain upload (volume store), medians of ${repeats}`);
   const runs: Record<Side, Run[]> = { plain: [], tus: [] };
-  for (let i = 0; i < repeats; i++) {
-    for (const side of (i % 2 ? ['tus', 'plain'] : ['plain', 'tus']) as Side[]) runs[side].push(await run(side));
+  // Both sides read the same file (from the page cache after the first run).
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stowage-bench-tus-file-'));
+  const file = path.join(dir, 'big.bin');
+  try {
+    await pipeline(repeatedBody(BLOCK, GiB / BLOCK.length), fs.createWriteStream(file));
+    for (let i = 0; i < repeats; i++) {
+      for (const side of (i % 2 ? ['tus', 'plain'] : ['plain', 'tus']) as Side[]) runs[side].push(await run(side, file));
+    }
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
   }
   const speed = (side: Side) => median(runs[side].map((r) => r.mbps));
   const rss = (side: Side) => Math.max(...runs[side].map((r) => r.rss));

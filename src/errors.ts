@@ -45,6 +45,13 @@ export class Gone extends AppError {
   }
 }
 
+/** 410: a file past its lifetime (`expiresAt`), its bytes being removed by the expiry sweep. */
+export class FileExpired extends Gone {
+  constructor(at: string | null) {
+    super(`The file expired${at ? ` at ${at}` : ''} and is being deleted.`, 'file_expired');
+  }
+}
+
 export class TooManyRequests extends AppError {
   constructor(message: string, code = 'too_many_requests') {
     super(429, code, message);
@@ -102,6 +109,16 @@ export class UploadElsewhere extends AppError {
 export class PayloadTooLarge extends AppError {
   constructor(message: string, code = 'payload_too_large') {
     super(413, code, message);
+  }
+}
+
+/**
+ * 413: the upload would take its owner past their quota (QUOTA_BYTES, QUOTA_FILES, or the
+ * owner's own from `stowage quotas set`). Nothing of it is kept.
+ */
+export class QuotaExceeded extends PayloadTooLarge {
+  constructor(message: string) {
+    super(message, 'quota_exceeded');
   }
 }
 

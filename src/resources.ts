@@ -17,7 +17,8 @@ import { JwtVerifier } from './auth/jwt';
 import { Links } from './auth/links';
 import { Sessions } from './auth/sessions';
 import { Signer } from './auth/signed-tokens';
-import { Files } from './files/files';
+import { type ExpiredHook, Files } from './files/files';
+import { type ExpirySweepDeps, startExpirySweeper } from './expiry/sweeper';
 import { every, type Periodic } from './housekeeping';
 import { newInstance } from './instance';
 import type { ScratchPlaces } from './leftovers';
@@ -25,6 +26,7 @@ import { FileSystemStore } from './storage/filesystem';
 import type { ServiceMetrics, TaskMetrics } from './metrics/metrics';
 import { MIRROR_TASK, mirrorOnReady } from './mirror/enqueue';
 import { mirrorHandler } from './mirror/handler';
+import { Quotas } from './quotas/quotas';
 import { Readiness } from './readiness';
 import { ReportThreads } from './reports/thread-pool';
 import type { Store } from './storage/store';
@@ -55,6 +57,8 @@ export interface Resources {
   catalog: FileCatalog;
   /** The lifecycle of a file: store, publish, discard, delete, open. */
   files: Files;
+  /** Owners' quotas and usage (QUOTA_BYTES, QUOTA_FILES, `stowage quotas`). */
+  quotas: Quotas;
   queue: TaskQueue;
   directUploads: DirectUploads;
   /** Resumable uploads (tus) at /v1/tus. */
@@ -111,6 +115,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const settings = config.database;
   const wakeups = settings.kind === 'postgres' && isPostgres(db) ? postgresWakeups(db, settings, log) : undefined;
   const catalog = new FileCatalog(db, config.placement);
+  const quotas = new Quotas(db, config.quotas);
   const events = new WebhookEvents({ defaultEndpoint: config.webhooks.endpoint !== undefined, taskKinds: [REPORT_TASK] });
   const mirrorHook = mirrorOnReady(stores);
   // Every publish asks the catalog for the owner's endpoints: one added by the CLI counts at once.
@@ -118,12 +123,12 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     await mirrorHook?.(trx, fileIds);
     await events.fileReady(trx, fileIds);
   };
-  const files = new Files({ db, catalog, stores, onReady, placement: config.placement, instance: instance.id, events });
+  const files = new Files({ db, catalog, stores, onReady, placement: config.placement, instance: instance.id, quotas, events });
   const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId, instances, events.taskFinished);
   const webhooks = new Webhooks(db, config.webhooks, queue);
   const reportThreads = new ReportThreads({ maxHeapMb: config.reports.threadMaxHeapMb, maxOutputBytes: config.reports.maxOutputBytes });
   const handlers: Record<string, TaskHandler> = {
-    [REPORT_TASK]: reportHandler({ files, threads: reportThreads, sourceLimits: config.reports.source, tempDir: workDir, log }),
+    [REPORT_TASK]: reportHandler({ files, threads: reportThreads, sourceLimits: config.reports.source, tempDir: workDir, ttlMs: config.expiry.reportTtlMs, log }),
     ...(stores.mirror && { [MIRROR_TASK]: mirrorHandler({ stores, catalog, log }) }),
     [WEBHOOK_TASK]: webhookHandler({ settings: config.webhooks, endpoint: webhooks.endpoint, log }),
   };
@@ -166,6 +171,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     db,
     catalog,
     files,
+    quotas,
     queue,
     directUploads,
     tus,
@@ -215,4 +221,32 @@ export function createPeriodicDoctor(resources: Resources, config: Config, log: 
     graceMs: DEFAULT_GRACE_MS,
     onReport: (r) => metrics?.doctorRun(r),
   });
+}
+
+/**
+ * What the expiry sweep runs with. `onExpired` runs in the transaction that makes files
+ * `expired`: the one place a `file.expired` event is to be recorded. Without `removeFiles` (a web
+ * process whose workers run elsewhere) it only refreshes the storage gauges.
+ */
+export function expirySweepDeps(
+  resources: Resources,
+  config: Config,
+  log: Logger,
+  options: { metrics?: ServiceMetrics; removeFiles?: boolean; onExpired?: ExpiredHook } = {},
+): ExpirySweepDeps {
+  return {
+    files: resources.files,
+    db: resources.db,
+    log,
+    machineId: config.placement?.machineId,
+    // The owners' webhooks hear of it (`file.expired`) unless the caller takes the hook.
+    onExpired: options.onExpired ?? ((records, trx) => resources.events.fileExpired(records, trx)),
+    onTotals: options.metrics && ((totals) => options.metrics!.storeTotals(totals)),
+    removeFiles: options.removeFiles,
+  };
+}
+
+/** The expiry sweep every SWEEP_INTERVAL, from now: with the workers (`serve` with WORKERS>0, `stowage worker`). */
+export function startExpiry(resources: Resources, config: Config, log: Logger, options: Parameters<typeof expirySweepDeps>[3] = {}): Periodic {
+  return startExpirySweeper({ ...expirySweepDeps(resources, config, log, options), intervalMs: config.expiry.sweepIntervalMs });
 }

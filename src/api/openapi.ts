@@ -8,6 +8,7 @@ import {
   directUploadRequest,
   downloadLinkRequest,
   errorResponse,
+  fileUpdateRequest,
   ownerHeader,
   pageLinkRequest,
   pageQuerySchema,
@@ -110,6 +111,7 @@ const contentResponses = (body: boolean): Record<string, ResponseSpec | string> 
   '304': { description: 'Not modified (If-None-Match or If-Modified-Since).' },
   '404': '`not_found`: no such file of this owner; `file_missing`: its bytes are gone from storage (re-upload it).',
   '409': '`file_pending`: still being uploaded. On Fly.io, `file_elsewhere`: the file is on another Machine this request could not be replayed to.',
+  '410': '`file_expired`: the file is past its `expiresAt` and being deleted.',
   '416': '`range_not_satisfiable`: the range is outside the file (Content-Range: `bytes */SIZE` tells its size).',
 });
 
@@ -130,7 +132,7 @@ const linkContentResponses = (body: boolean): Record<string, ResponseSpec | stri
   },
   '403': LINK_INVALID,
   '404': '`not_found`: the file has been deleted; `file_missing`: its bytes are gone from storage.',
-  '410': LINK_EXPIRED,
+  '410': `${LINK_EXPIRED} \`file_expired\`: the file is past its \`expiresAt\`.`,
 });
 
 /** Every API operation, by path and method. Paths are Express paths with `:id` written `{id}`. */
@@ -193,13 +195,14 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         'multipart/form-data with one or more `file` parts. Each part streams into the store; the files are recorded together once every part is stored, so a request adds all its files or none. Limits (MAX_UPLOAD_BYTES, MAX_FILES_PER_REQUEST, ALLOWED_CONTENT_TYPES) are the server\'s configuration.',
       tag: 'files',
       owned: true,
+      headers: [{ name: 'Stowage-Expires-In', description: 'How long the files are kept once uploaded (`"90s"`, `"12h"`, `"7d"`), as the form field `expiresIn`.' }],
       body: { multipart: uploadForm },
       responses: {
         '201': { description: 'Every file of the form, stored.', json: componentSchemas.UploadedFiles },
-        '400': '`no_files`, `unexpected_field` (a file part not named `file`), `malformed_multipart`.',
+        '400': '`no_files`, `unexpected_field` (a file part not named `file`), `malformed_multipart`, `invalid_expires_in`.',
         '408': '`body_timeout`: no byte of the body arrived for the server\'s BODY_IDLE_TIMEOUT; nothing was kept and the connection is closed.',
         '409': '`upload_cancelled`: the file\'s record was removed while it was being uploaded; nothing was kept.',
-        '413': '`file_too_large`, `too_many_files`.',
+        '413': '`file_too_large`, `too_many_files`, `quota_exceeded` (refused before the body is read when the request\'s length does not fit).',
         '415': '`multipart_required`, `unsupported_file_type`.',
         '503': {
           description:
@@ -227,9 +230,25 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
       summary: 'A file\'s record',
       tag: 'files',
       owned: true,
+      description: 'An expired file (`status: "expired"`) is shown until the sweep removes it; then 404.',
       responses: {
         '200': { description: 'The record.', json: componentSchemas.File },
         '404': '`not_found`: no such file of this owner.',
+      },
+    },
+    patch: {
+      operationId: 'updateFile',
+      summary: 'Rename a file, set its metadata or when it expires',
+      description: 'Changes only what the body names; answers the changed record.',
+      tag: 'files',
+      owned: true,
+      body: { json: fileUpdateRequest },
+      responses: {
+        '200': { description: 'The changed record.', json: componentSchemas.File },
+        '400': '`invalid_file_update`: the body is not a change this endpoint takes (each problem named).',
+        '404': '`not_found`: no such file of this owner.',
+        '409': '`file_pending` (still being uploaded), `file_expired` (being deleted), `file_not_ready` (missing or failed): only a ready file can be changed.',
+        '413': '`metadata_too_large`: more than 32 keys or 4096 bytes of metadata.',
       },
     },
     delete: {
@@ -277,7 +296,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         '201': { description: 'The pending file and where to upload its bytes.', json: componentSchemas.DirectUpload },
         '400': '`invalid_json`.',
         '409': '`direct_upload_unsupported`: the server\'s store cannot presign (use POST /v1/files).',
-        '413': '`file_too_large` (the declared size), `payload_too_large` (the JSON body).',
+        '413': '`file_too_large` (the declared size), `quota_exceeded` (the declared size past the owner\'s quota), `payload_too_large` (the JSON body).',
         '415': '`unsupported_file_type`.',
         '422': '`invalid_upload_request`: the message names each problem.',
       },
@@ -351,7 +370,8 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
       headers: [
         { name: 'Tus-Resumable', description: '`1.0.0`.' },
         { name: 'Upload-Length', description: 'The file\'s size in bytes.' },
-        { name: 'Upload-Metadata', description: 'tus metadata: `filename <base64>,filetype <base64>`.' },
+        { name: 'Upload-Metadata', description: 'tus metadata: `filename <base64>,filetype <base64>`, and `expiresIn <base64>` (the file\'s lifetime once finished, e.g. `7d`).' },
+        { name: 'Stowage-Expires-In', description: 'The file\'s lifetime once finished (`"90s"`, `"12h"`, `"7d"`), when the metadata has no `expiresIn`.' },
       ],
       responses: {
         '201': {
@@ -361,8 +381,8 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
             'Stowage-Machine': { description: 'On Fly volumes: the Machine that holds the upload (every answer about it names it).', schema: { type: 'string' } },
           },
         },
-        '400': '`upload_length_required`, `bad_upload_metadata`.',
-        '413': '`file_too_large`.',
+        '400': '`upload_length_required`, `bad_upload_metadata`, `invalid_expires_in`.',
+        '413': '`file_too_large`, `quota_exceeded` (Upload-Length past the owner\'s quota).',
         '415': '`unsupported_file_type`.',
       },
     },
@@ -488,7 +508,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         '400': '`no_files`, `unexpected_field`, `malformed_multipart`.',
         '403': LINK_INVALID,
         '410': LINK_EXPIRED,
-        '413': '`file_too_large`, `too_many_files`: over the link\'s (or the server\'s) limits.',
+        '413': '`file_too_large`, `too_many_files`: over the link\'s (or the server\'s) limits; `quota_exceeded`: past the owner\'s quota.',
         '415': '`multipart_required`, `unsupported_file_type`: a type the link (or the server) does not accept.',
       },
     },
@@ -622,6 +642,16 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
         },
         '404': '`not_found`: no such task of this owner.',
       },
+    },
+  },
+  '/v1/usage': {
+    get: {
+      operationId: 'getUsage',
+      summary: 'What the owner\'s files take, and its quota',
+      description: 'Summed from the catalog. Uploads past the quota are refused with 413 `quota_exceeded`.',
+      tag: 'files',
+      owned: true,
+      responses: { '200': { description: 'The owner\'s usage.', json: componentSchemas.Usage } },
     },
   },
 };

@@ -15,6 +15,11 @@ import { bodySchema as reportRequestSchema, columnSchema, optionsSchema, sourceS
 // ---------------------------------------------------------------------------------------------
 // Requests
 
+/** A file's lifetime as a client gives it at upload: `"90s"`, `"12h"`, `"7d"`, checked by files/lifetime.ts (400 `invalid_expires_in`). */
+export const expiresIn = z
+  .string()
+  .meta({ description: 'How long the file is kept once uploaded: `"90s"`, `"15m"`, `"12h"`, `"7d"` (1s to 36500d); it then expires and is deleted. Absent: kept until deleted.' });
+
 /** `POST /v1/uploads`: a direct upload's declared file. */
 export const directUploadRequest = z.strictObject({
   name: z.string().min(1).max(1000),
@@ -35,6 +40,7 @@ export const directUploadRequest = z.strictObject({
       description:
         'true: upload in parts (S3 multipart, presigned part URLs) whatever the size. false: one PUT (up to 5 GiB). Absent: one PUT up to 5 GiB, parts past it, so clients written for one PUT keep working.',
     }),
+  expiresIn: expiresIn.optional(),
 });
 
 /** `POST /v1/uploads/:id/complete`: for an upload in parts, each part with the ETag its PUT answered. */
@@ -74,12 +80,35 @@ export const pageQuerySchema = z.object({
 /** `POST /v1/reports`: the report request (validated by reports/spec.ts, which owns it). */
 export const reportRequest = reportRequestSchema;
 
+export const MAX_METADATA_KEYS = 32;
+export const MAX_METADATA_BYTES = 4096;
+
+/** `PATCH /v1/files/:id`: what to change on a ready file. */
+export const fileUpdateRequest = z
+  .strictObject({
+    name: z.string().min(1).max(1000).optional().meta({ description: 'A new name; stored made safe as uploads\' names are (`name`), and as sent less control characters (`originalName`).' }),
+    metadata: z
+      .record(z.string().min(1).max(128), z.string())
+      .nullable()
+      .optional()
+      .meta({
+        description: `Custom metadata, replacing what the file had: a flat object of strings, at most ${MAX_METADATA_KEYS} keys and ${MAX_METADATA_BYTES} bytes of JSON (413 \`metadata_too_large\` past that); null removes it.`,
+      }),
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .nullable()
+      .optional()
+      .meta({ description: 'When the file expires and is deleted (ISO 8601); null keeps it until deleted. A time already past expires it at the next sweep.' }),
+  })
+  .refine((u) => u.name !== undefined || u.metadata !== undefined || u.expiresAt !== undefined, 'give at least one of name, metadata, expiresAt');
+
 /** `POST /v1/files`: the multipart form (parsed by multer, not zod; described here for the document). */
 export const uploadForm = z.object({
   file: z
     .array(z.file())
     .min(1)
     .meta({ description: 'One or more files, each in a part named `file` with its filename and Content-Type.' }),
+  expiresIn: expiresIn.optional().meta({ description: 'How long the files are kept once uploaded (`"90s"`, `"12h"`, `"7d"`); send it before the files. The `Stowage-Expires-In` header does the same. Absent: kept until deleted.' }),
 });
 
 /** `X-Owner`: whose files a request may see and change (http/owner.ts checks it with this pattern). */
@@ -121,6 +150,9 @@ export const uploadLinkRequest = z.strictObject({
   expiresIn: linkLifetime('1h'),
   maxBytes: z.number().int().positive().optional().meta({ description: 'Largest file, in bytes (default and most: the server\'s MAX_UPLOAD_BYTES).' }),
   maxFiles: z.number().int().positive().optional().meta({ description: 'Most files per upload request (default and most: the server\'s MAX_FILES_PER_REQUEST).' }),
+  fileExpiresIn: expiresIn
+    .optional()
+    .meta({ description: 'How long files uploaded through the link are kept (`"90s"`, `"12h"`, `"7d"`); it fixes their lifetime, whatever an upload asks. Absent: as the upload asks.' }),
   allowedTypes: z
     .array(mediaTypePattern)
     .max(20)
@@ -140,7 +172,7 @@ export const pageLinkRequest = z.strictObject({
 /** Times are ISO 8601 in UTC with milliseconds, e.g. `2025-01-31T09:30:00.000Z`. */
 export const timestamp = z.iso.datetime();
 
-export const fileStatus = z.enum(['pending', 'ready', 'missing', 'failed']);
+export const fileStatus = z.enum(['pending', 'ready', 'missing', 'failed', 'expired']);
 
 /** A file record as `presentFile` sends it. */
 export const fileResponse = z.object({
@@ -151,10 +183,13 @@ export const fileResponse = z.object({
   size: z.number().int().min(0).meta({ description: 'Bytes; for a pending direct upload, the declared size.' }),
   sha256: z.string().nullable().meta({ description: 'Hex SHA-256 of the bytes; null until known.' }),
   status: fileStatus.meta({
-    description: '`pending`: not yet uploaded; `ready`: downloadable; `missing`: its bytes were lost; `failed`: a direct upload that did not check out.',
+    description:
+      '`pending`: not yet uploaded; `ready`: downloadable; `missing`: its bytes were lost; `failed`: a direct upload that did not check out; `expired`: past `expiresAt`, being deleted (no longer listed; downloads answer 410 `file_expired`).',
   }),
   statusMessage: z.string().nullable().meta({ description: 'Why a file is missing or failed, for a person.' }),
   store: z.string().meta({ description: 'Which configured store holds the bytes.' }),
+  expiresAt: timestamp.nullable().meta({ description: 'When the file expires and is deleted; null: kept until deleted. Set at upload with `expiresIn`, changed with PATCH.' }),
+  metadata: z.record(z.string(), z.string()).meta({ description: 'Custom metadata set with PATCH: a flat object of strings (`{}` when none).' }),
   createdAt: timestamp,
   updatedAt: timestamp,
   links: z.object({ self: z.string(), content: z.string() }),
@@ -317,6 +352,19 @@ export const readyResponse = z.object({
   message: z.string().optional().meta({ description: 'With `workers: "none"`: what to start.' }),
 });
 
+const tally = z.object({ bytes: z.number().int().min(0), files: z.number().int().min(0) });
+
+export const usageResponse = z.object({
+  bytes: z.number().int().min(0).meta({ description: 'Bytes of the owner\'s stored files (every status but pending and failed uploads).' }),
+  files: z.number().int().min(0).meta({ description: 'How many stored files.' }),
+  reserved: tally.meta({ description: 'Uploads in progress: the bytes each reserved (its declared size, or its request\'s length) and how many. They count against the quota too.' }),
+  quota: z.object({
+    bytes: z.number().int().nullable().meta({ description: 'The byte limit (QUOTA_BYTES or the owner\'s own); null: none.' }),
+    files: z.number().int().nullable().meta({ description: 'The file limit (QUOTA_FILES or the owner\'s own); null: none.' }),
+  }),
+  stores: z.record(z.string(), tally).meta({ description: 'Stored files by the store that holds them (`volume`, `s3`...).' }),
+});
+
 /**
  * The schemas the document names in `components.schemas`, by name. Anything not here is inlined
  * where it is used.
@@ -325,6 +373,7 @@ export const componentSchemas = {
   File: fileResponse,
   FileList: fileListResponse,
   UploadedFiles: uploadedFilesResponse,
+  FileUpdateRequest: fileUpdateRequest,
   DirectUploadRequest: directUploadRequest,
   DirectUpload: directUploadResponse,
   PartUrls: partUrlsResponse,
@@ -335,6 +384,7 @@ export const componentSchemas = {
   ReportOptions: optionsSchema,
   Task: taskResponse,
   TaskList: taskListResponse,
+  Usage: usageResponse,
   WebhookDeliveryList: webhookDeliveryListResponse,
   TaskOutput: taskOutput,
   DownloadLinkRequest: downloadLinkRequest,

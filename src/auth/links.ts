@@ -34,7 +34,7 @@ export interface PageLink {
 // seconds since the epoch. Anything that does not parse is treated like a bad signature.
 const owner = z.string().regex(OWNER);
 const expiry = z.number().int().positive();
-const grant = z.strictObject({ b: z.number().int().positive(), n: z.number().int().positive(), t: z.array(z.string()).max(50) });
+const grant = z.strictObject({ b: z.number().int().positive(), n: z.number().int().positive(), t: z.array(z.string()).max(50), x: z.number().int().positive().optional() });
 const downloadPayload = z.strictObject({ o: owner, f: z.string().regex(/^[0-9a-f]{32}$/), d: z.enum(['attachment', 'inline']), e: expiry });
 const uploadPayload = z.strictObject({ o: owner, u: grant, e: expiry });
 const pagePayload = z.strictObject({ o: owner, e: expiry });
@@ -45,8 +45,8 @@ export type SessionPayload = z.output<typeof sessionPayload>;
 
 const seconds = (at: Date) => Math.floor(at.getTime() / 1000);
 const fromSeconds = (e: number) => new Date(e * 1000);
-const toGrant = (u: z.output<typeof grant>): UploadGrant => ({ maxBytes: u.b, maxFiles: u.n, allowedTypes: u.t });
-const fromGrant = (g: UploadGrant) => ({ b: g.maxBytes, n: g.maxFiles, t: g.allowedTypes });
+const toGrant = (u: z.output<typeof grant>): UploadGrant => ({ maxBytes: u.b, maxFiles: u.n, allowedTypes: u.t, ...(u.x && { lifetimeMs: u.x }) });
+const fromGrant = (g: UploadGrant) => ({ b: g.maxBytes, n: g.maxFiles, t: g.allowedTypes, ...(g.lifetimeMs && { x: g.lifetimeMs }) });
 
 export class LinkInvalid extends Forbidden {
   constructor() {

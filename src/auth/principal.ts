@@ -14,6 +14,8 @@ export interface UploadGrant {
   maxBytes: number;
   maxFiles: number;
   allowedTypes: string[];
+  /** How long files uploaded through the link are kept (ms), whatever an upload asks; unset: as the upload asks. */
+  lifetimeMs?: number;
 }
 
 /** Who is calling, once proven: the owner whose files it acts on and what it may do. */

@@ -27,6 +27,7 @@ export const ROUTE_TABLE: Record<string, Access> = {
   'POST /v1/files': 'write',
   'GET /v1/files': 'read',
   'GET /v1/files/:id': 'read',
+  'PATCH /v1/files/:id': 'write',
   'DELETE /v1/files/:id': 'write',
   'GET /v1/files/:id/content': 'read',
   'HEAD /v1/files/:id/content': 'read',
@@ -59,6 +60,7 @@ export const ROUTE_TABLE: Record<string, Access> = {
   'DELETE /v1/tasks/:id': 'write',
   'GET /v1/tasks/:id/events': 'read',
 
+  'GET /v1/usage': 'read',
   'GET /v1/webhooks/deliveries': 'read',
 };
 

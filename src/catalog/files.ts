@@ -21,7 +21,7 @@ export interface NewFile {
 /** A new `pending` record; `extra` sets what a kind of upload knows beyond the file's names. */
 export function pendingRecord(
   file: NewFile,
-  extra: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'machine_id' | 'region' | 'upload_instance' | 'part_size'>> = {},
+  extra: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'machine_id' | 'region' | 'upload_instance' | 'part_size' | 'lifetime_ms'>> = {},
 ): FileRecord {
   const now = new Date().toISOString();
   return {
@@ -43,6 +43,9 @@ export function pendingRecord(
     upload_instance: null,
     multipart_upload_id: null,
     part_size: null,
+    lifetime_ms: null,
+    delete_at: null,
+    metadata: null,
     created_at: now,
     updated_at: now,
     ...extra,
@@ -77,22 +80,34 @@ export type ReadyHook = (db: Kysely<Database>, fileIds: string[]) => Promise<voi
 /**
  * Marks pending records ready with their measured size and digest, all or none (the caller's
  * executor decides: a transaction, or the database for one statement). Clears a direct upload's
- * expiry. Resolves with the records' new `updated_at`; throws if one was no longer pending.
+ * expiry; a lifetime asked for at upload starts now (`delete_at`). Resolves with the records' new
+ * `updated_at`; throws if one was no longer pending.
  */
 export async function markFilesReady(db: Kysely<Database>, owner: string, items: StoredBlob[]): Promise<string> {
   const now = new Date().toISOString();
   for (const item of items) {
-    const result = await db
+    const row = await db
       .updateTable('files')
       .set({ status: 'ready', size: item.size, sha256: item.sha256, status_message: null, expires_at: null, updated_at: now })
       .where('id', '=', item.id)
       .where('owner', '=', owner)
       .where('status', '=', 'pending')
+      .returning('lifetime_ms')
       .executeTakeFirst();
-    if (result.numUpdatedRows !== 1n) throw new NotPending(item.id);
+    if (!row) throw new NotPending(item.id);
+    if (row.lifetime_ms !== null) {
+      const deleteAt = new Date(Date.parse(now) + Number(row.lifetime_ms)).toISOString();
+      await db.updateTable('files').set({ delete_at: deleteAt, lifetime_ms: null }).where('id', '=', item.id).execute();
+    }
   }
   return now;
 }
+
+/** What `PATCH /v1/files/:id` may change on a ready file. */
+export type FileChanges = Partial<Pick<FileRecord, 'name' | 'original_name' | 'metadata' | 'delete_at'>>;
+
+/** Stored bytes and files per store (ready files), from one aggregate query. */
+export type StoreTotals = Record<string, { files: number; bytes: number }>;
 
 /** A record that publishing expected to be pending was not (deleted, failed or already ready). */
 export class NotPending extends Error {
@@ -136,12 +151,17 @@ export class FileCatalog {
 
   /**
    * A new `pending` record. Files on a volume remember this process's Machine; a direct upload
-   * adds what its client announced (size, sha256) and when it expires.
+   * adds what its client announced (size, sha256) and when it expires. A pending record's `size`
+   * is the bytes reserved for it against its owner's quota.
    */
-  async createPending(file: NewFile, announced: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'upload_instance' | 'part_size'>> = {}): Promise<FileRecord> {
+  async createPending(
+    file: NewFile,
+    announced: Partial<Pick<FileRecord, 'size' | 'sha256' | 'expires_at' | 'upload_instance' | 'part_size' | 'lifetime_ms'>> = {},
+    db: Kysely<Database> = this.db,
+  ): Promise<FileRecord> {
     const placement = file.store === 'volume' ? this.placement : undefined;
     const record = pendingRecord(file, { machine_id: placement?.machineId ?? null, region: placement?.region ?? null, ...announced });
-    await this.db.insertInto('files').values(record).execute();
+    await db.insertInto('files').values(record).execute();
     return record;
   }
 
@@ -149,6 +169,12 @@ export class FileCatalog {
   async setMultipartUpload(id: string, uploadId: string): Promise<boolean> {
     const result = await this.db.updateTable('files').set({ multipart_upload_id: uploadId }).where('id', '=', id).where('status', '=', 'pending').executeTakeFirst();
     return result.numUpdatedRows > 0n;
+  }
+
+  /** The lifetime pending files get once published; only while still pending. */
+  async setLifetime(ids: string[], lifetimeMs: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.updateTable('files').set({ lifetime_ms: lifetimeMs }).where('id', 'in', ids).where('status', '=', 'pending').execute();
   }
 
   /** Moves a pending direct upload's expiry later (never earlier). */
@@ -224,12 +250,11 @@ export class FileCatalog {
     }));
   }
 
-  async setStatus(id: string, status: FileStatus, message: string | null): Promise<void> {
-    await this.db
-      .updateTable('files')
-      .set({ status, status_message: message, updated_at: new Date().toISOString() })
-      .where('id', '=', id)
-      .execute();
+  /** Sets a record's status, only from `from` when given (an expired file never turns missing). */
+  async setStatus(id: string, status: FileStatus, message: string | null, from?: FileStatus): Promise<void> {
+    let query = this.db.updateTable('files').set({ status, status_message: message, updated_at: new Date().toISOString() }).where('id', '=', id);
+    if (from) query = query.where('status', '=', from);
+    await query.execute();
   }
 
   /** Records that the mirror holds a verified copy of the blob; false when the record is gone. */
@@ -253,9 +278,69 @@ export class FileCatalog {
     return this.db.selectFrom('files').selectAll().where('id', '=', id).where('owner', '=', owner).executeTakeFirst();
   }
 
-  /** The owner's files, newest first, `limit` at a time. */
+  /** Changes a ready file of the owner not past its `delete_at`; undefined when it has no such file. */
+  async change(owner: string, id: string, changes: FileChanges): Promise<FileRecord | undefined> {
+    const now = new Date().toISOString();
+    return this.db
+      .updateTable('files')
+      .set({ ...changes, updated_at: now })
+      .where('id', '=', id)
+      .where('owner', '=', owner)
+      .where('status', '=', 'ready')
+      .where((eb) => eb.or([eb('delete_at', 'is', null), eb('delete_at', '>', now)]))
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /**
+   * Ready files past their `delete_at` turn `expired`, at most `limit` of them, on `db` (the
+   * sweep's transaction); resolves with them. Only this Machine's and unplaced ones (with placement).
+   */
+  async expireDue(db: Kysely<Database>, now: Date, limit: number): Promise<FileRecord[]> {
+    const at = now.toISOString();
+    const here = this.placement?.machineId;
+    let due = db.selectFrom('files').select('id').where('status', '=', 'ready').where('delete_at', '<=', at);
+    if (here) due = due.where((eb) => eb.or([eb('machine_id', 'is', null), eb('machine_id', '=', here)]));
+    const ids = due.orderBy('delete_at').limit(limit);
+    // The conditions again: a PATCH that moved delete_at meanwhile wins.
+    return db
+      .updateTable('files')
+      .set({ status: 'expired', updated_at: at })
+      .where('id', 'in', ids)
+      .where('status', '=', 'ready')
+      .where('delete_at', '<=', at)
+      .returningAll()
+      .execute();
+  }
+
+  /** Expired records whose bytes (and then records) are still to go, oldest first; only this Machine's and unplaced ones. */
+  async expired(limit: number): Promise<FileRecord[]> {
+    const here = this.placement?.machineId;
+    let query = this.db.selectFrom('files').selectAll().where('status', '=', 'expired');
+    if (here) query = query.where((eb) => eb.or([eb('machine_id', 'is', null), eb('machine_id', '=', here)]));
+    return query.orderBy('delete_at').orderBy('id').limit(limit).execute();
+  }
+
+  /** Ready files and their bytes per store. */
+  async storeTotals(): Promise<StoreTotals> {
+    const rows = await this.db
+      .selectFrom('files')
+      .select((eb) => ['store', eb.fn.countAll().as('files'), eb.fn.sum('size').as('bytes')])
+      .where('status', '=', 'ready')
+      .groupBy('store')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.store, { files: Number(r.files), bytes: Number(r.bytes ?? 0) }]));
+  }
+
+  /** The owner's files, newest first, `limit` at a time; expired ones (also those the sweep has yet to mark) are not listed. */
   async list(owner: string, { limit, cursor }: { limit: number; cursor?: string }): Promise<FilePage> {
-    let query = this.db.selectFrom('files').selectAll().where('owner', '=', owner);
+    const now = new Date().toISOString();
+    let query = this.db
+      .selectFrom('files')
+      .selectAll()
+      .where('owner', '=', owner)
+      .where('status', '!=', 'expired')
+      .where((eb) => eb.or([eb('delete_at', 'is', null), eb('delete_at', '>', now)]));
     if (cursor) {
       const after = decodeCursor(cursor);
       query = query.where((eb) =>

@@ -198,6 +198,48 @@ const migrations: Record<string, Migration> = {
       await sql`drop table tus_hashes`.execute(db);
     },
   },
+  // A ready file's lifetime (`expiresAt` in the API), apart from `expires_at` (when a still
+  // pending direct or tus upload is swept): the lifetime asked at upload waits in `lifetime_ms`
+  // until the file is published, then `delete_at` = publish time + lifetime. Custom metadata too.
+  '2026-12-12-001-file-expiry': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('files').addColumn('lifetime_ms', 'bigint').execute();
+      await db.schema.alterTable('files').addColumn('delete_at', 'varchar(32)').execute();
+      await db.schema.alterTable('files').addColumn('metadata', 'text').execute();
+      await db.schema.createIndex('files_status_delete_at').on('files').columns(['status', 'delete_at']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('files_status_delete_at').execute();
+      await db.schema.alterTable('files').dropColumn('metadata').execute();
+      await db.schema.alterTable('files').dropColumn('delete_at').execute();
+      await db.schema.alterTable('files').dropColumn('lifetime_ms').execute();
+    },
+  },
+  // Per-owner quotas set by the operator (null: the QUOTA_* default), and one row per owner
+  // whose uploads take it in turn (locked while one reserves), so concurrent uploads on any
+  // instance can't overshoot. Usage itself is summed from `files` (the index covers the sum).
+  '2026-12-12-002-quotas': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('quotas')
+        .addColumn('owner', 'varchar(128)', (c) => c.primaryKey())
+        .addColumn('max_bytes', 'bigint')
+        .addColumn('max_files', 'bigint')
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('usage_locks')
+        .addColumn('owner', 'varchar(128)', (c) => c.primaryKey())
+        .addColumn('locked_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('files_owner_status').on('files').columns(['owner', 'status', 'store', 'size']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('files_owner_status').execute();
+      await sql`drop table usage_locks`.execute(db);
+      await sql`drop table quotas`.execute(db);
+    },
+  },
   // Webhook endpoints per owner (the operator's WEBHOOK_URL is configuration, not a row). The
   // secret is kept as given: signing needs it. Deliveries are tasks of kind `webhook`.
   '2026-12-12-003-webhooks': {

@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 
-export type FileStatus = 'pending' | 'ready' | 'missing' | 'failed';
+/** `expired`: past its `delete_at`, its bytes being removed by the expiry sweep (never readable again). */
+export type FileStatus = 'pending' | 'ready' | 'missing' | 'failed' | 'expired';
 
 /** Times are ISO-8601 UTC strings: they sort as text and read the same on SQLite and PostgreSQL. */
 export interface FilesTable {
@@ -27,6 +28,12 @@ export interface FilesTable {
   /** A direct upload in parts: the object store's multipart upload id, and the size of each part but the last. */
   multipart_upload_id: string | null;
   part_size: number | null;
+  /** The lifetime asked for at upload, applied when the file is published (`delete_at`); null: none. */
+  lifetime_ms: number | string | null;
+  /** When a ready file expires (the API's `expiresAt`); null: kept until deleted. */
+  delete_at: string | null;
+  /** Custom metadata: a JSON object of strings; null: none. */
+  metadata: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -107,6 +114,20 @@ export interface TusLocksTable {
   expires_at: string;
 }
 
+/** An owner's own limits, set with `stowage quotas set`; null: the QUOTA_BYTES / QUOTA_FILES default. */
+export interface QuotasTable {
+  owner: string;
+  max_bytes: number | null;
+  max_files: number | null;
+  updated_at: string;
+}
+
+/** A row per owner with a quota, locked by the transaction reserving room for one of its uploads. */
+export interface UsageLocksTable {
+  owner: string;
+  locked_at: string;
+}
+
 /** An owner's webhook endpoint (`stowage webhooks add`). */
 export interface WebhookEndpointsTable {
   id: string;
@@ -126,6 +147,8 @@ export interface Database {
   instances: InstancesTable;
   tus_hashes: TusHashesTable;
   tus_locks: TusLocksTable;
+  quotas: QuotasTable;
+  usage_locks: UsageLocksTable;
   webhook_endpoints: WebhookEndpointsTable;
   kysely_migration?: { name: string; timestamp: Generated<string> };
 }

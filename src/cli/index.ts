@@ -14,6 +14,7 @@ import { runMigrateStorage } from './migrate-storage';
 import { doctorCommand } from './doctor';
 import { keysCommand } from './keys';
 import { linksCommand } from './links';
+import { quotasCommand, usageCommand } from './quotas';
 import { webhooksCommand } from './webhooks';
 import { serve } from './serve';
 import { runWorker } from './worker';
@@ -98,6 +99,8 @@ program
 program.addCommand(doctorCommand(withConfig));
 program.addCommand(keysCommand(withConfig));
 program.addCommand(linksCommand(withConfig));
+program.addCommand(quotasCommand(withConfig));
+program.addCommand(usageCommand(withConfig));
 program.addCommand(webhooksCommand(withConfig));
 
 program.parseAsync().catch(fail);

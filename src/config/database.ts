@@ -15,6 +15,8 @@ export function databaseFields(parsers: { positiveInt: (what: string) => z.ZodTy
     DATABASE_POOL_SIZE: parsers
       .positiveInt('connections')
       .refine((n) => n <= 1000, 'must be at most 1000 connections')
+      // The expiry sweep holds one connection (its lock) while it works on another.
+      .refine((n) => n >= 2, 'must be at least 2 connections (the expiry sweep holds one for its lock while it works on another)')
       .default(10),
     // Read here (not by the pg driver) so a URL the platform sets without ?sslmode can still use TLS.
     PGSSLMODE: z.enum(SSL_MODES, { message: `must be one of ${SSL_MODES.join(', ')}` }).optional(),

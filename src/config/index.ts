@@ -16,6 +16,7 @@ import { shownValue } from './redact';
 import { authFields, type AuthSettings, readAuth } from './auth';
 import { proxyFields, readTrustProxy, type TrustProxy } from './proxy';
 import { httpFields, type HttpSettings, readHttp } from './http';
+import { expiryFields, type ExpirySettings, readExpiry } from './expiry';
 import { readWebhooks, webhookFields, type WebhookSettings } from './webhooks';
 
 const byteSize = z
@@ -58,6 +59,8 @@ const schema = z.object({
   ...flyFields(),
   MAX_UPLOAD_BYTES: byteSize.default(1024 ** 3),
   MAX_FILES_PER_REQUEST: positiveInt('files').default(10),
+  QUOTA_BYTES: byteSize.optional(),
+  QUOTA_FILES: positiveInt('files').optional(),
   ALLOWED_CONTENT_TYPES: z
     .string()
     .default('')
@@ -122,6 +125,7 @@ const schema = z.object({
   ...objectStorageFields({ byteSize, positiveInt }),
   ...authFields({ positiveInt }),
   ...httpFields({ positiveInt }),
+  ...expiryFields(),
   ...webhookFields(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (it guards GET /metrics)').optional(),
   STORE_CHECK_INTERVAL: z
@@ -188,6 +192,8 @@ export interface Config {
   /** Set for a volume store on Fly (or FLY_REPLAY=on): files remember their Machine, reads elsewhere are replayed there. */
   placement?: Placement;
   uploads: { maxBytes: number; maxFiles: number; allowedContentTypes: string[] };
+  /** Each owner's limits unless `stowage quotas set` gave it its own (QUOTA_BYTES, QUOTA_FILES); unset: none. */
+  quotas: { bytes?: number; files?: number };
   /**
    * Resumable uploads at /v1/tus: how long an unfinished one is kept (TUS_EXPIRY), and the size
    * from which the page sends a file through tus rather than one request (TUS_PAGE_THRESHOLD).
@@ -225,6 +231,8 @@ export interface Config {
       maxSharedStringsBytes: number;
     };
   };
+  /** File lifetimes: REPORT_TTL, and how often the expiry sweep runs (SWEEP_INTERVAL). */
+  expiry: ExpirySettings;
   /** Where events are sent (WEBHOOK_URL; endpoints per owner are in the catalog), and how. */
   webhooks: WebhookSettings;
   /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
@@ -313,6 +321,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       maxFiles: e.MAX_FILES_PER_REQUEST,
       allowedContentTypes: e.ALLOWED_CONTENT_TYPES,
     },
+    quotas: { bytes: e.QUOTA_BYTES, files: e.QUOTA_FILES },
     tus: { expiryMs: e.TUS_EXPIRY, pageThresholdBytes: e.TUS_PAGE_THRESHOLD },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
@@ -336,6 +345,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
         maxSharedStringsBytes: e.REPORT_SOURCE_MAX_SHARED_STRINGS_BYTES,
       },
     },
+    expiry: readExpiry(e),
     webhooks: readWebhooks(e),
     metricsToken: e.METRICS_TOKEN,
     storeCheckIntervalMs: e.STORE_CHECK_INTERVAL,

@@ -1,14 +1,15 @@
-import type { Readable } from 'node:stream';
+import { type Readable, pipeline } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { CatalogDb } from '../catalog/database';
-import { deleteFileRecord, type FileCatalog, type FilePage, type FileRecord, markFileMissing, markFilesReady, NotPending, type PendingUpload, type ReadyHook, type StoredBlob } from '../catalog/files';
+import { deleteFileRecord, type FileCatalog, type FileChanges, type FilePage, type FileRecord, markFileMissing, markFilesReady, NotPending, type PendingUpload, type ReadyHook, type StoredBlob, type StoreTotals } from '../catalog/files';
 import type { Placement } from '../catalog/placement';
 import type { Database, FileStatus } from '../catalog/schema';
 import { isDatabaseUnavailable } from '../catalog/unavailable';
-import { BlobNotFound, Conflict, FILE_MISSING_MESSAGE, FileElsewhere, FileMissing, NotFound } from '../errors';
+import { BlobNotFound, Conflict, FILE_MISSING_MESSAGE, FileElsewhere, FileExpired, FileMissing, NotFound } from '../errors';
 import { deleteMirrorCopy } from '../mirror/delete';
 import { MirrorFallback } from '../mirror/fallback';
+import { type Quotas, quotaMeter, type Room } from '../quotas/quotas';
 import { canPresign } from '../storage/presign';
 import { putHashed } from '../storage/put-hashed';
 import type { ByteRange, Store } from '../storage/store';
@@ -20,6 +21,23 @@ export interface NewUpload {
   /** As the client named it; stored without control and bidi characters, and the display name is a sanitised copy. */
   originalName: string;
   contentType: string;
+  /** How long the file is kept once ready (ms; it then expires); unset: until deleted. */
+  lifetimeMs?: number | null;
+}
+
+/** What `PATCH /v1/files/:id` changes: a new name, metadata (null removes it), when it expires (null: never). */
+export interface FileUpdate {
+  name?: string;
+  metadata?: Record<string, string> | null;
+  expiresAt?: Date | null;
+}
+
+/** Records made `expired` in the sweep's transaction, for work that must go with them (a `file.expired` event). */
+export type ExpiredHook = (records: FileRecord[], trx: Kysely<Database>) => Promise<void>;
+
+/** Whether a file is expired: marked so by the sweep, or ready past its `delete_at` (the sweep has yet to come). */
+export function isExpired(record: Pick<FileRecord, 'status' | 'delete_at'>, now = new Date()): boolean {
+  return record.status === 'expired' || (record.status === 'ready' && record.delete_at !== null && record.delete_at <= now.toISOString());
 }
 
 /** A file whose bytes are stored and measured, its record still `pending` until published. */
@@ -39,6 +57,8 @@ export interface FilesDeps {
   placement?: Placement;
   /** This process's instance id, recorded on the uploads it writes (see src/instance.ts). */
   instance?: string;
+  /** Owners' quotas: new records reserve room, publishing settles it. None: no limits. */
+  quotas?: Quotas;
   events?: FileEvents;
 }
 
@@ -112,18 +132,24 @@ export class Files {
    * Streams `body` into the primary store as a new pending file of `upload.owner`. `onPending`
    * runs once the record exists, before any byte is stored (a task notes its outputs there). On
    * any failure nothing is left: no blob, no record.
+   *
+   * `reserve`: bytes the record reserves against the owner's quota, when the caller knows the
+   * body can't be larger than that plus what it reserved already (a request's Content-Length);
+   * past the quota it is refused (QuotaExceeded) before a byte is read. Left out, the size is
+   * unknown: the body is cut off, and nothing kept, once it outgrows what the quota leaves.
    */
   async store(
     upload: NewUpload,
     body: Readable,
-    options: { signal?: AbortSignal; onPending?: (record: FileRecord) => Promise<void> } = {},
+    options: { signal?: AbortSignal; onPending?: (record: FileRecord) => Promise<void>; reserve?: number } = {},
   ): Promise<StoredFile> {
     const store = this.deps.stores.primary;
     // The record names this process: if it dies mid-upload, the sweep knows the upload stopped.
-    const record = await this.createPending(upload, { upload_instance: this.deps.instance ?? null });
+    const { record, room } = await this.createPending(upload, { upload_instance: this.deps.instance ?? null, size: options.reserve ?? 0 });
     try {
       await options.onPending?.(record);
-      const { size, sha256 } = await putHashed(store, record.key, body, { signal: options.signal, contentType: upload.contentType });
+      const bytes = room && options.reserve === undefined ? pipeline(body, quotaMeter(room), () => undefined) : body;
+      const { size, sha256 } = await putHashed(store, record.key, bytes, { signal: options.signal, contentType: upload.contentType });
       return { record, size, sha256 };
     } catch (err) {
       // A failed put leaves nothing in the store (puts are atomic): only the record goes.
@@ -137,12 +163,14 @@ export class Files {
    * presigned PUT), with what the client announced and when it expires.
    */
   async expect(upload: NewUpload, announced: { size?: number; sha256?: string; expiresAt?: Date; partSize?: number } = {}): Promise<FileRecord> {
-    return this.createPending(upload, {
+    // The announced size is reserved against the owner's quota (refused past it).
+    const { record } = await this.createPending(upload, {
       size: announced.size ?? 0,
       sha256: announced.sha256 ?? null,
       expires_at: announced.expiresAt?.toISOString() ?? null,
       part_size: announced.partSize ?? null,
     });
+    return record;
   }
 
   /** Keeps an expected file's upload from being swept before `expiresAt` (a client still at work). */
@@ -196,20 +224,28 @@ export class Files {
     throw new Error(`The copy of ${source} holds ${size} bytes, not the ${known.size} received.`);
   }
 
-  private createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1]): Promise<FileRecord> {
+  /** Gives pending files the lifetime they get once published (an upload form's `expiresIn` that came after its files). */
+  setLifetime(ids: string[], lifetimeMs: number): Promise<void> {
+    return this.deps.catalog.setLifetime(ids, lifetimeMs);
+  }
+
+  /** A pending record reserving `extra.size` bytes and one file of the owner's quota (when it has one). */
+  private async createPending(upload: NewUpload, extra: Parameters<FileCatalog['createPending']>[1] = {}): Promise<{ record: FileRecord; room?: Room }> {
     const id = newFileId();
-    return this.deps.catalog.createPending(
-      {
-        id,
-        owner: upload.owner,
-        originalName: cleanOriginalName(upload.originalName),
-        name: sanitizeFilename(upload.originalName),
-        contentType: upload.contentType,
-        store: this.deps.stores.primary.driver,
-        key: storeKeyFor(id),
-      },
-      extra,
-    );
+    if (upload.lifetimeMs) extra = { ...extra, lifetime_ms: upload.lifetimeMs };
+    const file = {
+      id,
+      owner: upload.owner,
+      originalName: cleanOriginalName(upload.originalName),
+      name: sanitizeFilename(upload.originalName),
+      contentType: upload.contentType,
+      store: this.deps.stores.primary.driver,
+      key: storeKeyFor(id),
+    };
+    const { quotas, catalog } = this.deps;
+    if (!quotas) return { record: await catalog.createPending(file, extra) };
+    const { result, room } = await quotas.reserve(upload.owner, extra.size ?? 0, (db) => catalog.createPending(file, extra, db));
+    return { record: result, room };
   }
 
   /**
@@ -231,13 +267,16 @@ export class Files {
   }
 
   private async markReady(owner: string, items: StoredBlob[], db?: Kysely<Database>): Promise<string> {
-    const { onReady } = this.deps;
+    const { onReady, quotas } = this.deps;
     if (db) {
-      const at = await markFilesReady(db, owner, items);
+      // Files larger than they reserved are checked against the owner's quota (refused past it).
+      const at = quotas ? await quotas.settle(db, owner, items, (trx) => markFilesReady(trx, owner, items)) : await markFilesReady(db, owner, items);
       if (onReady && items.length > 0) await onReady(db, items.map((i) => i.id));
       return at;
     }
-    if (items.length === 1 && !onReady) return markFilesReady(this.deps.db, owner, items);
+    if (items.length === 1 && !onReady) {
+      return quotas ? quotas.settle(this.deps.db, owner, items, (on) => markFilesReady(on, owner, items)) : markFilesReady(this.deps.db, owner, items);
+    }
     return this.deps.db.transaction().execute((trx) => this.markReady(owner, items, trx));
   }
 
@@ -364,15 +403,72 @@ export class Files {
     });
   }
 
-  /** The owner's file if it can be read: NotFound, 409 `file_pending` or FileMissing otherwise. */
+  /**
+   * Renames a ready file, sets its metadata or when it expires. NotFound when the owner has no
+   * such file; 409 when it is not ready (`file_pending`, `file_expired`, `file_not_ready`).
+   */
+  async update(owner: string, id: string, update: FileUpdate): Promise<FileRecord> {
+    const changes: FileChanges = {};
+    if (update.name !== undefined) Object.assign(changes, { name: sanitizeFilename(update.name), original_name: cleanOriginalName(update.name) });
+    if (update.metadata !== undefined) changes.metadata = update.metadata === null ? null : JSON.stringify(update.metadata);
+    if (update.expiresAt !== undefined) changes.delete_at = update.expiresAt?.toISOString() ?? null;
+    const changed = await this.deps.catalog.change(owner, id, changes);
+    if (changed) return changed;
+    const record = await this.get(owner, id);
+    if (!record) throw new NotFound('No file with that id.');
+    if (record.status === 'pending') throw new Conflict('The file is still being uploaded: change it once it is ready.', 'file_pending');
+    if (isExpired(record)) throw new Conflict(`The file expired${record.delete_at ? ` at ${record.delete_at}` : ''} and is being deleted: it can no longer be changed.`, 'file_expired');
+    throw new Conflict(`The file is ${record.status}: only a ready file can be changed.`, 'file_not_ready');
+  }
+
+  /**
+   * Turns ready files past their `expiresAt` into `expired` records (no longer listed or
+   * downloadable), at most `limit`, in one transaction with `onExpired`. Resolves with them.
+   */
+  expireDue(now: Date, limit: number, onExpired?: ExpiredHook): Promise<FileRecord[]> {
+    return this.deps.db.transaction().execute(async (trx) => {
+      const records = await this.deps.catalog.expireDue(trx, now, limit);
+      if (records.length > 0 && onExpired) await onExpired(records, trx);
+      return records;
+    });
+  }
+
+  /** Expired records whose bytes (then records) are still to be removed, for the expiry sweep. */
+  expiredRecords(limit: number): Promise<FileRecord[]> {
+    return this.deps.catalog.expired(limit);
+  }
+
+  /**
+   * Removes an expired file: its blob, then its mirror copy, then its record (only while still
+   * `expired`). The record goes last, as the note of what is left to do: a crash or a failure at
+   * any step leaves it for the next sweep, which repeats what was done already harmlessly.
+   */
+  async removeExpired(record: FileRecord, log: Logger): Promise<void> {
+    await this.deps.stores.get(record.store).delete(record.key);
+    const { mirror } = this.deps.stores;
+    if (mirror && record.store !== mirror.driver) await mirror.delete(record.key);
+    await this.deps.catalog.delete({ id: record.id, status: 'expired' });
+    log.info({ event: 'file.expired', fileId: record.id, owner: record.owner, store: record.store, size: Number(record.size) }, 'expired file deleted');
+  }
+
+  /** Ready files and their bytes per store, from one aggregate query (the storage gauges). */
+  storeTotals(): Promise<StoreTotals> {
+    return this.deps.catalog.storeTotals();
+  }
+
+  /** The owner's file if it can be read: NotFound, 409 `file_pending`, 410 `file_expired` or FileMissing otherwise. */
   async readable(owner: string, id: string): Promise<FileRecord> {
     const record = await this.get(owner, id);
     if (!record) throw new NotFound('No file with that id.');
     switch (record.status) {
       case 'ready':
+        // Past its time, it is expired even before the sweep says so.
+        if (isExpired(record)) throw new FileExpired(record.delete_at);
         return record;
       case 'pending':
         throw new Conflict('The file is still being uploaded.', 'file_pending');
+      case 'expired':
+        throw new FileExpired(record.delete_at);
       case 'missing':
       case 'failed':
         throw new FileMissing(record.status_message ?? FILE_MISSING_MESSAGE);
@@ -433,7 +529,8 @@ export class Files {
 
   private async missing(record: FileRecord, log: Logger, cause?: unknown): Promise<FileMissing> {
     log.error({ fileId: record.id, key: record.key, store: record.store, err: cause }, 'file missing from storage');
-    await this.markMissing(record.id, record.status);
+    // Only from ready: a file that expired meanwhile (its blob removed by the sweep) stays expired.
+    await this.markMissing(record.id, 'ready');
     return new FileMissing(FILE_MISSING_MESSAGE);
   }
 }

@@ -22,6 +22,7 @@ export const CORS_ALLOWED_HEADERS = [
   'Upload-Offset',
   'Upload-Checksum',
   'fly-force-instance-id',
+  'Stowage-Expires-In',
 ];
 
 /** Response headers its scripts may read, beyond the safelisted ones (Content-Type, Content-Length, Last-Modified...). */

@@ -6,7 +6,7 @@ import { describeDatabase } from '../catalog/database-settings';
 import type { Config } from '../config';
 import type { HttpSettings } from '../config/http';
 import { ServiceMetrics } from '../metrics/metrics';
-import { createPeriodicDoctor, createWorker, openResources, startSweeper } from '../resources';
+import { createPeriodicDoctor, createWorker, openResources, startExpiry, startSweeper } from '../resources';
 import { every } from '../housekeeping';
 
 export interface RunningServer {
@@ -75,6 +75,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     if (removed) log.info({ removed }, 'finished tasks past TASK_RETENTION removed');
   }, log, 'task retention');
   doctor?.start();
+  // The expiry sweep goes with the workers too; without them this process only refreshes the storage gauges.
+  const expiry = startExpiry(resources, config, log, { metrics, removeFiles: worker !== undefined });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -96,6 +98,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await workerStopped;
       await doctor?.stop();
       await sweeper.stop();
+      await expiry.stop();
       await retention.stop();
       await files.settled();
       await resources.close();

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StoreTotals } from '../catalog/files';
 import type { DoctorReport } from '../doctor/report';
 
 /** What the task worker reports; the metric objects live here so /metrics serves them. */
@@ -77,6 +78,19 @@ export class ServiceMetrics implements TaskMetrics {
     registers: [this.registry],
   });
 
+  private readonly storedBytes = new Gauge({
+    name: 'stowage_stored_bytes',
+    help: 'Bytes of ready files per store, as of the last expiry sweep (SWEEP_INTERVAL).',
+    labelNames: ['store'],
+    registers: [this.registry],
+  });
+  private readonly storedFiles = new Gauge({
+    name: 'stowage_stored_files',
+    help: 'Ready files per store, as of the last expiry sweep (SWEEP_INTERVAL).',
+    labelNames: ['store'],
+    registers: [this.registry],
+  });
+
   constructor() {
     const metrics = this;
     new Gauge({
@@ -115,6 +129,16 @@ export class ServiceMetrics implements TaskMetrics {
 
   setQueueDepthSource(source: () => Promise<Record<string, number>> | Record<string, number>): void {
     this.queueDepthSource = source;
+  }
+
+  /** The totals of one aggregate query (the sweep's), not a query per scrape. */
+  storeTotals(totals: StoreTotals): void {
+    this.storedBytes.reset();
+    this.storedFiles.reset();
+    for (const [store, { bytes, files }] of Object.entries(totals)) {
+      this.storedBytes.set({ store }, bytes);
+      this.storedFiles.set({ store }, files);
+    }
   }
 
   doctorRun(report: DoctorReport): void {

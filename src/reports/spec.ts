@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Unprocessable } from '../errors';
+import { lifetimeFrom, parseLifetime } from '../files/lifetime';
 import { MAX_CELL_TEXT, toDate } from './values';
 
 /** Caps on what one JSON body may carry inline; bigger reports come from an uploaded file. */
@@ -66,6 +67,11 @@ export const bodySchema = z
     rows: z.array(z.record(z.string(), z.unknown())).max(LIMITS.maxInlineRows).optional(),
     source: sourceSchema.optional(),
     options: optionsSchema.default({}),
+    expiresIn: z
+      .string()
+      .nullable()
+      .optional()
+      .meta({ description: 'How long the outputs are kept (`"12h"`, `"7d"`; 400 `invalid_expires_in` otherwise); null keeps them until deleted. Absent: the server\'s REPORT_TTL (30 days unless set).' }),
   })
   .superRefine((body, ctx) => {
     if (body.source && (body.columns || body.rows)) {
@@ -96,6 +102,8 @@ export interface InlineReport {
   columns: Column[];
   rows: Row[];
   options: ReportOptions;
+  /** The outputs' lifetime as asked (null: keep them); absent: REPORT_TTL. */
+  expiresIn?: string | null;
 }
 
 export interface SourceReport {
@@ -104,6 +112,7 @@ export interface SourceReport {
   title: string;
   source: SourceRef;
   options: ReportOptions;
+  expiresIn?: string | null;
 }
 
 export type ReportRequest = InlineReport | SourceReport;
@@ -167,8 +176,11 @@ export function parseReportRequest(body: unknown): ReportRequest {
       issues.length,
     );
   }
-  const { format, title, options, source, columns, rows } = parsed.data;
-  if (source) return { kind: 'source', format, title, source, options };
+  const { format, title, options, source, columns, rows, expiresIn } = parsed.data;
+  // Checked here, before the task is queued: an invalid value never reaches a worker.
+  if (typeof expiresIn === 'string') lifetimeFrom(expiresIn, 'expiresIn');
+  const lifetime = expiresIn === undefined ? {} : { expiresIn };
+  if (source) return { kind: 'source', format, title, source, options, ...lifetime };
   if (!columns || !rows) throw new Error('unreachable: superRefine requires columns and rows');
   const problems: string[] = [];
   let total = 0;
@@ -177,5 +189,11 @@ export function parseReportRequest(body: unknown): ReportRequest {
     total++;
   }
   if (total > 0) reject(problems, total);
-  return { kind: 'inline', format, title, columns, rows, options };
+  return { kind: 'inline', format, title, columns, rows, options, ...lifetime };
+}
+
+/** How long a report's outputs are kept (ms; undefined: until deleted): as the request asks, else `ttlMs` (REPORT_TTL). */
+export function outputLifetime(request: Pick<ReportRequest, 'expiresIn'>, ttlMs: number | null): number | undefined {
+  if (request.expiresIn === undefined) return ttlMs ?? undefined;
+  return request.expiresIn === null ? undefined : parseLifetime(request.expiresIn);
 }

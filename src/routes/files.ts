@@ -1,7 +1,9 @@
-import { Router } from 'express';
+import express, { Router } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { Conflict, NotFound } from '../errors';
+import { fileUpdateRequest, MAX_METADATA_BYTES, MAX_METADATA_KEYS } from '../api/schemas';
+import { BadRequest, Conflict, NotFound, PayloadTooLarge } from '../errors';
+import type { FileUpdate } from '../files/files';
 import type { Files } from '../files/files';
 import { pageQuery } from '../http/paging';
 import type { ServiceMetrics } from '../metrics/metrics';
@@ -37,6 +39,18 @@ export function filesRouter(deps: FilesRouteDeps): Router {
     res.json(presentFile(record));
   });
 
+  router.patch('/files/:id', express.json({ limit: '16kb' }), async (req, res) => {
+    let update: FileUpdate;
+    try {
+      update = parseUpdate(req.body);
+    } catch (err) {
+      // Another owner's file answers as an id that never existed, whatever the body.
+      if (!(await files.get(req.owner, req.params.id))) throw new NotFound('No file with that id.');
+      throw err;
+    }
+    res.json(presentFile(await files.update(req.owner, req.params.id, update)));
+  });
+
   const content = downloadContent(deps);
   router.get('/files/:id/content', content);
   router.head('/files/:id/content', content);
@@ -47,6 +61,27 @@ export function filesRouter(deps: FilesRouteDeps): Router {
   });
 
   return router;
+}
+
+/** A PATCH body: 400 `invalid_file_update` naming each problem, 413 `metadata_too_large` past the caps. */
+function parseUpdate(body: unknown): FileUpdate {
+  const parsed = fileUpdateRequest.safeParse(body ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`);
+    throw new BadRequest(`The change is invalid (${problems.join('; ')}).`, 'invalid_file_update');
+  }
+  const { name, metadata, expiresAt } = parsed.data;
+  if (metadata) {
+    const keys = Object.keys(metadata).length;
+    const bytes = Buffer.byteLength(JSON.stringify(metadata));
+    if (keys > MAX_METADATA_KEYS || bytes > MAX_METADATA_BYTES) {
+      throw new PayloadTooLarge(
+        `Metadata takes at most ${MAX_METADATA_KEYS} keys and ${MAX_METADATA_BYTES} bytes of JSON; this has ${keys} keys and ${bytes} bytes.`,
+        'metadata_too_large',
+      );
+    }
+  }
+  return { name, metadata, expiresAt: expiresAt === undefined ? undefined : expiresAt === null ? null : new Date(expiresAt) };
 }
 
 /**

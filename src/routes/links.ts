@@ -9,6 +9,7 @@ import type { Placement } from '../catalog/placement';
 import type { Config } from '../config';
 import { type AppError, Forbidden, NotFound, Unprocessable } from '../errors';
 import type { Files } from '../files/files';
+import { lifetimeFrom } from '../files/lifetime';
 import type { UploadSlots } from '../uploads/upload-slots';
 import { errorHandler, sendJson } from '../http/errors';
 import { replayToOwningMachine } from '../http/fly-replay';
@@ -130,7 +131,8 @@ export function linksRouter(deps: LinksRouteDeps): Router {
       if (server.length > 0 && !typeAllowed(server, type)) problems.push(`allowedTypes: ${type} is not accepted by this server (ALLOWED_CONTENT_TYPES: ${server.join(', ')})`);
     }
     if (problems.length) throw new Unprocessable(`The link request is invalid (${problems.join('; ')}).`, 'invalid_link_request');
-    const grant = { maxBytes: body.maxBytes ?? uploads.maxBytes, maxFiles: body.maxFiles ?? uploads.maxFiles, allowedTypes: body.allowedTypes ?? [] };
+    const lifetimeMs = body.fileExpiresIn === undefined ? undefined : lifetimeFrom(body.fileExpiresIn, 'fileExpiresIn');
+    const grant = { maxBytes: body.maxBytes ?? uploads.maxBytes, maxFiles: body.maxFiles ?? uploads.maxFiles, allowedTypes: body.allowedTypes ?? [], ...(lifetimeMs && { lifetimeMs }) };
     const expiresAt = links.expiryIn(body.expiresIn);
     const url = absolute(req, `/v1/upload-links/${links.upload({ owner, grant, expiresAt })}`);
     res.status(201).json({ url, pageUrl: url, expiresAt: expiresAt.toISOString() });

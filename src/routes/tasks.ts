@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import type { Files } from '../files/files';
+import { type Files, isExpired } from '../files/files';
 import { NotFound } from '../errors';
 import { pageQuery } from '../http/paging';
 import type { TaskQueue } from '../tasks/queue';
@@ -27,7 +27,7 @@ export async function presentTask(task: Task, files: Pick<Files, 'getMany'>, wai
     outputs: task.outputFileIds.flatMap((id) => {
       const f = outputs.find((o) => o.id === id);
       return f
-        ? [{ id: f.id, name: f.name, contentType: f.content_type, size: Number(f.size), sha256: f.sha256, status: f.status, links: { self: `/v1/files/${f.id}`, content: `/v1/files/${f.id}/content` } }]
+        ? [{ id: f.id, name: f.name, contentType: f.content_type, size: Number(f.size), sha256: f.sha256, status: isExpired(f) ? 'expired' : f.status, links: { self: `/v1/files/${f.id}`, content: `/v1/files/${f.id}/content` } }]
         : [];
     }),
     createdAt: task.createdAt,

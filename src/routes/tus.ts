@@ -1,11 +1,14 @@
 import { type Request, type RequestHandler, Router } from 'express';
+import type { FileRecord } from '../catalog/files';
 import type { Config } from '../config';
 import { BadRequest, Busy, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import type { Files } from '../files/files';
+import { lifetimeFrom } from '../files/lifetime';
 import { typeAllowed } from '../uploads/content-types';
 import { uploadLimitsFor } from '../uploads/limits';
 import { announced, type TusUploads } from '../uploads/tus/tus-uploads';
 import type { UploadSlots } from '../uploads/upload-slots';
+import { requestLifetime } from './upload';
 
 export interface TusRouteDeps {
   uploads: Config['uploads'];
@@ -37,11 +40,11 @@ export function tusRouter({ uploads, uploadSlots, files, tus }: TusRouteDeps): R
     next();
   };
 
-  const pass = (req: Request, res: Parameters<RequestHandler>[1]) => {
+  const pass = (req: Request, res: Parameters<RequestHandler>[1], created?: FileRecord) => {
     // The tus server matches the full path; the router saw it without its `/v1` mount.
     req.url = req.originalUrl;
     const checksum = req.headers['upload-checksum'];
-    return tus.handle(req, res, { owner: req.owner, checksum: typeof checksum === 'string' ? checksum : undefined, log: req.log });
+    return tus.handle(req, res, { owner: req.owner, checksum: typeof checksum === 'string' ? checksum : undefined, log: req.log, created });
   };
 
   router.options('/tus', (req, res) => {
@@ -60,13 +63,19 @@ export function tusRouter({ uploads, uploadSlots, files, tus }: TusRouteDeps): R
     if (Number(length) > limits.maxBytes) {
       throw new PayloadTooLarge(`The file is larger than the limit of ${limits.maxBytes} bytes${req.principal?.upload ? ' of this upload link' : ' (MAX_UPLOAD_BYTES)'}.`, 'file_too_large');
     }
+    // An upload link's lifetime, else the metadata's `expiresIn`, else the Stowage-Expires-In header.
+    const lifetimeMs = meta.expiresIn !== undefined && !req.principal?.upload?.lifetimeMs ? lifetimeFrom(meta.expiresIn, 'Upload-Metadata expiresIn') : requestLifetime(req);
     const type = meta.filetype || 'application/octet-stream';
     for (const allowed of [uploads.allowedContentTypes, req.principal?.upload?.allowedTypes ?? []]) {
       if (allowed.length > 0 && !typeAllowed(allowed, type)) {
         throw new UnsupportedMediaType(`Files of type ${type} are not accepted (allowed: ${allowed.join(', ')}).`, 'unsupported_file_type');
       }
     }
-    await pass(req, res);
+    // The size is reserved against the owner's quota first: past it, 413 quota_exceeded.
+    const created = await tus.expect(req.owner, meta, Number(length), lifetimeMs);
+    await pass(req, res, created);
+    // Refused by the tus server: no upload was made, and the reservation goes with the record.
+    if (res.statusCode !== 201) await files.discard(created);
   });
 
   /** The caller's upload, still pending; a finished one is answered here (HEAD) or refused. */

@@ -10,6 +10,7 @@ import { takeOverBodyTimeout } from '../http/body-timeout';
 import { lingerAfterAnswer } from '../http/linger';
 import type { ServiceMetrics } from '../metrics/metrics';
 import { outcomeOf } from '../metrics/outcome';
+import { EXPIRES_IN_HEADER, lifetimeFrom } from '../files/lifetime';
 import { typeAllowed } from '../uploads/content-types';
 import { type UploadLimits, uploadLimitsFor } from '../uploads/limits';
 import { StoreStorageEngine, type UploadedFile } from '../uploads/storage-engine';
@@ -22,6 +23,20 @@ export type UploadResponder = (req: Request, res: Response, records: FileRecord[
 const sendCreated: UploadResponder = (_req, res, records) => {
   res.status(201).json({ files: records.map(presentFile) });
 };
+
+/**
+ * How long the files `req` uploads are kept once ready (ms; undefined: until deleted): what an
+ * upload link fixes, else the form's `expiresIn` (of the fields read so far), else the
+ * Stowage-Expires-In header. An invalid value throws 400 `invalid_expires_in`.
+ */
+export function requestLifetime(req: Request): number | undefined {
+  const fixed = req.principal?.upload?.lifetimeMs;
+  if (fixed) return fixed;
+  const field = (req.body as Record<string, unknown> | undefined)?.expiresIn;
+  if (field !== undefined) return lifetimeFrom(field, 'expiresIn');
+  const header = req.headers[EXPIRES_IN_HEADER];
+  return header === undefined ? undefined : lifetimeFrom(header, 'The Stowage-Expires-In header');
+}
 
 /**
  * A size or count refused because an upload link allows less than the server: said in the link's
@@ -49,7 +64,7 @@ export function uploadFiles(
   respond: UploadResponder = sendCreated,
 ): (RequestHandler | ErrorRequestHandler)[] {
   const { uploads } = deps;
-  const engine = new StoreStorageEngine(deps);
+  const engine = new StoreStorageEngine({ ...deps, lifetimeOf: requestLifetime });
   /** Refuses a type that `allowed` (when not empty) doesn't list. */
   const refused = (allowed: string[], type: string) =>
     allowed.length > 0 && !typeAllowed(allowed, type)
@@ -138,19 +153,31 @@ export function uploadFiles(
     parse(req, res, proceed);
   };
 
+  /** A header or link lifetime is checked before any byte is read (a form field, as it arrives). */
+  const checkLifetime: RequestHandler = (req, _res, next) => {
+    requestLifetime(req);
+    next();
+  };
+
   const finish = async (req: Request, res: Response) => {
     const files = (req.files ?? []) as UploadedFile[];
     if (files.length === 0) throw new BadRequest('The form has no "file" field with a file in it.', 'no_files');
     const started = res.locals.startedAt as number;
     let updatedAt: string;
+    let lifetimeMs: number | undefined;
     try {
+      // An `expiresIn` sent after some files reached them only now.
+      lifetimeMs = requestLifetime(req);
+      const late = files.filter((f) => lifetimeMs !== undefined && Number(f.record.lifetime_ms) !== lifetimeMs).map((f) => f.record.id);
+      if (lifetimeMs !== undefined && late.length > 0) await deps.files.setLifetime(late, lifetimeMs);
       updatedAt = await deps.files.publish(req.owner, files.map(({ record, size, sha256 }) => ({ id: record.id, size, sha256 })));
     } catch (err) {
       await deps.files.discardUnpublished(files.map((f) => f.record), err);
       throw err;
     }
     // What publish wrote, without reading each record back.
-    const records = files.map((f): FileRecord => ({ ...f.record, status: 'ready', size: f.size, sha256: f.sha256, updated_at: updatedAt }));
+    const deleteAt = lifetimeMs === undefined ? null : new Date(Date.parse(updatedAt) + lifetimeMs).toISOString();
+    const records = files.map((f): FileRecord => ({ ...f.record, status: 'ready', size: f.size, sha256: f.sha256, lifetime_ms: null, delete_at: deleteAt, updated_at: updatedAt }));
     for (const f of files) {
       deps.metrics.uploadStored(f.size);
       req.log.info(
@@ -177,5 +204,5 @@ export function uploadFiles(
     next(err);
   };
 
-  return [markStart, requireMultipart, takeSlot, parseBody, finish, failed];
+  return [markStart, requireMultipart, checkLifetime, takeSlot, parseBody, finish, failed];
 }

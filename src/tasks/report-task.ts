@@ -5,7 +5,7 @@ import type { Config } from '../config';
 import { FILE_MISSING_MESSAGE, FileElsewhere, FileMissing, isOutOfSpace, SourceRejected } from '../errors';
 import type { Files } from '../files/files';
 import { sanitizeFilename } from '../files/names';
-import { REPORT_CONTENT_TYPES, type ReportRequest, type Row } from '../reports/spec';
+import { outputLifetime, REPORT_CONTENT_TYPES, type ReportRequest, type Row } from '../reports/spec';
 import { DEFAULT_SOURCE_LIMITS, type ProcessingLog } from '../reports/source-table';
 import { spoolSource } from '../reports/spool-source';
 import { ReportJobError, type ReportRun, type ReportThreads } from '../reports/thread-pool';
@@ -65,6 +65,8 @@ export interface ReportHandlerDeps {
    * job ends however it ends, and swept with the directory if the process dies.
    */
   tempDir: string;
+  /** How long outputs are kept when the request doesn't say (REPORT_TTL); null: until deleted. */
+  ttlMs?: number | null;
   log: Logger;
 }
 
@@ -103,6 +105,7 @@ function buildReport(deps: ReportHandlerDeps): TaskHandler {
     const base = sanitizeFilename(request.title).replace(/\.(xlsx|pdf|csv)$/i, '');
     const name = `${base}.${request.format}`;
     const contentType = REPORT_CONTENT_TYPES[request.format];
+    const kept = { lifetimeMs: outputLifetime(request, deps.ttlMs ?? null) };
     await fsp.mkdir(deps.tempDir, { recursive: true });
     const tempDir = await fsp.mkdtemp(path.join(deps.tempDir, 'stowage-report-'));
     const job = { format: request.format, title: request.title, options: request.options, tempDir };
@@ -115,7 +118,7 @@ function buildReport(deps: ReportHandlerDeps): TaskHandler {
           { signal: ctx.signal, nextRows: batches(request.rows, request.columns.length), onProgress: rowProgress(ctx, request.rows.length, 1, 99) },
         );
         await run.ready;
-        await ctx.output(name, contentType, (out) => run!.write(out));
+        await ctx.output(name, contentType, (out) => run!.write(out), kept);
         return `Built ${name} (${request.rows.length} rows).`;
       }
 
@@ -147,10 +150,10 @@ function buildReport(deps: ReportHandlerDeps): TaskHandler {
       const log = (await run.ready).log!;
       await ctx.progress(30, `Read ${log.rowsRead} rows from ${record.name}; skipped ${log.rowsSkipped}.`);
       progress = rowProgress(ctx, log.rowsRead, 30, 99);
-      await ctx.output(name, contentType, (out) => run!.write(out));
+      await ctx.output(name, contentType, (out) => run!.write(out), kept);
       await ctx.output(`${base}-processing-log.txt`, 'text/plain; charset=utf-8', async (out) => {
         out.end(describeLog(record.name, log));
-      });
+      }, kept);
       return `Built ${name} from ${record.name}: ${log.rowsRead} rows read, ${log.rowsSkipped} skipped.`;
     } catch (err) {
       if (err instanceof SourceRejected) throw new TaskFailure('source_rejected', err.message, { cause: err });

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { StoredBlob } from '../catalog/files';
 import { isDatabaseUnavailable } from '../catalog/unavailable';
+import { QuotaExceeded } from '../errors';
 import type { BlobRef, Files } from '../files/files';
 import type { TaskMetrics } from '../metrics/metrics';
 import type { TaskQueue } from './queue';
@@ -28,8 +29,9 @@ export interface TaskContext {
   /**
    * Streams an output file into the store as a pending record of the task's owner. It becomes
    * ready only when the task succeeds; if the task fails or is cancelled it is removed.
+   * `lifetimeMs`: how long it is kept once ready (unset: until deleted).
    */
-  output(name: string, contentType: string, write: (out: Writable) => Promise<unknown>): Promise<TaskOutput>;
+  output(name: string, contentType: string, write: (out: Writable) => Promise<unknown>, options?: { lifetimeMs?: number }): Promise<TaskOutput>;
 }
 
 /** Does a task's work; resolves with an optional final line for the user. */
@@ -198,7 +200,7 @@ export class Worker {
         return beat({ progress: percent, message });
       },
       working,
-      output: (name, contentType, write) => this.output(task, outputs, controller.signal, working, name, contentType, write),
+      output: (name, contentType, write, options) => this.output(task, outputs, controller.signal, working, name, contentType, write, options?.lifetimeMs),
     };
     try {
       await this.discardEarlierAttempt(task);
@@ -222,7 +224,8 @@ export class Worker {
       } else if (reason instanceof LeaseLost) {
         taskLog.warn({ outcome: 'lost', reason: reason.message }, 'task stopped: cancelled or reclaimed');
         finished('lost');
-      } else if (err instanceof TaskFailure) {
+      } else if (err instanceof TaskFailure || err instanceof QuotaExceeded) {
+        // An output past the owner's quota: retrying can't make room.
         await this.record(() => queue.fail(task, this.id, { code: err.code, message: err.message }), taskLog);
         taskLog.info({ outcome: 'failed', code: err.code, durationMs: Date.now() - started }, err.message);
         finished('failed');
@@ -280,6 +283,7 @@ export class Worker {
     name: string,
     contentType: string,
     write: (out: Writable) => Promise<unknown>,
+    lifetimeMs?: number,
   ): Promise<TaskOutput> {
     // Bytes taken by the store are the task moving.
     const pipe = new Transform({
@@ -299,7 +303,7 @@ export class Worker {
     // temp file and pending record by then, so the task's failure is recorded with that space
     // back. The store's reason comes first: the writer only sees its pipe closed.
     const [stored, written] = await Promise.allSettled([
-      this.o.files.store({ owner: task.owner, originalName: name, contentType }, pipe, { signal, onPending: noteOutput }),
+      this.o.files.store({ owner: task.owner, originalName: name, contentType, lifetimeMs }, pipe, { signal, onPending: noteOutput }),
       write(pipe).catch((err: unknown) => {
         pipe.destroy(err as Error);
         throw err;

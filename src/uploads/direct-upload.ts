@@ -3,6 +3,7 @@ import type { FileRecord } from '../catalog/files';
 import type { Config } from '../config';
 import { Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, Unprocessable } from '../errors';
 import type { Files } from '../files/files';
+import { lifetimeFrom } from '../files/lifetime';
 import { canPresign, canPresignParts, type PartPresigner } from '../storage/presign';
 import { PartsRejected, type Store } from '../storage/store';
 import { measure } from '../storage/sha256-meter';
@@ -16,6 +17,8 @@ export interface DirectUploadRequest {
   sha256?: string;
   /** true: in parts whatever the size; false: one PUT; absent: one PUT up to 5 GiB, parts past it. */
   multipart?: boolean;
+  /** How long the file is kept once completed: `"7d"`... (400 `invalid_expires_in` otherwise). */
+  expiresIn?: string;
 }
 
 /** A part's presigned URL, and how many bytes to PUT there (the file's bytes from `(partNumber - 1) * partSize`). */
@@ -95,6 +98,7 @@ export class DirectUploads {
     if (request.size > MAX_OBJECT_BYTES) {
       throw new PayloadTooLarge(`The file is larger than an object store object can be (${MAX_OBJECT_BYTES} bytes, 5 TiB).`, 'file_too_large');
     }
+    const lifetimeMs = request.expiresIn === undefined ? undefined : lifetimeFrom(request.expiresIn, 'expiresIn');
     const { expiresS } = this.deps.directUploads;
     const partSize = this.partSizeFor(request.size, request.multipart);
     if (partSize === undefined && request.size > MAX_PUT_BYTES) {
@@ -106,7 +110,7 @@ export class DirectUploads {
     const now = Date.now();
     const expiresAt = new Date(now + expiresS * 1000);
     let record = await files.expect(
-      { owner, originalName: request.name, contentType: request.contentType },
+      { owner, originalName: request.name, contentType: request.contentType, lifetimeMs },
       // Twice the URL's life: a PUT that starts just before the URL expires can still finish.
       { size: request.size, sha256: request.sha256, expiresAt: new Date(now + 2 * expiresS * 1000), partSize },
     );
@@ -177,7 +181,7 @@ export class DirectUploads {
 
   private async stillPending(record: FileRecord | undefined, now: Date): Promise<FileRecord> {
     if (!record) throw new NotFound('No upload with that id.');
-    if (record.status === 'ready' || record.status === 'missing') throw new Conflict('The upload is complete.', 'upload_completed');
+    if (record.status === 'ready' || record.status === 'missing' || record.status === 'expired') throw new Conflict('The upload is complete.', 'upload_completed');
     if (record.status !== 'pending') throw new Conflict(`The upload failed: ${record.status_message ?? 'no reason recorded'}`, 'upload_failed');
     if (record.expires_at === null) throw new Conflict('This file is being uploaded through POST /v1/files, not directly.', 'not_a_direct_upload');
     if (record.expires_at < now.toISOString()) {

@@ -28,9 +28,16 @@ export class StoreStorageEngine implements StorageEngine {
   private readonly stored = new WeakMap<Request, StoredFile[]>();
   private readonly aborted = new WeakMap<Request, Error>();
   private readonly onFailure = new WeakMap<Request, (err: unknown) => void>();
+  /** Requests whose first part reserved the request's length against the owner's quota. */
+  private readonly reserved = new WeakSet<Request>();
 
   constructor(
-    private readonly deps: { files: Files; log: Logger },
+    private readonly deps: {
+      files: Files;
+      log: Logger;
+      /** The lifetime of the request's files, from what was read so far (it throws for an invalid one). */
+      lifetimeOf?: (req: Request) => number | undefined;
+    },
   ) {}
 
   _handleFile(req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<UploadedFile>) => void): void {
@@ -39,7 +46,15 @@ export class StoreStorageEngine implements StorageEngine {
       file.stream.resume();
       return callback(reason);
     }
-    const work = this.store(req, file);
+    let lifetimeMs: number | undefined;
+    try {
+      lifetimeMs = this.deps.lifetimeOf?.(req);
+    } catch (err) {
+      // Refused before a byte of this file is stored; multer discards the ones before it.
+      file.stream.resume();
+      return callback(err);
+    }
+    const work = this.store(req, file, lifetimeMs);
     this.track(req, work);
     work.then(
       (info) => callback(null, info),
@@ -104,7 +119,21 @@ export class StoreStorageEngine implements StorageEngine {
     );
   }
 
-  private async store(req: Request, file: Express.Multer.File): Promise<StoredFile> {
+  /**
+   * What a part reserves against the owner's quota: the first, the whole request's length (no
+   * part can be larger, and the request is refused before its bytes are read when that doesn't
+   * fit); the later ones nothing more. Without a Content-Length (a chunked body), undefined: each
+   * part is measured as it streams (see `Files.store`).
+   */
+  private reservation(req: Request): number | undefined {
+    const length = req.headers['content-length'];
+    if (req.headers['transfer-encoding'] !== undefined || length === undefined || !/^\d+$/.test(length)) return undefined;
+    if (this.reserved.has(req)) return 0;
+    this.reserved.add(req);
+    return Number(length);
+  }
+
+  private async store(req: Request, file: Express.Multer.File, lifetimeMs: number | undefined): Promise<StoredFile> {
     // busboy ends a file that hits the size limit early; abort so the truncated part is dropped.
     const controller = new AbortController();
     const onLimit = () => controller.abort(new Error('File size limit reached'));
@@ -132,9 +161,13 @@ export class StoreStorageEngine implements StorageEngine {
     file.stream.pipe(part);
     try {
       const stored = await this.deps.files.store(
-        { owner: req.owner, originalName: file.originalname, contentType: file.mimetype || 'application/octet-stream' },
+        { owner: req.owner, originalName: file.originalname, contentType: file.mimetype || 'application/octet-stream', lifetimeMs },
         part,
-        { signal: controller.signal, onPending: async (record) => this.deps.log.debug({ fileId: record.id, owner: req.owner }, 'upload started') },
+        {
+          signal: controller.signal,
+          onPending: async (record) => this.deps.log.debug({ fileId: record.id, owner: req.owner }, 'upload started'),
+          reserve: this.reservation(req),
+        },
       );
       const reason = this.aborted.get(req);
       if (reason) {

@@ -60,7 +60,7 @@ describe('CORS over plain HTTP', () => {
       expect(res.headers['access-control-allow-credentials']).toBeUndefined();
       expect(res.headers['access-control-allow-methods']?.split(',')).toEqual(expect.arrayContaining(['GET', 'HEAD', 'POST', 'DELETE']));
       expect(res.headers['access-control-allow-headers']?.toLowerCase().split(',')).toEqual(
-        expect.arrayContaining(['authorization', 'content-type', 'x-owner', 'range', 'if-none-match', 'if-range']),
+        expect.arrayContaining(['authorization', 'content-type', 'x-owner', 'range', 'if-none-match', 'if-range', 'stowage-expires-in']),
       );
       expect(res.headers['access-control-max-age']).toBe(String(CORS_MAX_AGE_S));
       expect(res.headers.vary).toMatch(/Origin/);

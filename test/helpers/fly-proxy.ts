@@ -1,5 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { freePort, runService, type ServiceProcess } from './service';
 
 /** Fly replays only requests whose body is under 1 MB. */
 const REPLAY_LIMIT = 1_000_000;
@@ -58,4 +60,34 @@ export async function startFlyProxy(
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/**
+ * A `serve` process playing Fly Machine `id` in `region`, with its own volume under `dir`, on the
+ * shared catalog `databaseUrl`; pushed to `running` (to stop) and answered with its base URL once
+ * it listens.
+ */
+export async function startFlyMachine(
+  running: ServiceProcess[],
+  dir: string,
+  machine: { id: string; region: string; databaseUrl: string; env?: Record<string, string> },
+): Promise<string> {
+  const port = await freePort();
+  const svc = runService(['serve'], {
+    cwd: dir,
+    env: {
+      HOME: dir,
+      STORAGE: 'volume',
+      STORAGE_PATH: path.join(dir, machine.id, 'files'),
+      DATABASE_URL: machine.databaseUrl,
+      FLY_MACHINE_ID: machine.id,
+      FLY_REGION: machine.region,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ...machine.env,
+    },
+  });
+  running.push(svc);
+  await svc.waitFor((l) => l.msg === 'listening');
+  return `http://127.0.0.1:${port}`;
 }

@@ -2,8 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
+import { startFlyMachine } from '../helpers/fly-proxy';
 import { type PostgresServer, startPostgres } from '../helpers/postgres';
-import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
+import { bearer, createKeyWithCli, runService, type ServiceProcess } from '../helpers/service';
 import { makeTempDir } from '../helpers/tmp';
 
 /**
@@ -20,25 +21,8 @@ let b: string;
 /** A key created once in the shared catalog: both machines accept it. */
 let auth: { Authorization: string };
 
-async function machine(id: string, region: string, databaseUrl: string): Promise<string> {
-  const port = await freePort();
-  const svc = runService(['serve'], {
-    cwd: dir,
-    env: {
-      HOME: dir,
-      STORAGE: 'volume',
-      STORAGE_PATH: path.join(dir, id, 'files'),
-      DATABASE_URL: databaseUrl,
-      FLY_MACHINE_ID: id,
-      FLY_REGION: region,
-      WORKERS: '1',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-    },
-  });
-  running.push(svc);
-  await svc.waitFor((l) => l.msg === 'listening');
-  return `http://127.0.0.1:${port}`;
+function machine(id: string, region: string, databaseUrl: string): Promise<string> {
+  return startFlyMachine(running, dir, { id, region, databaseUrl, env: { WORKERS: '1' } });
 }
 
 beforeAll(async () => {

@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { type HttpRequest, type HttpResponse, Upload, type UploadOptions } from 'tus-js-client';
-import { startFlyProxy } from '../helpers/fly-proxy';
+import { startFlyMachine, startFlyProxy } from '../helpers/fly-proxy';
 import { type PostgresServer, startPostgres } from '../helpers/postgres';
-import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
+import { bearer, createKeyWithCli, type ServiceProcess } from '../helpers/service';
 import { listFilesDeep, makeTempDir } from '../helpers/tmp';
 
 /**
@@ -29,26 +29,8 @@ const machines: Record<string, string> = {};
 let auth: { Authorization: string };
 let proxy: { url: string; close(): Promise<void> };
 
-async function machine(id: string, region: string, databaseUrl: string): Promise<string> {
-  const port = await freePort();
-  const svc = runService(['serve'], {
-    cwd: dir,
-    env: {
-      HOME: dir,
-      STORAGE: 'volume',
-      STORAGE_PATH: path.join(dir, id, 'files'),
-      DATABASE_URL: databaseUrl,
-      FLY_MACHINE_ID: id,
-      FLY_REGION: region,
-      WORKERS: '0',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      CORS_ORIGINS: APP_ORIGIN,
-    },
-  });
-  running.push(svc);
-  await svc.waitFor((l) => l.msg === 'listening');
-  return `http://127.0.0.1:${port}`;
+function machine(id: string, region: string, databaseUrl: string): Promise<string> {
+  return startFlyMachine(running, dir, { id, region, databaseUrl, env: { WORKERS: '0', CORS_ORIGINS: APP_ORIGIN } });
 }
 
 beforeAll(async () => {

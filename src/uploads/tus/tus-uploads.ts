@@ -32,6 +32,8 @@ export interface TusCaller {
   /** The request's `Upload-Checksum`, checked before a chunk reaches the store. */
   checksum?: string;
   log: Logger;
+  /** For a creation: the pending record made for it (see `expect`), whose id the upload takes. */
+  created?: FileRecord;
 }
 
 export interface TusDeps {
@@ -86,6 +88,18 @@ export class TusUploads {
   async handle(req: IncomingMessage, res: ServerResponse, who: TusCaller): Promise<void> {
     const { server } = await this.load();
     await caller.run(who, () => server.handle(req, res));
+  }
+
+  /**
+   * The pending record of a new upload, its size (Upload-Length) reserved against the owner's
+   * quota: made before the tus server takes the request, so a refusal (413 quota_exceeded) is
+   * answered as stowage's JSON error and nothing is created.
+   */
+  expect(owner: string, meta: { filename?: string; filetype?: string }, size: number, lifetimeMs?: number): Promise<FileRecord> {
+    return this.deps.files.expect(
+      { owner, originalName: meta.filename || 'upload', contentType: meta.filetype || 'application/octet-stream', lifetimeMs },
+      { size, expiresAt: new Date(Date.now() + this.deps.expiryMs) },
+    );
   }
 
   /** How far the upload behind a pending record got; undefined when its bytes are gone. */
@@ -185,7 +199,7 @@ export class TusUploads {
 
   private async build(): Promise<{ server: Server; store: ReadableStore }> {
     const { Server, MemoryLocker } = await import('@tus/server');
-    const { files, expiryMs } = this.deps;
+    const { files } = this.deps;
     const uploadIdOf = (id: string) => this.uploadIdOf(id);
     const fileIdOf = (id: string) => this.fileIdOf(id);
     const data = await this.dataStore();
@@ -205,13 +219,9 @@ export class TusUploads {
       // but its Access-Control-Expose-Headers replaces the app's, so it names the Machine too.
       allowedOrigins: () => false,
       exposedHeaders: [MACHINE_HEADER],
-      async namingFunction(req, metadata) {
-        const who = caller.getStore();
-        if (!who) throw new Error('tus request outside of a route');
-        const record = await files.expect(
-          { owner: who.owner, originalName: metadata?.filename || 'upload', contentType: metadata?.filetype || 'application/octet-stream' },
-          { size: Number(req.headers.get('upload-length')), expiresAt: new Date(Date.now() + expiryMs) },
-        );
+      namingFunction() {
+        const record = caller.getStore()?.created;
+        if (!record) throw new Error('tus creation without its record');
         return uploadIdOf(record.id);
       },
       onUploadFinish: async (_req, upload) => {
@@ -250,8 +260,8 @@ export class TusUploads {
   }
 }
 
-/** The `filename` and `filetype` a creation request announces, undefined when its metadata is malformed. */
-export function announced(header: string | undefined): { filename?: string; filetype?: string } | undefined {
+/** The `filename`, `filetype` and `expiresIn` a creation request announces, undefined when its metadata is malformed. */
+export function announced(header: string | undefined): { filename?: string; filetype?: string; expiresIn?: string } | undefined {
   const metadata = parseUploadMetadata(header);
-  return metadata && { filename: metadata.filename, filetype: metadata.filetype };
+  return metadata && { filename: metadata.filename, filetype: metadata.filetype, expiresIn: metadata.expiresIn };
 }
