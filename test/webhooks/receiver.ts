@@ -1,6 +1,8 @@
+import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
+import type { TestApp } from '../helpers/app';
 
 export interface ReceivedEvent {
   id: string;
@@ -93,3 +95,26 @@ export class Receiver {
 
 /** A Standard Webhooks secret for a test endpoint. */
 export const testSecret = (fill: string): string => `whsec_${Buffer.alloc(32, fill).toString('base64')}`;
+
+export interface ListedDelivery {
+  id: string;
+  eventId: string;
+  type: string;
+  endpoint: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  lastError: { code: string; message: string } | null;
+}
+
+/**
+ * The owner's deliveries (GET /v1/webhooks/deliveries) once `done` holds of them, asked again at
+ * each change of a task: a receiver hears of an event before its delivery is recorded.
+ */
+export async function deliveriesWhen(t: TestApp, owner: string, done: (deliveries: ListedDelivery[]) => boolean): Promise<ListedDelivery[]> {
+  for (;;) {
+    const changed = once(t.queue.events, 'changed');
+    const { body } = await t.http(owner).get('/v1/webhooks/deliveries');
+    if (done(body.deliveries)) return body.deliveries;
+    await changed;
+  }
+}
