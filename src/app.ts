@@ -22,6 +22,7 @@ import { pageRouter } from './routes/page';
 import { reportsRouter } from './routes/reports';
 import { tasksRouter } from './routes/tasks';
 import { usageRouter } from './routes/usage';
+import { webhooksRouter } from './routes/webhooks';
 import { tusRouter } from './routes/tus';
 import { UploadSlots } from './uploads/upload-slots';
 import { openApiRouter } from './api/openapi';
@@ -29,7 +30,7 @@ import { openApiRouter } from './api/openapi';
 export interface AppDeps {
   config: Config;
   /** Built once by `openResources`; the app builds no services of its own. */
-  resources: Pick<Resources, 'files' | 'quotas' | 'queue' | 'directUploads' | 'tus' | 'authenticator' | 'links' | 'sessions' | 'readiness'>;
+  resources: Pick<Resources, 'files' | 'quotas' | 'queue' | 'directUploads' | 'tus' | 'authenticator' | 'links' | 'sessions' | 'readiness' | 'webhooks'>;
   log: Logger;
   /** Shared with whatever else reports metrics (the periodic doctor); a fresh set by default. */
   metrics?: ServiceMetrics;
@@ -37,7 +38,7 @@ export interface AppDeps {
 
 /** Builds the Express app from its dependencies; nothing here reads the environment. */
 export function createApp({ config, resources, log, metrics = new ServiceMetrics() }: AppDeps): Express {
-  const { files, quotas, queue, directUploads, tus, authenticator, links, sessions, readiness } = resources;
+  const { files, quotas, queue, directUploads, tus, authenticator, links, sessions, readiness, webhooks } = resources;
   const { uploads, downloads, reports, tasks, placement } = config;
   metrics.setQueueDepthSource(() => queue.depthByKind());
   const uploadSlots = new UploadSlots(config.http.uploadSlots);
@@ -66,6 +67,7 @@ export function createApp({ config, resources, log, metrics = new ServiceMetrics
     tusRouter({ uploads, uploadSlots, files, tus }),
     tasksRouter({ queue, files }),
     usageRouter(quotas),
+    webhooksRouter(webhooks),
     reportsRouter({ reports, tasks, queue, files }),
     linksRouter({ links, sessions, files, uploads, uploadSlots, downloads, placement, log, metrics }),
   );

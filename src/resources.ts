@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { type CatalogDb, isPostgres, openDatabase } from './catalog/database';
 import { HEARTBEAT_MS, Instances } from './catalog/instances';
-import { FileCatalog } from './catalog/files';
+import { FileCatalog, type ReadyHook } from './catalog/files';
 import { TusHashes } from './catalog/tus-hashes';
 import { TusLocks } from './catalog/tus-locks';
 import { migrateToLatest } from './catalog/migrations';
@@ -40,6 +40,9 @@ import { type TaskHandler, Worker } from './tasks/worker';
 import { DirectUploads } from './uploads/direct-upload';
 import { tusUploadPlace } from './uploads/tus/leftovers';
 import { TusUploads } from './uploads/tus/tus-uploads';
+import { webhookHandler } from './webhooks/deliver';
+import { Webhooks } from './webhooks/endpoints';
+import { WEBHOOK_TASK, WebhookEvents } from './webhooks/events';
 
 /**
  * The composition root: every long-lived object of a process (server, worker, CLI command) is
@@ -60,6 +63,10 @@ export interface Resources {
   directUploads: DirectUploads;
   /** Resumable uploads (tus) at /v1/tus. */
   tus: TusUploads;
+  /** Webhook endpoints and their deliveries. */
+  webhooks: Webhooks;
+  /** Queues webhook events in the transaction that makes them happen (`fileExpired` for the expiry sweep). */
+  events: WebhookEvents;
   /** Every kind of task this process can run, by kind. */
   handlers: Record<string, TaskHandler>;
   /** The threads reports are built in (started when a report runs). */
@@ -109,12 +116,21 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const wakeups = settings.kind === 'postgres' && isPostgres(db) ? postgresWakeups(db, settings, log) : undefined;
   const catalog = new FileCatalog(db, config.placement);
   const quotas = new Quotas(db, config.quotas);
-  const files = new Files({ db, catalog, stores, onReady: mirrorOnReady(stores), placement: config.placement, instance: instance.id, quotas });
-  const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId, instances);
+  const events = new WebhookEvents({ defaultEndpoint: config.webhooks.endpoint !== undefined, taskKinds: [REPORT_TASK] });
+  const mirrorHook = mirrorOnReady(stores);
+  // Every publish asks the catalog for the owner's endpoints: one added by the CLI counts at once.
+  const onReady: ReadyHook = async (trx, fileIds) => {
+    await mirrorHook?.(trx, fileIds);
+    await events.fileReady(trx, fileIds);
+  };
+  const files = new Files({ db, catalog, stores, onReady, placement: config.placement, instance: instance.id, quotas, events });
+  const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId, instances, events.taskFinished);
+  const webhooks = new Webhooks(db, config.webhooks, queue);
   const reportThreads = new ReportThreads({ maxHeapMb: config.reports.threadMaxHeapMb, maxOutputBytes: config.reports.maxOutputBytes });
   const handlers: Record<string, TaskHandler> = {
     [REPORT_TASK]: reportHandler({ files, threads: reportThreads, sourceLimits: config.reports.source, tempDir: workDir, ttlMs: config.expiry.reportTtlMs, log }),
     ...(stores.mirror && { [MIRROR_TASK]: mirrorHandler({ stores, catalog, log }) }),
+    [WEBHOOK_TASK]: webhookHandler({ settings: config.webhooks, endpoint: webhooks.endpoint, log }),
   };
   const keys = new ApiKeys(db);
   const { auth } = config;
@@ -159,6 +175,8 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     queue,
     directUploads,
     tus,
+    webhooks,
+    events,
     handlers,
     reportThreads,
     keys,
@@ -221,7 +239,8 @@ export function expirySweepDeps(
     db: resources.db,
     log,
     machineId: config.placement?.machineId,
-    onExpired: options.onExpired,
+    // The owners' webhooks hear of it (`file.expired`) unless the caller takes the hook.
+    onExpired: options.onExpired ?? ((records, trx) => resources.events.fileExpired(records, trx)),
     onTotals: options.metrics && ((totals) => options.metrics!.storeTotals(totals)),
     removeFiles: options.removeFiles,
   };

@@ -43,7 +43,7 @@ interface OperationSpec {
   operationId: string;
   summary: string;
   description?: string;
-  tag: 'files' | 'uploads' | 'links' | 'reports' | 'tasks' | 'operations' | 'meta';
+  tag: 'files' | 'uploads' | 'links' | 'reports' | 'tasks' | 'webhooks' | 'operations' | 'meta';
   /** Scoped to the `X-Owner` header's owner (every /v1 route but this document). */
   owned: boolean;
   query?: z.ZodObject;
@@ -572,6 +572,21 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
       },
     },
   },
+  '/v1/webhooks/deliveries': {
+    get: {
+      operationId: 'listWebhookDeliveries',
+      summary: 'List webhook deliveries, newest first',
+      description:
+        'One delivery per event and endpoint (WEBHOOK_URL, and the owner\'s endpoints from `stowage webhooks add`), with its status, attempts and last error. A delivery that keeps failing is given up after WEBHOOK_GIVE_UP.',
+      tag: 'webhooks',
+      owned: true,
+      query: pageQuerySchema,
+      responses: {
+        '200': { description: 'One page of deliveries.', json: componentSchemas.WebhookDeliveryList },
+        '400': listQueryErrors,
+      },
+    },
+  },
   '/v1/tasks': {
     get: {
       operationId: 'listTasks',
@@ -762,6 +777,7 @@ export function buildOpenApiDocument() {
       { name: 'links', description: 'Signed links for people without credentials: download, upload and page links.' },
       { name: 'reports', description: 'Spreadsheets and PDFs built from data or an uploaded file.' },
       { name: 'tasks', description: 'Background work (reports): status, progress, outputs.' },
+      { name: 'webhooks', description: 'Events sent to the endpoints the operator configured, and how their deliveries went.' },
       { name: 'operations', description: 'Health checks and metrics for the platform.' },
       { name: 'meta', description: 'This document.' },
     ],

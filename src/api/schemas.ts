@@ -290,6 +290,29 @@ export const taskListResponse = z.object({
   nextCursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
 });
 
+/** One event's delivery to one endpoint, as `presentDelivery` sends it. */
+export const webhookDelivery = z.object({
+  id: z.string().meta({ description: 'The delivery.' }),
+  eventId: z.string().nullable().meta({ description: 'The event\'s `webhook-id` header: the same on every attempt and for every endpoint.' }),
+  type: z.string().nullable().meta({ description: 'The event type, e.g. `file.ready`.' }),
+  endpoint: z.string().nullable().meta({ description: '`default` for WEBHOOK_URL, else the id `stowage webhooks add` printed.' }),
+  status: z.enum(['pending', 'delivered', 'failed']).meta({ description: '`failed`: given up (`webhook_given_up`) or its endpoint removed.' }),
+  attempts: z.number().int().min(0),
+  lastError: z
+    .object({ code: z.string(), message: z.string().nullable() })
+    .nullable()
+    .meta({ description: 'Why the last attempt failed (`webhook_failed`, `webhook_given_up`, `webhook_endpoint_removed`); null when none has.' }),
+  nextAttemptAt: timestamp.nullable().meta({ description: 'When a pending delivery is tried next.' }),
+  createdAt: timestamp,
+  finishedAt: timestamp.nullable(),
+});
+
+/** `GET /v1/webhooks/deliveries`. */
+export const webhookDeliveryListResponse = z.object({
+  deliveries: z.array(webhookDelivery),
+  nextCursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
+});
+
 /** `POST /v1/files/:id/links` and `POST /v1/page-links`. */
 export const linkResponse = z.object({
   url: z.string().meta({ description: 'The absolute URL to hand out; it needs no credentials.' }),
@@ -362,6 +385,7 @@ export const componentSchemas = {
   Task: taskResponse,
   TaskList: taskListResponse,
   Usage: usageResponse,
+  WebhookDeliveryList: webhookDeliveryListResponse,
   TaskOutput: taskOutput,
   DownloadLinkRequest: downloadLinkRequest,
   UploadLinkRequest: uploadLinkRequest,

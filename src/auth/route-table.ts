@@ -61,6 +61,7 @@ export const ROUTE_TABLE: Record<string, Access> = {
   'GET /v1/tasks/:id/events': 'read',
 
   'GET /v1/usage': 'read',
+  'GET /v1/webhooks/deliveries': 'read',
 };
 
 const PUBLIC_PREFIXES = ['/assets/'];

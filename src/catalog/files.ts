@@ -117,6 +117,25 @@ export class NotPending extends Error {
   }
 }
 
+/** Deletes a record, only if it still has the status the caller saw (when given): the record deleted, or undefined. */
+export function deleteFileRecord(db: Kysely<Database>, match: { id: string; owner?: string; status?: FileStatus }): Promise<FileRecord | undefined> {
+  let query = db.deleteFrom('files').where('id', '=', match.id);
+  if (match.owner !== undefined) query = query.where('owner', '=', match.owner);
+  if (match.status !== undefined) query = query.where('status', '=', match.status);
+  return query.returningAll().executeTakeFirst();
+}
+
+/** Marks a record `missing` if it still has the status the caller saw: the record as it now is, or undefined. */
+export function markFileMissing(db: Kysely<Database>, id: string, ifStatus: FileStatus, message: string): Promise<FileRecord | undefined> {
+  return db
+    .updateTable('files')
+    .set({ status: 'missing', status_message: message, updated_at: new Date().toISOString() })
+    .where('id', '=', id)
+    .where('status', '=', ifStatus)
+    .returningAll()
+    .executeTakeFirst();
+}
+
 /**
  * File records. Every read and write a client can cause is scoped to an owner, so access control
  * can later replace the X-Owner header without touching queries. The upload lifecycle keeps the

@@ -240,6 +240,27 @@ const migrations: Record<string, Migration> = {
       await sql`drop table quotas`.execute(db);
     },
   },
+  // Webhook endpoints per owner (the operator's WEBHOOK_URL is configuration, not a row). The
+  // secret is kept as given: signing needs it. Deliveries are tasks of kind `webhook`.
+  '2026-12-12-003-webhooks': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('webhook_endpoints')
+        .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
+        .addColumn('owner', 'varchar(128)', (c) => c.notNull())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('events', 'text')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('webhook_endpoints_owner').on('webhook_endpoints').columns(['owner']).execute();
+      await db.schema.createIndex('tasks_kind_owner_created').on('tasks').columns(['kind', 'owner', 'created_at', 'id']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('tasks_kind_owner_created').execute();
+      await sql`drop table webhook_endpoints`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -128,6 +128,18 @@ export interface UsageLocksTable {
   locked_at: string;
 }
 
+/** An owner's webhook endpoint (`stowage webhooks add`). */
+export interface WebhookEndpointsTable {
+  id: string;
+  owner: string;
+  url: string;
+  /** `whsec_...`: deliveries are signed with it. */
+  secret: string;
+  /** JSON: the event types it receives; null: every type. */
+  events: string | null;
+  created_at: string;
+}
+
 export interface Database {
   files: FilesTable;
   tasks: TasksTable;
@@ -137,5 +149,6 @@ export interface Database {
   tus_locks: TusLocksTable;
   quotas: QuotasTable;
   usage_locks: UsageLocksTable;
+  webhook_endpoints: WebhookEndpointsTable;
   kysely_migration?: { name: string; timestamp: Generated<string> };
 }

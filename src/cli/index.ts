@@ -15,6 +15,7 @@ import { doctorCommand } from './doctor';
 import { keysCommand } from './keys';
 import { linksCommand } from './links';
 import { quotasCommand, usageCommand } from './quotas';
+import { webhooksCommand } from './webhooks';
 import { serve } from './serve';
 import { runWorker } from './worker';
 
@@ -100,5 +101,6 @@ program.addCommand(keysCommand(withConfig));
 program.addCommand(linksCommand(withConfig));
 program.addCommand(quotasCommand(withConfig));
 program.addCommand(usageCommand(withConfig));
+program.addCommand(webhooksCommand(withConfig));
 
 program.parseAsync().catch(fail);

@@ -17,6 +17,7 @@ import { authFields, type AuthSettings, readAuth } from './auth';
 import { proxyFields, readTrustProxy, type TrustProxy } from './proxy';
 import { httpFields, type HttpSettings, readHttp } from './http';
 import { expiryFields, type ExpirySettings, readExpiry } from './expiry';
+import { readWebhooks, webhookFields, type WebhookSettings } from './webhooks';
 
 const byteSize = z
   .string()
@@ -125,6 +126,7 @@ const schema = z.object({
   ...authFields({ positiveInt }),
   ...httpFields({ positiveInt }),
   ...expiryFields(),
+  ...webhookFields(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (it guards GET /metrics)').optional(),
   STORE_CHECK_INTERVAL: z
     .string()
@@ -231,6 +233,8 @@ export interface Config {
   };
   /** File lifetimes: REPORT_TTL, and how often the expiry sweep runs (SWEEP_INTERVAL). */
   expiry: ExpirySettings;
+  /** Where events are sent (WEBHOOK_URL; endpoints per owner are in the catalog), and how. */
+  webhooks: WebhookSettings;
   /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
   metricsToken?: string;
   /** How often `/readyz`'s store check is refreshed in the background (STORE_CHECK_INTERVAL). */
@@ -342,6 +346,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       },
     },
     expiry: readExpiry(e),
+    webhooks: readWebhooks(e),
     metricsToken: e.METRICS_TOKEN,
     storeCheckIntervalMs: e.STORE_CHECK_INTERVAL,
     doctorIntervalMs: e.DOCTOR_INTERVAL,

@@ -6,6 +6,7 @@ const SECRET_VARIABLES = new Set([
   'METRICS_TOKEN',
   'AWS_SECRET_ACCESS_KEY',
   'AWS_SESSION_TOKEN',
+  'WEBHOOK_SECRET',
 ]);
 
 /**

@@ -51,6 +51,8 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
       ? problem.path
       : problem.kind === 'stuck_task'
         ? problem.taskId
+        : problem.kind === 'webhook_given_up'
+          ? problem.deliveryId
         : problem.kind === 'incomplete_upload'
           ? `multipart upload ${problem.uploadId} of ${problem.key}`
           : problem.kind === 'tus_leftover'
@@ -64,6 +66,8 @@ export async function applyRemedies(deps: DoctorDeps, scope: DoctorScope, report
   for (const problem of report.problems) {
     // Stuck tasks are reported for an operator to start a worker; nothing here can fix that.
     if (problem.kind === 'stuck_task') continue;
+    // A given-up delivery is for the endpoint's owner to look into (GET /v1/webhooks/deliveries).
+    if (problem.kind === 'webhook_given_up') continue;
     if (isLeftover(problem)) {
       if (!remedies.fix) continue;
       try {
@@ -163,6 +167,8 @@ const MARKS: Record<'missing' | 'corrupt' | 'stale_pending', { status: FileStatu
 
 async function markRecord(deps: DoctorDeps, problem: FileProblem): Promise<ActionKind | undefined> {
   const { status, message, action } = MARKS[problem.kind as keyof typeof MARKS];
+  // Through the file lifecycle, which tells the owner's webhooks.
+  if (problem.kind === 'missing') return (await deps.files.markMissing(problem.fileId!, problem.status)) ? action : undefined;
   const result = await deps.db
     .updateTable('files')
     .set({ status, status_message: message, updated_at: new Date().toISOString() })

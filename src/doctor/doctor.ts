@@ -6,6 +6,7 @@ import { checkRecords } from './check-records';
 import { checkStuckTasks } from './check-tasks';
 import { checkTusLeftovers } from './check-tus';
 import { checkUnmirrored } from './check-unmirrored';
+import { checkWebhooks } from './check-webhooks';
 import type { DoctorDeps, DoctorScope, ProgressListener } from './context';
 import { type DoctorReport, countProblem, emptySummary, type Problem } from './report';
 
@@ -33,6 +34,7 @@ export async function runChecks(
     checkStalePending(deps, scope, now, progress),
     checkStuckTasks(deps, scope, now, progress),
     checkUnmirrored(deps, scope, now, progress),
+    checkWebhooks(deps, scope, progress),
     // Leftovers of dead processes, incomplete and resumable uploads' leftovers have no owner either.
     ...(orphansSkipped
       ? []

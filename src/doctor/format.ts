@@ -13,6 +13,7 @@ const LABELS: Record<Problem['kind'], string> = {
   source_leftover: 'source leftover',
   incomplete_upload: 'incomplete upload',
   tus_leftover: 'resumable upload leftover',
+  webhook_given_up: 'webhook given up',
 };
 
 const DONE: Record<string, string> = {
@@ -67,6 +68,7 @@ export function summaryLine(report: DoctorReport): string {
         ? [`incomplete uploads: ${s.incompleteUploads} (${formatBytes(s.incompleteUploadBytes)})`]
         : []),
     ...(s.tusLeftovers ? [`resumable upload leftovers: ${s.tusLeftovers} (${formatBytes(s.tusLeftoverBytes)})`] : []),
+    ...(s.webhooksGivenUp ? [`webhooks given up: ${s.webhooksGivenUp}`] : []),
   ];
   const done = [`marked missing: ${s.markedMissing}`, `marked failed: ${s.markedFailed}`, `deleted: ${s.deleted}`, `pruned: ${s.pruned}`];
   if (s.restored) done.push(`restored: ${s.restored}`);
@@ -113,7 +115,9 @@ export function formatText(report: DoctorReport): string {
             ? `multipart upload ${p.uploadId} at ${p.store}:${p.key}`
             : p.kind === 'tus_leftover'
               ? `${formatBytes(p.bytes)} at ${p.store}:${p.key}, last written ${p.modifiedAt}`
-              : `${p.fileId ? `${p.fileId} "${p.name}"` : 'blob'} at ${p.store}:${p.key}`;
+              : p.kind === 'webhook_given_up'
+                ? `delivery ${p.deliveryId} (${p.type} to ${p.endpoint})`
+                : `${p.fileId ? `${p.fileId} "${p.name}"` : 'blob'} at ${p.store}:${p.key}`;
       lines.push(`  ${LABELS[p.kind]}: ${what}: ${p.reason}${action ? ` [${action}]` : ''}`);
     }
   }

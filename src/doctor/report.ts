@@ -27,10 +27,12 @@ export type ProblemKind =
   /** An object store's multipart upload that nothing will complete: its parts are kept (and billed) until aborted. */
   | 'incomplete_upload'
   /** What a resumable (tus) upload left in its store (`.tus/`) that nothing will resume or finish. */
-  | 'tus_leftover';
+  | 'tus_leftover'
+  /** A webhook delivery that kept failing until WEBHOOK_GIVE_UP: its event never reached the endpoint. */
+  | 'webhook_given_up';
 
 export type LeftoverProblemKind = 'temp_leftover' | 'source_leftover';
-export type FileProblemKind = Exclude<ProblemKind, 'stuck_task' | LeftoverProblemKind | 'incomplete_upload' | 'tus_leftover'>;
+export type FileProblemKind = Exclude<ProblemKind, 'stuck_task' | LeftoverProblemKind | 'incomplete_upload' | 'tus_leftover' | 'webhook_given_up'>;
 
 export interface FileProblem {
   kind: FileProblemKind;
@@ -102,7 +104,19 @@ export interface TusLeftoverProblem {
   reason: string;
 }
 
-export type Problem = FileProblem | TaskProblem | LeftoverProblem | IncompleteUploadProblem | TusLeftoverProblem;
+/** A webhook delivery given up; reported until TASK_RETENTION removes it (nothing to fix: the endpoint's owner decides). */
+export interface WebhookProblem {
+  kind: 'webhook_given_up';
+  owner: string;
+  deliveryId: string;
+  /** The event type, e.g. `file.ready`. */
+  type: string;
+  /** `default` (WEBHOOK_URL) or an endpoint id. */
+  endpoint: string;
+  reason: string;
+}
+
+export type Problem = FileProblem | TaskProblem | LeftoverProblem | IncompleteUploadProblem | TusLeftoverProblem | WebhookProblem;
 
 export function isLeftover(problem: Problem): problem is LeftoverProblem {
   return problem.kind === 'temp_leftover' || problem.kind === 'source_leftover';
@@ -136,6 +150,7 @@ export interface Summary {
   tusLeftovers: number;
   /** Bytes those hold. */
   tusLeftoverBytes: number;
+  webhooksGivenUp: number;
   markedMissing: number;
   markedFailed: number;
   deleted: number;
@@ -181,6 +196,7 @@ export function emptySummary(): Summary {
     incompleteUploadBytes: 0,
     tusLeftovers: 0,
     tusLeftoverBytes: 0,
+    webhooksGivenUp: 0,
     markedMissing: 0,
     markedFailed: 0,
     deleted: 0,
@@ -207,6 +223,7 @@ const COUNTERS: Record<
   | 'sourceLeftovers'
   | 'incompleteUploads'
   | 'tusLeftovers'
+  | 'webhooksGivenUp'
 > = {
   missing: 'missing',
   restorable: 'restorable',
@@ -220,6 +237,7 @@ const COUNTERS: Record<
   source_leftover: 'sourceLeftovers',
   incomplete_upload: 'incompleteUploads',
   tus_leftover: 'tusLeftovers',
+  webhook_given_up: 'webhooksGivenUp',
 };
 
 export function countProblem(summary: Summary, problem: Problem): void {
@@ -257,6 +275,7 @@ export function problemCount(summary: Summary): number {
     summary.tempLeftovers +
     summary.sourceLeftovers +
     summary.incompleteUploads +
-    summary.tusLeftovers
+    summary.tusLeftovers +
+    summary.webhooksGivenUp
   );
 }

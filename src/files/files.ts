@@ -2,7 +2,7 @@ import { type Readable, pipeline } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { CatalogDb } from '../catalog/database';
-import { type FileCatalog, type FileChanges, type FilePage, type FileRecord, markFilesReady, NotPending, type PendingUpload, type ReadyHook, type StoredBlob, type StoreTotals } from '../catalog/files';
+import { deleteFileRecord, type FileCatalog, type FileChanges, type FilePage, type FileRecord, markFileMissing, markFilesReady, NotPending, type PendingUpload, type ReadyHook, type StoredBlob, type StoreTotals } from '../catalog/files';
 import type { Placement } from '../catalog/placement';
 import type { Database, FileStatus } from '../catalog/schema';
 import { isDatabaseUnavailable } from '../catalog/unavailable';
@@ -59,6 +59,15 @@ export interface FilesDeps {
   instance?: string;
   /** Owners' quotas: new records reserve room, publishing settles it. None: no limits. */
   quotas?: Quotas;
+  events?: FileEvents;
+}
+
+/**
+ * Told of files deleted or found missing, on the executor of the transaction that changes the
+ * record (webhook events), so the news commits or rolls back with the change.
+ */
+export interface FileEvents {
+  fileEvent(db: Kysely<Database>, type: 'file.deleted' | 'file.missing', records: FileRecord[]): Promise<void>;
 }
 
 /** Where a file shown to one owner lives: enough to remove its blob. */
@@ -358,12 +367,40 @@ export class Files {
   async delete(file: BlobRef & { owner?: string }, log: Logger, ifStatus?: FileStatus): Promise<boolean> {
     // Resolved first: a record whose store is unreachable is kept rather than orphan its blob.
     const store = this.deps.stores.get(file.store);
-    if (!(await this.deps.catalog.delete({ id: file.id, owner: file.owner, status: ifStatus }))) return false;
+    if (!(await this.deleteRecord({ id: file.id, owner: file.owner, status: ifStatus }))) return false;
     await store.delete(file.key).catch((err: unknown) => {
       log.error({ err, fileId: file.id, key: file.key }, 'record deleted but blob removal failed');
     });
     await deleteMirrorCopy(this.deps.stores, file, log);
     return true;
+  }
+
+  /**
+   * The record goes with its `file.deleted` event, for a file its owner could read (ready or
+   * missing): not an upload that never finished, nor a file that expired (it had `file.expired`).
+   */
+  private async deleteRecord(match: { id: string; owner?: string; status?: FileStatus }): Promise<boolean> {
+    const { events } = this.deps;
+    if (!events) return this.deps.catalog.delete(match);
+    return this.deps.db.transaction().execute(async (trx) => {
+      const deleted = await deleteFileRecord(trx, match);
+      if (deleted && (deleted.status === 'ready' || deleted.status === 'missing')) await events.fileEvent(trx, 'file.deleted', [deleted]);
+      return deleted !== undefined;
+    });
+  }
+
+  /**
+   * Marks a record `missing` (its bytes are gone from every store), only if it still has
+   * `ifStatus`, with its `file.missing` event: the one place downloads, tasks and the doctor
+   * mark files missing. False when the record had changed.
+   */
+  async markMissing(id: string, ifStatus: FileStatus = 'ready'): Promise<boolean> {
+    const { events } = this.deps;
+    return this.deps.db.transaction().execute(async (trx) => {
+      const marked = await markFileMissing(trx, id, ifStatus, FILE_MISSING_MESSAGE);
+      if (marked && events) await events.fileEvent(trx, 'file.missing', [marked]);
+      return marked !== undefined;
+    });
   }
 
   /**
@@ -493,7 +530,7 @@ export class Files {
   private async missing(record: FileRecord, log: Logger, cause?: unknown): Promise<FileMissing> {
     log.error({ fileId: record.id, key: record.key, store: record.store, err: cause }, 'file missing from storage');
     // Only from ready: a file that expired meanwhile (its blob removed by the sweep) stays expired.
-    await this.deps.catalog.setStatus(record.id, 'missing', FILE_MISSING_MESSAGE, 'ready');
+    await this.markMissing(record.id, 'ready');
     return new FileMissing(FILE_MISSING_MESSAGE);
   }
 }

@@ -63,7 +63,7 @@ export class ServiceMetrics implements TaskMetrics {
   });
   private readonly doctorProblems = new Gauge({
     name: 'stowage_doctor_problems',
-    help: 'Problems found by the last doctor run, by kind (missing, restorable, corrupt, orphan, stale_pending, unreachable, stuck_task, unmirrored, temp_leftover, source_leftover, incomplete_upload, tus_leftover).',
+    help: 'Problems found by the last doctor run, by kind (missing, restorable, corrupt, orphan, stale_pending, unreachable, stuck_task, unmirrored, temp_leftover, source_leftover, incomplete_upload, tus_leftover, webhook_given_up).',
     labelNames: ['kind'],
     registers: [this.registry],
   });
@@ -156,6 +156,7 @@ export class ServiceMetrics implements TaskMetrics {
       source_leftover: s.sourceLeftovers,
       incomplete_upload: s.incompleteUploads,
       tus_leftover: s.tusLeftovers,
+      webhook_given_up: s.webhooksGivenUp,
     };
     for (const [kind, value] of Object.entries(counts)) this.doctorProblems.set({ kind }, value);
     this.doctorRecords.set(s.recordsChecked);

@@ -4,6 +4,7 @@ import { NotFound } from '../errors';
 import { pageQuery } from '../http/paging';
 import type { TaskQueue } from '../tasks/queue';
 import { FINISHED, type Task, type Waiting } from '../tasks/task';
+import { WEBHOOK_TASK } from '../webhooks/events';
 
 /** Cross-process changes (a worker in another process) are picked up this often. */
 const EVENTS_POLL_MS = 500;
@@ -54,7 +55,8 @@ export function tasksRouter(deps: { queue: TaskQueue; files: Files }): Router {
   };
 
   router.get('/tasks', async (req, res) => {
-    const page = await queue.list(req.owner, pageQuery(req.query));
+    // Deliveries have their own list (GET /v1/webhooks/deliveries).
+    const page = await queue.list(req.owner, { ...pageQuery(req.query), excludeKinds: [WEBHOOK_TASK] });
     res.json({ tasks: await presentTasks(page.tasks, deps), nextCursor: page.nextCursor ?? null });
   });
 

@@ -32,6 +32,16 @@ function claimable(now: string) {
 /** Turns a task's pending outputs ready on the executor of the transaction that completes it. */
 export type OutputPublisher = (db: Kysely<Database>, owner: string, outputs: StoredBlob[]) => Promise<unknown>;
 
+/**
+ * Runs in the transaction that records a task's final outcome (webhook events): it commits or
+ * rolls back with the outcome.
+ */
+export type FinishHook = (
+  db: Kysely<Database>,
+  task: Task,
+  outcome: { status: 'succeeded' | 'failed'; error?: { code: string; message: string }; outputFileIds?: string[] },
+) => Promise<void>;
+
 /** The catalog's record of which processes run workers (`catalog/instances.ts`). */
 export interface WorkerRegistry {
   /** Records that this process runs `slots` task slots, for unpinned tasks and those pinned to `machineId`. */
@@ -100,6 +110,8 @@ export class TaskQueue {
     private readonly machineId?: string,
     /** Where this process's workers are recorded, and other processes' looked up. */
     private readonly workers?: WorkerRegistry,
+    /** Told of each task that succeeds or fails for good, in the transaction that records it. */
+    private readonly onFinished?: FinishHook,
   ) {
     this.events.setMaxListeners(0);
     this.locksRows = isPostgres(db);
@@ -158,8 +170,11 @@ export class TaskQueue {
     return row && toTask(row);
   }
 
-  async list(owner: string, { limit, cursor }: { limit: number; cursor?: string }): Promise<TaskPage> {
+  /** The owner's tasks, newest first: only those of `kind`, or all but those of `excludeKinds`. */
+  async list(owner: string, { limit, cursor, kind, excludeKinds = [] }: { limit: number; cursor?: string; kind?: string; excludeKinds?: string[] }): Promise<TaskPage> {
     let query = this.db.selectFrom('tasks').selectAll().where('owner', '=', owner);
+    if (kind !== undefined) query = query.where('kind', '=', kind);
+    if (excludeKinds.length > 0) query = query.where('kind', 'not in', excludeKinds);
     if (cursor) {
       const { createdAt, id } = decodeCursor(cursor);
       query = query.where((eb) =>
@@ -223,20 +238,27 @@ export class TaskQueue {
       .executeTakeFirst();
     if (!candidate) return 'none';
     if (candidate.status === 'running' && Number(candidate.attempts) >= Number(candidate.max_attempts)) {
-      await db
-        .updateTable('tasks')
-        .set({
-          status: 'failed',
-          payload: compactPayload(JSON.parse(candidate.payload)),
-          error_code: 'worker_lost',
-          error_message: 'The task was interrupted too many times and was given up.',
-          running_until: null,
-          finished_at: now,
-          updated_at: now,
-        })
-        .where('id', '=', candidate.id)
-        .where(claimable(now))
-        .execute();
+      const error = { code: 'worker_lost', message: 'The task was interrupted too many times and was given up.' };
+      await this.inTransaction(db, async (trx) => {
+        const result = await trx
+          .updateTable('tasks')
+          .set({
+            status: 'failed',
+            payload: compactPayload(JSON.parse(candidate.payload)),
+            error_code: error.code,
+            error_message: error.message,
+            running_until: null,
+            finished_at: now,
+            updated_at: now,
+          })
+          .where('id', '=', candidate.id)
+          .where(claimable(now))
+          .executeTakeFirst();
+        if (result.numUpdatedRows === 1n && this.onFinished) {
+          const row = await trx.selectFrom('tasks').selectAll().where('id', '=', candidate.id).executeTakeFirstOrThrow();
+          await this.onFinished(trx, toTask(row), { status: 'failed', error });
+        }
+      });
       this.changed(candidate.id);
       return 'retry';
     }
@@ -326,6 +348,7 @@ export class TaskQueue {
         return row?.status === 'succeeded' && row.worker_id === workerId && row.output_file_ids === outputIds;
       }
       await this.publishOutputs(trx, task.owner, outputs);
+      await this.onFinished?.(trx, task, { status: 'succeeded', outputFileIds: outputs.map((o) => o.id) });
       return true;
     });
     if (done) this.changed(task.id);
@@ -341,25 +364,28 @@ export class TaskQueue {
     const now = iso(nowMs);
     const retry = error.retryInMs !== undefined && task.attempts < task.maxAttempts;
     const line = retry ? `Attempt ${task.attempts} failed: ${error.message} Retrying.` : `Failed: ${error.message}`;
-    await this.db
-      .updateTable('tasks')
-      .set({
-        status: retry ? 'queued' : 'failed',
-        payload: retry ? JSON.stringify(task.payload) : compactPayload(task.payload),
-        run_after: retry ? iso(nowMs + error.retryInMs!) : task.runAfter,
-        running_until: null,
-        worker_id: null,
-        error_code: error.code,
-        error_message: error.message,
-        output_file_ids: '[]',
-        log: JSON.stringify(this.appendLog(task, line, nowMs)),
-        finished_at: retry ? null : now,
-        updated_at: now,
-      })
-      .where('id', '=', task.id)
-      .where('worker_id', '=', workerId)
-      .where('status', '=', 'running')
-      .execute();
+    await this.inTransaction(this.db, async (trx) => {
+      const result = await trx
+        .updateTable('tasks')
+        .set({
+          status: retry ? 'queued' : 'failed',
+          payload: retry ? JSON.stringify(task.payload) : compactPayload(task.payload),
+          run_after: retry ? iso(nowMs + error.retryInMs!) : task.runAfter,
+          running_until: null,
+          worker_id: null,
+          error_code: error.code,
+          error_message: error.message,
+          output_file_ids: '[]',
+          log: JSON.stringify(this.appendLog(task, line, nowMs)),
+          finished_at: retry ? null : now,
+          updated_at: now,
+        })
+        .where('id', '=', task.id)
+        .where('worker_id', '=', workerId)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+      if (!retry && result.numUpdatedRows === 1n) await this.onFinished?.(trx, task, { status: 'failed', error: { code: error.code, message: error.message } });
+    });
     if (retry) await this.announce({ type: 'enqueued', kind: task.kind });
     this.changed(task.id);
   }
@@ -422,6 +448,12 @@ export class TaskQueue {
     this.changed(id);
     await this.announce({ type: 'cancelled', id });
     return (await this.get(owner, id))!;
+  }
+
+  /** Runs `fn` in `db`'s transaction, or in a new one; without a finish hook there is one statement, and no transaction is needed. */
+  private async inTransaction(db: Kysely<Database>, fn: (trx: Kysely<Database>) => Promise<void>): Promise<void> {
+    if (!this.onFinished || db.isTransaction) return fn(db);
+    await db.transaction().execute(fn);
   }
 
   private appendLog(task: Task, message: string, at: number): TaskLogLine[] {

@@ -74,3 +74,19 @@ export class TaskFailure extends Error {
     this.name = 'TaskFailure';
   }
 }
+
+/**
+ * Thrown by a task handler for an attempt that failed in a way it can tell the user (an endpoint
+ * that answered 500): recorded with this code and message and tried again after `retryInMs`,
+ * while attempts remain. The handler decides when to stop (a TaskFailure).
+ */
+export class TaskRetry extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryInMs: number,
+  ) {
+    super(message);
+    this.name = 'TaskRetry';
+  }
+}

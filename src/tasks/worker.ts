@@ -9,7 +9,7 @@ import { QuotaExceeded } from '../errors';
 import type { BlobRef, Files } from '../files/files';
 import type { TaskMetrics } from '../metrics/metrics';
 import type { TaskQueue } from './queue';
-import { type Task, TaskFailure } from './task';
+import { type Task, TaskFailure, TaskRetry } from './task';
 
 export interface TaskOutput extends StoredBlob, BlobRef {
   name: string;
@@ -229,6 +229,11 @@ export class Worker {
         await this.record(() => queue.fail(task, this.id, { code: err.code, message: err.message }), taskLog);
         taskLog.info({ outcome: 'failed', code: err.code, durationMs: Date.now() - started }, err.message);
         finished('failed');
+      } else if (err instanceof TaskRetry) {
+        await this.record(() => queue.fail(task, this.id, { code: err.code, message: err.message, retryInMs: err.retryInMs }), taskLog);
+        const outcome = task.attempts < task.maxAttempts ? 'retried' : 'failed';
+        taskLog.warn({ outcome, code: err.code, retryInMs: err.retryInMs, durationMs: Date.now() - started }, err.message);
+        finished(outcome);
       } else {
         const retryInMs = (this.o.retryBaseMs ?? 2000) * 2 ** (task.attempts - 1) * (0.75 + Math.random() / 2);
         const stalled = reason instanceof Stalled;
