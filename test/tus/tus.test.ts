@@ -34,9 +34,10 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 /** A built server (on a volume unless `extra` says otherwise) in its own directory, with write keys for alice and bob. */
 async function volumeServer(name: string, extra: Record<string, string> = {}) {
   const dir = path.join(base, name);
-  await fsp.mkdir(dir, { recursive: true });
+  // Its own temp directory: the doctor (run with no grace) must not see other processes' leftovers in /tmp.
+  await fsp.mkdir(path.join(dir, 'tmp'), { recursive: true });
   const port = await freePort();
-  const env = { HOME: dir, STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extra };
+  const env = { HOME: dir, TMPDIR: path.join(dir, 'tmp'), STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extra };
   const alice = await createKeyWithCli(env, 'alice', 'write', { cwd: dir });
   const bob = await createKeyWithCli(env, 'bob', 'write', { cwd: dir });
   const start = async () => {
