@@ -1,4 +1,4 @@
-# Build stage: compile TypeScript and native modules (better-sqlite3), then drop dev dependencies.
+# Build stage: compile TypeScript and native modules (better-sqlite3, native/sha256.c), then drop dev dependencies.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # node-gyp's toolchain, build stage only. Unpinned: a Debian stable release only takes fixes,
@@ -7,6 +7,9 @@ WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
     && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# npm's postinstall compiles the native sha256 of resumable uploads (native/sha256.c).
+COPY scripts/build-native.js ./scripts/
+COPY native/sha256.c ./native/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -27,6 +30,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/native/build ./native/build
 # The upload page's static assets, found beside package.json at runtime.
 COPY public ./public
 RUN mkdir -p /data && chown node:node /data

@@ -170,4 +170,9 @@ if (install) {
   say(install);
   execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: ROOT, stdio: 'inherit', shell: process.platform === 'win32' });
 }
+// npm ci's postinstall builds the native sha256; a clone installed before it existed, or after
+// native/sha256.c changed, builds it here (once: a build that could not be done leaves a note).
+const nativeSource = mtimeMs(path.join(ROOT, 'native/sha256.c'));
+const nativeBuilt = Math.max(mtimeMs(path.join(ROOT, 'native/build/sha256.node')) ?? 0, mtimeMs(path.join(ROOT, 'native/build/sha256.skipped')) ?? 0);
+if (nativeSource !== undefined && nativeBuilt < nativeSource) execFileSync(process.execPath, [path.join(__dirname, 'build-native.js')], { cwd: ROOT, stdio: 'inherit' });
 build(target);

@@ -99,7 +99,7 @@ export interface ApiKeysTable {
   last_used_at: string | null;
 }
 
-/** The sha256 state of a resumable upload after its first `hashed_bytes` bytes (hash-wasm's saved state, base64). */
+/** The sha256 state of a resumable upload after its first `hashed_bytes` bytes (src/uploads/tus/sha256-state.ts's saved state, base64). */
 export interface TusHashesTable {
   file_id: string;
   hashed_bytes: number | string;

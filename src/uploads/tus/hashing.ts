@@ -1,7 +1,7 @@
 import { type Readable, Transform } from 'node:stream';
 import type { DataStore } from '@tus/utils';
-import { createSHA256, type IHasher } from 'hash-wasm';
 import type { TusHashes } from '../../catalog/tus-hashes';
+import { loadSha256, newSha256, type SavableSha256 } from './sha256-state';
 
 /**
  * Hashes each upload's bytes as the store takes them, and saves the sha256 state with the offset
@@ -41,9 +41,8 @@ export function addHashing(
  * A hasher at `offset` of the upload, caught up from its saved state through `readFrom` when
  * that is behind; undefined when it can't be (no state, or no way to read the gap).
  */
-async function resume(hashes: TusHashes, fileId: string, offset: number, readFrom?: (start: number) => Readable): Promise<IHasher | undefined> {
-  const hasher = await createSHA256();
-  if (offset === 0) return hasher.init();
+async function resume(hashes: TusHashes, fileId: string, offset: number, readFrom?: (start: number) => Readable): Promise<SavableSha256 | undefined> {
+  if (offset === 0) return newSha256();
   const saved = await hashes.get(fileId);
   if (saved && saved.bytes > offset) {
     // The store lost bytes it had taken (@tus/s3-store drops its incomplete part when killed
@@ -53,7 +52,8 @@ async function resume(hashes: TusHashes, fileId: string, offset: number, readFro
     return undefined;
   }
   if (!saved || (saved.bytes < offset && !readFrom)) return undefined;
-  hasher.load(saved.state);
+  const hasher = await loadSha256(saved.state);
+  if (!hasher) return undefined;
   if (saved.bytes < offset) for await (const chunk of readFrom!(saved.bytes)) hasher.update(chunk as Buffer);
   return hasher;
 }
@@ -62,7 +62,5 @@ async function resume(hashes: TusHashes, fileId: string, offset: number, readFro
 export async function finishedSha256(hashes: TusHashes, fileId: string, size: number): Promise<string | undefined> {
   const saved = await hashes.get(fileId);
   if (saved?.bytes !== size) return undefined;
-  const hasher = await createSHA256();
-  hasher.load(saved.state);
-  return hasher.digest('hex');
+  return (await loadSha256(saved.state))?.digest();
 }
