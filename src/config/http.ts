@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from './units';
+import { durationSetting as duration } from './units';
 
 /** How long the server waits on a client, and how many uploads it takes at once. */
 export interface HttpSettings {
@@ -20,16 +20,6 @@ export interface HttpSettings {
 
 /** Heroku's router (Router 2.0) closes idle keep-alive connections to a dyno after 90 s. */
 const PLATFORM_KEEP_ALIVE_MS = 95_000;
-
-const duration = (min: number, example: string) =>
-  z.string().transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined || ms < min) {
-      ctx.addIssue({ code: 'custom', message: `must be a duration of at least ${min >= 1000 ? `${min / 1000}s` : `${min}ms`} (e.g. ${example})` });
-      return z.NEVER;
-    }
-    return ms;
-  });
 
 /** The variables, spread into the one config schema. */
 export function httpFields(parsers: { positiveInt: (what: string) => z.ZodType<number, string> }) {

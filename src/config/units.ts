@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 const UNITS: Record<string, number> = {
   b: 1,
   kb: 1024,
@@ -33,3 +35,14 @@ export function parseDuration(text: string): number | undefined {
   if (!m) return undefined;
   return Math.round(Number(m[1]) * UNITS_MS[(m[2] ?? 's').toLowerCase()]);
 }
+
+/** A duration variable (`30s`, `5m`, `100ms`) of at least `min` ms, in milliseconds; the message gives `example`. */
+export const durationSetting = (min: number, example: string) =>
+  z.string().transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined || ms < min) {
+      ctx.addIssue({ code: 'custom', message: `must be a duration of at least ${min >= 1000 ? `${min / 1000}s` : `${min}ms`} (e.g. ${example})` });
+      return z.NEVER;
+    }
+    return ms;
+  });

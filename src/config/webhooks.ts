@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors';
-import { parseDuration } from './units';
+import { durationSetting as duration } from './units';
 
 /** The operator's webhook endpoint and how deliveries are made. */
 export interface WebhookSettings {
@@ -37,16 +37,6 @@ export function webhookUrlProblem(value: string): string | undefined {
   if (url.username || url.password) return 'must not carry a user name or password (deliveries are signed instead)';
   return undefined;
 }
-
-const duration = (min: number, example: string) =>
-  z.string().transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined || ms < min) {
-      ctx.addIssue({ code: 'custom', message: `must be a duration of at least ${min >= 1000 ? `${min / 1000}s` : `${min}ms`} (e.g. ${example})` });
-      return z.NEVER;
-    }
-    return ms;
-  });
 
 /** The variables, spread into the one config schema. */
 export function webhookFields() {
