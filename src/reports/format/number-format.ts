@@ -144,6 +144,8 @@ function parseSection(text: string): Section | undefined {
 /** `value` rounded half away from zero to `places` decimals, as Excel does (from 15 significant digits). */
 function fixed(value: number, places: number): string {
   const abs = Math.abs(Number(value.toPrecision(15)));
+  // toFixed turns to exponent notation from 1e21; Excel writes every digit.
+  if (abs >= 1e21) return BigInt(abs).toString() + (places ? `.${'0'.repeat(places)}` : '');
   if (abs >= 1e15) return abs.toFixed(places);
   const [mantissa, exp = '0'] = String(abs).split('e');
   const rounded = Math.round(Number(`${mantissa}e${Number(exp) + places}`));
