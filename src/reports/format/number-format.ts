@@ -144,9 +144,11 @@ function parseSection(text: string): Section | undefined {
 /** `value` rounded half away from zero to `places` decimals, as Excel does (from 15 significant digits). */
 function fixed(value: number, places: number): string {
   const abs = Math.abs(Number(value.toPrecision(15)));
-  // toFixed turns to exponent notation from 1e21; Excel writes every digit.
-  if (abs >= 1e21) return BigInt(abs).toString() + (places ? `.${'0'.repeat(places)}` : '');
-  if (abs >= 1e15) return abs.toFixed(places);
+  if (abs >= 1e15) {
+    // Excel keeps 15 significant digits and pads with zeros (toFixed would switch to 1e+21).
+    const [m, e] = abs.toExponential(14).split('e');
+    return m.replace('.', '') + '0'.repeat(Number(e) - 14) + (places ? `.${'0'.repeat(places)}` : '');
+  }
   const [mantissa, exp = '0'] = String(abs).split('e');
   const rounded = Math.round(Number(`${mantissa}e${Number(exp) + places}`));
   return Number(`${rounded}e-${places}`).toFixed(places);
