@@ -46,7 +46,9 @@ async function exceljs(file: string, rows: number, tuned: boolean): Promise<void
 /** The table most code draws with pdfkit: measure each row's cells, break the page, draw them. */
 async function pdfkitTable(file: string, rows: number): Promise<void> {
   const { default: PDFDocument } = await import('pdfkit');
-  const { displayText, FONT_BOLD, FONT_REGULAR } = await import('../src/reports/pdf');
+  const { FONT_BOLD, FONT_REGULAR } = await import('../src/reports/pdf');
+  const { cellText } = await import('../src/reports/format');
+  const cells = benchColumns.map((c) => cellText(c));
   const doc = new PDFDocument({ size: 'A4', margin: 36 });
   const done = new Promise<void>((resolve, reject) => doc.pipe(fs.createWriteStream(file)).on('finish', resolve).on('error', reject));
   doc.registerFont('regular', FONT_REGULAR);
@@ -57,7 +59,7 @@ async function pdfkitTable(file: string, rows: number): Promise<void> {
   const bottom = doc.page.height - 36;
   let y = doc.y + 10;
   for (const row of [{ header: true }, ...benchRows(rows)]) {
-    const texts = benchColumns.map((c) => ('header' in row ? c.header : displayText(c, row[c.key])));
+    const texts = benchColumns.map((c, i) => ('header' in row ? c.header : cells[i](row[c.key]).text));
     const height = Math.max(...texts.map((t) => doc.heightOfString(t, { width: width - 6 }))) + 6;
     if (y + height > bottom) {
       doc.addPage();
