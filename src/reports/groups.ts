@@ -1,5 +1,5 @@
 import { Unprocessable } from '../errors';
-import { cellText, isNumeric } from './format';
+import { cellText, isIdentifier, isNumeric } from './format';
 import type { Column, Row } from './spec';
 import { asText, isBlank, toInteger, toNumber } from './values';
 
@@ -31,7 +31,6 @@ export function groupColumns(columns: Column[], groupBy: string[] | undefined): 
  * Groups are runs of consecutive rows with equal keys: a report streams its rows once with flat
  * memory, so it cannot sort a million of them; rows come grouped as the caller sorted them, and a
  * key that comes back later starts a group of its own (as Excel's Data > Subtotal does).
- * Summed columns are the numeric ones that are not grouped by.
  */
 export class Groups {
   private readonly keys: (string | undefined)[];
@@ -56,9 +55,9 @@ export class Groups {
     return this.by.length;
   }
 
-  /** Whether column `i` gets sums in subtotal and total rows. */
+  /** Whether column `i` gets sums in subtotal and total rows: numbers, but not ids or group keys. */
   isSummed(i: number): boolean {
-    return isNumeric(this.columns[i]) && !this.by.includes(i);
+    return isNumeric(this.columns[i]) && !isIdentifier(this.columns[i]) && !this.by.includes(i);
   }
 
   /** The groups that end before `row`, innermost first, then those that start with it. */

@@ -27,6 +27,8 @@ const HEADER_SIZE = 8;
 const FOOTER_SIZE = 8;
 const FOOTER_SPACE = 20;
 const PAD = 3;
+/** Inset left and right of each cell: twice this parts a right-aligned number from the next column's text. */
+const H_PAD = 5;
 const RULE_COLOR = '#c8c8c8';
 const HEADER_FILL = '#d9e1f2';
 
@@ -68,20 +70,20 @@ function columnWidths(doc: PDFKit.PDFDocument, input: ReportInput, sample: Row[]
   const digit = body.measure('0');
   const given = columns.map((c) => c.width !== undefined);
   const natural = columns.map((c, i) => {
-    if (c.width !== undefined) return c.width * digit + 2 * PAD;
+    if (c.width !== undefined) return c.width * digit + 2 * H_PAD;
     doc.font('bold').fontSize(HEADER_SIZE);
     let width = Math.max(...c.header.split(/\s+/).map((word) => doc.widthOfString(word)));
     if (totals && groups.isSummed(i)) width = Math.max(width, doc.widthOfString(totalSample(c, sample, (v) => summedValue(c, v))));
     doc.font('regular').fontSize(BODY_SIZE);
     for (const text of sampleTexts(c, sample)) for (const line of text.split('\n')) width = Math.max(width, body.measure(line));
-    return Math.min(width + 2 * PAD, usable * MAX_COLUMN_SHARE);
+    return Math.min(width + 2 * H_PAD, usable * MAX_COLUMN_SHARE);
   });
   const text = columns.map((c, i) => c.type === 'string' && !given[i]);
   const sum = (ws: number[]) => ws.reduce((a, b) => a + b, 0);
   let widths = natural;
   const over = sum(widths) - usable;
   if (over > 0) {
-    const floor = MIN_TEXT_CHARS * digit + 2 * PAD;
+    const floor = MIN_TEXT_CHARS * digit + 2 * H_PAD;
     const give = widths.reduce((room, w, i) => room + (text[i] ? Math.max(0, w - floor) : 0), 0);
     if (give > 0) widths = widths.map((w, i) => (text[i] ? w - (Math.max(0, w - floor) / give) * Math.min(over, give) : w));
   } else if (over < 0) {
@@ -99,7 +101,7 @@ function geometry(doc: PDFKit.PDFDocument, input: ReportInput, sample: Row[], gr
   const widths = columnWidths(doc, input, sample, groups, totals, usable);
   const xs = widths.map((_, i) => MARGIN + widths.slice(0, i).reduce((a, b) => a + b, 0));
   doc.font('bold').fontSize(HEADER_SIZE);
-  const headerHeight = Math.max(...input.columns.map((c, i) => doc.heightOfString(c.header, { width: widths[i] - 2 * PAD }))) + 2 * PAD;
+  const headerHeight = Math.max(...input.columns.map((c, i) => doc.heightOfString(c.header, { width: widths[i] - 2 * H_PAD }))) + 2 * PAD;
   doc.fontSize(TITLE_SIZE);
   const titleHeight = doc.heightOfString(input.title, { width: usable }) + TITLE_GAP;
   doc.font('regular').fontSize(BODY_SIZE);
@@ -174,7 +176,7 @@ async function layOut(
   let pages = 1;
   let count = 0;
   let onPage = 0;
-  const rooms = g.widths.map((w) => w - 2 * PAD);
+  const rooms = g.widths.map((w) => w - 2 * H_PAD);
   const tableWidth = g.widths.reduce((a, b) => a + b, 0);
   const texts: CellText[] = columns.map(cellText);
   const sums = columns.map(() => 0);
@@ -185,7 +187,7 @@ async function layOut(
   const place = async (kind: Kind, cells: string[], colors: 0 | string[], keepWith = 0) => {
     let lines = 1;
     const wrapped = cells.map((text, i) => {
-      const room = kind === Kind.Heading ? tableWidth - 2 * PAD - GROUP_INDENT * i : rooms[i];
+      const room = kind === Kind.Heading ? tableWidth - 2 * H_PAD - GROUP_INDENT * i : rooms[i];
       const cell = text ? wrapText(text, room, widths, maxLines) : [''];
       lines = Math.max(lines, cell.length);
       return cell.join('\n');
@@ -254,7 +256,7 @@ function drawHeader(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, y:
   doc.rect(MARGIN, y, width, g.headerHeight).fill(HEADER_FILL);
   doc.fillColor('black').font('bold').fontSize(HEADER_SIZE);
   input.columns.forEach((c, i) => {
-    doc.text(c.header, g.xs[i] + PAD, y + PAD, { width: g.widths[i] - 2 * PAD, align: rightAligned(c) ? 'right' : 'left' });
+    doc.text(c.header, g.xs[i] + H_PAD, y + PAD, { width: g.widths[i] - 2 * H_PAD, align: rightAligned(c) ? 'right' : 'left' });
   });
   doc.font('regular').fontSize(BODY_SIZE);
   return y + g.headerHeight;
@@ -301,7 +303,7 @@ async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, wi
         // Bold rows are few: measured by pdfkit; body rows by the faster width table.
         const measure = () => (bold ? doc.widthOfString(line) : widths.measure(line));
         const x =
-          kind === Kind.Heading ? MARGIN + PAD + GROUP_INDENT * i : right[i] ? g.xs[i] + g.widths[i] - PAD - measure() : g.xs[i] + PAD;
+          kind === Kind.Heading ? MARGIN + H_PAD + GROUP_INDENT * i : right[i] ? g.xs[i] + g.widths[i] - H_PAD - measure() : g.xs[i] + H_PAD;
         doc.text(line, x, y + PAD + k * g.lineHeight, { lineBreak: false });
       }
     }

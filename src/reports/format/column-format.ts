@@ -21,6 +21,17 @@ export function isNumeric(column: Column): boolean {
   return column.type === 'number' || column.type === 'integer' || column.type === 'currency';
 }
 
+/** `id`, `order_id`, `Order id`, `customerId`, `ID-2`: a key or header that names an identifier. */
+const ID_NAME = /(^|[^a-z])id([^a-z]|$)|[a-z]Id([^a-z]|$)/i;
+
+/**
+ * An integer column named as an identifier (by its key or header) is not summed in totals: a total
+ * of order ids means nothing. Give it a numberFormat to have it summed like any other number.
+ */
+export function isIdentifier(column: Column): boolean {
+  return column.type === 'integer' && column.numberFormat === undefined && (ID_NAME.test(column.key) || ID_NAME.test(column.header));
+}
+
 /** The code a column's cells are shown with; for dates, the one for values with a time of day too. */
 export function columnCodes(column: Column): { body: string; withTime: string } | undefined {
   switch (column.type) {
