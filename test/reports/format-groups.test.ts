@@ -5,7 +5,8 @@ import { writePdf } from '../../src/reports/pdf';
 import type { Column } from '../../src/reports/spec';
 import { writeXlsx } from '../../src/reports/xlsx';
 import { makeTempDir } from '../helpers/tmp';
-import { python, run, writeReportFile } from './helpers';
+import { Readable } from 'node:stream';
+import { python, readSource, run, writeReportFile } from './helpers';
 
 // One set of columns with codes of every kind, read back by independent programs: LibreOffice
 // shows the xlsx's values through their codes, and the pdf must print the same texts.
@@ -143,5 +144,20 @@ describe('formats, totals and groups, read by LibreOffice, openpyxl and pdftotex
     expect(run('pdftotext', ['-layout', file, '-'])).toMatch(/Total\s+€1,001,164\.34\s+€ 800,971\.85\s+169\.5%\s+3,707/);
     const { file: plain } = await writeReportFile(writePdf, { title: 'Orders', columns, rows }, 'plain.pdf');
     expect(run('pdftotext', ['-layout', plain, '-'])).not.toContain('Total');
+  });
+
+  it('prints ids read from a CSV without grouping, groups a source by header, and names an unknown group column', async () => {
+    const csv = 'id,Region,Amount\n1000,North,1200.5\n1001,North,3\n2000,South,7\n';
+    const source = await readSource(Readable.from([csv]));
+    expect(source.columns.map((c) => c.type)).toEqual(['integer', 'string', 'number']);
+    const { file } = await writeReportFile(writePdf, { title: 'From CSV', ...source, options: { groupBy: ['Region'] } }, 'csv.pdf');
+    const text = run('pdftotext', ['-layout', file, '-']).replace(/[ \t]+/g, ' ');
+    expect(text).toContain('1000 North 1200.5');
+    expect(text).not.toContain('1,000');
+    expect(text).toContain('North total 1203.5');
+    expect(text).toMatch(/\nTotal 1210.5\n/);
+    await expect(writeReportFile(writeXlsx, { title: 'x', ...source, options: { groupBy: ['Nope'] } }, 'x.xlsx')).rejects.toThrow(
+      `options.groupBy: "Nope" is not one of the columns' keys or headers.`,
+    );
   });
 });
