@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { Unprocessable } from '../errors';
 import { lifetimeFrom, parseLifetime } from '../files/lifetime';
 import { MAX_CELL_TEXT, toDate } from './values';
-import { unsupportedFormats } from './format';
+// number-format.ts alone: the rest of format/ reads spec.ts's types.
+import { compileFormat } from './format/number-format';
 
 /** Caps on what one JSON body may carry inline; bigger reports come from an uploaded file. */
 export const LIMITS = {
@@ -186,7 +187,9 @@ function groupProblems(format: ReportFormat, options: ReportOptions, columns: Co
  */
 function formatProblems(format: ReportFormat, columns: Column[] | undefined): string[] {
   if (format !== 'pdf' || !columns) return [];
-  return unsupportedFormats(columns).map(
+  // Text and boolean columns have no code to apply: theirs is ignored, as the xlsx does.
+  const unsupported = columns.filter((c) => c.numberFormat !== undefined && c.type !== 'string' && c.type !== 'boolean' && !compileFormat(c.numberFormat));
+  return unsupported.map(
     (c) => `columns[${columns.indexOf(c)}].numberFormat: "${c.numberFormat}" is not a format the pdf can show (see docs/api.md#number-formats)`,
   );
 }

@@ -48,12 +48,6 @@ export function columnCodes(column: Column): { body: string; withTime: string } 
   }
 }
 
-/** The columns whose numberFormat this module cannot render (for a 422 before any work). */
-export function unsupportedFormats(columns: Column[]): Column[] {
-  // Text and boolean columns have no code to apply: theirs is ignored, as the xlsx does.
-  return columns.filter((c) => c.numberFormat !== undefined && columnCodes(c) !== undefined && !compileFormat(c.numberFormat));
-}
-
 /** Turns one column's values into text as Excel would show them with the column's code. */
 export type CellText = (value: unknown) => Formatted;
 
