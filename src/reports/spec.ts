@@ -177,7 +177,10 @@ function groupProblems(format: ReportFormat, options: ReportOptions, columns: Co
   if (!options.groupBy) return [];
   if (format === 'csv') return ['options.groupBy: csv has no subtotal rows; use xlsx or pdf'];
   const keys = new Set(columns?.map((c) => c.key));
-  return options.groupBy.flatMap((key, i) => (columns && !keys.has(key) ? [`options.groupBy[${i}]: "${key}" is not one of the columns' keys`] : []));
+  return options.groupBy.flatMap((key, i) => {
+    if (options.groupBy!.indexOf(key) !== i) return [`options.groupBy[${i}]: "${key}" is already grouped by`];
+    return columns && !keys.has(key) ? [`options.groupBy[${i}]: "${key}" is not one of the columns' keys`] : [];
+  });
 }
 
 /**

@@ -160,4 +160,25 @@ describe('formats, totals and groups, read by LibreOffice, openpyxl and pdftotex
       `options.groupBy: "Nope" is not one of the columns' keys or headers.`,
     );
   });
+
+  it('keeps a group heading with its first row across pages, and prints [Red] negatives in red', async () => {
+    const many = Array.from({ length: 400 }, (_, i) => ({ region: `R${Math.floor(i / 7)}`, city: 'x', id: i, price: 1, net: 1, share: 0, qty: i % 5 === 0 ? -i : i, day: '2024-01-01' }));
+    const { file } = await writeReportFile(writePdf, { title: 'Many', columns, rows: many, options: { groupBy: ['region'] } }, 'many.pdf');
+    const pages = run('pdftotext', ['-layout', file, '-']).split('\f').slice(0, -1);
+    expect(pages.length).toBeGreaterThan(3);
+    pages.forEach((page, i) => {
+      const lines = page.split('\n').map((l) => l.trim()).filter(Boolean);
+      expect(lines[lines.length - 1]).toBe(`Page ${i + 1} of ${pages.length}`);
+      // The line above the footer is a row or a subtotal, never a heading left alone.
+      expect(lines[lines.length - 2]).not.toMatch(/^Region: /);
+    });
+    const all = pages.join('\n').replace(/[ \t]+/g, ' ');
+    for (let g = 0; g < 58; g++) expect(all).toContain(`Region: R${g}\n`);
+    expect(all).toContain('R57 total');
+    // The content streams, uncompressed: red (1 0 0 scn) is set for the negative quantities only.
+    const qdf = path.join(dir, 'many-qdf.pdf');
+    run('qpdf', ['--qdf', '--object-streams=disable', file, qdf]);
+    const content = fs.readFileSync(qdf, 'latin1');
+    expect(content.match(/^1 0 0 scn$/gm)?.length).toBe(many.filter((r) => r.qty < 0).length);
+  });
 });

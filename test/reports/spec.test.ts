@@ -97,6 +97,7 @@ describe('parseReportRequest', () => {
     expect(problem(body('csv', ['name']))).toContain('options.groupBy: csv has no subtotal rows; use xlsx or pdf');
     expect(problem(body('xlsx', ['name', 'nope']))).toContain(`options.groupBy[1]: "nope" is not one of the columns' keys`);
     expect(problem(body('xlsx', []))).toContain('options.groupBy:');
+    expect(problem(body('pdf', ['name', 'name']))).toContain('options.groupBy[1]: "name" is already grouped by');
   });
 
   it('refuses, for the pdf, a number format it cannot show; the xlsx keeps any code', () => {
