@@ -181,12 +181,12 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
   };
   const rowOpen = levels ? ` outlineLevel="${levels}">` : '>';
   for await (const row of rows) {
-    // Room for this row, the subtotal rows every group may still need, and the total.
+    if (levels) for (const e of groups.before(row)) onGroup(e);
+    // Room for this row, the subtotal rows every open group will still need, and the total.
     if (rowNumber + 1 + levels + (totalsRow ? 1 : 0) > EXCEL_MAX_ROWS) {
       const most = levels ? 'rows (with their subtotals)' : `${maxDataRows} rows`;
       throw new Unprocessable(`An xlsx sheet holds at most ${most} here; use csv for more.`, 'report_too_large');
     }
-    if (levels) for (const e of groups.before(row)) onGroup(e);
     rowNumber++;
     const r = String(rowNumber);
     xml += `<row r="${r}"${rowOpen}`;
