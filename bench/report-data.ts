@@ -14,6 +14,10 @@ export const benchColumns: Column[] = [
   { key: 'note', header: 'Note', type: 'string' },
 ];
 
+/** The same ten columns for grouped runs, with a team (a run of 500 rows each, grouped by) for the city. */
+export const benchGroupedColumns: Column[] = benchColumns.map((c) => (c.key === 'city' ? { key: 'team', header: 'Team', type: 'string' } : c));
+export const BENCH_GROUP_ROWS = 500;
+
 const names = ['Zoë Ødegård', 'Łukasz Nowak', 'Ελένη Παππά', 'Дмитрий Иванов', 'Ana López'];
 const cities = ['Oslo', 'Kraków', 'Αθήνα', 'Москва', 'Sevilla'];
 const DAY = 86_400_000;
@@ -24,6 +28,7 @@ export function* benchRows(count: number): Generator<Row> {
   for (let i = 0; i < count; i++) {
     yield {
       id: i + 1,
+      team: `Team ${Math.floor(i / BENCH_GROUP_ROWS) + 1}`,
       name: `${names[i % 5]} ${i}`,
       city: cities[(i * 7) % 5],
       amount: Math.round(i * 137.31) / 100,

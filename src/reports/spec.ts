@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { Unprocessable } from '../errors';
 import { lifetimeFrom, parseLifetime } from '../files/lifetime';
 import { MAX_CELL_TEXT, toDate } from './values';
+// number-format.ts alone: the rest of format/ reads spec.ts's types.
+import { compileFormat } from './format/number-format';
 
 /** Caps on what one JSON body may carry inline; bigger reports come from an uploaded file. */
 export const LIMITS = {
@@ -43,9 +45,14 @@ export const columnSchema = z.strictObject({
 });
 export type Column = z.infer<typeof columnSchema>;
 
+/** Outline levels Excel can fold is 7; one is the data rows' own. */
+const LIMITS_GROUP_LEVELS = 6;
+
 export const optionsSchema = z.strictObject({
   sheetName: sheetName.optional(),
   totalsRow: z.boolean().optional(),
+  /** Subtotals by consecutive runs of equal keys (see groupProblems); xlsx and pdf only. */
+  groupBy: z.array(z.string().min(1).max(100)).min(1).max(LIMITS_GROUP_LEVELS).optional(),
   landscape: z.boolean().optional(),
   bom: z.boolean().optional(),
 });
@@ -163,6 +170,34 @@ function reject(problems: string[], total: number): never {
 }
 
 /**
+ * groupBy names columns (checked against a source's columns when it is read) and is refused for
+ * csv: subtotal lines among the data would break every program that reads the CSV back as a table.
+ */
+function groupProblems(format: ReportFormat, options: ReportOptions, columns: Column[] | undefined): string[] {
+  if (!options.groupBy) return [];
+  if (format === 'csv') return ['options.groupBy: csv has no subtotal rows; use xlsx or pdf'];
+  const keys = new Set(columns?.map((c) => c.key));
+  return options.groupBy.flatMap((key, i) => {
+    if (options.groupBy!.indexOf(key) !== i) return [`options.groupBy[${i}]: "${key}" is already grouped by`];
+    return columns && !keys.has(key) ? [`options.groupBy[${i}]: "${key}" is not one of the columns' keys`] : [];
+  });
+}
+
+/**
+ * The pdf draws numbers as text through src/reports/format, which knows Excel's common codes; a
+ * code it does not know is refused here, before any work, rather than printed some other way. The
+ * xlsx keeps any code as it is (Excel renders it), and csv writes plain values.
+ */
+function formatProblems(format: ReportFormat, columns: Column[] | undefined): string[] {
+  if (format !== 'pdf' || !columns) return [];
+  // Text and boolean columns have no code to apply: theirs is ignored, as the xlsx does.
+  const unsupported = columns.filter((c) => c.numberFormat !== undefined && c.type !== 'string' && c.type !== 'boolean' && !compileFormat(c.numberFormat));
+  return unsupported.map(
+    (c) => `columns[${columns.indexOf(c)}].numberFormat: "${c.numberFormat}" is not a format the pdf can show (see docs/api.md#number-formats)`,
+  );
+}
+
+/**
  * Checks a `POST /v1/reports` body: its shape first, then every inline cell against its column's
  * type. Throws Unprocessable (422, code `invalid_report`) naming each problem by path, e.g.
  * `rows[3].amount: expected a number`.
@@ -177,6 +212,8 @@ export function parseReportRequest(body: unknown): ReportRequest {
     );
   }
   const { format, title, options, source, columns, rows, expiresIn } = parsed.data;
+  const optionProblems = [...groupProblems(format, options, columns), ...formatProblems(format, columns)];
+  if (optionProblems.length) reject(optionProblems, optionProblems.length);
   // Checked here, before the task is queued: an invalid value never reaches a worker.
   if (typeof expiresIn === 'string') lifetimeFrom(expiresIn, 'expiresIn');
   const lifetime = expiresIn === undefined ? {} : { expiresIn };

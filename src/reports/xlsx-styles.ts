@@ -1,3 +1,4 @@
+import { columnCodes } from './format';
 import type { Column } from './spec';
 import { escapeXml } from './xml';
 
@@ -18,10 +19,7 @@ export interface Styles {
 
 // Built-in number formats (ECMA-376 18.8.30) need no <numFmt>; custom ones start at 164.
 const GENERAL = 0;
-const INTEGER = 1; // 0
-const CURRENCY = 4; // #,##0.00
-const DATE_FORMAT = 'yyyy-mm-dd';
-const DATE_TIME_FORMAT = 'yyyy-mm-dd hh:mm:ss';
+const BUILT_IN: Record<string, number> = { General: 0, '0': 1, '0.00': 2, '#,##0': 3, '#,##0.00': 4, '0%': 9, '0.00%': 10 };
 
 type Role = 'body' | 'header' | 'total';
 
@@ -33,7 +31,7 @@ type Role = 'body' | 'header' | 'total';
 export function buildStyles(columns: Column[]): Styles {
   const customFormats = new Map<string, number>();
   const formatId = (code: string): number => {
-    let id = customFormats.get(code);
+    let id = BUILT_IN[code] ?? customFormats.get(code);
     if (id === undefined) {
       id = 164 + customFormats.size;
       customFormats.set(code, id);
@@ -67,24 +65,13 @@ export function buildStyles(columns: Column[]): Styles {
   xf(GENERAL, 'body'); // index 0: the default every unstyled cell gets
   const header = xf(GENERAL, 'header');
   const totalLabel = xf(GENERAL, 'total');
+  // The same codes the pdf renders as text (src/reports/format), so both show a value alike.
   const styles = columns.map((c): ColumnStyle => {
-    const custom = c.numberFormat === undefined ? undefined : formatId(c.numberFormat);
-    switch (c.type) {
-      case 'integer':
-      case 'number':
-      case 'currency': {
-        const fmt = custom ?? (c.type === 'integer' ? INTEGER : c.type === 'currency' ? CURRENCY : GENERAL);
-        const body = xf(fmt, 'body');
-        return { body, bodyWithTime: body, total: xf(fmt, 'total') };
-      }
-      case 'date': {
-        const body = xf(custom ?? formatId(DATE_FORMAT), 'body');
-        return { body, bodyWithTime: xf(custom ?? formatId(DATE_TIME_FORMAT), 'body'), total: totalLabel };
-      }
-      case 'string':
-      case 'boolean':
-        return { body: 0, bodyWithTime: 0, total: totalLabel };
-    }
+    const codes = columnCodes(c);
+    if (!codes) return { body: 0, bodyWithTime: 0, total: totalLabel };
+    const body = xf(formatId(codes.body), 'body');
+    const total = c.type === 'date' ? totalLabel : xf(formatId(codes.body), 'total');
+    return { body, bodyWithTime: xf(formatId(codes.withTime), 'body'), total };
   });
 
   const numFmts = [...customFormats].map(([code, id]) => `<numFmt numFmtId="${id}" formatCode="${escapeXml(code)}"/>`);

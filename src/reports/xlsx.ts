@@ -3,7 +3,9 @@ import { Unprocessable } from '../errors';
 // Types only from spec.ts: the writer does not need zod (the service loads it anyway, but a
 // standalone write of 100k rows spent a tenth of its time loading it).
 import type { Column } from './spec';
-import { asText, isBlank, MAX_CELL_TEXT, isDateOnly, toBoolean, toDate, toInteger, toNumber } from './values';
+import { asText, isBlank, MAX_CELL_TEXT, isDateOnly, toBoolean, toDate } from './values';
+import { sampleRows, totalSample, xlsxWidth } from './format/widths';
+import { groupColumns, Groups, summedValue, type GroupEvent } from './groups';
 import { escapeXml } from './xml';
 import { buildStyles, type ColumnStyle } from './xlsx-styles';
 import { zipStream, type ZipEntry } from './zip';
@@ -71,9 +73,8 @@ function cellWriter(column: Column, style: ColumnStyle, totals: number[], index:
     case 'number':
     case 'currency':
     case 'integer': {
-      const parse = column.type === 'integer' ? toInteger : toNumber;
       return (value, ref) => {
-        const n = parse(value);
+        const n = summedValue(column, value);
         if (n === undefined) return inlineString(ref, asText(value));
         totals[index] += n;
         return numberCell(ref, n, style.body);
@@ -97,25 +98,42 @@ function cellWriter(column: Column, style: ColumnStyle, totals: number[], index:
   }
 }
 
-function isSummed(column: Column): boolean {
-  return column.type === 'number' || column.type === 'integer' || column.type === 'currency';
-}
-
 /** From the title: Excel's sheet-name rules (31 characters, no : \ / ? * [ ], no edge apostrophes). */
 export function sheetNameFrom(title: string): string {
   const name = title.replace(/[:\\/?*[\]]/g, ' ').replace(/^'+/, '').slice(0, 31).replace(/'+$/, '').trim();
   return name || 'Report';
 }
 
-function defaultWidth(column: Column): number {
-  const byType = { string: 24, number: 14, currency: 14, integer: 10, date: 19, boolean: 8 }[column.type];
-  // Room for the header text and the autofilter's drop-down button.
-  return Math.min(80, Math.max(byType, column.header.length + 4));
-}
-
 interface SheetState {
   rows: number;
   lastRow: number;
+}
+
+/** A totals or subtotal row: a label, then SUBTOTAL(9, ...) over `from`..`to` with the sums cached. */
+function totalRow(
+  columns: Column[],
+  styles: ReturnType<typeof buildStyles>,
+  letters: string[],
+  r: number,
+  range: [number, number],
+  sums: number[],
+  label: { column: number; text: string },
+  groups: Groups,
+  outlineLevel: number,
+): string {
+  let xml = `<row r="${r}"${outlineLevel ? ` outlineLevel="${outlineLevel}"` : ''}>`;
+  columns.forEach((_, i) => {
+    const ref = ` r="${letters[i]}${r}"`;
+    if (groups.isSummed(i)) {
+      // SUBTOTAL(9) skips the subtotals inside its range, so groups nest and the grand total is
+      // right; the cached <v> lets readers that do not calculate (viewers, data_only) see it.
+      const f = `SUBTOTAL(9,${letters[i]}${range[0]}:${letters[i]}${range[1]})`;
+      xml += `<c${ref} s="${styles.columns[i].total}"><f>${f}</f><v>${sums[i]}</v></c>`;
+    } else if (i === label.column) {
+      xml += inlineString(ref, label.text, styles.totalLabel);
+    }
+  });
+  return xml + '</row>';
 }
 
 async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyles>, state: SheetState): AsyncGenerator<Buffer> {
@@ -124,31 +142,54 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
   const totals = columns.map(() => 0);
   const writers = columns.map((c, i) => cellWriter(c, styles.columns[i], totals, i));
   const keys = columns.map((c) => c.key);
-  const maxDataRows = EXCEL_MAX_ROWS - 1 - (options.totalsRow ? 1 : 0);
+  const groups = new Groups(columns, groupColumns(columns, options.groupBy));
+  const levels = groups.levels;
+  // Groups always end with a grand total.
+  const totalsRow = options.totalsRow || levels > 0;
+  const maxDataRows = EXCEL_MAX_ROWS - 1 - (totalsRow ? 1 : 0);
+  const { sample, rows } = await sampleRows(input.rows);
 
   const cols = columns
-    .map((c, i) => `<col min="${i + 1}" max="${i + 1}" width="${c.width ?? defaultWidth(c)}" customWidth="1"/>`)
+    .map((c, i) => {
+      const extra = totalsRow && groups.isSummed(i) ? [totalSample(c, sample, (v) => summedValue(c, v))] : [];
+      return `<col min="${i + 1}" max="${i + 1}" width="${xlsxWidth(c, sample, extra)}" customWidth="1"/>`;
+    })
     .join('');
   let xml =
     XML_DECL +
     `<worksheet xmlns="${MAIN_NS}" xmlns:r="${REL_NS}">` +
+    // Subtotal rows sit below their group, so its fold button does too.
+    (levels ? '<sheetPr><outlinePr summaryBelow="1"/></sheetPr>' : '') +
     '<sheetViews><sheetView tabSelected="1" workbookViewId="0">' +
     '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>' +
     '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>' +
-    '<sheetFormatPr defaultRowHeight="15"/>' +
+    `<sheetFormatPr defaultRowHeight="15"${levels ? ` outlineLevelRow="${levels}"` : ''}/>` +
     `<cols>${cols}</cols><sheetData>` +
     '<row r="1">' +
     columns.map((c, i) => inlineString(` r="${letters[i]}1"`, c.header, styles.header)).join('') +
     '</row>';
 
   let rowNumber = 1;
-  for await (const row of input.rows) {
-    if (state.rows === maxDataRows) {
-      throw new Unprocessable(`An xlsx sheet holds at most ${maxDataRows} rows here; use csv for more.`, 'report_too_large');
+  const starts: number[] = [];
+  const onGroup = (e: GroupEvent) => {
+    if (e.kind === 'open') {
+      starts[e.level] = rowNumber + 1;
+      return;
+    }
+    rowNumber++;
+    xml += totalRow(columns, styles, letters, rowNumber, [starts[e.level], rowNumber - 1], e.sums, { column: e.column, text: `${e.label} total` }, groups, e.level - 1);
+  };
+  const rowOpen = levels ? ` outlineLevel="${levels}">` : '>';
+  for await (const row of rows) {
+    if (levels) for (const e of groups.before(row)) onGroup(e);
+    // Room for this row, the subtotal rows every open group will still need, and the total.
+    if (rowNumber + 1 + levels + (totalsRow ? 1 : 0) > EXCEL_MAX_ROWS) {
+      const most = levels ? 'rows (with their subtotals)' : `${maxDataRows} rows`;
+      throw new Unprocessable(`An xlsx sheet holds at most ${most} here; use csv for more.`, 'report_too_large');
     }
     rowNumber++;
     const r = String(rowNumber);
-    xml += `<row r="${r}">`;
+    xml += `<row r="${r}"${rowOpen}`;
     let gap = false;
     for (let i = 0; i < keys.length; i++) {
       const value = row[keys[i]];
@@ -156,6 +197,7 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
       else xml += writers[i](value, gap ? ` r="${letters[i]}${r}"` : '');
     }
     xml += '</row>';
+    if (levels) groups.add(row);
     state.rows++;
     if (state.rows % PROGRESS_EVERY === 0) onProgress?.(state.rows);
     if (xml.length >= CHUNK_BYTES) {
@@ -163,21 +205,11 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
       xml = '';
     }
   }
+  for (const e of groups.end()) onGroup(e);
   state.lastRow = rowNumber;
 
-  if (options.totalsRow && state.rows > 0) {
-    const r = rowNumber + 1;
-    xml += `<row r="${r}">`;
-    columns.forEach((c, i) => {
-      const ref = ` r="${letters[i]}${r}"`;
-      if (isSummed(c)) {
-        // The cached <v> lets readers that do not calculate (viewers, data_only) see the total.
-        xml += `<c${ref} s="${styles.columns[i].total}"><f>SUM(${letters[i]}2:${letters[i]}${rowNumber})</f><v>${totals[i]}</v></c>`;
-      } else if (i === 0) {
-        xml += inlineString(ref, 'Total', styles.totalLabel);
-      }
-    });
-    xml += '</row>';
+  if (totalsRow && state.rows > 0) {
+    xml += totalRow(columns, styles, letters, rowNumber + 1, [2, rowNumber], totals, { column: firstLabelColumn(groups, columns), text: 'Total' }, groups, 0);
   }
   const filter = `A1:${letters[letters.length - 1]}${rowNumber}`;
   const orientation = options.landscape ? 'landscape' : 'portrait';
@@ -187,6 +219,12 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
     `<pageSetup orientation="${orientation}"/></worksheet>`;
   yield Buffer.from(xml, 'utf8');
   onProgress?.(state.rows);
+}
+
+/** Where "Total" goes: the first column without a sum (the first column if all have one, then it has no sum shown). */
+function firstLabelColumn(groups: Groups, columns: Column[]): number {
+  const i = columns.findIndex((_, k) => !groups.isSummed(k));
+  return i < 0 ? 0 : i;
 }
 
 function workbookXml(sheetName: string, filterRef: string): string {
@@ -258,8 +296,9 @@ function* parts(input: ReportInput, state: SheetState): Generator<ZipEntry> {
 
 /**
  * Writes one sheet: a styled, frozen header row with an autofilter; typed cells (numbers,
- * integers, currency with its format, dates as Excel dates, booleans); column widths; an optional
- * totals row of SUM formulas for the numeric columns. The title becomes the document title and,
+ * integers, currency with its format, dates as Excel dates, booleans); column widths from the
+ * first rows' content; an optional totals row, and with options.groupBy a subtotal row after each
+ * group (SUBTOTAL formulas with cached values, outline levels so groups fold) and a grand total. The title becomes the document title and,
  * unless options.sheetName is given, the sheet's name. Memory stays flat whatever the row count.
  */
 export async function writeXlsx(input: ReportInput, out: Writable): Promise<ReportResult> {
