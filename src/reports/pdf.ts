@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
 import type { Column } from './spec';
+import { drawFurniture, frameFor, generatedAt, type Frame, type Stamp } from './pdf-furniture';
 import { WidthTable, wrapText } from './pdf-wrap';
 import { Spool } from './spool';
 import { asText, isBlank, isDateOnly, toBoolean, toDate, toNumber } from './values';
@@ -17,12 +18,11 @@ const FONT_DIR = path.join(path.dirname(require.resolve('dejavu-fonts-ttf/packag
 export const FONT_REGULAR = path.join(FONT_DIR, 'DejaVuSans.ttf');
 export const FONT_BOLD = path.join(FONT_DIR, 'DejaVuSans-Bold.ttf');
 
-const MARGIN = 36;
 const TITLE_SIZE = 14;
 const TITLE_GAP = 10;
+const STAMP_SIZE = 8;
 const BODY_SIZE = 8;
 const HEADER_SIZE = 8;
-const FOOTER_SIZE = 8;
 const FOOTER_SPACE = 20;
 const PAD = 3;
 const RULE_COLOR = '#c8c8c8';
@@ -49,6 +49,7 @@ export function displayText(column: Column, value: unknown): string {
       const iso = d.toISOString();
       return isDateOnly(d) ? iso.slice(0, 10) : `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
     }
+    case 'url':
     case 'boolean': {
       const b = toBoolean(value);
       if (b !== undefined) return b ? 'Yes' : 'No';
@@ -67,6 +68,12 @@ function rightAligned(column: Column): boolean {
 interface Geometry {
   pageWidth: number;
   pageHeight: number;
+  frame: Frame;
+  /** Where the table starts on a page: below the margin and the header band. */
+  top: number;
+  /** The width of the table. */
+  usable: number;
+  stamp: Stamp;
   /** Left edge of each column, and its width. */
   xs: number[];
   widths: number[];
@@ -84,6 +91,7 @@ const SAMPLES: Record<Exclude<Column['type'], 'string'>, string> = {
   currency: '00,000.00',
   date: '0000-00-00 00:00',
   boolean: 'Yes',
+  url: 'https://example.com/',
 };
 /** The narrowest a text column gets before every column is scaled down to fit the page. */
 const MIN_TEXT_CHARS = 6;
@@ -113,20 +121,25 @@ function columnWidths(doc: PDFKit.PDFDocument, columns: Column[], usable: number
   return total === usable ? widths : widths.map((w) => (w / total) * usable);
 }
 
-function geometry(doc: PDFKit.PDFDocument, input: ReportInput): Geometry {
+function geometry(doc: PDFKit.PDFDocument, input: ReportInput, frame: Frame): Geometry {
   const { width: pageWidth, height: pageHeight } = doc.page;
-  const usable = pageWidth - 2 * MARGIN;
+  const usable = pageWidth - frame.left - frame.right;
   const widths = columnWidths(doc, input.columns, usable);
-  const xs = widths.map((_, i) => MARGIN + widths.slice(0, i).reduce((a, b) => a + b, 0));
+  const xs = widths.map((_, i) => frame.left + widths.slice(0, i).reduce((a, b) => a + b, 0));
   doc.font('bold').fontSize(HEADER_SIZE);
   const headerHeight = Math.max(...input.columns.map((c, i) => doc.heightOfString(c.header, { width: widths[i] - 2 * PAD }))) + 2 * PAD;
   doc.fontSize(TITLE_SIZE);
-  const titleHeight = doc.heightOfString(input.title, { width: usable }) + TITLE_GAP;
+  doc.font('regular').fontSize(STAMP_SIZE);
+  const titleHeight = doc.heightOfString(input.title, { width: usable }) + doc.currentLineHeight(true) + TITLE_GAP;
   doc.font('regular').fontSize(BODY_SIZE);
-  const bottom = pageHeight - MARGIN - FOOTER_SPACE;
+  const bottom = pageHeight - frame.bottom - FOOTER_SPACE;
   return {
     pageWidth,
     pageHeight,
+    frame,
+    top: frame.top + frame.band,
+    usable,
+    stamp: generatedAt(input.now ?? new Date(), input.options?.timeZone),
     xs,
     widths,
     headerHeight,
@@ -167,13 +180,13 @@ type LaidOutRow = [number, ...string[]];
  * passes agree on every line and the drawing pass only places single lines.
  */
 async function layOut(input: ReportInput, g: Geometry, widths: WidthTable, spool: Spool<LaidOutRow>): Promise<{ pages: number; rows: number }> {
-  let y = MARGIN + g.titleHeight + g.headerHeight;
+  let y = g.top + g.titleHeight + g.headerHeight;
   let pages = 1;
   let rows = 0;
   let onPage = 0;
   const rooms = g.widths.map((w) => w - 2 * PAD);
   // A cell never gets more lines than fit under the header on a page of its own.
-  const maxLines = Math.max(1, Math.floor((g.bottom - MARGIN - g.headerHeight - 2 * PAD) / g.lineHeight));
+  const maxLines = Math.max(1, Math.floor((g.bottom - g.top - g.headerHeight - 2 * PAD) / g.lineHeight));
   for await (const row of input.rows) {
     let lines = 1;
     const cells = input.columns.map((c, i) => {
@@ -184,7 +197,7 @@ async function layOut(input: ReportInput, g: Geometry, widths: WidthTable, spool
     let height = lines * g.lineHeight + 2 * PAD;
     if (!fits(g, y, height) && onPage > 0) {
       pages++;
-      y = MARGIN + g.headerHeight;
+      y = g.top + g.headerHeight;
       onPage = 0;
     }
     // A row taller than the room left on a page of its own is clipped to that room.
@@ -198,8 +211,7 @@ async function layOut(input: ReportInput, g: Geometry, widths: WidthTable, spool
 }
 
 function drawHeader(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, y: number): number {
-  const width = g.pageWidth - 2 * MARGIN;
-  doc.rect(MARGIN, y, width, g.headerHeight).fill(HEADER_FILL);
+  doc.rect(g.frame.left, y, g.usable, g.headerHeight).fill(HEADER_FILL);
   doc.fillColor('black').font('bold').fontSize(HEADER_SIZE);
   input.columns.forEach((c, i) => {
     doc.text(c.header, g.xs[i] + PAD, y + PAD, { width: g.widths[i] - 2 * PAD, align: rightAligned(c) ? 'right' : 'left' });
@@ -208,32 +220,30 @@ function drawHeader(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, y:
   return y + g.headerHeight;
 }
 
-function drawFooter(doc: PDFKit.PDFDocument, g: Geometry, page: number, pages: number): void {
-  doc.font('regular').fontSize(FOOTER_SIZE).fillColor('black');
-  const text = `Page ${page} of ${pages}`;
-  const x = (g.pageWidth - doc.widthOfString(text)) / 2;
-  doc.text(text, x, g.pageHeight - MARGIN - FOOTER_SIZE, { lineBreak: false });
-  doc.fontSize(BODY_SIZE);
+function drawFooter(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, page: number, pages: number): void {
+  drawFurniture(doc, g.frame, input.options ?? {}, input.logo, { page, pages, date: g.stamp.date, title: input.title });
+  doc.font('regular').fontSize(BODY_SIZE);
 }
 
 /** Pass 2: draws the spooled rows, breaking pages exactly where pass 1 counted them. */
 async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, widths: WidthTable, spool: Spool<LaidOutRow>, pages: number, out: Writable): Promise<void> {
   const { columns, onProgress } = input;
   const right = columns.map(rightAligned);
-  const width = g.pageWidth - 2 * MARGIN;
+  const { left } = g.frame;
   let page = 1;
-  doc.font('bold').fontSize(TITLE_SIZE).text(input.title, MARGIN, MARGIN, { width });
-  let y = drawHeader(doc, input, g, MARGIN + g.titleHeight);
+  doc.font('bold').fontSize(TITLE_SIZE).text(input.title, left, g.top, { width: g.usable });
+  doc.font('regular').fontSize(STAMP_SIZE).text(g.stamp.line, left, doc.y, { width: g.usable });
+  let y = drawHeader(doc, input, g, g.top + g.titleHeight);
   let done = 0;
   for await (const [height, ...cells] of spool.read()) {
     if (!fits(g, y, height)) {
-      drawFooter(doc, g, page, pages);
+      drawFooter(doc, input, g, page, pages);
       // pdfkit writes a page out when the next begins; wait here if the reader is behind.
       if (out.writableNeedDrain) await drainedOrClosed(out);
       doc.addPage();
       forgetWordLayouts(doc);
       page++;
-      y = drawHeader(doc, input, g, MARGIN);
+      y = drawHeader(doc, input, g, g.top);
     }
     const room = Math.round((height - 2 * PAD) / g.lineHeight);
     for (let i = 0; i < cells.length; i++) {
@@ -247,11 +257,11 @@ async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, wi
       }
     }
     y += height;
-    doc.moveTo(MARGIN, y).lineTo(MARGIN + width, y).lineWidth(0.5).strokeColor(RULE_COLOR).stroke();
+    doc.moveTo(left, y).lineTo(left + g.usable, y).lineWidth(0.5).strokeColor(RULE_COLOR).stroke();
     done++;
     if (done % PROGRESS_EVERY === 0) onProgress?.(done);
   }
-  drawFooter(doc, g, page, pages);
+  drawFooter(doc, input, g, page, pages);
   onProgress?.(done);
 }
 
@@ -261,12 +271,13 @@ async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, wi
  * once; memory stays flat however many there are (see layOut).
  */
 export async function writePdf(input: ReportInput, out: Writable): Promise<ReportResult> {
+  const frame = frameFor(input.options ?? {}, input.logo !== undefined);
   const doc = new PDFDocument({
-    size: 'A4',
-    layout: input.options?.landscape ? 'landscape' : 'portrait',
+    size: frame.size,
+    layout: frame.layout,
     // Margins are applied here, by hand, so pdfkit never starts a page of its own.
     margin: 0,
-    info: { Title: input.title, Creator: 'stowage' },
+    info: { Title: input.title, Creator: 'stowage', ...(input.options?.author ? { Author: input.options.author } : {}) },
     displayTitle: true,
   });
   doc.registerFont('regular', FONT_REGULAR);
@@ -274,7 +285,7 @@ export async function writePdf(input: ReportInput, out: Writable): Promise<Repor
   const spool = await Spool.create<LaidOutRow>(input.tempDir);
   const written = pipeline(doc, out);
   try {
-    const g = geometry(doc, input);
+    const g = geometry(doc, input, frame);
     const widths = new WidthTable(doc);
     const { pages, rows } = await layOut(input, g, widths, spool);
     await spool.finish();

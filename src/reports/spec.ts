@@ -23,8 +23,23 @@ export const REPORT_CONTENT_TYPES: Record<ReportFormat, string> = {
   xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
 };
 
-export const COLUMN_TYPES = ['string', 'number', 'integer', 'date', 'boolean', 'currency'] as const;
+export const COLUMN_TYPES = ['string', 'number', 'integer', 'date', 'boolean', 'currency', 'url'] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
+
+export const PAGE_SIZES = ['A4', 'Letter'] as const;
+/** Link schemes a `url` cell may carry: nothing that runs script or opens local files. */
+export const URL_SCHEMES = ['http:', 'https:', 'mailto:'] as const;
+
+/** The URL a `url` cell links to, or undefined when it is not an http, https or mailto URL. */
+export function linkTarget(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > 2048) return undefined;
+  try {
+    const url = new URL(value);
+    return (URL_SCHEMES as readonly string[]).includes(url.protocol) ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 // Excel refuses sheet names with these characters, longer than 31, or wrapped in apostrophes.
 const sheetName = z
@@ -43,11 +58,43 @@ export const columnSchema = z.strictObject({
 });
 export type Column = z.infer<typeof columnSchema>;
 
+/** An IANA time zone name (Europe/Paris, UTC) that this Node's Intl knows. */
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const margin = z.number().min(0).max(144);
+const furnitureText = z.string().max(200);
+
 export const optionsSchema = z.strictObject({
   sheetName: sheetName.optional(),
   totalsRow: z.boolean().optional(),
   landscape: z.boolean().optional(),
   bom: z.boolean().optional(),
+  header: furnitureText.optional().meta({ description: 'PDF: text at the top of every page; `{page}`, `{pages}`, `{date}`, `{title}` are filled in.' }),
+  footer: furnitureText.optional().meta({ description: 'PDF: text at the foot of every page, with the same placeholders. Default `Page {page} of {pages}`.' }),
+  pageSize: z.enum(PAGE_SIZES).optional().meta({ description: 'PDF page size; A4 by default.' }),
+  margins: z
+    .strictObject({ top: margin.optional(), right: margin.optional(), bottom: margin.optional(), left: margin.optional() })
+    .optional()
+    .meta({ description: 'PDF margins in points (72 to the inch), 0-144 each; 36 by default.' }),
+  timeZone: z
+    .string()
+    .max(64)
+    .refine(isTimeZone, 'not an IANA time zone name such as Europe/Paris or UTC')
+    .optional()
+    .meta({ description: 'The time zone of the PDF\'s generated-at line and `{date}`; UTC by default.' }),
+  logo: z
+    .strictObject({ fileId: z.string().min(1).max(200) })
+    .optional()
+    .meta({ description: 'PDF: an uploaded PNG or JPEG of the same owner, drawn at the top of every page.' }),
+  redNegatives: z.boolean().optional().meta({ description: 'xlsx: negative numbers in red (a second number format section).' }),
+  author: z.string().max(255).optional().meta({ description: 'xlsx and PDF author; the owner by default.' }),
 });
 export type ReportOptions = z.infer<typeof optionsSchema>;
 
@@ -135,6 +182,8 @@ function cellProblem(type: ColumnType, value: unknown): string | undefined {
       return typeof value === 'boolean' ? undefined : 'expected true or false';
     case 'date':
       return toDate(value) ? undefined : 'expected an ISO 8601 date such as 2024-01-31 or 2024-01-31T09:30:00Z';
+    case 'url':
+      return linkTarget(value) ? undefined : 'expected an http, https or mailto URL';
   }
 }
 

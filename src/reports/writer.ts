@@ -12,6 +12,10 @@ export interface ReportInput {
   rows: Rows;
   /** Called with the number of rows written so far, every PROGRESS_EVERY rows and at the end. */
   onProgress?: (rowsDone: number) => void;
+  /** PDF: a logo checked by logo.ts (PNG or JPEG), drawn on every page. */
+  logo?: { data: Buffer; width: number; height: number };
+  /** When the report is generated (its generated-at line, `{date}`); now by default. */
+  now?: Date;
   /** Where a writer keeps temp files (the job's directory); the OS temp directory by default. */
   tempDir?: string;
 }

@@ -23,14 +23,25 @@ const CURRENCY = 4; // #,##0.00
 const DATE_FORMAT = 'yyyy-mm-dd';
 const DATE_TIME_FORMAT = 'yyyy-mm-dd hh:mm:ss';
 
-type Role = 'body' | 'header' | 'total';
+/** The code behind each built-in id used here, for building a negative section from it. */
+const BUILT_IN_CODES: Record<number, string> = { [GENERAL]: 'General', [INTEGER]: '0', [CURRENCY]: '#,##0.00' };
+
+/**
+ * `code` with a second section that shows negatives in red (a section's number is shown without
+ * its sign, hence the "-"). A code that already has sections says how negatives look itself.
+ */
+export function redNegatives(code: string): string {
+  return code.includes(';') ? code : `${code};[Red]-${code}`;
+}
+
+type Role = 'body' | 'header' | 'total' | 'link';
 
 /**
  * styles.xml for a report: a bold, shaded, underlined header; bold totals with a rule above; each
  * column's number format. Built once from the columns before any row is written, so every cell
  * refers to a style by index and the sheet XML stays small.
  */
-export function buildStyles(columns: Column[]): Styles {
+export function buildStyles(columns: Column[], options: { redNegatives?: boolean } = {}): Styles {
   const customFormats = new Map<string, number>();
   const formatId = (code: string): number => {
     let id = customFormats.get(code);
@@ -46,7 +57,7 @@ export function buildStyles(columns: Column[]): Styles {
     const key = `${numFmtId}/${role}`;
     let index = xfIndex.get(key);
     if (index === undefined) {
-      const font = role === 'body' ? 0 : 1;
+      const font = role === 'body' ? 0 : role === 'link' ? 2 : 1;
       const fill = role === 'header' ? 2 : 0;
       const border = role === 'header' ? 1 : role === 'total' ? 2 : 0;
       const align = role === 'header' ? '<alignment vertical="center"/>' : '';
@@ -73,7 +84,8 @@ export function buildStyles(columns: Column[]): Styles {
       case 'integer':
       case 'number':
       case 'currency': {
-        const fmt = custom ?? (c.type === 'integer' ? INTEGER : c.type === 'currency' ? CURRENCY : GENERAL);
+        let fmt = custom ?? (c.type === 'integer' ? INTEGER : c.type === 'currency' ? CURRENCY : GENERAL);
+        if (options.redNegatives) fmt = formatId(redNegatives(c.numberFormat ?? BUILT_IN_CODES[fmt]));
         const body = xf(fmt, 'body');
         return { body, bodyWithTime: body, total: xf(fmt, 'total') };
       }
@@ -81,6 +93,8 @@ export function buildStyles(columns: Column[]): Styles {
         const body = xf(custom ?? formatId(DATE_FORMAT), 'body');
         return { body, bodyWithTime: xf(custom ?? formatId(DATE_TIME_FORMAT), 'body'), total: totalLabel };
       }
+      case 'url':
+        return { body: xf(GENERAL, 'link'), bodyWithTime: 0, total: totalLabel };
       case 'string':
       case 'boolean':
         return { body: 0, bodyWithTime: 0, total: totalLabel };
@@ -92,9 +106,10 @@ export function buildStyles(columns: Column[]): Styles {
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' +
     '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' +
     (numFmts.length ? `<numFmts count="${numFmts.length}">${numFmts.join('')}</numFmts>` : '') +
-    '<fonts count="2">' +
+    '<fonts count="3">' +
     '<font><sz val="11"/><name val="Calibri"/><family val="2"/></font>' +
     '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font>' +
+    '<font><u/><sz val="11"/><color rgb="FF0563C1"/><name val="Calibri"/><family val="2"/></font>' +
     '</fonts>' +
     '<fills count="3"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>' +
     '<fill><patternFill patternType="solid"><fgColor rgb="FFD9E1F2"/><bgColor indexed="64"/></patternFill></fill></fills>' +

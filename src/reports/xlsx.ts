@@ -2,10 +2,11 @@ import type { Writable } from 'node:stream';
 import { Unprocessable } from '../errors';
 // Types only from spec.ts: the writer does not need zod (the service loads it anyway, but a
 // standalone write of 100k rows spent a tenth of its time loading it).
-import type { Column } from './spec';
+import { linkTarget, type Column } from './spec';
 import { asText, isBlank, MAX_CELL_TEXT, isDateOnly, toBoolean, toDate, toInteger, toNumber } from './values';
 import { escapeXml } from './xml';
 import { buildStyles, type ColumnStyle } from './xlsx-styles';
+import { Hyperlinks, printSetupXml, printTitlesName, SHEET_PR } from './xlsx-sheet-setup';
 import { zipStream, type ZipEntry } from './zip';
 import { CHUNK_BYTES, PROGRESS_EVERY, writeChunks, type ReportInput, type ReportResult } from './writer';
 
@@ -66,7 +67,7 @@ function numberCell(ref: string, n: number, style: number): string {
 type CellWriter = (value: unknown, ref: string) => string;
 
 /** One function per column that turns a value into its `<c>` element; sums go to `totals`. */
-function cellWriter(column: Column, style: ColumnStyle, totals: number[], index: number): CellWriter {
+function cellWriter(column: Column, style: ColumnStyle, totals: number[], index: number, links: Hyperlinks): CellWriter {
   switch (column.type) {
     case 'number':
     case 'currency':
@@ -94,6 +95,13 @@ function cellWriter(column: Column, style: ColumnStyle, totals: number[], index:
       };
     case 'string':
       return (value, ref) => inlineString(ref, asText(value));
+    case 'url':
+      // The cell shows the address as text (never a formula); only http, https and mailto link.
+      return (value, ref) => {
+        const target = linkTarget(value);
+        if (target && links.add(ref.slice(4, -1), target)) return inlineString(ref, asText(value), style.body);
+        return inlineString(ref, asText(value));
+      };
   }
 }
 
@@ -108,7 +116,7 @@ export function sheetNameFrom(title: string): string {
 }
 
 function defaultWidth(column: Column): number {
-  const byType = { string: 24, number: 14, currency: 14, integer: 10, date: 19, boolean: 8 }[column.type];
+  const byType = { string: 24, number: 14, currency: 14, integer: 10, date: 19, boolean: 8, url: 40 }[column.type];
   // Room for the header text and the autofilter's drop-down button.
   return Math.min(80, Math.max(byType, column.header.length + 4));
 }
@@ -116,13 +124,16 @@ function defaultWidth(column: Column): number {
 interface SheetState {
   rows: number;
   lastRow: number;
+  links: Hyperlinks;
 }
 
 async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyles>, state: SheetState): AsyncGenerator<Buffer> {
   const { columns, options = {}, onProgress } = input;
   const letters = columns.map((_, i) => columnLetter(i));
   const totals = columns.map(() => 0);
-  const writers = columns.map((c, i) => cellWriter(c, styles.columns[i], totals, i));
+  const writers = columns.map((c, i) => cellWriter(c, styles.columns[i], totals, i, state.links));
+  // A hyperlink names its cell, so url cells always carry their reference.
+  const linked = columns.map((c) => c.type === 'url');
   const keys = columns.map((c) => c.key);
   const maxDataRows = EXCEL_MAX_ROWS - 1 - (options.totalsRow ? 1 : 0);
 
@@ -132,6 +143,7 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
   let xml =
     XML_DECL +
     `<worksheet xmlns="${MAIN_NS}" xmlns:r="${REL_NS}">` +
+    SHEET_PR +
     '<sheetViews><sheetView tabSelected="1" workbookViewId="0">' +
     '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>' +
     '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>' +
@@ -153,7 +165,7 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
     for (let i = 0; i < keys.length; i++) {
       const value = row[keys[i]];
       if (isBlank(value)) gap = true;
-      else xml += writers[i](value, gap ? ` r="${letters[i]}${r}"` : '');
+      else xml += writers[i](value, gap || linked[i] ? ` r="${letters[i]}${r}"` : '');
     }
     xml += '</row>';
     state.rows++;
@@ -180,11 +192,7 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
     xml += '</row>';
   }
   const filter = `A1:${letters[letters.length - 1]}${rowNumber}`;
-  const orientation = options.landscape ? 'landscape' : 'portrait';
-  xml +=
-    `</sheetData><autoFilter ref="${filter}"/>` +
-    '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>' +
-    `<pageSetup orientation="${orientation}"/></worksheet>`;
+  xml += `</sheetData><autoFilter ref="${filter}"/>${state.links.xml()}${printSetupXml(options)}</worksheet>`;
   yield Buffer.from(xml, 'utf8');
   onProgress?.(state.rows);
 }
@@ -198,7 +206,8 @@ function workbookXml(sheetName: string, filterRef: string): string {
     '<bookViews><workbookView/></bookViews>' +
     `<sheets><sheet name="${escapeXml(sheetName)}" sheetId="1" r:id="rId1"/></sheets>` +
     // Excel and LibreOffice keep the autofilter's range in this hidden name as well.
-    `<definedNames><definedName name="_xlnm._FilterDatabase" localSheetId="0" hidden="1">${escapeXml(quoted)}!${absolute}</definedName></definedNames>` +
+    `<definedNames><definedName name="_xlnm._FilterDatabase" localSheetId="0" hidden="1">${escapeXml(quoted)}!${absolute}</definedName>` +
+    `${printTitlesName(quoted, 0)}</definedNames>` +
     '<calcPr calcId="191029" fullCalcOnLoad="1"/></workbook>'
   );
 }
@@ -228,29 +237,31 @@ const WORKBOOK_RELS =
   '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>' +
   '</Relationships>';
 
-function coreXml(title: string, created: Date): string {
+function coreXml(title: string, author: string, created: Date): string {
   const when = created.toISOString().replace(/\.\d{3}Z$/, 'Z');
   return (
     XML_DECL +
     '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" ' +
     'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" ' +
     'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">' +
-    `<dc:title>${escapeXml(title)}</dc:title><dc:creator>stowage</dc:creator>` +
+    `<dc:title>${escapeXml(title)}</dc:title><dc:creator>${escapeXml(author)}</dc:creator>` +
+    `<cp:lastModifiedBy>${escapeXml(author)}</cp:lastModifiedBy>` +
     `<dcterms:created xsi:type="dcterms:W3CDTF">${when}</dcterms:created>` +
     '</cp:coreProperties>'
   );
 }
 
 function* parts(input: ReportInput, state: SheetState): Generator<ZipEntry> {
-  const styles = buildStyles(input.columns);
+  const styles = buildStyles(input.columns, { redNegatives: input.options?.redNegatives });
   const sheetName = input.options?.sheetName ?? sheetNameFrom(input.title);
   const utf8 = (text: string) => Buffer.from(text, 'utf8');
   yield { name: '[Content_Types].xml', data: utf8(CONTENT_TYPES) };
   yield { name: '_rels/.rels', data: utf8(ROOT_RELS) };
-  yield { name: 'docProps/core.xml', data: utf8(coreXml(input.title, new Date())) };
+  yield { name: 'docProps/core.xml', data: utf8(coreXml(input.title, input.options?.author ?? 'stowage', new Date())) };
   yield { name: 'xl/_rels/workbook.xml.rels', data: utf8(WORKBOOK_RELS) };
   yield { name: 'xl/styles.xml', data: utf8(styles.xml) };
   yield { name: 'xl/worksheets/sheet1.xml', data: sheetXml(input, styles, state) };
+  if (state.links.count) yield { name: 'xl/worksheets/_rels/sheet1.xml.rels', data: utf8(state.links.relsXml()) };
   // Pulled only once the sheet has streamed, so the filter's range knows the last row.
   const last = columnLetter(input.columns.length - 1);
   yield { name: 'xl/workbook.xml', data: utf8(workbookXml(sheetName, `A1:${last}${state.lastRow}`)) };
@@ -263,7 +274,7 @@ function* parts(input: ReportInput, state: SheetState): Generator<ZipEntry> {
  * unless options.sheetName is given, the sheet's name. Memory stays flat whatever the row count.
  */
 export async function writeXlsx(input: ReportInput, out: Writable): Promise<ReportResult> {
-  const state: SheetState = { rows: 0, lastRow: 1 };
+  const state: SheetState = { rows: 0, lastRow: 1, links: new Hyperlinks() };
   await writeChunks(zipStream(parts(input, state)), out);
   return { rows: state.rows };
 }

@@ -1,0 +1,102 @@
+import type { ReportOptions } from './spec';
+
+/*
+ * What a PDF report prints around its table: the page (size, orientation, margins), a header band
+ * (logo and header text) and the footer on every page, and the generated-at line under the title.
+ */
+
+export const DEFAULT_MARGIN = 36;
+export const DEFAULT_FOOTER = 'Page {page} of {pages}';
+const FURNITURE_SIZE = 8;
+/** The logo's height in the header band, in points; its width follows its aspect ratio. */
+export const LOGO_HEIGHT = 28;
+const BAND_GAP = 8;
+
+export interface Frame {
+  size: 'A4' | 'Letter';
+  layout: 'portrait' | 'landscape';
+  top: number;
+  right: number;
+  bottom: number;
+  left: number;
+  /** Height of the header band above the table (0 without header text or logo). */
+  band: number;
+}
+
+export function frameFor(options: ReportOptions, hasLogo: boolean): Frame {
+  const m = options.margins ?? {};
+  const text = options.header ? FURNITURE_SIZE * 1.2 : 0;
+  const tallest = Math.max(text, hasLogo ? LOGO_HEIGHT : 0);
+  return {
+    size: options.pageSize ?? 'A4',
+    layout: options.landscape ? 'landscape' : 'portrait',
+    top: m.top ?? DEFAULT_MARGIN,
+    right: m.right ?? DEFAULT_MARGIN,
+    bottom: m.bottom ?? DEFAULT_MARGIN,
+    left: m.left ?? DEFAULT_MARGIN,
+    band: tallest ? tallest + BAND_GAP : 0,
+  };
+}
+
+export interface Stamp {
+  /** `{date}`: the day the report was generated, in the report's time zone. */
+  date: string;
+  /** Under the title: "Generated 2026-12-01 06:12 (Europe/Paris)". */
+  line: string;
+}
+
+/** When the report was made, as read in `timeZone` (an IANA name; UTC by default). */
+export function generatedAt(now: Date, timeZone = 'UTC'): Stamp {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(now);
+  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? '';
+  const date = `${part('year')}-${part('month')}-${part('day')}`;
+  return { date, line: `Generated ${date} ${part('hour')}:${part('minute')} (${timeZone})` };
+}
+
+export interface Placeholders {
+  page: number;
+  pages: number;
+  date: string;
+  title: string;
+}
+
+/** Fills `{page}`, `{pages}`, `{date}` and `{title}`; other braces are left as typed. */
+export function fillPlaceholders(text: string, values: Placeholders): string {
+  return text.replace(/\{(page|pages|date|title)\}/g, (_, key: keyof Placeholders) => String(values[key]));
+}
+
+/**
+ * Draws the header band (logo at the left, header text at the right) and the footer (centred)
+ * of one page. Fonts are the writer's registered 'regular'.
+ */
+export function drawFurniture(
+  doc: PDFKit.PDFDocument,
+  frame: Frame,
+  options: ReportOptions,
+  logo: { data: Buffer; width: number; height: number } | undefined,
+  values: Placeholders,
+): void {
+  const { width: pageWidth, height: pageHeight } = doc.page;
+  const right = pageWidth - frame.right;
+  doc.font('regular').fontSize(FURNITURE_SIZE).fillColor('black');
+  if (logo) {
+    const width = (LOGO_HEIGHT * logo.width) / logo.height;
+    doc.image(logo.data, frame.left, frame.top, { width: Math.min(width, (right - frame.left) / 2), height: LOGO_HEIGHT });
+  }
+  if (options.header) {
+    const text = fillPlaceholders(options.header, values);
+    const room = logo ? (right - frame.left) / 2 : right - frame.left;
+    doc.text(text, right - room, frame.top, { width: room, align: 'right', lineBreak: false, ellipsis: true, height: FURNITURE_SIZE * 1.2 });
+  }
+  const footer = fillPlaceholders(options.footer ?? DEFAULT_FOOTER, values);
+  const width = right - frame.left;
+  doc.text(footer, frame.left, pageHeight - frame.bottom - FURNITURE_SIZE, { width, align: 'center', lineBreak: false, ellipsis: true, height: FURNITURE_SIZE * 1.2 });
+}
