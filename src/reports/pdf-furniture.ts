@@ -1,3 +1,4 @@
+import { LogoRejected } from '../errors';
 import type { ReportOptions } from './spec';
 
 /*
@@ -61,6 +62,27 @@ export function generatedAt(now: Date, timeZone = 'UTC'): Stamp {
   return { date, line: `Generated ${date} ${part('hour')}:${part('minute')} (${timeZone})` };
 }
 
+/** A logo opened once, so every page refers to the one embedded image. */
+export interface PageLogo {
+  image: PDFKit.Mixins.ImageSrc;
+  width: number;
+  height: number;
+}
+
+/**
+ * Opens and embeds the logo (checked by logo.ts before it got here); pdfkit failing on it
+ * anyway (a PNG whose compressed data is corrupt) is the logo's fault, not a reason to retry.
+ */
+export function openLogo(doc: PDFKit.PDFDocument, logo: { data: Buffer; width: number; height: number }): PageLogo {
+  try {
+    const image = (doc as unknown as { openImage(src: Buffer): PDFKit.Mixins.ImageSrc & { embed(doc: unknown): void } }).openImage(logo.data);
+    image.embed(doc);
+    return { image, width: logo.width, height: logo.height };
+  } catch (err) {
+    throw new LogoRejected(`The logo could not be read as an image (${(err as Error).message}).`);
+  }
+}
+
 export interface Placeholders {
   page: number;
   pages: number;
@@ -81,7 +103,7 @@ export function drawFurniture(
   doc: PDFKit.PDFDocument,
   frame: Frame,
   options: ReportOptions,
-  logo: { data: Buffer; width: number; height: number } | undefined,
+  logo: PageLogo | undefined,
   values: Placeholders,
 ): void {
   const { width: pageWidth, height: pageHeight } = doc.page;
@@ -89,7 +111,7 @@ export function drawFurniture(
   doc.font('regular').fontSize(FURNITURE_SIZE).fillColor('black');
   if (logo) {
     const width = (LOGO_HEIGHT * logo.width) / logo.height;
-    doc.image(logo.data, frame.left, frame.top, { width: Math.min(width, (right - frame.left) / 2), height: LOGO_HEIGHT });
+    doc.image(logo.image, frame.left, frame.top, { width: Math.min(width, (right - frame.left) / 2), height: LOGO_HEIGHT });
   }
   if (options.header) {
     const text = fillPlaceholders(options.header, values);

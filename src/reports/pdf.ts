@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
 import type { Column } from './spec';
-import { drawFurniture, frameFor, generatedAt, type Frame, type Stamp } from './pdf-furniture';
+import { drawFurniture, frameFor, generatedAt, openLogo, type Frame, type PageLogo, type Stamp } from './pdf-furniture';
 import { WidthTable, wrapText } from './pdf-wrap';
 import { Spool } from './spool';
 import { asText, isBlank, isDateOnly, toBoolean, toDate, toNumber } from './values';
@@ -74,6 +74,7 @@ interface Geometry {
   /** The width of the table. */
   usable: number;
   stamp: Stamp;
+  logo?: PageLogo;
   /** Left edge of each column, and its width. */
   xs: number[];
   widths: number[];
@@ -140,6 +141,7 @@ function geometry(doc: PDFKit.PDFDocument, input: ReportInput, frame: Frame): Ge
     top: frame.top + frame.band,
     usable,
     stamp: generatedAt(input.now ?? new Date(), input.options?.timeZone),
+    logo: input.logo && openLogo(doc, input.logo),
     xs,
     widths,
     headerHeight,
@@ -221,7 +223,7 @@ function drawHeader(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, y:
 }
 
 function drawFooter(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, page: number, pages: number): void {
-  drawFurniture(doc, g.frame, input.options ?? {}, input.logo, { page, pages, date: g.stamp.date, title: input.title });
+  drawFurniture(doc, g.frame, input.options ?? {}, g.logo, { page, pages, date: g.stamp.date, title: input.title });
   doc.font('regular').fontSize(BODY_SIZE);
 }
 

@@ -75,7 +75,8 @@ class Job {
         send({ type: 'ready' });
       }
       await this.writeAllowed;
-      const input = { title: job.title, columns, rows, options: job.options, tempDir: job.tempDir, onProgress: (n: number) => send({ type: 'progress', rows: n }) };
+      const logo = job.logo && { ...job.logo, data: Buffer.from(job.logo.data.buffer, job.logo.data.byteOffset, job.logo.data.byteLength) };
+      const input = { title: job.title, columns, rows, options: job.options, logo, tempDir: job.tempDir, onProgress: (n: number) => send({ type: 'progress', rows: n }) };
       const write = await writer(job.format);
       const result = await write(input, this.output());
       send({ type: 'done', rows: result.rows });

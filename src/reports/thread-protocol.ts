@@ -24,6 +24,8 @@ interface JobBase {
   options: ReportOptions;
   /** The job's own temp directory, made and removed by the main thread: spools go there. */
   tempDir: string;
+  /** PDF: the logo's bytes, read and checked (logo.ts) by the main thread. */
+  logo?: { data: Uint8Array; width: number; height: number };
 }
 
 /** Rows from the request itself, handed to the thread in batches as it asks for them. */

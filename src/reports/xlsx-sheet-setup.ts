@@ -16,15 +16,19 @@ const PAPER = { A4: 9, Letter: 1 } as const;
 /** First in <worksheet>: lets pageSetup's fitToWidth apply. */
 export const SHEET_PR = '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>';
 
-/** Excel's header/footer codes for the report's placeholders; a literal & is doubled. */
-function headerFooterText(text: string): string {
-  const codes: Record<string, string> = { page: '&P', pages: '&N', date: '&D', title: '&F' };
+/**
+ * Centred header/footer text in Excel's codes: page numbers are Excel's own (&P, &N), the title
+ * and the generation date are written in; a literal & is doubled.
+ */
+function headerFooterText(text: string, fill: { title: string; date: string }): string {
+  const codes: Record<string, string> = { page: '&P', pages: '&N' };
+  const filled = (p: string) => (p === 'title' || p === 'date' ? fill[p].replace(/&/g, '&&') : codes[p]);
   const parts = text.split(/(\{(?:page|pages|date|title)\})/);
-  return '&C' + parts.map((p) => (/^\{\w+\}$/.test(p) ? codes[p.slice(1, -1)] : p.replace(/&/g, '&&'))).join('');
+  return '&C' + parts.map((p) => (/^\{\w+\}$/.test(p) ? filled(p.slice(1, -1)) : p.replace(/&/g, '&&'))).join('');
 }
 
 /** pageMargins, pageSetup and headerFooter, in the order CT_Worksheet wants them (after hyperlinks). */
-export function printSetupXml(options: ReportOptions): string {
+export function printSetupXml(options: ReportOptions, fill: { title: string; date: string }): string {
   const orientation = options.landscape ? 'landscape' : 'portrait';
   const paper = PAPER[options.pageSize ?? 'A4'];
   let xml =
@@ -32,8 +36,8 @@ export function printSetupXml(options: ReportOptions): string {
     `<pageSetup paperSize="${paper}" orientation="${orientation}" fitToWidth="1" fitToHeight="0"/>`;
   if (options.header || options.footer) {
     xml += '<headerFooter>';
-    if (options.header) xml += `<oddHeader>${escapeXml(headerFooterText(options.header))}</oddHeader>`;
-    if (options.footer) xml += `<oddFooter>${escapeXml(headerFooterText(options.footer))}</oddFooter>`;
+    if (options.header) xml += `<oddHeader>${escapeXml(headerFooterText(options.header, fill))}</oddHeader>`;
+    if (options.footer) xml += `<oddFooter>${escapeXml(headerFooterText(options.footer, fill))}</oddFooter>`;
     xml += '</headerFooter>';
   }
   return xml;

@@ -6,6 +6,7 @@ import { linkTarget, type Column } from './spec';
 import { asText, isBlank, MAX_CELL_TEXT, isDateOnly, toBoolean, toDate, toInteger, toNumber } from './values';
 import { escapeXml } from './xml';
 import { buildStyles, type ColumnStyle } from './xlsx-styles';
+import { generatedAt } from './pdf-furniture';
 import { Hyperlinks, printSetupXml, printTitlesName, SHEET_PR } from './xlsx-sheet-setup';
 import { zipStream, type ZipEntry } from './zip';
 import { CHUNK_BYTES, PROGRESS_EVERY, writeChunks, type ReportInput, type ReportResult } from './writer';
@@ -192,7 +193,7 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
     xml += '</row>';
   }
   const filter = `A1:${letters[letters.length - 1]}${rowNumber}`;
-  xml += `</sheetData><autoFilter ref="${filter}"/>${state.links.xml()}${printSetupXml(options)}</worksheet>`;
+  xml += `</sheetData><autoFilter ref="${filter}"/>${state.links.xml()}${printSetupXml(options, { title: input.title, date: generatedAt(input.now ?? new Date(), options.timeZone).date })}</worksheet>`;
   yield Buffer.from(xml, 'utf8');
   onProgress?.(state.rows);
 }

@@ -2,10 +2,11 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { FILE_MISSING_MESSAGE, FileElsewhere, FileMissing, isOutOfSpace, SourceRejected } from '../errors';
+import { FILE_MISSING_MESSAGE, FileElsewhere, FileMissing, isOutOfSpace, LogoRejected, SourceRejected } from '../errors';
 import type { Files } from '../files/files';
 import { sanitizeFilename } from '../files/names';
 import { outputLifetime, REPORT_CONTENT_TYPES, type ReportRequest, type Row } from '../reports/spec';
+import { checkLogo, LOGO_MAX_BYTES } from '../reports/logo';
 import { DEFAULT_SOURCE_LIMITS, type ProcessingLog } from '../reports/source-table';
 import { spoolSource } from '../reports/spool-source';
 import { ReportJobError, type ReportRun, type ReportThreads } from '../reports/thread-pool';
@@ -53,6 +54,28 @@ function batches(rows: Row[], columns: number): () => Row[] | undefined {
     at += size;
     return rows.slice(at - size, at);
   };
+}
+
+/** Reads the owner's logo upload (at most LOGO_MAX_BYTES of it) and checks it is a PNG or JPEG it can print. */
+async function loadLogo(deps: ReportHandlerDeps, owner: string, fileId: string): Promise<{ data: Uint8Array; width: number; height: number }> {
+  const record = await deps.files.get(owner, fileId);
+  if (!record || record.status !== 'ready') throw new TaskFailure('logo_not_found', 'The logo file (options.logo.fileId) does not exist or is not ready.');
+  if (record.size > LOGO_MAX_BYTES) throw new TaskFailure('logo_rejected', `The logo is larger than ${LOGO_MAX_BYTES} bytes.`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of await deps.files.open(record, undefined, deps.log)) {
+      size += (chunk as Buffer).length;
+      if (size > LOGO_MAX_BYTES) throw new LogoRejected(`The logo is larger than ${LOGO_MAX_BYTES} bytes.`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof FileMissing) throw new TaskFailure('logo_not_found', err.message, { cause: err });
+    throw err;
+  }
+  const data = Buffer.concat(chunks);
+  const { width, height } = checkLogo(data);
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height };
 }
 
 export interface ReportHandlerDeps {
@@ -108,9 +131,12 @@ function buildReport(deps: ReportHandlerDeps): TaskHandler {
     const kept = { lifetimeMs: outputLifetime(request, deps.ttlMs ?? null) };
     await fsp.mkdir(deps.tempDir, { recursive: true });
     const tempDir = await fsp.mkdtemp(path.join(deps.tempDir, 'stowage-report-'));
-    const job = { format: request.format, title: request.title, options: request.options, tempDir };
+    // The workbook's and PDF's author: as asked, else the owner who asked for the report.
+    const options = { ...request.options, author: request.options.author ?? ctx.task.owner };
     let run: ReportRun | undefined;
     try {
+      const logo = request.format === 'pdf' && request.options.logo ? await loadLogo(deps, ctx.task.owner, request.options.logo.fileId) : undefined;
+      const job = { format: request.format, title: request.title, options, tempDir, logo };
       if (request.kind === 'inline') {
         await ctx.progress(1, `Building ${name} from ${request.rows.length} rows.`);
         run = deps.threads.start(
@@ -156,7 +182,7 @@ function buildReport(deps: ReportHandlerDeps): TaskHandler {
       }, kept);
       return `Built ${name} from ${record.name}: ${log.rowsRead} rows read, ${log.rowsSkipped} skipped.`;
     } catch (err) {
-      if (err instanceof SourceRejected) throw new TaskFailure('source_rejected', err.message, { cause: err });
+      if (err instanceof SourceRejected || err instanceof LogoRejected) throw new TaskFailure(err.code, err.message, { cause: err });
       if (err instanceof ReportJobError) throw new TaskFailure(err.code, err.message, { cause: err });
       throw err;
     } finally {

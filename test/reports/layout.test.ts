@@ -1,0 +1,146 @@
+import type { Column } from '../../src/reports/spec';
+import { writePdf } from '../../src/reports/pdf';
+import { writeXlsx } from '../../src/reports/xlsx';
+import { checkLogo } from '../../src/reports/logo';
+import { renderedImage } from '../helpers/images';
+import { asyncRows, python, run, writeReportFile } from './helpers';
+
+const columns: Column[] = [
+  { key: 'name', header: 'Name', type: 'string' },
+  { key: 'site', header: 'Site', type: 'url' },
+  { key: 'amount', header: 'Amount', type: 'currency' },
+  { key: 'qty', header: 'Qty', type: 'integer' },
+];
+const rows = [
+  { name: 'Zoë', site: 'https://example.com/a?b=1&c=2', amount: -12.5, qty: -3 },
+  { name: '=HYPERLINK("http://evil")', site: 'mailto:ada@example.com', amount: 7, qty: 4 },
+  { name: 'Ada', site: 'javascript:alert(1)', amount: 0, qty: 0 },
+  { name: 'Bob', site: '=1+2', amount: 1, qty: 1 },
+];
+
+describe('xlsx document and sheet setup', () => {
+  let file: string;
+  beforeAll(async () => {
+    ({ file } = await writeReportFile(
+      writeXlsx,
+      {
+        title: 'Sales & returns',
+        columns,
+        rows: asyncRows(rows),
+        now: new Date('2026-12-31T12:00:00Z'),
+        options: { author: 'Ada Lovelace', landscape: true, pageSize: 'Letter', redNegatives: true, header: '{title} & co {date}', footer: 'Page {page} of {pages}' },
+      },
+      'layout.xlsx',
+    ));
+  });
+
+  it('is read by openpyxl with its title, author, print setup and print titles', () => {
+    const got = python<Record<string, unknown>>(
+      `
+import json, sys, openpyxl
+wb = openpyxl.load_workbook(sys.argv[1])
+ws = wb.active
+ps = ws.page_setup
+print(json.dumps({
+  "title": wb.properties.title, "creator": wb.properties.creator, "lastModifiedBy": wb.properties.lastModifiedBy,
+  "orientation": ps.orientation, "paperSize": ps.paperSize, "fitToWidth": ps.fitToWidth, "fitToHeight": ps.fitToHeight,
+  "fitToPage": ws.sheet_properties.pageSetUpPr.fitToPage, "printTitleRows": ws.print_title_rows,
+  "header": ws.oddHeader.center.text, "footer": ws.oddFooter.center.text,
+}))`,
+      file,
+    );
+    expect(got).toEqual({
+      title: 'Sales & returns',
+      creator: 'Ada Lovelace',
+      lastModifiedBy: 'Ada Lovelace',
+      orientation: 'landscape',
+      paperSize: 1,
+      fitToWidth: 1,
+      fitToHeight: 0,
+      fitToPage: true,
+      printTitleRows: '$1:$1',
+      header: 'Sales && returns && co 2026-12-31',
+      footer: 'Page &P of &N',
+    });
+  });
+
+  it('links http, https and mailto cells; anything else, and formula-like text, stays plain text', () => {
+    const got = python<unknown[]>(
+      `
+import json, sys, openpyxl
+ws = openpyxl.load_workbook(sys.argv[1]).active
+print(json.dumps([[c.value, c.data_type, c.hyperlink.target if c.hyperlink else None] for c in (ws.cell(r, 2) for r in range(2, 6))] + [[ws["A3"].value, ws["A3"].data_type]]))`,
+      file,
+    );
+    expect(got).toEqual([
+      ['https://example.com/a?b=1&c=2', 's', 'https://example.com/a?b=1&c=2'],
+      ['mailto:ada@example.com', 's', 'mailto:ada@example.com'],
+      ['javascript:alert(1)', 's', null],
+      ['=1+2', 's', null],
+      ['=HYPERLINK("http://evil")', 's'],
+    ]);
+    // The links live in the sheet's relationships as external targets.
+    const rels = run('unzip', ['-p', file, 'xl/worksheets/_rels/sheet1.xml.rels']);
+    expect(rels.match(/TargetMode="External"/g)).toHaveLength(2);
+    expect(run('unzip', ['-p', file, 'xl/worksheets/sheet1.xml'])).toMatch(/<hyperlinks><hyperlink ref="B2" r:id="rId1"\/><hyperlink ref="B3" r:id="rId2"\/><\/hyperlinks>/);
+  });
+
+  it('shows negative numbers in red through a second number format section', () => {
+    const formats = python<string[]>(
+      `
+import json, sys, openpyxl
+ws = openpyxl.load_workbook(sys.argv[1]).active
+print(json.dumps([ws["C2"].number_format, ws["D2"].number_format]))`,
+      file,
+    );
+    expect(formats).toEqual(['#,##0.00;[Red]-#,##0.00', '0;[Red]-0']);
+  });
+});
+
+function pageTexts(file: string): string[] {
+  return run('pdftotext', ['-layout', file, '-']).split('\f').slice(0, -1);
+}
+
+describe('PDF page furniture', () => {
+  const many = Array.from({ length: 150 }, (_, i) => ({ name: `Customer ${i + 1}`, site: 'https://example.com/', amount: i, qty: i }));
+  // 23:30 UTC on 31 December is already 1 January in Paris.
+  const now = new Date('2026-12-31T23:30:00Z');
+
+  it('prints the header and footer with their placeholders filled on every page, and the generated-at line in the time zone', async () => {
+    const logo = await renderedImage('png');
+    const { file } = await writeReportFile(
+      writePdf,
+      {
+        title: 'Customers',
+        columns,
+        rows: asyncRows(many),
+        now,
+        logo: { data: logo, ...checkLogo(logo) },
+        options: { header: 'ACME Ltd. {title} {date}', footer: '{title}: page {page} of {pages}', timeZone: 'Europe/Paris', pageSize: 'Letter', landscape: true, margins: { top: 50, left: 60 } },
+      },
+      'furniture.pdf',
+    );
+    expect(run('qpdf', ['--check', file])).toContain('No syntax or stream encoding errors found');
+    expect(run('pdfinfo', [file])).toMatch(/Page size:\s+792 x 612 pts \(letter\)/);
+    const pages = pageTexts(file);
+    expect(pages.length).toBeGreaterThan(2);
+    pages.forEach((text, i) => {
+      expect(text).toContain('ACME Ltd. Customers 2027-01-01');
+      expect(text).toContain(`Customers: page ${i + 1} of ${pages.length}`);
+    });
+    expect(pages[0]).toContain('Generated 2027-01-01 00:30 (Europe/Paris)');
+    // One image, embedded once and drawn on every page.
+    const images = run('pdfimages', ['-list', file]).trim().split('\n').slice(2);
+    expect(images).toHaveLength(pages.length);
+    for (const line of images) expect(line).toMatch(/^\s*\d+\s+\d+\s+image\s+200\s+100\s+rgb/);
+    expect(new Set(images.map((l) => l.trim().split(/\s+/)[10])).size).toBe(1);
+  });
+
+  it('says UTC and uses A4 when nothing is asked', async () => {
+    const { file } = await writeReportFile(writePdf, { title: 'Plain', columns, rows: asyncRows(rows), now }, 'plain.pdf');
+    const [page] = pageTexts(file);
+    expect(page).toContain('Generated 2026-12-31 23:30 (UTC)');
+    expect(page).toContain('Page 1 of 1');
+    expect(run('pdfinfo', [file])).toMatch(/\(A4\)/);
+  });
+});
