@@ -7,7 +7,7 @@ import { drawFurniture, frameFor, generatedAt, openLogo, type Frame, type PageLo
 import { WidthTable, wrapText } from './pdf-wrap';
 import { Spool } from './spool';
 import { asText, isBlank, isDateOnly, toBoolean, toDate, toNumber } from './values';
-import { drainedOrClosed, PROGRESS_EVERY, type ReportInput, type ReportResult } from './writer';
+import { drainedOrClosed, PROGRESS_EVERY, tablesOf, type ReportInput, type ReportResult } from './writer';
 
 /*
  * DejaVu Sans covers Latin, Greek and Cyrillic (Zoë Ødegård, Łukasz, Ελένη, Дмитрий). It comes
@@ -122,7 +122,15 @@ function columnWidths(doc: PDFKit.PDFDocument, columns: Column[], usable: number
   return total === usable ? widths : widths.map((w) => (w / total) * usable);
 }
 
-function geometry(doc: PDFKit.PDFDocument, input: ReportInput, frame: Frame): Geometry {
+/** A table of the report and what is printed above it: the report's title, or a section's heading. */
+interface Section {
+  input: ReportInput;
+  heading: string;
+  /** Whether the generated-at line follows the heading (the first section only). */
+  stamped: boolean;
+}
+
+function geometry(doc: PDFKit.PDFDocument, { input, heading, stamped }: Section, frame: Frame, logo: PageLogo | undefined): Geometry {
   const { width: pageWidth, height: pageHeight } = doc.page;
   const usable = pageWidth - frame.left - frame.right;
   const widths = columnWidths(doc, input.columns, usable);
@@ -130,8 +138,9 @@ function geometry(doc: PDFKit.PDFDocument, input: ReportInput, frame: Frame): Ge
   doc.font('bold').fontSize(HEADER_SIZE);
   const headerHeight = Math.max(...input.columns.map((c, i) => doc.heightOfString(c.header, { width: widths[i] - 2 * PAD }))) + 2 * PAD;
   doc.fontSize(TITLE_SIZE);
+  let titleHeight = doc.heightOfString(heading, { width: usable }) + TITLE_GAP;
   doc.font('regular').fontSize(STAMP_SIZE);
-  const titleHeight = doc.heightOfString(input.title, { width: usable }) + doc.currentLineHeight(true) + TITLE_GAP;
+  if (stamped) titleHeight += doc.currentLineHeight(true);
   doc.font('regular').fontSize(BODY_SIZE);
   const bottom = pageHeight - frame.bottom - FOOTER_SPACE;
   return {
@@ -141,7 +150,7 @@ function geometry(doc: PDFKit.PDFDocument, input: ReportInput, frame: Frame): Ge
     top: frame.top + frame.band,
     usable,
     stamp: generatedAt(input.now ?? new Date(), input.options?.timeZone),
-    logo: input.logo && openLogo(doc, input.logo),
+    logo,
     xs,
     widths,
     headerHeight,
@@ -228,15 +237,24 @@ function drawFooter(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, pa
 }
 
 /** Pass 2: draws the spooled rows, breaking pages exactly where pass 1 counted them. */
-async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, widths: WidthTable, spool: Spool<LaidOutRow>, pages: number, out: Writable): Promise<void> {
+async function draw(
+  doc: PDFKit.PDFDocument,
+  { input, heading, stamped }: Section,
+  g: Geometry,
+  widths: WidthTable,
+  spool: Spool<LaidOutRow>,
+  at: { page: number; pages: number; rows: number },
+  out: Writable,
+): Promise<void> {
   const { columns, onProgress } = input;
+  const { pages } = at;
   const right = columns.map(rightAligned);
   const { left } = g.frame;
-  let page = 1;
-  doc.font('bold').fontSize(TITLE_SIZE).text(input.title, left, g.top, { width: g.usable });
-  doc.font('regular').fontSize(STAMP_SIZE).text(g.stamp.line, left, doc.y, { width: g.usable });
+  let page = at.page;
+  doc.font('bold').fontSize(TITLE_SIZE).text(heading, left, g.top, { width: g.usable });
+  if (stamped) doc.font('regular').fontSize(STAMP_SIZE).text(g.stamp.line, left, doc.y, { width: g.usable });
   let y = drawHeader(doc, input, g, g.top + g.titleHeight);
-  let done = 0;
+  let done = at.rows;
   for await (const [height, ...cells] of spool.read()) {
     if (!fits(g, y, height)) {
       drawFooter(doc, input, g, page, pages);
@@ -265,6 +283,8 @@ async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, wi
   }
   drawFooter(doc, input, g, page, pages);
   onProgress?.(done);
+  at.page = page;
+  at.rows = done;
 }
 
 /**
@@ -284,22 +304,48 @@ export async function writePdf(input: ReportInput, out: Writable): Promise<Repor
   });
   doc.registerFont('regular', FONT_REGULAR);
   doc.registerFont('bold', FONT_BOLD);
-  const spool = await Spool.create<LaidOutRow>(input.tempDir);
+  const tables = tablesOf(input);
+  const sections = tables.map(
+    (t, i): Section => ({
+      input: { ...input, columns: t.columns, rows: t.rows },
+      // Several tables: each under its name, the first under the report's title too.
+      heading: t.name === undefined ? input.title : i === 0 ? `${input.title}\n${t.name}` : t.name,
+      stamped: i === 0,
+    }),
+  );
+  const spools: Spool<LaidOutRow>[] = [];
   const written = pipeline(doc, out);
   try {
-    const g = geometry(doc, input, frame);
     const widths = new WidthTable(doc);
-    const { pages, rows } = await layOut(input, g, widths, spool);
-    await spool.finish();
-    await draw(doc, input, g, widths, spool, pages, out);
+    const logo = input.logo && openLogo(doc, input.logo);
+    // Every section is laid out before any is drawn, so "Page n of m" counts them all.
+    const laid: { g: Geometry; pages: number; rows: number }[] = [];
+    for (const section of sections) {
+      const spool = await Spool.create<LaidOutRow>(input.tempDir);
+      spools.push(spool);
+      const g = geometry(doc, section, frame, logo);
+      laid.push({ g, ...(await layOut(section.input, g, widths, spool)) });
+      await spool.finish();
+    }
+    const at = { page: 1, pages: laid.reduce((sum, l) => sum + l.pages, 0), rows: 0 };
+    for (const [i, section] of sections.entries()) {
+      // Each section starts on a page of its own.
+      if (i > 0) {
+        if (out.writableNeedDrain) await drainedOrClosed(out);
+        doc.addPage();
+        forgetWordLayouts(doc);
+        at.page++;
+      }
+      await draw(doc, section, laid[i].g, widths, spools[i], at, out);
+    }
     doc.end();
     await written;
-    return { rows };
+    return { rows: at.rows };
   } catch (err) {
     doc.destroy(err as Error);
     await written.catch(() => undefined);
     throw err;
   } finally {
-    await spool.dispose();
+    for (const spool of spools) await spool.dispose();
   }
 }

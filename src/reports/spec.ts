@@ -10,6 +10,8 @@ export const LIMITS = {
   maxInlineCells: 1_000_000,
   maxTitleLength: 200,
   maxTextLength: MAX_CELL_TEXT,
+  /** Tables in one report (`sheets`). */
+  maxSheets: 50,
   /** Issues listed in one 422 message; the rest are counted, not spelt out. */
   maxIssuesReported: 20,
 } as const;
@@ -106,13 +108,50 @@ export type SourceRef = z.infer<typeof sourceSchema>;
 
 export type Row = Record<string, unknown>;
 
+const rowsSchema = z.array(z.record(z.string(), z.unknown())).max(LIMITS.maxInlineRows);
+
+export const sheetSchema = z.strictObject({
+  name: sheetName,
+  columns: z.array(columnSchema).min(1).max(LIMITS.maxColumns).optional(),
+  rows: rowsSchema.optional(),
+  source: sourceSchema.optional(),
+});
+
+type TableShape = { columns?: Column[]; rows?: unknown[]; source?: SourceRef };
+
+/** One table's own rules, wherever it sits (the body itself, or sheets[i] at `at`). */
+function checkTable(table: TableShape, at: (string | number)[], ctx: z.RefinementCtx): void {
+  if (table.source && (table.columns || table.rows)) {
+    ctx.addIssue({ code: 'custom', path: at, message: 'give either source or columns and rows, not both' });
+  } else if (!table.source && !(table.columns && table.rows)) {
+    ctx.addIssue({ code: 'custom', path: at, message: 'give columns and rows, or a source file' });
+  }
+  const seen = new Set<string>();
+  table.columns?.forEach((c, i) => {
+    if (seen.has(c.key)) ctx.addIssue({ code: 'custom', path: [...at, 'columns', i, 'key'], message: `duplicate key "${c.key}"` });
+    seen.add(c.key);
+  });
+}
+
+function inlineCells(table: TableShape): number {
+  return table.columns && table.rows ? table.columns.length * table.rows.length : 0;
+}
+
+const TOO_MANY_CELLS = `at most ${LIMITS.maxInlineCells} cells inline (rows x columns); upload a file and use source instead`;
+
 export const bodySchema = z
   .strictObject({
     format: z.enum(FORMATS),
     title: z.string().trim().min(1).max(LIMITS.maxTitleLength),
     columns: z.array(columnSchema).min(1).max(LIMITS.maxColumns).optional(),
-    rows: z.array(z.record(z.string(), z.unknown())).max(LIMITS.maxInlineRows).optional(),
+    rows: rowsSchema.optional(),
     source: sourceSchema.optional(),
+    sheets: z
+      .array(sheetSchema)
+      .min(1)
+      .max(LIMITS.maxSheets)
+      .optional()
+      .meta({ description: 'Several tables in one report, instead of columns and rows or source: one sheet each in xlsx, one section each (from a new page) in pdf; csv refuses them. Names are unique (ignoring case).' }),
     options: optionsSchema.default({}),
     expiresIn: z
       .string()
@@ -121,25 +160,22 @@ export const bodySchema = z
       .meta({ description: 'How long the outputs are kept (`"12h"`, `"7d"`; 400 `invalid_expires_in` otherwise); null keeps them until deleted. Absent: the server\'s REPORT_TTL (30 days unless set).' }),
   })
   .superRefine((body, ctx) => {
-    if (body.source && (body.columns || body.rows)) {
-      ctx.addIssue({ code: 'custom', message: 'give either source or columns and rows, not both' });
-    } else if (!body.source && !(body.columns && body.rows)) {
-      ctx.addIssue({ code: 'custom', message: 'give columns and rows, or a source file' });
-    }
-    if (body.columns) {
-      const seen = new Set<string>();
-      body.columns.forEach((c, i) => {
-        if (seen.has(c.key)) ctx.addIssue({ code: 'custom', path: ['columns', i, 'key'], message: `duplicate key "${c.key}"` });
-        seen.add(c.key);
+    if (body.sheets) {
+      if (body.columns || body.rows || body.source) ctx.addIssue({ code: 'custom', message: 'give either sheets or one table (columns and rows, or source), not both' });
+      if (body.format === 'csv') ctx.addIssue({ code: 'custom', path: ['sheets'], message: 'a csv file holds one table: ask for xlsx or pdf, or one csv report per table' });
+      const names = new Set<string>();
+      body.sheets.forEach((sheet, i) => {
+        checkTable(sheet, ['sheets', i], ctx);
+        // Excel compares sheet names without regard to case.
+        const name = sheet.name.toLowerCase();
+        if (names.has(name)) ctx.addIssue({ code: 'custom', path: ['sheets', i, 'name'], message: `duplicate sheet name "${sheet.name}"` });
+        names.add(name);
       });
-      if (body.rows && body.rows.length * body.columns.length > LIMITS.maxInlineCells) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['rows'],
-          message: `at most ${LIMITS.maxInlineCells} cells inline (rows x columns); upload a file and use source instead`,
-        });
-      }
+      if (body.sheets.reduce((sum, s) => sum + inlineCells(s), 0) > LIMITS.maxInlineCells) ctx.addIssue({ code: 'custom', path: ['sheets'], message: TOO_MANY_CELLS });
+      return;
     }
+    checkTable(body, [], ctx);
+    if (inlineCells(body) > LIMITS.maxInlineCells) ctx.addIssue({ code: 'custom', path: ['rows'], message: TOO_MANY_CELLS });
   });
 
 export interface InlineReport {
@@ -162,7 +198,19 @@ export interface SourceReport {
   expiresIn?: string | null;
 }
 
-export type ReportRequest = InlineReport | SourceReport;
+/** One table of a `sheets` report: inline, or from an uploaded file. */
+export type SheetRequest = { name: string; columns: Column[]; rows: Row[] } | { name: string; source: SourceRef };
+
+export interface SheetsReport {
+  kind: 'sheets';
+  format: ReportFormat;
+  title: string;
+  sheets: SheetRequest[];
+  options: ReportOptions;
+  expiresIn?: string | null;
+}
+
+export type ReportRequest = InlineReport | SourceReport | SheetsReport;
 
 /** Why `value` does not fit a column of `type`, or undefined when it does. Blank cells fit all. */
 function cellProblem(type: ColumnType, value: unknown): string | undefined {
@@ -187,17 +235,17 @@ function cellProblem(type: ColumnType, value: unknown): string | undefined {
   }
 }
 
-function* rowProblems(columns: Column[], rows: Row[]): Generator<string> {
+function* rowProblems(columns: Column[], rows: Row[], at = ''): Generator<string> {
   const types = new Map(columns.map((c) => [c.key, c.type]));
   for (let i = 0; i < rows.length; i++) {
     for (const [key, value] of Object.entries(rows[i])) {
       const type = types.get(key);
       if (!type) {
-        yield `rows[${i}].${key}: not one of the columns' keys`;
+        yield `${at}rows[${i}].${key}: not one of the columns' keys`;
         continue;
       }
       const problem = cellProblem(type, value);
-      if (problem) yield `rows[${i}].${key}: ${problem}`;
+      if (problem) yield `${at}rows[${i}].${key}: ${problem}`;
     }
   }
 }
@@ -225,18 +273,28 @@ export function parseReportRequest(body: unknown): ReportRequest {
       issues.length,
     );
   }
-  const { format, title, options, source, columns, rows, expiresIn } = parsed.data;
+  const { format, title, options, source, columns, rows, sheets, expiresIn } = parsed.data;
   // Checked here, before the task is queued: an invalid value never reaches a worker.
   if (typeof expiresIn === 'string') lifetimeFrom(expiresIn, 'expiresIn');
   const lifetime = expiresIn === undefined ? {} : { expiresIn };
-  if (source) return { kind: 'source', format, title, source, options, ...lifetime };
-  if (!columns || !rows) throw new Error('unreachable: superRefine requires columns and rows');
   const problems: string[] = [];
   let total = 0;
-  for (const problem of rowProblems(columns, rows)) {
-    if (problems.length < LIMITS.maxIssuesReported) problems.push(problem);
-    total++;
+  const check = (table: { columns?: Column[]; rows?: Row[] }, at = '') => {
+    if (!table.columns || !table.rows) return;
+    for (const problem of rowProblems(table.columns, table.rows, at)) {
+      if (problems.length < LIMITS.maxIssuesReported) problems.push(problem);
+      total++;
+    }
+  };
+  if (sheets) {
+    sheets.forEach((sheet, i) => check(sheet, `sheets[${i}].`));
+    if (total > 0) reject(problems, total);
+    const tables = sheets.map(({ name, columns: c, rows: r, source: s }): SheetRequest => (s ? { name, source: s } : { name, columns: c!, rows: r! }));
+    return { kind: 'sheets', format, title, sheets: tables, options, ...lifetime };
   }
+  if (source) return { kind: 'source', format, title, source, options, ...lifetime };
+  if (!columns || !rows) throw new Error('unreachable: superRefine requires columns and rows');
+  check({ columns, rows });
   if (total > 0) reject(problems, total);
   return { kind: 'inline', format, title, columns, rows, options, ...lifetime };
 }

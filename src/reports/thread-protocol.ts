@@ -10,7 +10,7 @@ import type { ProcessingLog, SourceLimits } from './source-table';
  *                                  <-     progress {rows}      (rows of the source read so far)
  *                                  <-     ready {log}          (or failed {error})
  *   write                          ->     writes the report
- *                                  <-     more                 (inline rows: the next batch)
+ *                                  <-     more {table?}        (inline rows: the next batch of a table)
  *   rows {rows | null}             ->
  *                                  <-     chunk {data}         (at most MAX_IN_FLIGHT unacknowledged)
  *   credit                         ->     (one per chunk the output stream took)
@@ -42,7 +42,14 @@ export interface SourceJob extends JobBase {
   limits: SourceLimits;
 }
 
-export type ReportJob = InlineJob | SourceJob;
+/** Several tables (`sheets`): inline ones ask for their rows by index, source ones are spooled files. */
+export interface TablesJob extends JobBase {
+  kind: 'tables';
+  tables: ({ name: string; columns: Column[] } | { name: string; file: string; sheet?: string })[];
+  limits: SourceLimits;
+}
+
+export type ReportJob = InlineJob | SourceJob | TablesJob;
 
 export interface ThreadError {
   name: string;
@@ -55,8 +62,8 @@ export interface ThreadError {
 export type ToThread = { type: 'start'; job: ReportJob } | { type: 'write' } | { type: 'rows'; rows: Row[] | null } | { type: 'credit' };
 
 export type FromThread =
-  | { type: 'ready'; log?: ProcessingLog }
-  | { type: 'more' }
+  | { type: 'ready'; log?: ProcessingLog; logs?: (ProcessingLog | null)[] }
+  | { type: 'more'; table?: number }
   | { type: 'chunk'; data: Uint8Array }
   | { type: 'progress'; rows: number }
   | { type: 'done'; rows: number }

@@ -9,7 +9,7 @@ import { buildStyles, type ColumnStyle } from './xlsx-styles';
 import { generatedAt } from './pdf-furniture';
 import { Hyperlinks, printSetupXml, printTitlesName, SHEET_PR } from './xlsx-sheet-setup';
 import { zipStream, type ZipEntry } from './zip';
-import { CHUNK_BYTES, PROGRESS_EVERY, writeChunks, type ReportInput, type ReportResult } from './writer';
+import { CHUNK_BYTES, PROGRESS_EVERY, tablesOf, writeChunks, type ReportInput, type ReportResult } from './writer';
 
 /*
  * A purpose-built streaming xlsx writer: the sheet XML is generated row by row straight into a
@@ -123,12 +123,16 @@ function defaultWidth(column: Column): number {
 }
 
 interface SheetState {
+  /** The sheet's place in the workbook (0: the first, selected one). */
+  index: number;
   rows: number;
   lastRow: number;
   links: Hyperlinks;
 }
 
-async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyles>, state: SheetState): AsyncGenerator<Buffer> {
+type SheetStyles = Pick<ReturnType<typeof buildStyles>, 'header' | 'totalLabel' | 'columns'>;
+
+async function* sheetXml(input: ReportInput, styles: SheetStyles, state: SheetState): AsyncGenerator<Buffer> {
   const { columns, options = {}, onProgress } = input;
   const letters = columns.map((_, i) => columnLetter(i));
   const totals = columns.map(() => 0);
@@ -145,7 +149,7 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
     XML_DECL +
     `<worksheet xmlns="${MAIN_NS}" xmlns:r="${REL_NS}">` +
     SHEET_PR +
-    '<sheetViews><sheetView tabSelected="1" workbookViewId="0">' +
+    `<sheetViews><sheetView${state.index === 0 ? ' tabSelected="1"' : ''} workbookViewId="0">` +
     '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>' +
     '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>' +
     '<sheetFormatPr defaultRowHeight="15"/>' +
@@ -198,28 +202,30 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
   onProgress?.(state.rows);
 }
 
-function workbookXml(sheetName: string, filterRef: string): string {
-  const quoted = `'${sheetName.replace(/'/g, "''")}'`;
-  const absolute = filterRef.replace(/([A-Z]+)(\d+)/g, '$$$1$$$2');
+function workbookXml(sheets: { name: string; filterRef: string }[]): string {
+  const names = sheets.map(({ name, filterRef }, i) => {
+    const quoted = `'${name.replace(/'/g, "''")}'`;
+    const absolute = filterRef.replace(/([A-Z]+)(\d+)/g, '$$$1$$$2');
+    // Excel and LibreOffice keep the autofilter's range in this hidden name as well.
+    return `<definedName name="_xlnm._FilterDatabase" localSheetId="${i}" hidden="1">${escapeXml(quoted)}!${absolute}</definedName>${printTitlesName(quoted, i)}`;
+  });
   return (
     XML_DECL +
     `<workbook xmlns="${MAIN_NS}" xmlns:r="${REL_NS}">` +
     '<bookViews><workbookView/></bookViews>' +
-    `<sheets><sheet name="${escapeXml(sheetName)}" sheetId="1" r:id="rId1"/></sheets>` +
-    // Excel and LibreOffice keep the autofilter's range in this hidden name as well.
-    `<definedNames><definedName name="_xlnm._FilterDatabase" localSheetId="0" hidden="1">${escapeXml(quoted)}!${absolute}</definedName>` +
-    `${printTitlesName(quoted, 0)}</definedNames>` +
+    `<sheets>${sheets.map(({ name }, i) => `<sheet name="${escapeXml(name)}" sheetId="${i + 1}" r:id="rId${i + 1}"/>`).join('')}</sheets>` +
+    `<definedNames>${names.join('')}</definedNames>` +
     '<calcPr calcId="191029" fullCalcOnLoad="1"/></workbook>'
   );
 }
 
-const CONTENT_TYPES =
+const contentTypes = (sheets: number) =>
   XML_DECL +
   '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">' +
   '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>' +
   '<Default Extension="xml" ContentType="application/xml"/>' +
   '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>' +
-  '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>' +
+  Array.from({ length: sheets }, (_, i) => `<Override PartName="/xl/worksheets/sheet${i + 1}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>`).join('') +
   '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>' +
   '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>' +
   '</Types>';
@@ -231,11 +237,12 @@ const ROOT_RELS =
   '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/>' +
   '</Relationships>';
 
-const WORKBOOK_RELS =
+/** Sheets are rId1..rIdN (as workbook.xml refers to them), then styles. */
+const workbookRels = (sheets: number) =>
   XML_DECL +
   '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">' +
-  '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>' +
-  '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>' +
+  Array.from({ length: sheets }, (_, i) => `<Relationship Id="rId${i + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet${i + 1}.xml"/>`).join('') +
+  `<Relationship Id="rId${sheets + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>` +
   '</Relationships>';
 
 function coreXml(title: string, author: string, created: Date): string {
@@ -252,30 +259,43 @@ function coreXml(title: string, author: string, created: Date): string {
   );
 }
 
-function* parts(input: ReportInput, state: SheetState): Generator<ZipEntry> {
-  const styles = buildStyles(input.columns, { redNegatives: input.options?.redNegatives });
-  const sheetName = input.options?.sheetName ?? sheetNameFrom(input.title);
+function* parts(input: ReportInput, states: SheetState[]): Generator<ZipEntry> {
+  const tables = tablesOf(input);
+  // One styles.xml for every sheet: built from all their columns, then handed out sheet by sheet.
+  const styles = buildStyles(tables.flatMap((t) => t.columns), { redNegatives: input.options?.redNegatives });
+  const names = input.sheets ? input.sheets.map((s) => s.name) : [input.options?.sheetName ?? sheetNameFrom(input.title)];
   const utf8 = (text: string) => Buffer.from(text, 'utf8');
-  yield { name: '[Content_Types].xml', data: utf8(CONTENT_TYPES) };
+  yield { name: '[Content_Types].xml', data: utf8(contentTypes(tables.length)) };
   yield { name: '_rels/.rels', data: utf8(ROOT_RELS) };
   yield { name: 'docProps/core.xml', data: utf8(coreXml(input.title, input.options?.author ?? 'stowage', new Date())) };
-  yield { name: 'xl/_rels/workbook.xml.rels', data: utf8(WORKBOOK_RELS) };
+  yield { name: 'xl/_rels/workbook.xml.rels', data: utf8(workbookRels(tables.length)) };
   yield { name: 'xl/styles.xml', data: utf8(styles.xml) };
-  yield { name: 'xl/worksheets/sheet1.xml', data: sheetXml(input, styles, state) };
-  if (state.links.count) yield { name: 'xl/worksheets/_rels/sheet1.xml.rels', data: utf8(state.links.relsXml()) };
-  // Pulled only once the sheet has streamed, so the filter's range knows the last row.
-  const last = columnLetter(input.columns.length - 1);
-  yield { name: 'xl/workbook.xml', data: utf8(workbookXml(sheetName, `A1:${last}${state.lastRow}`)) };
+  let first = 0;
+  let done = 0;
+  for (const [index, table] of tables.entries()) {
+    const state: SheetState = { index, rows: 0, lastRow: 1, links: new Hyperlinks() };
+    states.push(state);
+    const sheetStyles = { ...styles, columns: styles.columns.slice(first, first + table.columns.length) };
+    first += table.columns.length;
+    const before = done;
+    const sheetInput = { ...input, columns: table.columns, rows: table.rows, onProgress: (n: number) => input.onProgress?.(before + n) };
+    yield { name: `xl/worksheets/sheet${index + 1}.xml`, data: sheetXml(sheetInput, sheetStyles, state) };
+    done += state.rows;
+    if (state.links.count) yield { name: `xl/worksheets/_rels/sheet${index + 1}.xml.rels`, data: utf8(state.links.relsXml()) };
+  }
+  // Pulled only once the sheets have streamed, so each filter's range knows its last row.
+  const sheets = tables.map((t, i) => ({ name: names[i], filterRef: `A1:${columnLetter(t.columns.length - 1)}${states[i].lastRow}` }));
+  yield { name: 'xl/workbook.xml', data: utf8(workbookXml(sheets)) };
 }
 
 /**
- * Writes one sheet: a styled, frozen header row with an autofilter; typed cells (numbers,
+ * Writes one sheet (or one per table of `sheets`): a styled, frozen header row with an autofilter; typed cells (numbers,
  * integers, currency with its format, dates as Excel dates, booleans); column widths; an optional
  * totals row of SUM formulas for the numeric columns. The title becomes the document title and,
  * unless options.sheetName is given, the sheet's name. Memory stays flat whatever the row count.
  */
 export async function writeXlsx(input: ReportInput, out: Writable): Promise<ReportResult> {
-  const state: SheetState = { rows: 0, lastRow: 1, links: new Hyperlinks() };
-  await writeChunks(zipStream(parts(input, state)), out);
-  return { rows: state.rows };
+  const states: SheetState[] = [];
+  await writeChunks(zipStream(parts(input, states)), out);
+  return { rows: states.reduce((sum, s) => sum + s.rows, 0) };
 }

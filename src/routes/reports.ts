@@ -23,10 +23,12 @@ type ReportDeps = { reports: Config['reports']; tasks: Config['tasks']; queue: T
 export async function queueReport(deps: ReportDeps, owner: string, body: unknown): Promise<Task> {
   const request = parseReportRequest(body);
   let machineId: string | null = null;
-  if (request.kind === 'source') {
-    const source = await deps.files.get(owner, request.source.fileId);
-    if (!source) throw new NotFound('No file with that id (source.fileId).', 'source_not_found');
-    machineId = source.machine_id;
+  const sources = request.kind === 'source' ? [{ at: 'source', ref: request.source }] : [];
+  if (request.kind === 'sheets') request.sheets.forEach((s, i) => 'source' in s && sources.push({ at: `sheets[${i}].source`, ref: s.source }));
+  for (const { at, ref } of sources) {
+    const source = await deps.files.get(owner, ref.fileId);
+    if (!source) throw new NotFound(`No file with that id (${at}.fileId).`, 'source_not_found');
+    machineId ??= source.machine_id;
   }
   const logoId = request.options.logo?.fileId;
   if (logoId) {
