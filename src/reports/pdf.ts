@@ -86,13 +86,12 @@ interface Geometry {
 }
 
 /** The widest value a typed column usually shows; text columns share what is left instead. */
-const SAMPLES: Record<Exclude<Column['type'], 'string'>, string> = {
+const SAMPLES: Record<Exclude<Column['type'], 'string' | 'url'>, string> = {
   integer: '000,000',
   number: '00,000.00',
   currency: '00,000.00',
   date: '0000-00-00 00:00',
   boolean: 'Yes',
-  url: 'https://example.com/',
 };
 /** The narrowest a text column gets before every column is scaled down to fit the page. */
 const MIN_TEXT_CHARS = 6;
@@ -107,7 +106,7 @@ function columnWidths(doc: PDFKit.PDFDocument, columns: Column[], usable: number
   const digit = doc.widthOfString('0');
   const natural = columns.map((c) => {
     if (c.width !== undefined) return c.width * digit + 2 * PAD;
-    if (c.type === 'string') return undefined;
+    if (c.type === 'string' || c.type === 'url') return undefined;
     doc.font('bold').fontSize(HEADER_SIZE);
     const header = Math.max(...c.header.split(/\s+/).map((word) => doc.widthOfString(word)));
     doc.font('regular').fontSize(BODY_SIZE);

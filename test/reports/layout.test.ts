@@ -144,3 +144,68 @@ describe('PDF page furniture', () => {
     expect(run('pdfinfo', [file])).toMatch(/\(A4\)/);
   });
 });
+
+describe('several tables in one report', () => {
+  const orders: Column[] = [
+    { key: 'id', header: 'Order', type: 'integer' },
+    { key: 'total', header: 'Total', type: 'currency' },
+  ];
+  const people: Column[] = [
+    { key: 'who', header: 'Who', type: 'string' },
+    { key: 'web', header: 'Web', type: 'url' },
+  ];
+  const orderRows = Array.from({ length: 130 }, (_, i) => ({ id: i + 1, total: i * 2.5 }));
+  const peopleRows = [{ who: 'Zoë', web: 'https://zoe.example/' }, { who: 'Ada', web: 'mailto:ada@example.com' }];
+  const sheets = () => [
+    { name: 'Orders', columns: orders, rows: asyncRows(orderRows) },
+    { name: "People's links", columns: people, rows: asyncRows(peopleRows) },
+  ];
+
+  it('makes one xlsx sheet per table, each with its own filter, print titles and links', async () => {
+    const progress: number[] = [];
+    const { file, result } = await writeReportFile(
+      writeXlsx,
+      { title: 'Q1', columns: orders, rows: [], sheets: sheets(), options: { totalsRow: true }, onProgress: (n) => progress.push(n) },
+      'tables.xlsx',
+    );
+    expect(result).toEqual({ rows: 132 });
+    expect(progress.at(-1)).toBe(132);
+    const got = python<Record<string, unknown>>(
+      `
+import json, sys, openpyxl
+wb = openpyxl.load_workbook(sys.argv[1])
+a, b = wb.worksheets
+print(json.dumps({
+  "names": wb.sheetnames,
+  "a": [a["A1"].value, a["B1"].value, a["A131"].value, a["B132"].value, a.auto_filter.ref, a.print_title_rows],
+  "b": [b["A1"].value, b["B2"].value, b["B2"].hyperlink.target, b["B3"].hyperlink.target, b.auto_filter.ref, b.print_title_rows],
+  "selected": [a.sheet_view.tabSelected, b.sheet_view.tabSelected],
+}))`,
+      file,
+    );
+    expect(got).toEqual({
+      names: ['Orders', "People's links"],
+      a: ['Order', 'Total', 130, '=SUM(B2:B131)', 'A1:B131', '$1:$1'],
+      b: ['Who', 'https://zoe.example/', 'https://zoe.example/', 'mailto:ada@example.com', 'A1:B3', '$1:$1'],
+      selected: [true, null],
+    });
+    expect(run('unzip', ['-p', file, 'xl/workbook.xml'])).toContain(`<definedName name="_xlnm.Print_Titles" localSheetId="1">'People''s links'!$1:$1</definedName>`);
+  });
+
+  it('makes one PDF section per table, each from a new page under its name, numbered across all pages', async () => {
+    const { file, result } = await writeReportFile(writePdf, { title: 'Q1 report', columns: orders, rows: [], sheets: sheets(), options: { footer: '{page}/{pages}' } }, 'tables.pdf');
+    expect(result).toEqual({ rows: 132 });
+    expect(run('qpdf', ['--check', file])).toContain('No syntax or stream encoding errors found');
+    const pages = pageTexts(file);
+    expect(pages.length).toBeGreaterThan(2);
+    pages.forEach((text, i) => expect(text).toContain(`${i + 1}/${pages.length}`));
+    expect(pages[0]).toMatch(/Q1 report\s+Orders\s+Generated/);
+    const last = pages[pages.length - 1];
+    expect(last).toContain("People's links");
+    expect(last).toMatch(/Who\s+Web/);
+    expect(last).toContain('mailto:ada@example.com');
+    expect(last).not.toContain('Order ');
+    // The orders end on the page before the people's section starts.
+    expect(pages[pages.length - 2]).toMatch(/\b130\b/);
+  });
+});
