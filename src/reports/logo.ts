@@ -1,3 +1,4 @@
+import zlib from 'node:zlib';
 import { LogoRejected } from '../errors';
 
 /*
@@ -24,21 +25,46 @@ function reject(why: string): never {
   throw new LogoRejected(`The logo ${why}; use a PNG or JPEG of at most ${LOGO_MAX_BYTES} bytes and ${LOGO_MAX_SIDE} pixels a side.`);
 }
 
-/** PNG: IHDR first, then whole chunks up to IEND, so a truncated file is refused here. */
+/** Samples per pixel of each PNG colour type (grey, RGB, palette, grey + alpha, RGBA). */
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/**
+ * PNG: IHDR first, then whole chunks up to IEND, so a truncated file is refused here. Its image
+ * data must inflate, to no more than its dimensions allow: pdfkit inflates it later in a callback
+ * where a zlib error would end the whole thread, not just this report.
+ */
 function png(data: Buffer): Logo {
   if (data.length < 33 || data.toString('latin1', 12, 16) !== 'IHDR') reject('is not a valid PNG (no IHDR)');
   const width = data.readUInt32BE(16);
   const height = data.readUInt32BE(20);
+  const depth = data[24];
+  const channels = PNG_CHANNELS[data[25]];
+  if (!channels || ![1, 2, 4, 8, 16].includes(depth)) reject('is not a valid PNG (unknown colour type or depth)');
+  checkSize(width, height);
+  const idat: Buffer[] = [];
   let at = 8;
   for (;;) {
     if (at + 12 > data.length) reject('is a truncated PNG');
     const length = data.readUInt32BE(at);
     const type = data.toString('latin1', at + 4, at + 8);
+    if (at + 12 + length > data.length) reject('is a truncated PNG');
+    if (type === 'IDAT') idat.push(data.subarray(at + 8, at + 8 + length));
     at += 12 + length;
-    if (at > data.length) reject('is a truncated PNG');
     if (type === 'IEND') break;
   }
+  // Rows of filter byte + samples; an interlaced image's passes add at most a row's worth each.
+  const rowBytes = 1 + Math.ceil((width * channels * depth) / 8);
+  try {
+    zlib.inflateSync(Buffer.concat(idat), { maxOutputLength: (height + 7) * rowBytes * 2 });
+  } catch {
+    reject('is a PNG whose image data is corrupt or larger than its size says');
+  }
   return { type: 'png', width, height };
+}
+
+function checkSize(width: number, height: number): void {
+  if (width < 1 || height < 1) reject('has no pixels');
+  if (width > LOGO_MAX_SIDE || height > LOGO_MAX_SIDE || width * height > LOGO_MAX_PIXELS) reject(`is ${width} x ${height} pixels, too large`);
 }
 
 /** SOF markers that carry a frame's size (not DHT C4, JPG C8 or DAC CC). */
@@ -74,8 +100,6 @@ export function checkLogo(data: Buffer): Logo {
   if (data.subarray(0, 8).equals(PNG_MAGIC)) logo = png(data);
   else if (data.length > 3 && data[0] === 0xff && data[1] === 0xd8 && data[2] === 0xff) logo = jpeg(data);
   else reject('is neither a PNG nor a JPEG image');
-  const { width, height } = logo;
-  if (width < 1 || height < 1) reject('has no pixels');
-  if (width > LOGO_MAX_SIDE || height > LOGO_MAX_SIDE || width * height > LOGO_MAX_PIXELS) reject(`is ${width} x ${height} pixels, too large`);
+  checkSize(logo.width, logo.height);
   return logo;
 }

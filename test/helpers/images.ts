@@ -22,18 +22,20 @@ function chunk(type: string, data: Buffer): Buffer {
  * A PNG that claims `width` x `height` RGB pixels; its IDAT holds `rows` rows of them (all, by
  * default), so a huge claim stays a small file: what a decompression bomb looks like.
  */
-export function pngClaiming(width: number, height: number, rows = height): Buffer {
+export function pngClaiming(width: number, height: number, rows = height, options: { alpha?: boolean; idat?: (deflated: Buffer) => Buffer } = {}): Buffer {
+  const channels = options.alpha ? 4 : 3;
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  const raw = Buffer.alloc(rows * (1 + width * 3), 0x80);
-  for (let r = 0; r < rows; r++) raw[r * (1 + width * 3)] = 0; // filter: none
+  ihdr[9] = options.alpha ? 6 : 2; // RGBA or RGB
+  const raw = Buffer.alloc(rows * (1 + width * channels), 0x80);
+  for (let r = 0; r < rows; r++) raw[r * (1 + width * channels)] = 0; // filter: none
+  const deflated = zlib.deflateSync(raw);
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(raw)),
+    chunk('IDAT', options.idat ? options.idat(deflated) : deflated),
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }

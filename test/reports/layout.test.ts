@@ -2,7 +2,7 @@ import type { Column } from '../../src/reports/spec';
 import { writePdf } from '../../src/reports/pdf';
 import { writeXlsx } from '../../src/reports/xlsx';
 import { checkLogo } from '../../src/reports/logo';
-import { renderedImage } from '../helpers/images';
+import { pngClaiming, renderedImage } from '../helpers/images';
 import { asyncRows, python, run, writeReportFile } from './helpers';
 
 const columns: Column[] = [
@@ -134,6 +134,15 @@ describe('PDF page furniture', () => {
     expect(images).toHaveLength(pages.length);
     for (const line of images) expect(line).toMatch(/^\s*\d+\s+\d+\s+image\s+200\s+100\s+rgb/);
     expect(new Set(images.map((l) => l.trim().split(/\s+/)[10])).size).toBe(1);
+  });
+
+  it('draws a logo with an alpha channel, its mask embedded with it', async () => {
+    const logo = pngClaiming(60, 30, 30, { alpha: true });
+    const { file } = await writeReportFile(writePdf, { title: 'Alpha', columns, rows: asyncRows(rows), logo: { data: logo, ...checkLogo(logo) } }, 'alpha.pdf');
+    expect(run('qpdf', ['--check', file])).toContain('No syntax or stream encoding errors found');
+    const list = run('pdfimages', ['-list', file]);
+    expect(list).toMatch(/image\s+60\s+30\s+rgb/);
+    expect(list).toMatch(/smask\s+60\s+30\s+gray/);
   });
 
   it('says UTC and uses A4 when nothing is asked', async () => {
