@@ -3,7 +3,7 @@ import type { ReportOptions } from './spec';
 
 /*
  * What a PDF report prints around its table: the page (size, orientation, margins), a header band
- * (logo and header text) and the footer on every page, and the generated-at line under the title.
+ * (logo and header text) and the footer on every page.
  */
 
 export const DEFAULT_MARGIN = 36;
@@ -37,29 +37,6 @@ export function frameFor(options: ReportOptions, hasLogo: boolean): Frame {
     left: m.left ?? DEFAULT_MARGIN,
     band: tallest ? tallest + BAND_GAP : 0,
   };
-}
-
-export interface Stamp {
-  /** `{date}`: the day the report was generated, in the report's time zone. */
-  date: string;
-  /** Under the title: "Generated 2026-12-01 06:12 (Europe/Paris)". */
-  line: string;
-}
-
-/** When the report was made, as read in `timeZone` (an IANA name; UTC by default). */
-export function generatedAt(now: Date, timeZone = 'UTC'): Stamp {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    hourCycle: 'h23',
-  }).formatToParts(now);
-  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? '';
-  const date = `${part('year')}-${part('month')}-${part('day')}`;
-  return { date, line: `Generated ${date} ${part('hour')}:${part('minute')} (${timeZone})` };
 }
 
 /** A logo opened once, so every page refers to the one embedded image. */

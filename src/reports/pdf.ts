@@ -3,10 +3,11 @@ import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
 import type { Column } from './spec';
-import { drawFurniture, frameFor, generatedAt, openLogo, type Frame, type PageLogo, type Stamp } from './pdf-furniture';
+import { drawFurniture, frameFor, openLogo, type Frame, type PageLogo } from './pdf-furniture';
+import { generatedAt, type Stamp } from './stamp';
 import { WidthTable, wrapText } from './pdf-wrap';
 import { Spool } from './spool';
-import { asText, isBlank, isDateOnly, toBoolean, toDate, toNumber } from './values';
+import { asText, isBlank, linkTarget, isDateOnly, toBoolean, toDate, toNumber } from './values';
 import { drainedOrClosed, PROGRESS_EVERY, tablesOf, type ReportInput, type ReportResult } from './writer';
 
 /*
@@ -248,6 +249,7 @@ async function draw(
   const { columns, onProgress } = input;
   const { pages } = at;
   const right = columns.map(rightAligned);
+  const linked = columns.map((c) => c.type === 'url');
   const { left } = g.frame;
   let page = at.page;
   doc.font('bold').fontSize(TITLE_SIZE).text(heading, left, g.top, { width: g.usable });
@@ -267,6 +269,9 @@ async function draw(
     const room = Math.round((height - 2 * PAD) / g.lineHeight);
     for (let i = 0; i < cells.length; i++) {
       if (!cells[i]) continue;
+      // A url cell's box links to it; its lines, joined, are the address (URLs have no spaces to lose).
+      const target = linked[i] ? linkTarget(cells[i].replace(/\n/g, '')) : undefined;
+      if (target) doc.link(g.xs[i], y, g.widths[i], height, target);
       const lines = cells[i].split('\n');
       for (let k = 0; k < lines.length && k < room; k++) {
         // Lines that a clipped row cannot show end the cell with an ellipsis.

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Unprocessable } from '../errors';
 import { lifetimeFrom, parseLifetime } from '../files/lifetime';
-import { MAX_CELL_TEXT, toDate } from './values';
+import { linkTarget, MAX_CELL_TEXT, toDate } from './values';
 
 /** Caps on what one JSON body may carry inline; bigger reports come from an uploaded file. */
 export const LIMITS = {
@@ -29,19 +29,6 @@ export const COLUMN_TYPES = ['string', 'number', 'integer', 'date', 'boolean', '
 export type ColumnType = (typeof COLUMN_TYPES)[number];
 
 export const PAGE_SIZES = ['A4', 'Letter'] as const;
-/** Link schemes a `url` cell may carry: nothing that runs script or opens local files. */
-export const URL_SCHEMES = ['http:', 'https:', 'mailto:'] as const;
-
-/** The URL a `url` cell links to, or undefined when it is not an http, https or mailto URL. */
-export function linkTarget(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value.length > 2048) return undefined;
-  try {
-    const url = new URL(value);
-    return (URL_SCHEMES as readonly string[]).includes(url.protocol) ? url.href : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 // Excel refuses sheet names with these characters, longer than 31, or wrapped in apostrophes.
 const sheetName = z

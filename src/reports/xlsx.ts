@@ -2,11 +2,11 @@ import type { Writable } from 'node:stream';
 import { Unprocessable } from '../errors';
 // Types only from spec.ts: the writer does not need zod (the service loads it anyway, but a
 // standalone write of 100k rows spent a tenth of its time loading it).
-import { linkTarget, type Column } from './spec';
-import { asText, isBlank, MAX_CELL_TEXT, isDateOnly, toBoolean, toDate, toInteger, toNumber } from './values';
+import type { Column } from './spec';
+import { asText, isBlank, linkTarget, MAX_CELL_TEXT, isDateOnly, toBoolean, toDate, toInteger, toNumber } from './values';
 import { escapeXml } from './xml';
 import { buildStyles, type ColumnStyle } from './xlsx-styles';
-import { generatedAt } from './pdf-furniture';
+import { generatedAt } from './stamp';
 import { Hyperlinks, printSetupXml, printTitlesName, SHEET_PR } from './xlsx-sheet-setup';
 import { zipStream, type ZipEntry } from './zip';
 import { CHUNK_BYTES, PROGRESS_EVERY, tablesOf, writeChunks, type ReportInput, type ReportResult } from './writer';

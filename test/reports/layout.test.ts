@@ -2,6 +2,7 @@ import type { Column } from '../../src/reports/spec';
 import { writePdf } from '../../src/reports/pdf';
 import { writeXlsx } from '../../src/reports/xlsx';
 import { checkLogo } from '../../src/reports/logo';
+import { MAX_HYPERLINKS } from '../../src/reports/xlsx-sheet-setup';
 import { pngClaiming, renderedImage } from '../helpers/images';
 import { asyncRows, python, run, writeReportFile } from './helpers';
 
@@ -83,6 +84,15 @@ print(json.dumps([[c.value, c.data_type, c.hyperlink.target if c.hyperlink else 
     const rels = run('unzip', ['-p', file, 'xl/worksheets/_rels/sheet1.xml.rels']);
     expect(rels.match(/TargetMode="External"/g)).toHaveLength(2);
     expect(run('unzip', ['-p', file, 'xl/worksheets/sheet1.xml'])).toMatch(/<hyperlinks><hyperlink ref="B2" r:id="rId1"\/><hyperlink ref="B3" r:id="rId2"\/><\/hyperlinks>/);
+  });
+
+  it(`keeps a sheet's hyperlinks within Excel's ${MAX_HYPERLINKS}; the cells past them stay plain text`, async () => {
+    const many = Array.from({ length: MAX_HYPERLINKS + 5 }, (_, i) => ({ site: `https://example.com/${i}` }));
+    const { file: big } = await writeReportFile(writeXlsx, { title: 'Links', columns: [columns[1]], rows: asyncRows(many) }, 'links.xlsx');
+    const sheet = run('unzip', ['-p', big, 'xl/worksheets/sheet1.xml']);
+    expect(sheet.match(/<hyperlink /g)).toHaveLength(MAX_HYPERLINKS);
+    const last = MAX_HYPERLINKS + 6;
+    expect(sheet).toContain(`<c r="A${last}" t="inlineStr"><is><t>https://example.com/${MAX_HYPERLINKS + 4}</t></is></c>`);
   });
 
   it('shows negative numbers in red through a second number format section', () => {
@@ -213,6 +223,9 @@ print(json.dumps({
     expect(last).toContain("People's links");
     expect(last).toMatch(/Who\s+Web/);
     expect(last).toContain('mailto:ada@example.com');
+    // Their cells are links a reader can follow.
+    const uris = run('qpdf', ['--qdf', '--object-streams=disable', file, '-']).match(/\/URI \((.*?)\)/g);
+    expect(uris).toEqual(['/URI (https://zoe.example/)', '/URI (mailto:ada@example.com)']);
     expect(last).not.toContain('Order ');
     // The orders end on the page before the people's section starts.
     expect(pages[pages.length - 2]).toMatch(/\b130\b/);
