@@ -150,6 +150,7 @@ export const bodySchema = z
     if (body.sheets) {
       if (body.columns || body.rows || body.source) ctx.addIssue({ code: 'custom', message: 'give either sheets or one table (columns and rows, or source), not both' });
       if (body.format === 'csv') ctx.addIssue({ code: 'custom', path: ['sheets'], message: 'a csv file holds one table: ask for xlsx or pdf, or one csv report per table' });
+      if (body.options.sheetName) ctx.addIssue({ code: 'custom', path: ['options', 'sheetName'], message: 'with sheets, each sheet has its own name' });
       const names = new Set<string>();
       body.sheets.forEach((sheet, i) => {
         checkTable(sheet, ['sheets', i], ctx);

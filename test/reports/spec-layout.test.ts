@@ -56,6 +56,7 @@ describe('parseReportRequest: several tables', () => {
     expect(problem({ format: 'csv', title: 'T', sheets: [one] })).toContain('sheets: a csv file holds one table');
     expect(problem({ format: 'xlsx', title: 'T', sheets: [one], columns, rows: [] })).toContain('give either sheets or one table');
     expect(problem({ format: 'xlsx', title: 'T', sheets: [{ name: 'A', columns }] })).toContain('sheets[0]: give columns and rows, or a source file');
+    expect(problem({ format: 'xlsx', title: 'T', sheets: [one], options: { sheetName: 'X' } })).toContain('options.sheetName: with sheets, each sheet has its own name');
     // Each sheet is within the limit; together they are not.
     const wide = Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, header: `K${i}`, type: 'integer' }));
     const rows = Array.from({ length: 20_000 }, () => ({}));
