@@ -50,13 +50,13 @@ export function displayText(column: Column, value: unknown): string {
       const iso = d.toISOString();
       return isDateOnly(d) ? iso.slice(0, 10) : `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
     }
-    case 'url':
     case 'boolean': {
       const b = toBoolean(value);
       if (b !== undefined) return b ? 'Yes' : 'No';
       break;
     }
     case 'string':
+    case 'url':
       break;
   }
   return asText(value);
@@ -130,7 +130,7 @@ interface Section {
   stamped: boolean;
 }
 
-function geometry(doc: PDFKit.PDFDocument, { input, heading, stamped }: Section, frame: Frame, logo: PageLogo | undefined): Geometry {
+function geometry(doc: PDFKit.PDFDocument, { input, heading, stamped }: Section, frame: Frame, furniture: { stamp: Stamp; logo?: PageLogo }): Geometry {
   const { width: pageWidth, height: pageHeight } = doc.page;
   const usable = pageWidth - frame.left - frame.right;
   const widths = columnWidths(doc, input.columns, usable);
@@ -139,8 +139,7 @@ function geometry(doc: PDFKit.PDFDocument, { input, heading, stamped }: Section,
   const headerHeight = Math.max(...input.columns.map((c, i) => doc.heightOfString(c.header, { width: widths[i] - 2 * PAD }))) + 2 * PAD;
   doc.fontSize(TITLE_SIZE);
   let titleHeight = doc.heightOfString(heading, { width: usable }) + TITLE_GAP;
-  doc.font('regular').fontSize(STAMP_SIZE);
-  if (stamped) titleHeight += doc.currentLineHeight(true);
+  if (stamped) titleHeight += doc.font('regular').fontSize(STAMP_SIZE).currentLineHeight(true);
   doc.font('regular').fontSize(BODY_SIZE);
   const bottom = pageHeight - frame.bottom - FOOTER_SPACE;
   return {
@@ -149,8 +148,7 @@ function geometry(doc: PDFKit.PDFDocument, { input, heading, stamped }: Section,
     frame,
     top: frame.top + frame.band,
     usable,
-    stamp: generatedAt(input.now ?? new Date(), input.options?.timeZone),
-    logo,
+    ...furniture,
     xs,
     widths,
     headerHeight,
@@ -292,9 +290,11 @@ async function draw(
 }
 
 /**
- * A PDF table: the title, then one row per record with wrapping cells, the header repeated at the
- * top of every page, "Page n of m" at the foot of each, A4 portrait or landscape. Rows are read
- * once; memory stays flat however many there are (see layOut).
+ * A PDF table: the title and the generated-at line, then one row per record with wrapping cells,
+ * the header repeated at the top of every page, the footer ("Page n of m" unless
+ * options.footer) at the foot of each, an optional header band (logo, options.header), A4 or
+ * Letter, portrait or landscape. With `sheets`, one section per table, each from a new page.
+ * Rows are read once; memory stays flat however many there are (see layOut).
  */
 export async function writePdf(input: ReportInput, out: Writable): Promise<ReportResult> {
   const frame = frameFor(input.options ?? {}, input.logo !== undefined);
@@ -321,13 +321,13 @@ export async function writePdf(input: ReportInput, out: Writable): Promise<Repor
   const written = pipeline(doc, out);
   try {
     const widths = new WidthTable(doc);
-    const logo = input.logo && openLogo(doc, input.logo);
+    const furniture = { stamp: generatedAt(input.now ?? new Date(), input.options?.timeZone), logo: input.logo && openLogo(doc, input.logo) };
     // Every section is laid out before any is drawn, so "Page n of m" counts them all.
     const laid: { g: Geometry; pages: number; rows: number }[] = [];
     for (const section of sections) {
       const spool = await Spool.create<LaidOutRow>(input.tempDir);
       spools.push(spool);
-      const g = geometry(doc, section, frame, logo);
+      const g = geometry(doc, section, frame, furniture);
       laid.push({ g, ...(await layOut(section.input, g, widths, spool)) });
       await spool.finish();
     }
