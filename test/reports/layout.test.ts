@@ -3,7 +3,10 @@ import { writePdf } from '../../src/reports/pdf';
 import { writeXlsx } from '../../src/reports/xlsx';
 import { checkLogo } from '../../src/reports/logo';
 import { MAX_HYPERLINKS } from '../../src/reports/xlsx-sheet-setup';
+import fs from 'node:fs';
+import path from 'node:path';
 import { pngClaiming, renderedImage } from '../helpers/images';
+import { makeTempDir } from '../helpers/tmp';
 import { asyncRows, python, run, writeReportFile } from './helpers';
 
 const columns: Column[] = [
@@ -209,6 +212,19 @@ print(json.dumps({
       selected: [true, null],
     });
     expect(run('unzip', ['-p', file, 'xl/workbook.xml'])).toContain(`<definedName name="_xlnm.Print_Titles" localSheetId="1">'People''s links'!$1:$1</definedName>`);
+
+    // LibreOffice opens it headless and writes every sheet as shown (the last filter token: all sheets).
+    const out = await makeTempDir('stowage-soffice-');
+    try {
+      run('soffice', ['--headless', '--convert-to', 'csv:Text - txt - csv (StarCalc):44,34,UTF8,1,,0,false,true,true,false,false,-1', '--outdir', out, file]);
+      const orders = fs.readFileSync(path.join(out, 'tables-Orders.csv'), 'utf8').trim().split('\n');
+      expect(orders[0]).toBe('Order,Total');
+      // totalsRow applies to each sheet.
+      expect(orders.slice(130)).toEqual(['130,322.50', '8515,"20,962.50"']);
+      expect(fs.readFileSync(path.join(out, "tables-People's links.csv"), 'utf8').trim().split('\n')).toEqual(['Who,Web', 'Zoë,https://zoe.example/', 'Ada,mailto:ada@example.com', 'Total,']);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
   });
 
   it('makes one PDF section per table, each from a new page under its name, numbered across all pages', async () => {
