@@ -6,9 +6,12 @@ import type { Row } from './spec';
 import { cellText, isNumeric, type CellText } from './format';
 import { sampleRows, sampleTexts, totalSample } from './format/widths';
 import { groupColumns, Groups, summedValue } from './groups';
+import { drawFurniture, frameFor, openLogo, type Frame, type PageLogo } from './pdf-furniture';
+import { generatedAt, type Stamp } from './stamp';
 import { WidthTable, wrapText } from './pdf-wrap';
 import { Spool } from './spool';
-import { drainedOrClosed, PROGRESS_EVERY, type ReportInput, type ReportResult } from './writer';
+import { linkTarget } from './values';
+import { drainedOrClosed, PROGRESS_EVERY, tablesOf, type ReportInput, type ReportResult } from './writer';
 
 /*
  * DejaVu Sans covers Latin, Greek and Cyrillic (Zoë Ødegård, Łukasz, Ελένη, Дмитрий). It comes
@@ -19,12 +22,11 @@ const FONT_DIR = path.join(path.dirname(require.resolve('dejavu-fonts-ttf/packag
 export const FONT_REGULAR = path.join(FONT_DIR, 'DejaVuSans.ttf');
 export const FONT_BOLD = path.join(FONT_DIR, 'DejaVuSans-Bold.ttf');
 
-const MARGIN = 36;
 const TITLE_SIZE = 14;
 const TITLE_GAP = 10;
+const STAMP_SIZE = 8;
 const BODY_SIZE = 8;
 const HEADER_SIZE = 8;
-const FOOTER_SIZE = 8;
 const FOOTER_SPACE = 20;
 const PAD = 3;
 /** Inset left and right of each cell: twice this parts a right-aligned number from the next column's text. */
@@ -41,6 +43,13 @@ const TOTAL_RULE_COLOR = '#404040';
 interface Geometry {
   pageWidth: number;
   pageHeight: number;
+  frame: Frame;
+  /** Where the table starts on a page: below the margin and the header band. */
+  top: number;
+  /** The width of the table. */
+  usable: number;
+  stamp: Stamp;
+  logo?: PageLogo;
   /** Left edge of each column, and its width. */
   xs: number[];
   widths: number[];
@@ -78,7 +87,7 @@ function columnWidths(doc: PDFKit.PDFDocument, input: ReportInput, sample: Row[]
     for (const text of sampleTexts(c, sample)) for (const line of text.split('\n')) width = Math.max(width, body.measure(line));
     return Math.min(width + 2 * H_PAD, usable * MAX_COLUMN_SHARE);
   });
-  const text = columns.map((c, i) => c.type === 'string' && !given[i]);
+  const text = columns.map((c, i) => (c.type === 'string' || c.type === 'url') && !given[i]);
   const sum = (ws: number[]) => ws.reduce((a, b) => a + b, 0);
   let widths = natural;
   const over = sum(widths) - usable;
@@ -95,20 +104,41 @@ function columnWidths(doc: PDFKit.PDFDocument, input: ReportInput, sample: Row[]
   return total <= usable + 0.01 ? widths : widths.map((w) => (w / total) * usable);
 }
 
-function geometry(doc: PDFKit.PDFDocument, input: ReportInput, sample: Row[], groups: Groups, totals: boolean): Geometry {
+/** A table of the report and what is printed above it: the report's title, or a section's heading. */
+interface Section {
+  input: ReportInput;
+  heading: string;
+  /** Whether the generated-at line follows the heading (the first section only). */
+  stamped: boolean;
+}
+
+function geometry(
+  doc: PDFKit.PDFDocument,
+  { input, heading, stamped }: Section,
+  frame: Frame,
+  furniture: { stamp: Stamp; logo?: PageLogo },
+  sample: Row[],
+  groups: Groups,
+  totals: boolean,
+): Geometry {
   const { width: pageWidth, height: pageHeight } = doc.page;
-  const usable = pageWidth - 2 * MARGIN;
+  const usable = pageWidth - frame.left - frame.right;
   const widths = columnWidths(doc, input, sample, groups, totals, usable);
-  const xs = widths.map((_, i) => MARGIN + widths.slice(0, i).reduce((a, b) => a + b, 0));
+  const xs = widths.map((_, i) => frame.left + widths.slice(0, i).reduce((a, b) => a + b, 0));
   doc.font('bold').fontSize(HEADER_SIZE);
   const headerHeight = Math.max(...input.columns.map((c, i) => doc.heightOfString(c.header, { width: widths[i] - 2 * H_PAD }))) + 2 * PAD;
   doc.fontSize(TITLE_SIZE);
-  const titleHeight = doc.heightOfString(input.title, { width: usable }) + TITLE_GAP;
+  let titleHeight = doc.heightOfString(heading, { width: usable }) + TITLE_GAP;
+  if (stamped) titleHeight += doc.font('regular').fontSize(STAMP_SIZE).currentLineHeight(true);
   doc.font('regular').fontSize(BODY_SIZE);
-  const bottom = pageHeight - MARGIN - FOOTER_SPACE;
+  const bottom = pageHeight - frame.bottom - FOOTER_SPACE;
   return {
     pageWidth,
     pageHeight,
+    frame,
+    top: frame.top + frame.band,
+    usable,
+    ...furniture,
     xs,
     widths,
     headerHeight,
@@ -172,7 +202,7 @@ async function layOut(
   spool: Spool<LaidOutRow>,
 ): Promise<{ pages: number; rows: number }> {
   const { columns } = input;
-  let y = MARGIN + g.titleHeight + g.headerHeight;
+  let y = g.top + g.titleHeight + g.headerHeight;
   let pages = 1;
   let count = 0;
   let onPage = 0;
@@ -182,7 +212,7 @@ async function layOut(
   const sums = columns.map(() => 0);
   const rowHeight = g.lineHeight + 2 * PAD;
   // A cell never gets more lines than fit under the header on a page of its own.
-  const maxLines = Math.max(1, Math.floor((g.bottom - MARGIN - g.headerHeight - 2 * PAD) / g.lineHeight));
+  const maxLines = Math.max(1, Math.floor((g.bottom - g.top - g.headerHeight - 2 * PAD) / g.lineHeight));
 
   const place = async (kind: Kind, cells: string[], colors: 0 | string[], keepWith = 0) => {
     let lines = 1;
@@ -196,7 +226,7 @@ async function layOut(
     let newPage: 0 | 1 = 0;
     if (!fits(g, y, height + keepWith) && onPage > 0) {
       pages++;
-      y = MARGIN + g.headerHeight;
+      y = g.top + g.headerHeight;
       onPage = 0;
       newPage = 1;
     }
@@ -252,8 +282,7 @@ function colorsOf(colors: (string | undefined)[]): 0 | string[] {
 }
 
 function drawHeader(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, y: number): number {
-  const width = g.pageWidth - 2 * MARGIN;
-  doc.rect(MARGIN, y, width, g.headerHeight).fill(HEADER_FILL);
+  doc.rect(g.frame.left, y, g.usable, g.headerHeight).fill(HEADER_FILL);
   doc.fillColor('black').font('bold').fontSize(HEADER_SIZE);
   input.columns.forEach((c, i) => {
     doc.text(c.header, g.xs[i] + H_PAD, y + PAD, { width: g.widths[i] - 2 * H_PAD, align: rightAligned(c) ? 'right' : 'left' });
@@ -262,40 +291,51 @@ function drawHeader(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, y:
   return y + g.headerHeight;
 }
 
-function drawFooter(doc: PDFKit.PDFDocument, g: Geometry, page: number, pages: number): void {
-  doc.font('regular').fontSize(FOOTER_SIZE).fillColor('black');
-  const text = `Page ${page} of ${pages}`;
-  const x = (g.pageWidth - doc.widthOfString(text)) / 2;
-  doc.text(text, x, g.pageHeight - MARGIN - FOOTER_SIZE, { lineBreak: false });
-  doc.fontSize(BODY_SIZE);
+function drawFooter(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, page: number, pages: number): void {
+  drawFurniture(doc, g.frame, input.options ?? {}, g.logo, { page, pages, date: g.stamp.date, title: input.title });
+  doc.font('regular').fontSize(BODY_SIZE);
 }
 
-/** Pass 2: draws the spooled rows, breaking pages where pass 1 did. */
-async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, widths: WidthTable, spool: Spool<LaidOutRow>, pages: number, out: Writable): Promise<void> {
+/** Pass 2: draws the spooled rows, breaking pages exactly where pass 1 counted them. */
+async function draw(
+  doc: PDFKit.PDFDocument,
+  { input, heading, stamped }: Section,
+  g: Geometry,
+  widths: WidthTable,
+  spool: Spool<LaidOutRow>,
+  at: { page: number; pages: number; rows: number },
+  out: Writable,
+): Promise<void> {
   const { columns, onProgress } = input;
+  const { pages } = at;
   const right = columns.map(rightAligned);
-  const width = g.pageWidth - 2 * MARGIN;
-  let page = 1;
-  doc.font('bold').fontSize(TITLE_SIZE).text(input.title, MARGIN, MARGIN, { width });
-  let y = drawHeader(doc, input, g, MARGIN + g.titleHeight);
-  let done = 0;
+  const linked = columns.map((c) => c.type === 'url');
+  const { left } = g.frame;
+  let page = at.page;
+  doc.font('bold').fontSize(TITLE_SIZE).text(heading, left, g.top, { width: g.usable });
+  if (stamped) doc.font('regular').fontSize(STAMP_SIZE).text(g.stamp.line, left, doc.y, { width: g.usable });
+  let y = drawHeader(doc, input, g, g.top + g.titleHeight);
+  let done = at.rows;
   for await (const [height, kind, newPage, colors, ...cells] of spool.read()) {
     if (newPage) {
-      drawFooter(doc, g, page, pages);
+      drawFooter(doc, input, g, page, pages);
       // pdfkit writes a page out when the next begins; wait here if the reader is behind.
       if (out.writableNeedDrain) await drainedOrClosed(out);
       doc.addPage();
       forgetWordLayouts(doc);
       page++;
-      y = drawHeader(doc, input, g, MARGIN);
+      y = drawHeader(doc, input, g, g.top);
     }
     const bold = kind !== Kind.Data;
     if (bold) doc.font('bold');
-    if (kind === Kind.Total) doc.moveTo(MARGIN, y).lineTo(MARGIN + width, y).lineWidth(0.75).strokeColor(TOTAL_RULE_COLOR).stroke();
+    if (kind === Kind.Total) doc.moveTo(left, y).lineTo(left + g.usable, y).lineWidth(0.75).strokeColor(TOTAL_RULE_COLOR).stroke();
     const room = Math.round((height - 2 * PAD) / g.lineHeight);
     for (let i = 0; i < cells.length; i++) {
       if (!cells[i]) continue;
       if (colors) doc.fillColor(colors[i] || 'black');
+      // A url cell's box links to it; its lines, joined, are the address (URLs have no spaces to lose).
+      const target = kind === Kind.Data && linked[i] ? linkTarget(cells[i].replace(/\n/g, '')) : undefined;
+      if (target) doc.link(g.xs[i], y, g.widths[i], height, target);
       const lines = cells[i].split('\n');
       for (let k = 0; k < lines.length && k < room; k++) {
         // Lines that a clipped row cannot show end the cell with an ellipsis.
@@ -303,60 +343,92 @@ async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, wi
         // Bold rows are few: measured by pdfkit; body rows by the faster width table.
         const measure = () => (bold ? doc.widthOfString(line) : widths.measure(line));
         const x =
-          kind === Kind.Heading ? MARGIN + H_PAD + GROUP_INDENT * i : right[i] ? g.xs[i] + g.widths[i] - H_PAD - measure() : g.xs[i] + H_PAD;
+          kind === Kind.Heading ? left + H_PAD + GROUP_INDENT * i : right[i] ? g.xs[i] + g.widths[i] - H_PAD - measure() : g.xs[i] + H_PAD;
         doc.text(line, x, y + PAD + k * g.lineHeight, { lineBreak: false });
       }
     }
     if (colors) doc.fillColor('black');
     if (bold) doc.font('regular');
     y += height;
-    doc.moveTo(MARGIN, y).lineTo(MARGIN + width, y).lineWidth(0.5).strokeColor(RULE_COLOR).stroke();
+    doc.moveTo(left, y).lineTo(left + g.usable, y).lineWidth(0.5).strokeColor(RULE_COLOR).stroke();
     if (kind === Kind.Data) {
       done++;
       if (done % PROGRESS_EVERY === 0) onProgress?.(done);
     }
   }
-  drawFooter(doc, g, page, pages);
+  drawFooter(doc, input, g, page, pages);
   onProgress?.(done);
+  at.page = page;
+  at.rows = done;
 }
 
 /**
- * A PDF table: the title, then one row per record with wrapping cells in columns sized from their
- * content, numbers shown as their format codes ask (src/reports/format), optional group headings,
- * subtotals and totals, the header repeated at the top of every page, "Page n of m" at the foot of each, A4 portrait or landscape. Rows are read
- * once; memory stays flat however many there are (see layOut).
+ * A PDF table: the title and the generated-at line, then one row per record with wrapping cells in
+ * columns sized from their content, numbers shown as their format codes ask (src/reports/format),
+ * optional group headings, subtotals and totals, the header repeated at the top of every page, the
+ * footer ("Page n of m" unless options.footer) at the foot of each, an optional header band (logo,
+ * options.header), A4 or Letter, portrait or landscape. With `sheets`, one section per table, each
+ * from a new page. Rows are read once; memory stays flat however many there are (see layOut).
  */
 export async function writePdf(input: ReportInput, out: Writable): Promise<ReportResult> {
+  const frame = frameFor(input.options ?? {}, input.logo !== undefined);
   const doc = new PDFDocument({
-    size: 'A4',
-    layout: input.options?.landscape ? 'landscape' : 'portrait',
+    size: frame.size,
+    layout: frame.layout,
     // Margins are applied here, by hand, so pdfkit never starts a page of its own.
     margin: 0,
-    info: { Title: input.title, Creator: 'stowage' },
+    info: { Title: input.title, Creator: 'stowage', ...(input.options?.author ? { Author: input.options.author } : {}) },
     displayTitle: true,
   });
   doc.registerFont('regular', FONT_REGULAR);
   doc.registerFont('bold', FONT_BOLD);
-  const spool = await Spool.create<LaidOutRow>(input.tempDir);
+  const tables = tablesOf(input);
+  const sections = tables.map(
+    (t, i): Section => ({
+      input: { ...input, columns: t.columns, rows: t.rows },
+      // Several tables: each under its name, the first under the report's title too.
+      heading: t.name === undefined ? input.title : i === 0 ? `${input.title}\n${t.name}` : t.name,
+      stamped: i === 0,
+    }),
+  );
+  const spools: Spool<LaidOutRow>[] = [];
   const written = pipeline(doc, out);
   try {
-    const options = input.options ?? {};
-    const groups = new Groups(input.columns, groupColumns(input.columns, options.groupBy));
-    const totalsRow = Boolean(options.totalsRow) || groups.levels > 0;
-    const sampled = await sampleRows(input.rows);
-    const g = geometry(doc, input, sampled.sample, groups, totalsRow);
     const widths = new WidthTable(doc);
-    const { pages, rows } = await layOut(input, sampled.rows, g, widths, groups, totalsRow, spool);
-    await spool.finish();
-    await draw(doc, input, g, widths, spool, pages, out);
+    const options = input.options ?? {};
+    const furniture = { stamp: generatedAt(input.now ?? new Date(), options.timeZone), logo: input.logo && openLogo(doc, input.logo) };
+    // Every section is laid out before any is drawn, so "Page n of m" counts them all.
+    const laid: { g: Geometry; pages: number; rows: number }[] = [];
+    for (const section of sections) {
+      const spool = await Spool.create<LaidOutRow>(input.tempDir);
+      spools.push(spool);
+      const { columns } = section.input;
+      const groups = new Groups(columns, groupColumns(columns, options.groupBy));
+      const totalsRow = Boolean(options.totalsRow) || groups.levels > 0;
+      const sampled = await sampleRows(section.input.rows);
+      const g = geometry(doc, section, frame, furniture, sampled.sample, groups, totalsRow);
+      laid.push({ g, ...(await layOut(section.input, sampled.rows, g, widths, groups, totalsRow, spool)) });
+      await spool.finish();
+    }
+    const at = { page: 1, pages: laid.reduce((sum, l) => sum + l.pages, 0), rows: 0 };
+    for (const [i, section] of sections.entries()) {
+      // Each section starts on a page of its own.
+      if (i > 0) {
+        if (out.writableNeedDrain) await drainedOrClosed(out);
+        doc.addPage();
+        forgetWordLayouts(doc);
+        at.page++;
+      }
+      await draw(doc, section, laid[i].g, widths, spools[i], at, out);
+    }
     doc.end();
     await written;
-    return { rows };
+    return { rows: at.rows };
   } catch (err) {
     doc.destroy(err as Error);
     await written.catch(() => undefined);
     throw err;
   } finally {
-    await spool.dispose();
+    for (const spool of spools) await spool.dispose();
   }
 }

@@ -88,7 +88,11 @@ describe('writeXlsx', () => {
     expect(cell('E7')).toBeUndefined();
     expect(ws['!ref']).toBe('A1:F7');
     expect(ws['!autofilter']).toEqual({ ref: 'A1:F6' });
-    expect(wb.Workbook?.Names).toEqual([{ Name: '_xlnm._FilterDatabase', Sheet: 0, Hidden: true, Ref: "'Sales  Q1  draft'!$A$1:$F$6" }]);
+    expect(wb.Workbook?.Names).toEqual([
+      { Name: '_xlnm._FilterDatabase', Sheet: 0, Hidden: true, Ref: "'Sales  Q1  draft'!$A$1:$F$6" },
+      // The header row is printed at the top of every page.
+      { Name: '_xlnm.Print_Titles', Sheet: 0, Ref: "'Sales  Q1  draft'!$1:$1" },
+    ]);
   });
 
   it('is read by openpyxl with real dates, booleans, styles, widths, a frozen header and a filter', () => {

@@ -87,6 +87,7 @@ export function cellText(column: Column): CellText {
         return b === undefined ? plain(value) : { text: b ? 'Yes' : 'No' };
       };
     case 'string':
+    case 'url':
       return plain;
   }
 }
