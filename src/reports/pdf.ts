@@ -1,7 +1,8 @@
-import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
+import { FAMILIES } from './fonts/catalog';
+import { FontSet, type TextStyle } from './fonts/font-set';
 import type { Column } from './spec';
 import { WidthTable, wrapText } from './pdf-wrap';
 import { Spool } from './spool';
@@ -9,13 +10,11 @@ import { asText, isBlank, isDateOnly, toBoolean, toDate, toNumber } from './valu
 import { drainedOrClosed, PROGRESS_EVERY, type ReportInput, type ReportResult } from './writer';
 
 /*
- * DejaVu Sans covers Latin, Greek and Cyrillic (Zoë Ødegård, Łukasz, Ελένη, Дмитрий). It comes
- * from the dejavu-fonts-ttf npm package, so `npm ci` provides it on every machine; pdfkit embeds
- * only the glyphs used.
+ * DejaVu Sans draws Latin, Greek and Cyrillic (Zoë Ødegård, Łukasz, Ελένη, Дмитрий); Noto fonts
+ * draw the scripts it lacks, chosen per run of text (fonts/). pdfkit embeds only the glyphs used.
  */
-const FONT_DIR = path.join(path.dirname(require.resolve('dejavu-fonts-ttf/package.json')), 'ttf');
-export const FONT_REGULAR = path.join(FONT_DIR, 'DejaVuSans.ttf');
-export const FONT_BOLD = path.join(FONT_DIR, 'DejaVuSans-Bold.ttf');
+export const FONT_REGULAR = FAMILIES[0].regular;
+export const FONT_BOLD = FAMILIES[0].bold as string;
 
 const MARGIN = 36;
 const TITLE_SIZE = 14;
@@ -71,6 +70,12 @@ interface Geometry {
   xs: number[];
   widths: number[];
   headerHeight: number;
+  /** Each column's header, wrapped. */
+  headers: string[][];
+  headerLineHeight: number;
+  /** The title, wrapped. */
+  title: string[];
+  titleLineHeight: number;
   titleHeight: number;
   /** Lowest y a row may reach before the footer. */
   bottom: number;
@@ -113,15 +118,22 @@ function columnWidths(doc: PDFKit.PDFDocument, columns: Column[], usable: number
   return total === usable ? widths : widths.map((w) => (w / total) * usable);
 }
 
-function geometry(doc: PDFKit.PDFDocument, input: ReportInput): Geometry {
+const HEADER_STYLE: TextStyle = { weight: 'bold', size: HEADER_SIZE };
+const TITLE_STYLE: TextStyle = { weight: 'bold', size: TITLE_SIZE };
+const BODY_STYLE: TextStyle = { weight: 'regular', size: BODY_SIZE };
+
+function geometry(doc: PDFKit.PDFDocument, input: ReportInput, text: Texts): Geometry {
   const { width: pageWidth, height: pageHeight } = doc.page;
   const usable = pageWidth - 2 * MARGIN;
   const widths = columnWidths(doc, input.columns, usable);
   const xs = widths.map((_, i) => MARGIN + widths.slice(0, i).reduce((a, b) => a + b, 0));
-  doc.font('bold').fontSize(HEADER_SIZE);
-  const headerHeight = Math.max(...input.columns.map((c, i) => doc.heightOfString(c.header, { width: widths[i] - 2 * PAD }))) + 2 * PAD;
-  doc.fontSize(TITLE_SIZE);
-  const titleHeight = doc.heightOfString(input.title, { width: usable }) + TITLE_GAP;
+  // Header and title wrap like cells, measured in the fonts that draw them.
+  const headerLineHeight = doc.font('bold').fontSize(HEADER_SIZE).currentLineHeight(true);
+  const headers = input.columns.map((c, i) => wrapText(c.header, widths[i] - 2 * PAD, text.header, Infinity));
+  const headerHeight = Math.max(...headers.map((lines) => lines.length)) * headerLineHeight + 2 * PAD;
+  const titleLineHeight = doc.fontSize(TITLE_SIZE).currentLineHeight(true);
+  const title = wrapText(input.title, usable, text.title, Infinity);
+  const titleHeight = title.length * titleLineHeight + TITLE_GAP;
   doc.font('regular').fontSize(BODY_SIZE);
   const bottom = pageHeight - MARGIN - FOOTER_SPACE;
   return {
@@ -130,6 +142,10 @@ function geometry(doc: PDFKit.PDFDocument, input: ReportInput): Geometry {
     xs,
     widths,
     headerHeight,
+    headers,
+    headerLineHeight,
+    title,
+    titleLineHeight,
     titleHeight,
     bottom,
     lineHeight: doc.currentLineHeight(true),
@@ -150,6 +166,24 @@ function forgetWordLayouts(doc: PDFKit.PDFDocument): void {
   for (const font of Object.values(families ?? {})) {
     if (font.layoutCache) font.layoutCache = Object.create(null);
   }
+}
+
+/** The fonts of a document, and the widths that wrap text in each style. */
+interface Texts {
+  fonts: FontSet;
+  body: WidthTable;
+  header: WidthTable;
+  title: WidthTable;
+}
+
+function texts(doc: PDFKit.PDFDocument): Texts {
+  const fonts = new FontSet(doc);
+  return {
+    fonts,
+    body: new WidthTable(fonts.charWidth(BODY_STYLE)),
+    header: new WidthTable(fonts.charWidth(HEADER_STYLE)),
+    title: new WidthTable(fonts.charWidth(TITLE_STYLE)),
+  };
 }
 
 /** Both passes break pages with this, so they agree; the slack absorbs rounding in clipped rows. */
@@ -197,12 +231,14 @@ async function layOut(input: ReportInput, g: Geometry, widths: WidthTable, spool
   return { pages, rows };
 }
 
-function drawHeader(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, y: number): number {
+function drawHeader(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, text: Texts, y: number): number {
   const width = g.pageWidth - 2 * MARGIN;
   doc.rect(MARGIN, y, width, g.headerHeight).fill(HEADER_FILL);
-  doc.fillColor('black').font('bold').fontSize(HEADER_SIZE);
+  doc.fillColor('black');
   input.columns.forEach((c, i) => {
-    doc.text(c.header, g.xs[i] + PAD, y + PAD, { width: g.widths[i] - 2 * PAD, align: rightAligned(c) ? 'right' : 'left' });
+    g.headers[i].forEach((line, k) => {
+      text.fonts.draw(line, g.xs[i] + PAD, y + PAD + k * g.headerLineHeight, g.widths[i] - 2 * PAD, rightAligned(c) ? 'right' : 'auto', HEADER_STYLE, (t) => text.header.measure(t));
+    });
   });
   doc.font('regular').fontSize(BODY_SIZE);
   return y + g.headerHeight;
@@ -217,13 +253,15 @@ function drawFooter(doc: PDFKit.PDFDocument, g: Geometry, page: number, pages: n
 }
 
 /** Pass 2: draws the spooled rows, breaking pages exactly where pass 1 counted them. */
-async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, widths: WidthTable, spool: Spool<LaidOutRow>, pages: number, out: Writable): Promise<void> {
+async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, text: Texts, spool: Spool<LaidOutRow>, pages: number, out: Writable): Promise<void> {
   const { columns, onProgress } = input;
   const right = columns.map(rightAligned);
+  const measure = (t: string) => text.body.measure(t);
   const width = g.pageWidth - 2 * MARGIN;
   let page = 1;
-  doc.font('bold').fontSize(TITLE_SIZE).text(input.title, MARGIN, MARGIN, { width });
-  let y = drawHeader(doc, input, g, MARGIN + g.titleHeight);
+  g.title.forEach((line, k) => text.fonts.draw(line, MARGIN, MARGIN + k * g.titleLineHeight, width, 'auto', TITLE_STYLE, (t) => text.title.measure(t)));
+  doc.font('regular').fontSize(BODY_SIZE);
+  let y = drawHeader(doc, input, g, text, MARGIN + g.titleHeight);
   let done = 0;
   for await (const [height, ...cells] of spool.read()) {
     if (!fits(g, y, height)) {
@@ -233,7 +271,7 @@ async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, wi
       doc.addPage();
       forgetWordLayouts(doc);
       page++;
-      y = drawHeader(doc, input, g, MARGIN);
+      y = drawHeader(doc, input, g, text, MARGIN);
     }
     const room = Math.round((height - 2 * PAD) / g.lineHeight);
     for (let i = 0; i < cells.length; i++) {
@@ -242,8 +280,7 @@ async function draw(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, wi
       for (let k = 0; k < lines.length && k < room; k++) {
         // Lines that a clipped row cannot show end the cell with an ellipsis.
         const line = k === room - 1 && lines.length > room ? `${lines[k]}…` : lines[k];
-        const x = right[i] ? g.xs[i] + g.widths[i] - PAD - widths.measure(line) : g.xs[i] + PAD;
-        doc.text(line, x, y + PAD + k * g.lineHeight, { lineBreak: false });
+        text.fonts.draw(line, g.xs[i] + PAD, y + PAD + k * g.lineHeight, g.widths[i] - 2 * PAD, right[i] ? 'right' : 'auto', BODY_STYLE, measure);
       }
     }
     y += height;
@@ -269,16 +306,14 @@ export async function writePdf(input: ReportInput, out: Writable): Promise<Repor
     info: { Title: input.title, Creator: 'stowage' },
     displayTitle: true,
   });
-  doc.registerFont('regular', FONT_REGULAR);
-  doc.registerFont('bold', FONT_BOLD);
+  const text = texts(doc);
   const spool = await Spool.create<LaidOutRow>(input.tempDir);
   const written = pipeline(doc, out);
   try {
-    const g = geometry(doc, input);
-    const widths = new WidthTable(doc);
-    const { pages, rows } = await layOut(input, g, widths, spool);
+    const g = geometry(doc, input, text);
+    const { pages, rows } = await layOut(input, g, text.body, spool);
     await spool.finish();
-    await draw(doc, input, g, widths, spool, pages, out);
+    await draw(doc, input, g, text, spool, pages, out);
     doc.end();
     await written;
     return { rows };
