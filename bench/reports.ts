@@ -20,7 +20,8 @@ import { benchColumns, benchRows } from './report-data';
  *   for over 10 minutes at 285 MB before we stopped it.
  */
 
-type Case = 'xlsx-ours' | 'xlsx-exceljs-default' | 'xlsx-exceljs-tuned' | 'pdf-ours' | 'pdf-pdfkit-table';
+type Case = 'xlsx-ours' | 'xlsx-exceljs-default' | 'xlsx-exceljs-tuned' | 'pdf-ours' | 'pdf-ours-mixed' | 'pdf-pdfkit-table';
+const OURS = new Set<Case>(['xlsx-ours', 'pdf-ours', 'pdf-ours-mixed']);
 
 interface Measure {
   case: Case;
@@ -87,6 +88,11 @@ async function runCase(name: Case, rows: number, file: string): Promise<void> {
       await writePdf(input, fs.createWriteStream(file));
       return;
     }
+    case 'pdf-ours-mixed': {
+      const { writePdf } = await import('../src/reports/pdf');
+      await writePdf({ ...input, rows: benchRows(rows, true) }, fs.createWriteStream(file));
+      return;
+    }
     case 'pdf-pdfkit-table':
       return pdfkitTable(file, rows);
   }
@@ -145,16 +151,24 @@ export async function runReportsBench(): Promise<Measure[]> {
     { title: 'xlsx, 10 columns', rows: 1_000_000, cases: ['xlsx-exceljs-default', 'xlsx-exceljs-tuned', 'xlsx-ours'] },
     { title: 'pdf, 10 columns', rows: 10_000, cases: ['pdf-pdfkit-table', 'pdf-ours'] },
     { title: 'pdf, 10 columns', rows: 100_000, cases: ['pdf-pdfkit-table', 'pdf-ours'] },
+    // Names and cities in seven scripts (five fallback fonts, right-to-left runs), against the same
+    // report in Latin, Greek and Cyrillic (DejaVu alone).
+    { title: 'pdf, 10 columns, mixed scripts', rows: 10_000, cases: ['pdf-ours', 'pdf-ours-mixed'] },
+    { title: 'pdf, 10 columns, mixed scripts', rows: 100_000, cases: ['pdf-ours', 'pdf-ours-mixed'] },
   ];
+  const only = process.env.BENCH_REPORTS;
   console.log(`Report writers on ${os.cpus().length} cores, Node ${process.version}; one child process per run.`);
   for (const group of groups) {
+    if (only && !group.title.startsWith(only)) continue;
     console.log(`\n${group.title}, ${group.rows} rows`);
+    // The first case is the baseline; ours are compared with it and with any other baseline.
     const baseline: Measure[] = [];
-    for (const name of group.cases) {
+    for (const [i, name] of group.cases.entries()) {
       const m = await measure(name, group.rows);
       results.push(m);
-      console.log(line(m, name.endsWith('ours') ? baseline[0] : undefined));
-      if (name.endsWith('ours')) baseline.slice(1).forEach((b) => console.log(`${''.padEnd(22)} vs ${b.case}: time ${(m.wallMs / b.wallMs).toFixed(2)}x, cpu ${(m.cpuMs / b.cpuMs).toFixed(2)}x, rss ${(m.maxRssMb / b.maxRssMb).toFixed(2)}x`));
+      const ours = OURS.has(name) && i > 0;
+      console.log(line(m, ours ? baseline[0] : undefined));
+      if (ours) baseline.slice(1).forEach((b) => console.log(`${''.padEnd(22)} vs ${b.case}: time ${(m.wallMs / b.wallMs).toFixed(2)}x, cpu ${(m.cpuMs / b.cpuMs).toFixed(2)}x, rss ${(m.maxRssMb / b.maxRssMb).toFixed(2)}x`));
       else baseline.push(m);
     }
   }

@@ -156,18 +156,24 @@ describe('visualLine', () => {
   });
 
   it('orders right-to-left runs visually: a Hebrew line reads from the right, numbers stay left to right', () => {
-    // fontkit reverses the glyphs of a Hebrew or Arabic run itself, so they are passed in logical order.
+    // Words go last first; fontkit reverses the glyphs of each Hebrew or Arabic word itself.
+    const hebrew = family('hebrew');
     expect(visualLine('שלום כהן 2024')).toEqual({
       runs: [
-        { text: '2024', family: family('hebrew') },
-        { text: 'שלום כהן ', family: family('hebrew') },
+        { text: '2024', family: hebrew },
+        { text: ' ', family: hebrew },
+        { text: 'כהן', family: hebrew },
+        { text: ' ', family: hebrew },
+        { text: 'שלום', family: hebrew },
       ],
       rtl: true,
     });
     expect(visualLine('Total: محمد علي!')).toEqual({
       runs: [
         { text: 'Total: ', family: 0 },
-        { text: 'محمد علي', family: family('arabic') },
+        { text: 'علي', family: family('arabic') },
+        { text: ' ', family: family('arabic') },
+        { text: 'محمد', family: family('arabic') },
         // Punctuation stays in the run it follows when that font has it.
         { text: '!', family: family('arabic'), actual: '!' },
       ],

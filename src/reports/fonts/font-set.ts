@@ -63,12 +63,9 @@ export class FontSet {
       return;
     }
     const baseline = y + (loadFont(face(FAMILIES[0], style.weight).file).ascender * style.size) / 1000;
-    // With features given, pdfkit lays a run out whole rather than word by word, which a
-    // right-to-left run needs: fontkit reverses the glyphs of the whole run, spaces included.
-    const whole = { features: [] };
     const widths = runs.map((run) => {
       this.select(run.family, style);
-      return this.doc.widthOfString(run.text, whole);
+      return this.doc.widthOfString(run.text);
     });
     let at = right ? x + room - widths.reduce((a, b) => a + b, 0) : x;
     runs.forEach((run, i) => {
@@ -76,10 +73,10 @@ export class FontSet {
       if (run.actual !== undefined) this.doc.markContent('Span', { actual: run.actual });
       if (synthetic) {
         this.doc.save().lineWidth(style.size * SYNTHETIC_BOLD).strokeColor('black');
-        this.doc.text(run.text, at, baseline, { ...whole, lineBreak: false, baseline: 'alphabetic', fill: true, stroke: true });
+        this.doc.text(run.text, at, baseline, { lineBreak: false, baseline: 'alphabetic', fill: true, stroke: true });
         this.doc.restore();
       } else {
-        this.doc.text(run.text, at, baseline, { ...whole, lineBreak: false, baseline: 'alphabetic' });
+        this.doc.text(run.text, at, baseline, { lineBreak: false, baseline: 'alphabetic' });
       }
       if (run.actual !== undefined) this.doc.endMarkedContent();
       at += widths[i];

@@ -33,8 +33,10 @@ const PLAIN = /^[\u0000-\u024f\u2010-\u2027\u2030-\u205e\u20a0-\u20bf]*$/;
 
 const primary = new Map<number, number>();
 
+const regulars = FAMILIES.map((f) => () => loadFont(face(f, 'regular').file).font);
+
 function covers(family: number, codePoint: number): boolean {
-  return loadFont(face(FAMILIES[family], 'regular').file).font.hasGlyphForCodePoint(codePoint);
+  return regulars[family]().hasGlyphForCodePoint(codePoint);
 }
 
 /** The family that draws a character on its own: a preferring family, else the first with its glyph. */
@@ -63,12 +65,21 @@ interface Piece extends Run {
   level: number;
 }
 
-/** A right-to-left piece as pdfkit must receive it to draw its glyphs in visual order. */
-function rtlText(text: string): string {
+/**
+ * A right-to-left piece as the runs pdfkit must receive to draw its glyphs in visual order. fontkit
+ * reverses the glyphs of a right-to-left script itself, but pdfkit lays text out word by word (each
+ * word cached), so such a piece goes word by word, last word first; anything else is reversed here.
+ */
+function rtlRuns(text: string, family: number): Run[] {
   const mirrored = [...text].map((c) => bidi.getMirroredCharacter(c) ?? c);
-  // fontkit reverses the glyphs of a right-to-left script itself; anything else is reversed here.
   const first = FIRST_SCRIPT_LETTER.exec(text);
-  return first && RTL_SCRIPT.test(first[0]) ? mirrored.join('') : mirrored.reverse().join('');
+  if (!first || !RTL_SCRIPT.test(first[0])) return [{ text: mirrored.reverse().join(''), family }];
+  return mirrored
+    .join('')
+    .split(/( +)/)
+    .filter(Boolean)
+    .reverse()
+    .map((word) => ({ text: word, family }));
 }
 
 /**
@@ -107,10 +118,9 @@ export function visualLine(line: string): VisualLine {
       i = end;
     }
   }
-  const runs = pieces.map((p): Run => {
-    const rtl = p.level % 2 === 1;
-    if (rtl) return { text: rtlText(p.text), family: p.family };
-    return FAMILIES[p.family].shaped ? { text: p.text, family: p.family, actual: p.text } : { text: p.text, family: p.family };
+  const runs = pieces.flatMap((p): Run[] => {
+    if (p.level % 2 === 1) return rtlRuns(p.text, p.family);
+    return [FAMILIES[p.family].shaped ? { text: p.text, family: p.family, actual: p.text } : { text: p.text, family: p.family }];
   });
   return { runs, rtl: (paragraphs[0]?.level ?? 0) % 2 === 1 };
 }
