@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PNG } from 'pngjs';
@@ -6,6 +7,7 @@ import { visualLine } from '../../src/reports/fonts/runs';
 import { writePdf } from '../../src/reports/pdf';
 import type { Column } from '../../src/reports/spec';
 import { run, writeReportFile } from './helpers';
+import { buildTestApp } from '../helpers/app';
 import { makeTempDir } from '../helpers/tmp';
 
 const columns: Column[] = [
@@ -67,8 +69,11 @@ function differing(page: PNG, reference: PNG): number {
 
 describe('PDF reports in every script', () => {
   let file: string;
+  // Spools go here, not to os.tmpdir(), which pdf.test.ts watches for leftovers.
+  let tempDir: string;
   beforeAll(async () => {
-    file = (await writeReportFile(writePdf, { title: TITLE, columns, rows }, 'mixed.pdf')).file;
+    tempDir = await makeTempDir('stowage-scripts-');
+    file = (await writeReportFile(writePdf, { title: TITLE, columns, rows, tempDir }, 'mixed.pdf')).file;
   });
 
   it('embeds every font it draws with, as a subset, and is a sound PDF', () => {
@@ -115,24 +120,63 @@ describe('PDF reports in every script', () => {
     expect(differing(page, reference)).toBeLessThan(TOLERANCE);
     // The comparison has teeth: the same report with each name spelled backwards is far outside it
     // (36% of the ink differs).
-    const { file: other } = await writeReportFile(writePdf, { title: TITLE, columns, rows: rows.map((r) => ({ ...r, name: [...r.name].reverse().join('') })) }, 'other.pdf');
+    const { file: other } = await writeReportFile(writePdf, { title: TITLE, columns, tempDir, rows: rows.map((r) => ({ ...r, name: [...r.name].reverse().join('') })) }, 'other.pdf');
     expect(differing(await renderPage1(other), reference)).toBeGreaterThan(TOLERANCE);
   });
 
   it('keeps a Latin-only report to DejaVu alone, subset and small', async () => {
     const latin = rows.slice(0, 1).concat(Array.from({ length: 200 }, (_, i) => ({ id: i + 10, name: `Łukasz Ελένη Дмитрий ${i}`, city: 'Zürich', amount: i })));
-    const { file: small } = await writeReportFile(writePdf, { title: 'Latin', columns: columns.map((c) => ({ ...c, header: c.header.split(' ')[0] })), rows: latin }, 'latin.pdf');
+    const { file: small } = await writeReportFile(writePdf, { title: 'Latin', tempDir, columns: columns.map((c) => ({ ...c, header: c.header.split(' ')[0] })), rows: latin }, 'latin.pdf');
     expect(fonts(small).map((f) => f.name).sort()).toEqual(['DejaVuSans', 'DejaVuSans-Bold']);
     expect(fs.statSync(small).size).toBeLessThan(60_000);
   });
 
   it('wraps CJK text by its real width and keeps every character', async () => {
     const long = '北京市朝阳区建国门外大街一号国际贸易中心写字楼三十层东京都千代田区丸の内서울특별시 중구 세종대로';
-    const { file: wrapped } = await writeReportFile(writePdf, { title: 'Wrap', columns: [{ key: 'a', header: 'A', type: 'string', width: 12 }, { key: 'b', header: 'B', type: 'string' }], rows: [{ a: long, b: 'x' }] }, 'wrap.pdf');
+    const { file: wrapped } = await writeReportFile(writePdf, { title: 'Wrap', tempDir, columns: [{ key: 'a', header: 'A', type: 'string', width: 12 }, { key: 'b', header: 'B', type: 'string' }], rows: [{ a: long, b: 'x' }] }, 'wrap.pdf');
     const text = run('pdftotext', ['-raw', wrapped, '-']);
     const lines = text.split('\n').filter((l) => /[\u4e00-\u9fff\uac00-\ud7af\u3040-\u30ff]/.test(l));
     expect(lines.length).toBeGreaterThan(2);
     expect(lines.join('').replace(/\s|x/g, '')).toBe(long.replace(/\s/g, ''));
+  });
+});
+
+describe('mixed-script PDFs as a user gets them', () => {
+  it('builds one through the API on a report thread, with the fallback fonts found from dist/', async () => {
+    const t = await buildTestApp();
+    const worker = t.startTaskWorker();
+    try {
+      const task = await t.http().post('/v1/reports?wait=25').send({ format: 'pdf', title: TITLE, columns, rows });
+      expect(task.status).toBe(201);
+      expect(task.body.status).toBe('succeeded');
+      const content = await t.http().get(task.body.outputs[0].links.content).buffer(true).parse((res, done) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done(null, Buffer.concat(chunks)));
+      });
+      const dir = await makeTempDir('stowage-api-pdf-');
+      const file = path.join(dir, 'report.pdf');
+      fs.writeFileSync(file, content.body as Buffer);
+      expect(fonts(file).map((f) => f.name)).toEqual(expect.arrayContaining(['NotoSansSC-Regular', 'NotoSansKR-Regular', 'NotoSansArabic-Regular']));
+      expect(withoutMarks(run('pdftotext', [file, '-']))).toContain('محمد علي');
+    } finally {
+      await worker.stop(0);
+      await t.close();
+    }
+  });
+
+  it('keeps memory flat: 5,000 mixed-script rows fit a 40 MB heap (built dist/ in a child)', async () => {
+    const tempDir = await makeTempDir('stowage-scripts-');
+    const script = `
+      const { writePdf } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/src/reports/pdf.js'))});
+      const { Writable } = require('node:stream');
+      const names = ['王小明', '山田太郎', '김민준', 'محمد علي', 'שלום כהן', 'राहुल शर्मा'];
+      function* rows() { for (let i = 0; i < 5000; i++) yield { id: i, name: names[i % 6] + ' ' + i, amount: i * 1.25 }; }
+      const columns = [{ key: 'id', header: 'ID', type: 'integer' }, { key: 'name', header: 'Name', type: 'string' }, { key: 'amount', header: 'Amount', type: 'currency' }];
+      writePdf({ title: 't', columns, rows: rows(), tempDir: process.argv[1] }, new Writable({ write: (c, e, cb) => cb() })).then((r) => console.log(r.rows));
+    `;
+    const out = execFileSync(process.execPath, ['--max-old-space-size=40', '-e', script, tempDir], { encoding: 'utf8' });
+    expect(out.trim()).toBe('5000');
   });
 });
 
