@@ -1,8 +1,6 @@
 import { FAMILIES, face, loadFont, type Weight } from './catalog';
 import { primaryFamily, visualLine } from './runs';
 
-export type { Weight } from './catalog';
-
 export interface TextStyle {
   weight: Weight;
   size: number;
@@ -57,9 +55,10 @@ export class FontSet {
   draw(line: string, x: number, y: number, room: number, align: 'left' | 'right' | 'auto', style: TextStyle, plainWidth: (text: string) => number): void {
     const { runs, rtl } = visualLine(line);
     const right = align === 'right' || (align === 'auto' && rtl);
-    if (runs.length === 1 && runs[0].family === 0) {
+    if (runs.length === 1 && runs[0].family === 0 && runs[0].actual === undefined) {
+      const { text } = runs[0];
       this.doc.font(style.weight).fontSize(style.size);
-      this.doc.text(line, right ? x + room - plainWidth(line) : x, y, { lineBreak: false });
+      this.doc.text(text, right ? x + room - plainWidth(text) : x, y, { lineBreak: false });
       return;
     }
     const baseline = y + (loadFont(face(FAMILIES[0], style.weight).file).ascender * style.size) / 1000;
