@@ -29,6 +29,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 # The upload page's static assets, found beside package.json at runtime.
 COPY public ./public
+# The PDF reports' fallback fonts (Noto, OFL), found beside package.json at runtime.
+COPY fonts ./fonts
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data

@@ -20,7 +20,8 @@ import { benchColumns, benchGroupedColumns, benchRows } from './report-data';
  *   for over 10 minutes at 285 MB before we stopped it.
  */
 
-type Case = 'xlsx-ours' | 'xlsx-exceljs-default' | 'xlsx-exceljs-tuned' | 'pdf-ours' | 'pdf-pdfkit-table' | 'xlsx-grouped-ours' | 'pdf-grouped-ours';
+type Case = 'xlsx-ours' | 'xlsx-exceljs-default' | 'xlsx-exceljs-tuned' | 'pdf-ours' | 'pdf-ours-mixed' | 'pdf-pdfkit-table' | 'xlsx-grouped-ours' | 'pdf-grouped-ours';
+const OURS = new Set<Case>(['xlsx-ours', 'pdf-ours', 'pdf-ours-mixed', 'xlsx-grouped-ours', 'pdf-grouped-ours']);
 
 interface Measure {
   case: Case;
@@ -101,6 +102,11 @@ async function runCase(name: Case, rows: number, file: string): Promise<void> {
       await writePdf(input, fs.createWriteStream(file));
       return;
     }
+    case 'pdf-ours-mixed': {
+      const { writePdf } = await import('../src/reports/pdf');
+      await writePdf({ ...input, rows: benchRows(rows, true) }, fs.createWriteStream(file));
+      return;
+    }
     case 'pdf-pdfkit-table':
       return pdfkitTable(file, rows);
   }
@@ -162,17 +168,24 @@ export async function runReportsBench(): Promise<Measure[]> {
     { title: 'pdf, 10 columns', rows: 100_000, cases: ['pdf-pdfkit-table', 'pdf-ours'] },
     { title: 'xlsx grouped (subtotal every 500 rows) against plain', rows: 1_000_000, cases: ['xlsx-ours', 'xlsx-grouped-ours'] },
     { title: 'pdf grouped (heading and subtotal every 500 rows) against plain', rows: 100_000, cases: ['pdf-ours', 'pdf-grouped-ours'] },
+    // Names and cities in seven scripts (five fallback fonts, right-to-left runs), against the same
+    // report in Latin, Greek and Cyrillic (DejaVu alone).
+    { title: 'pdf, 10 columns, mixed scripts', rows: 10_000, cases: ['pdf-ours', 'pdf-ours-mixed'] },
+    { title: 'pdf, 10 columns, mixed scripts', rows: 100_000, cases: ['pdf-ours', 'pdf-ours-mixed'] },
   ];
+  const only = process.env.BENCH_REPORTS;
   console.log(`Report writers on ${os.cpus().length} cores, Node ${process.version}; one child process per run.`);
   for (const group of groups) {
+    if (only && !group.title.startsWith(only)) continue;
     console.log(`\n${group.title}, ${group.rows} rows`);
+    // The first case is the baseline; ours are compared with it and with any other baseline.
     const baseline: Measure[] = [];
-    for (const name of group.cases) {
+    for (const [i, name] of group.cases.entries()) {
       const m = await measure(name, group.rows);
       results.push(m);
-      const isBaseline = !name.endsWith('ours') || name === group.cases[0];
-      console.log(line(m, isBaseline ? undefined : baseline[0]));
-      if (!isBaseline) baseline.slice(1).forEach((b) => console.log(`${''.padEnd(22)} vs ${b.case}: time ${(m.wallMs / b.wallMs).toFixed(2)}x, cpu ${(m.cpuMs / b.cpuMs).toFixed(2)}x, rss ${(m.maxRssMb / b.maxRssMb).toFixed(2)}x`));
+      const ours = OURS.has(name) && i > 0;
+      console.log(line(m, ours ? baseline[0] : undefined));
+      if (ours) baseline.slice(1).forEach((b) => console.log(`${''.padEnd(22)} vs ${b.case}: time ${(m.wallMs / b.wallMs).toFixed(2)}x, cpu ${(m.cpuMs / b.cpuMs).toFixed(2)}x, rss ${(m.maxRssMb / b.maxRssMb).toFixed(2)}x`));
       else baseline.push(m);
     }
   }

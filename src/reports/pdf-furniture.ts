@@ -8,7 +8,7 @@ import type { ReportOptions } from './spec';
 
 export const DEFAULT_MARGIN = 36;
 export const DEFAULT_FOOTER = 'Page {page} of {pages}';
-const FURNITURE_SIZE = 8;
+export const FURNITURE_SIZE = 8;
 /** The logo's height in the header band, in points; its width follows its aspect ratio. */
 export const LOGO_HEIGHT = 28;
 const BAND_GAP = 8;
@@ -73,8 +73,14 @@ export function fillPlaceholders(text: string, values: Placeholders): string {
 }
 
 /**
+ * Draws one line of furniture text in a box `room` wide (cut to fit): the writer's, so any script
+ * is drawn in a font that has it (fonts/).
+ */
+export type FurnitureText = (line: string, x: number, y: number, room: number, align: 'right' | 'center') => void;
+
+/**
  * Draws the header band (logo at the left, header text at the right) and the footer (centred)
- * of one page. Fonts are the writer's registered 'regular'.
+ * of one page.
  */
 export function drawFurniture(
   doc: PDFKit.PDFDocument,
@@ -82,10 +88,11 @@ export function drawFurniture(
   options: ReportOptions,
   logo: PageLogo | undefined,
   values: Placeholders,
+  write: FurnitureText,
 ): void {
   const { width: pageWidth, height: pageHeight } = doc.page;
   const right = pageWidth - frame.right;
-  doc.font('regular').fontSize(FURNITURE_SIZE).fillColor('black');
+  doc.fillColor('black');
   if (logo) {
     const width = (LOGO_HEIGHT * logo.width) / logo.height;
     doc.image(logo.image, frame.left, frame.top, { width: Math.min(width, (right - frame.left) / 2), height: LOGO_HEIGHT });
@@ -93,9 +100,9 @@ export function drawFurniture(
   if (options.header) {
     const text = fillPlaceholders(options.header, values);
     const room = logo ? (right - frame.left) / 2 : right - frame.left;
-    doc.text(text, right - room, frame.top, { width: room, align: 'right', lineBreak: false, ellipsis: true, height: FURNITURE_SIZE * 1.2 });
+    write(text, right - room, frame.top, room, 'right');
   }
   const footer = fillPlaceholders(options.footer ?? DEFAULT_FOOTER, values);
   const width = right - frame.left;
-  doc.text(footer, frame.left, pageHeight - frame.bottom - FURNITURE_SIZE, { width, align: 'center', lineBreak: false, ellipsis: true, height: FURNITURE_SIZE * 1.2 });
+  write(footer, frame.left, pageHeight - frame.bottom - FURNITURE_SIZE, width, 'center');
 }

@@ -1,12 +1,13 @@
-import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
+import { FAMILIES } from './fonts/catalog';
+import { FontSet, type TextStyle } from './fonts/font-set';
 import type { Row } from './spec';
 import { cellText, isNumeric, type CellText } from './format';
 import { sampleRows, sampleTexts, totalSample } from './format/widths';
 import { groupColumns, Groups, summedValue } from './groups';
-import { drawFurniture, frameFor, openLogo, type Frame, type PageLogo } from './pdf-furniture';
+import { drawFurniture, frameFor, FURNITURE_SIZE, openLogo, type Frame, type PageLogo } from './pdf-furniture';
 import { generatedAt, type Stamp } from './stamp';
 import { WidthTable, wrapText } from './pdf-wrap';
 import { Spool } from './spool';
@@ -14,13 +15,11 @@ import { linkTarget } from './values';
 import { drainedOrClosed, PROGRESS_EVERY, tablesOf, type ReportInput, type ReportResult } from './writer';
 
 /*
- * DejaVu Sans covers Latin, Greek and Cyrillic (Zoë Ødegård, Łukasz, Ελένη, Дмитрий). It comes
- * from the dejavu-fonts-ttf npm package, so `npm ci` provides it on every machine; pdfkit embeds
- * only the glyphs used.
+ * DejaVu Sans draws Latin, Greek and Cyrillic (Zoë Ødegård, Łukasz, Ελένη, Дмитрий); Noto fonts
+ * draw the scripts it lacks, chosen per run of text (fonts/). pdfkit embeds only the glyphs used.
  */
-const FONT_DIR = path.join(path.dirname(require.resolve('dejavu-fonts-ttf/package.json')), 'ttf');
-export const FONT_REGULAR = path.join(FONT_DIR, 'DejaVuSans.ttf');
-export const FONT_BOLD = path.join(FONT_DIR, 'DejaVuSans-Bold.ttf');
+export const FONT_REGULAR = FAMILIES[0].regular;
+export const FONT_BOLD = FAMILIES[0].bold as string;
 
 const TITLE_SIZE = 14;
 const TITLE_GAP = 10;
@@ -54,6 +53,12 @@ interface Geometry {
   xs: number[];
   widths: number[];
   headerHeight: number;
+  /** Each column's header, wrapped. */
+  headers: string[][];
+  headerLineHeight: number;
+  /** The title or section heading, wrapped. */
+  title: string[];
+  titleLineHeight: number;
   titleHeight: number;
   /** Lowest y a row may reach before the footer. */
   bottom: number;
@@ -72,31 +77,29 @@ const MAX_COLUMN_SHARE = 0.4;
  * way first, down to MIN_TEXT_CHARS, then all shrink in proportion. Room to spare goes to text
  * columns (to all when there are none).
  */
-function columnWidths(doc: PDFKit.PDFDocument, input: ReportInput, sample: Row[], groups: Groups, totals: boolean, usable: number): number[] {
+function columnWidths(text: Texts, input: ReportInput, sample: Row[], groups: Groups, totals: boolean, usable: number): number[] {
   const { columns } = input;
-  doc.font('regular').fontSize(BODY_SIZE);
-  const body = new WidthTable(doc);
+  const { body } = text;
   const digit = body.measure('0');
   const given = columns.map((c) => c.width !== undefined);
   const natural = columns.map((c, i) => {
     if (c.width !== undefined) return c.width * digit + 2 * H_PAD;
-    doc.font('bold').fontSize(HEADER_SIZE);
-    let width = Math.max(...c.header.split(/\s+/).map((word) => doc.widthOfString(word)));
-    if (totals && groups.isSummed(i)) width = Math.max(width, doc.widthOfString(totalSample(c, sample, (v) => summedValue(c, v))));
-    doc.font('regular').fontSize(BODY_SIZE);
+    // Each text in the fonts that draw it (fonts/), so a CJK header is measured as drawn.
+    let width = Math.max(...c.header.split(/\s+/).map((word) => text.header.measure(word)));
+    if (totals && groups.isSummed(i)) width = Math.max(width, text.bold.measure(totalSample(c, sample, (v) => summedValue(c, v))));
     for (const text of sampleTexts(c, sample)) for (const line of text.split('\n')) width = Math.max(width, body.measure(line));
     return Math.min(width + 2 * H_PAD, usable * MAX_COLUMN_SHARE);
   });
-  const text = columns.map((c, i) => (c.type === 'string' || c.type === 'url') && !given[i]);
+  const shared = columns.map((c, i) => (c.type === 'string' || c.type === 'url') && !given[i]);
   const sum = (ws: number[]) => ws.reduce((a, b) => a + b, 0);
   let widths = natural;
   const over = sum(widths) - usable;
   if (over > 0) {
     const floor = MIN_TEXT_CHARS * digit + 2 * H_PAD;
-    const give = widths.reduce((room, w, i) => room + (text[i] ? Math.max(0, w - floor) : 0), 0);
-    if (give > 0) widths = widths.map((w, i) => (text[i] ? w - (Math.max(0, w - floor) / give) * Math.min(over, give) : w));
+    const give = widths.reduce((room, w, i) => room + (shared[i] ? Math.max(0, w - floor) : 0), 0);
+    if (give > 0) widths = widths.map((w, i) => (shared[i] ? w - (Math.max(0, w - floor) / give) * Math.min(over, give) : w));
   } else if (over < 0) {
-    const growing = text.some(Boolean) ? text : columns.map(() => true);
+    const growing = shared.some(Boolean) ? shared : columns.map(() => true);
     const base = sum(widths.filter((_, i) => growing[i]));
     widths = widths.map((w, i) => (growing[i] ? w - (over * w) / base : w));
   }
@@ -112,8 +115,42 @@ interface Section {
   stamped: boolean;
 }
 
+const HEADER_STYLE: TextStyle = { weight: 'bold', size: HEADER_SIZE };
+const TITLE_STYLE: TextStyle = { weight: 'bold', size: TITLE_SIZE };
+const STAMP_STYLE: TextStyle = { weight: 'regular', size: STAMP_SIZE };
+const BODY_STYLE: TextStyle = { weight: 'regular', size: BODY_SIZE };
+/** Headings, subtotals and totals. */
+const BOLD_STYLE: TextStyle = { weight: 'bold', size: BODY_SIZE };
+const FURNITURE_STYLE: TextStyle = { weight: 'regular', size: FURNITURE_SIZE };
+
+/** The fonts of a document, and the widths that wrap text in each style. */
+interface Texts {
+  fonts: FontSet;
+  body: WidthTable;
+  bold: WidthTable;
+  header: WidthTable;
+  title: WidthTable;
+  stamp: WidthTable;
+  furniture: WidthTable;
+}
+
+function texts(doc: PDFKit.PDFDocument): Texts {
+  const fonts = new FontSet(doc);
+  const table = (style: TextStyle) => new WidthTable(fonts.charWidth(style));
+  return {
+    fonts,
+    body: table(BODY_STYLE),
+    bold: table(BOLD_STYLE),
+    header: table(HEADER_STYLE),
+    title: table(TITLE_STYLE),
+    stamp: table(STAMP_STYLE),
+    furniture: table(FURNITURE_STYLE),
+  };
+}
+
 function geometry(
   doc: PDFKit.PDFDocument,
+  text: Texts,
   { input, heading, stamped }: Section,
   frame: Frame,
   furniture: { stamp: Stamp; logo?: PageLogo },
@@ -123,12 +160,15 @@ function geometry(
 ): Geometry {
   const { width: pageWidth, height: pageHeight } = doc.page;
   const usable = pageWidth - frame.left - frame.right;
-  const widths = columnWidths(doc, input, sample, groups, totals, usable);
+  const widths = columnWidths(text, input, sample, groups, totals, usable);
   const xs = widths.map((_, i) => frame.left + widths.slice(0, i).reduce((a, b) => a + b, 0));
-  doc.font('bold').fontSize(HEADER_SIZE);
-  const headerHeight = Math.max(...input.columns.map((c, i) => doc.heightOfString(c.header, { width: widths[i] - 2 * H_PAD }))) + 2 * PAD;
-  doc.fontSize(TITLE_SIZE);
-  let titleHeight = doc.heightOfString(heading, { width: usable }) + TITLE_GAP;
+  // Header and title wrap like cells, measured in the fonts that draw them.
+  const headerLineHeight = doc.font('bold').fontSize(HEADER_SIZE).currentLineHeight(true);
+  const headers = input.columns.map((c, i) => wrapText(c.header, widths[i] - 2 * H_PAD, text.header, Infinity));
+  const headerHeight = Math.max(...headers.map((lines) => lines.length)) * headerLineHeight + 2 * PAD;
+  const titleLineHeight = doc.fontSize(TITLE_SIZE).currentLineHeight(true);
+  const title = wrapText(heading, usable, text.title, Infinity);
+  let titleHeight = title.length * titleLineHeight + TITLE_GAP;
   if (stamped) titleHeight += doc.font('regular').fontSize(STAMP_SIZE).currentLineHeight(true);
   doc.font('regular').fontSize(BODY_SIZE);
   const bottom = pageHeight - frame.bottom - FOOTER_SPACE;
@@ -142,6 +182,10 @@ function geometry(
     xs,
     widths,
     headerHeight,
+    headers,
+    headerLineHeight,
+    title,
+    titleLineHeight,
     titleHeight,
     bottom,
     lineHeight: doc.currentLineHeight(true),
@@ -196,7 +240,7 @@ async function layOut(
   input: ReportInput,
   rows: AsyncIterable<Row>,
   g: Geometry,
-  widths: WidthTable,
+  text: Texts,
   groups: Groups,
   totalsRow: boolean,
   spool: Spool<LaidOutRow>,
@@ -216,9 +260,11 @@ async function layOut(
 
   const place = async (kind: Kind, cells: string[], colors: 0 | string[], keepWith = 0) => {
     let lines = 1;
-    const wrapped = cells.map((text, i) => {
+    // Headings and totals are bold: wrapped in the bold widths they are drawn with.
+    const widths = kind === Kind.Data ? text.body : text.bold;
+    const wrapped = cells.map((cellText, i) => {
       const room = kind === Kind.Heading ? tableWidth - 2 * H_PAD - GROUP_INDENT * i : rooms[i];
-      const cell = text ? wrapText(text, room, widths, maxLines) : [''];
+      const cell = cellText ? wrapText(cellText, room, widths, maxLines) : [''];
       lines = Math.max(lines, cell.length);
       return cell.join('\n');
     });
@@ -281,27 +327,37 @@ function colorsOf(colors: (string | undefined)[]): 0 | string[] {
   return printed.some(Boolean) ? printed : 0;
 }
 
-function drawHeader(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, y: number): number {
+function drawHeader(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, text: Texts, y: number): number {
   doc.rect(g.frame.left, y, g.usable, g.headerHeight).fill(HEADER_FILL);
-  doc.fillColor('black').font('bold').fontSize(HEADER_SIZE);
+  doc.fillColor('black');
   input.columns.forEach((c, i) => {
-    doc.text(c.header, g.xs[i] + H_PAD, y + PAD, { width: g.widths[i] - 2 * H_PAD, align: rightAligned(c) ? 'right' : 'left' });
+    g.headers[i].forEach((line, k) => {
+      text.fonts.draw(line, g.xs[i] + H_PAD, y + PAD + k * g.headerLineHeight, g.widths[i] - 2 * H_PAD, rightAligned(c) ? 'right' : 'auto', HEADER_STYLE, (t) => text.header.measure(t));
+    });
   });
   doc.font('regular').fontSize(BODY_SIZE);
   return y + g.headerHeight;
 }
 
-function drawFooter(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, page: number, pages: number): void {
-  drawFurniture(doc, g.frame, input.options ?? {}, g.logo, { page, pages, date: g.stamp.date, title: input.title });
+function drawFooter(doc: PDFKit.PDFDocument, input: ReportInput, g: Geometry, text: Texts, page: number, pages: number): void {
+  const measure = (t: string) => text.furniture.measure(t);
+  // One line, cut with an ellipsis when too long, in whatever fonts its scripts need.
+  const write = (line: string, x: number, y: number, room: number, align: 'right' | 'center') => {
+    const lines = wrapText(line, room - measure('…'), text.furniture, 1);
+    const shown = lines.length > 1 ? `${lines[0]}…` : lines[0];
+    const left = align === 'center' ? x + Math.max(0, (room - measure(shown)) / 2) : x;
+    text.fonts.draw(shown, left, y, room, align === 'center' ? 'left' : 'right', FURNITURE_STYLE, measure);
+  };
+  drawFurniture(doc, g.frame, input.options ?? {}, g.logo, { page, pages, date: g.stamp.date, title: input.title }, write);
   doc.font('regular').fontSize(BODY_SIZE);
 }
 
 /** Pass 2: draws the spooled rows, breaking pages exactly where pass 1 counted them. */
 async function draw(
   doc: PDFKit.PDFDocument,
-  { input, heading, stamped }: Section,
+  { input, stamped }: Section,
   g: Geometry,
-  widths: WidthTable,
+  text: Texts,
   spool: Spool<LaidOutRow>,
   at: { page: number; pages: number; rows: number },
   out: Writable,
@@ -312,22 +368,25 @@ async function draw(
   const linked = columns.map((c) => c.type === 'url');
   const { left } = g.frame;
   let page = at.page;
-  doc.font('bold').fontSize(TITLE_SIZE).text(heading, left, g.top, { width: g.usable });
-  if (stamped) doc.font('regular').fontSize(STAMP_SIZE).text(g.stamp.line, left, doc.y, { width: g.usable });
-  let y = drawHeader(doc, input, g, g.top + g.titleHeight);
+  g.title.forEach((line, k) => text.fonts.draw(line, left, g.top + k * g.titleLineHeight, g.usable, 'auto', TITLE_STYLE, (t) => text.title.measure(t)));
+  if (stamped) text.fonts.draw(g.stamp.line, left, g.top + g.title.length * g.titleLineHeight, g.usable, 'left', STAMP_STYLE, (t) => text.stamp.measure(t));
+  doc.font('regular').fontSize(BODY_SIZE);
+  let y = drawHeader(doc, input, g, text, g.top + g.titleHeight);
   let done = at.rows;
   for await (const [height, kind, newPage, colors, ...cells] of spool.read()) {
     if (newPage) {
-      drawFooter(doc, input, g, page, pages);
+      drawFooter(doc, input, g, text, page, pages);
       // pdfkit writes a page out when the next begins; wait here if the reader is behind.
       if (out.writableNeedDrain) await drainedOrClosed(out);
       doc.addPage();
       forgetWordLayouts(doc);
       page++;
-      y = drawHeader(doc, input, g, g.top);
+      y = drawHeader(doc, input, g, text, g.top);
     }
     const bold = kind !== Kind.Data;
-    if (bold) doc.font('bold');
+    const style = bold ? BOLD_STYLE : BODY_STYLE;
+    const widths = bold ? text.bold : text.body;
+    const measure = (t: string) => widths.measure(t);
     if (kind === Kind.Total) doc.moveTo(left, y).lineTo(left + g.usable, y).lineWidth(0.75).strokeColor(TOTAL_RULE_COLOR).stroke();
     const room = Math.round((height - 2 * PAD) / g.lineHeight);
     for (let i = 0; i < cells.length; i++) {
@@ -340,15 +399,16 @@ async function draw(
       for (let k = 0; k < lines.length && k < room; k++) {
         // Lines that a clipped row cannot show end the cell with an ellipsis.
         const line = k === room - 1 && lines.length > room ? `${lines[k]}…` : lines[k];
-        // Bold rows are few: measured by pdfkit; body rows by the faster width table.
-        const measure = () => (bold ? doc.widthOfString(line) : widths.measure(line));
-        const x =
-          kind === Kind.Heading ? left + H_PAD + GROUP_INDENT * i : right[i] ? g.xs[i] + g.widths[i] - H_PAD - measure() : g.xs[i] + H_PAD;
-        doc.text(line, x, y + PAD + k * g.lineHeight, { lineBreak: false });
+        const ty = y + PAD + k * g.lineHeight;
+        if (kind === Kind.Heading) {
+          const indent = H_PAD + GROUP_INDENT * i;
+          text.fonts.draw(line, left + indent, ty, g.usable - indent - H_PAD, 'auto', style, measure);
+        } else {
+          text.fonts.draw(line, g.xs[i] + H_PAD, ty, g.widths[i] - 2 * H_PAD, right[i] ? 'right' : 'auto', style, measure);
+        }
       }
     }
     if (colors) doc.fillColor('black');
-    if (bold) doc.font('regular');
     y += height;
     doc.moveTo(left, y).lineTo(left + g.usable, y).lineWidth(0.5).strokeColor(RULE_COLOR).stroke();
     if (kind === Kind.Data) {
@@ -356,7 +416,7 @@ async function draw(
       if (done % PROGRESS_EVERY === 0) onProgress?.(done);
     }
   }
-  drawFooter(doc, input, g, page, pages);
+  drawFooter(doc, input, g, text, page, pages);
   onProgress?.(done);
   at.page = page;
   at.rows = done;
@@ -380,8 +440,7 @@ export async function writePdf(input: ReportInput, out: Writable): Promise<Repor
     info: { Title: input.title, Creator: 'stowage', ...(input.options?.author ? { Author: input.options.author } : {}) },
     displayTitle: true,
   });
-  doc.registerFont('regular', FONT_REGULAR);
-  doc.registerFont('bold', FONT_BOLD);
+  const text = texts(doc);
   const tables = tablesOf(input);
   const sections = tables.map(
     (t, i): Section => ({
@@ -394,7 +453,6 @@ export async function writePdf(input: ReportInput, out: Writable): Promise<Repor
   const spools: Spool<LaidOutRow>[] = [];
   const written = pipeline(doc, out);
   try {
-    const widths = new WidthTable(doc);
     const options = input.options ?? {};
     const furniture = { stamp: generatedAt(input.now ?? new Date(), options.timeZone), logo: input.logo && openLogo(doc, input.logo) };
     // Every section is laid out before any is drawn, so "Page n of m" counts them all.
@@ -406,8 +464,8 @@ export async function writePdf(input: ReportInput, out: Writable): Promise<Repor
       const groups = new Groups(columns, groupColumns(columns, options.groupBy));
       const totalsRow = Boolean(options.totalsRow) || groups.levels > 0;
       const sampled = await sampleRows(section.input.rows);
-      const g = geometry(doc, section, frame, furniture, sampled.sample, groups, totalsRow);
-      laid.push({ g, ...(await layOut(section.input, sampled.rows, g, widths, groups, totalsRow, spool)) });
+      const g = geometry(doc, text, section, frame, furniture, sampled.sample, groups, totalsRow);
+      laid.push({ g, ...(await layOut(section.input, sampled.rows, g, text, groups, totalsRow, spool)) });
       await spool.finish();
     }
     const at = { page: 1, pages: laid.reduce((sum, l) => sum + l.pages, 0), rows: 0 };
@@ -419,7 +477,7 @@ export async function writePdf(input: ReportInput, out: Writable): Promise<Repor
         forgetWordLayouts(doc);
         at.page++;
       }
-      await draw(doc, section, laid[i].g, widths, spools[i], at, out);
+      await draw(doc, section, laid[i].g, text, spools[i], at, out);
     }
     doc.end();
     await written;
