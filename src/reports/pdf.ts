@@ -81,13 +81,16 @@ function columnWidths(text: Texts, input: ReportInput, sample: Row[], groups: Gr
   const { columns } = input;
   const { body } = text;
   const digit = body.measure('0');
+  const labelColumn = Math.max(0, columns.findIndex((_, i) => !groups.isSummed(i)));
   const given = columns.map((c) => c.width !== undefined);
   const natural = columns.map((c, i) => {
     if (c.width !== undefined) return c.width * digit + 2 * H_PAD;
     // Each text in the fonts that draw it (fonts/), so a CJK header is measured as drawn.
     let width = Math.max(...c.header.split(/\s+/).map((word) => text.header.measure(word)));
     if (totals && groups.isSummed(i)) width = Math.max(width, text.bold.measure(totalSample(c, sample, (v) => summedValue(c, v))));
-    for (const text of sampleTexts(c, sample)) for (const line of text.split('\n')) width = Math.max(width, body.measure(line));
+    // The grand total's label, in bold, fits its column rather than wrapping.
+    if (totals && i === labelColumn) width = Math.max(width, text.bold.measure('Total'));
+    for (const shown of sampleTexts(c, sample)) for (const line of shown.split('\n')) width = Math.max(width, body.measure(line));
     return Math.min(width + 2 * H_PAD, usable * MAX_COLUMN_SHARE);
   });
   const shared = columns.map((c, i) => (c.type === 'string' || c.type === 'url') && !given[i]);

@@ -212,7 +212,7 @@ print(json.dumps({
     );
     expect(got).toEqual({
       names: ['Orders', "People's links"],
-      a: ['Order', 'Total', 130, '=SUM(B2:B131)', 'A1:B131', '$1:$1'],
+      a: ['Order', 'Total', 130, '=SUBTOTAL(9,B2:B131)', 'A1:B131', '$1:$1'],
       b: ['Who', 'https://zoe.example/', 'https://zoe.example/', 'mailto:ada@example.com', 'A1:B3', '$1:$1'],
       selected: [true, null],
     });
@@ -225,7 +225,7 @@ print(json.dumps({
       const orders = fs.readFileSync(path.join(out, 'tables-Orders.csv'), 'utf8').trim().split('\n');
       expect(orders[0]).toBe('Order,Total');
       // totalsRow applies to each sheet.
-      expect(orders.slice(130)).toEqual(['130,322.50', '8515,"20,962.50"']);
+      expect(orders.slice(130)).toEqual(['130,322.50', 'Total,"20,962.50"']);
       expect(fs.readFileSync(path.join(out, "tables-People's links.csv"), 'utf8').trim().split('\n')).toEqual(['Who,Web', 'Zoë,https://zoe.example/', 'Ada,mailto:ada@example.com', 'Total,']);
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
