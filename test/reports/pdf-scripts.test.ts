@@ -225,3 +225,39 @@ describe('visualLine', () => {
     });
   });
 });
+
+describe('PDF page furniture and sections in every script', () => {
+  it('draws the page header, footer and section names in the fonts their scripts need', async () => {
+    const tempDir = await makeTempDir('stowage-scripts-');
+    const table: Column[] = [
+      { key: 'team', header: 'Team', type: 'string' },
+      { key: 'amount', header: 'Amount', type: 'currency' },
+    ];
+    // Chinese only in the header, Arabic only in the footer, Hebrew only in a section's name.
+    const { file } = await writeReportFile(
+      writePdf,
+      {
+        title: 'Furniture',
+        tempDir,
+        columns: table,
+        rows: [],
+        sheets: [
+          { name: 'Sales', columns: table, rows: [{ team: 'North', amount: 1 }, { team: 'South', amount: 2 }] },
+          { name: 'לקוחות', columns: table, rows: [{ team: 'East', amount: 3 }] },
+        ],
+        options: { header: '季度报告 {title}', footer: 'صفحة {page}', groupBy: ['team'] },
+      },
+      'furniture.pdf',
+    );
+    expect(run('qpdf', ['--check', file])).toContain('No syntax or stream encoding errors found');
+    const names = fonts(file).map((f) => f.name);
+    expect(names).toEqual(expect.arrayContaining(['NotoSansSC-Regular', 'NotoSansArabic-Regular', 'NotoSansHebrew-Bold']));
+    const text = withoutMarks(run('pdftotext', [file, '-']));
+    expect(text).toContain('季度报告 Furniture');
+    expect(text).toContain('לקוחות');
+    expect(text).toContain('صفحة');
+    // Groups and totals carried into each section.
+    expect(text).toContain('North total');
+    expect(text).toContain('East total');
+  });
+});

@@ -26,6 +26,20 @@ describe('parseReportRequest: several tables', () => {
     expect(parseReportRequest({ format: 'xlsx', title: 'Q1', sheets })).toEqual({ kind: 'sheets', format: 'xlsx', title: 'Q1', sheets, options: {} });
   });
 
+  it('checks groupBy and the pdf\'s format codes against every table', () => {
+    const other = [{ key: 'team', header: 'Team', type: 'string' }, { key: 'amount', header: 'Amount', type: 'number', numberFormat: '[>100]0' }];
+    const sheets = [
+      { name: 'A', columns, rows: [] },
+      { name: 'B', columns: other, rows: [] },
+      { name: 'C', source: { fileId: 'f1' } },
+    ];
+    expect(problem({ format: 'pdf', title: 'T', sheets, options: { groupBy: ['name'] } })).toBe(
+      'Invalid report request: options.groupBy[0]: "name" is not one of the columns\' keys of sheets[1]; ' +
+        'sheets[1].columns[1].numberFormat: "[>100]0" is not a format the pdf can show (see docs/api.md#number-formats).',
+    );
+    expect(parseReportRequest({ format: 'xlsx', title: 'T', sheets: sheets.slice(0, 1).concat(sheets.slice(2)), options: { groupBy: ['name'] } }).kind).toBe('sheets');
+  });
+
   it('names a bad cell by its sheet, row and key', () => {
     const sheets = [
       { name: 'A', columns, rows: [{ name: 'a', amount: 1 }] },
