@@ -33,6 +33,8 @@ COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/native/build ./native/build
 # The upload page's static assets, found beside package.json at runtime.
 COPY public ./public
+# The PDF reports' fallback fonts (Noto, OFL), found beside package.json at runtime.
+COPY fonts ./fonts
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { benchColumns, benchRows } from './report-data';
+import { benchColumns, benchGroupedColumns, benchRows } from './report-data';
 
 /*
  * Report-writer benchmark. Each run is a separate child process, so the peak RSS it reports
@@ -20,7 +20,8 @@ import { benchColumns, benchRows } from './report-data';
  *   for over 10 minutes at 285 MB before we stopped it.
  */
 
-type Case = 'xlsx-ours' | 'xlsx-exceljs-default' | 'xlsx-exceljs-tuned' | 'pdf-ours' | 'pdf-pdfkit-table';
+type Case = 'xlsx-ours' | 'xlsx-exceljs-default' | 'xlsx-exceljs-tuned' | 'pdf-ours' | 'pdf-ours-mixed' | 'pdf-pdfkit-table' | 'xlsx-grouped-ours' | 'pdf-grouped-ours';
+const OURS = new Set<Case>(['xlsx-ours', 'pdf-ours', 'pdf-ours-mixed', 'xlsx-grouped-ours', 'pdf-grouped-ours']);
 
 interface Measure {
   case: Case;
@@ -46,7 +47,9 @@ async function exceljs(file: string, rows: number, tuned: boolean): Promise<void
 /** The table most code draws with pdfkit: measure each row's cells, break the page, draw them. */
 async function pdfkitTable(file: string, rows: number): Promise<void> {
   const { default: PDFDocument } = await import('pdfkit');
-  const { displayText, FONT_BOLD, FONT_REGULAR } = await import('../src/reports/pdf');
+  const { FONT_BOLD, FONT_REGULAR } = await import('../src/reports/pdf');
+  const { cellText } = await import('../src/reports/format');
+  const cells = benchColumns.map((c) => cellText(c));
   const doc = new PDFDocument({ size: 'A4', margin: 36 });
   const done = new Promise<void>((resolve, reject) => doc.pipe(fs.createWriteStream(file)).on('finish', resolve).on('error', reject));
   doc.registerFont('regular', FONT_REGULAR);
@@ -57,7 +60,7 @@ async function pdfkitTable(file: string, rows: number): Promise<void> {
   const bottom = doc.page.height - 36;
   let y = doc.y + 10;
   for (const row of [{ header: true }, ...benchRows(rows)]) {
-    const texts = benchColumns.map((c) => ('header' in row ? c.header : displayText(c, row[c.key])));
+    const texts = benchColumns.map((c, i) => ('header' in row ? c.header : cells[i](row[c.key]).text));
     const height = Math.max(...texts.map((t) => doc.heightOfString(t, { width: width - 6 }))) + 6;
     if (y + height > bottom) {
       doc.addPage();
@@ -72,7 +75,19 @@ async function pdfkitTable(file: string, rows: number): Promise<void> {
 
 async function runCase(name: Case, rows: number, file: string): Promise<void> {
   const input = { title: 'Bench', columns: benchColumns, rows: benchRows(rows) };
+  // Grouped: a subtotal row after every 500 rows (a team), and a grand total.
+  const grouped = { title: 'Bench', columns: benchGroupedColumns, rows: benchRows(rows), options: { groupBy: ['team'], totalsRow: true } };
   switch (name) {
+    case 'xlsx-grouped-ours': {
+      const { writeXlsx } = await import('../src/reports/xlsx');
+      await writeXlsx(grouped, fs.createWriteStream(file));
+      return;
+    }
+    case 'pdf-grouped-ours': {
+      const { writePdf } = await import('../src/reports/pdf');
+      await writePdf(grouped, fs.createWriteStream(file));
+      return;
+    }
     case 'xlsx-ours': {
       const { writeXlsx } = await import('../src/reports/xlsx');
       await writeXlsx(input, fs.createWriteStream(file));
@@ -85,6 +100,11 @@ async function runCase(name: Case, rows: number, file: string): Promise<void> {
     case 'pdf-ours': {
       const { writePdf } = await import('../src/reports/pdf');
       await writePdf(input, fs.createWriteStream(file));
+      return;
+    }
+    case 'pdf-ours-mixed': {
+      const { writePdf } = await import('../src/reports/pdf');
+      await writePdf({ ...input, rows: benchRows(rows, true) }, fs.createWriteStream(file));
       return;
     }
     case 'pdf-pdfkit-table':
@@ -140,21 +160,32 @@ function line(m: Measure, baseline?: Measure): string {
 /** Runs every case in its own process and prints time, CPU, peak RSS and ratios to baseline. */
 export async function runReportsBench(): Promise<Measure[]> {
   const results: Measure[] = [];
+  // The first case of a group is the baseline the others are compared with.
   const groups: Array<{ title: string; rows: number; cases: Case[] }> = [
     { title: 'xlsx, 10 columns', rows: 100_000, cases: ['xlsx-exceljs-default', 'xlsx-exceljs-tuned', 'xlsx-ours'] },
     { title: 'xlsx, 10 columns', rows: 1_000_000, cases: ['xlsx-exceljs-default', 'xlsx-exceljs-tuned', 'xlsx-ours'] },
     { title: 'pdf, 10 columns', rows: 10_000, cases: ['pdf-pdfkit-table', 'pdf-ours'] },
     { title: 'pdf, 10 columns', rows: 100_000, cases: ['pdf-pdfkit-table', 'pdf-ours'] },
+    { title: 'xlsx grouped (subtotal every 500 rows) against plain', rows: 1_000_000, cases: ['xlsx-ours', 'xlsx-grouped-ours'] },
+    { title: 'pdf grouped (heading and subtotal every 500 rows) against plain', rows: 100_000, cases: ['pdf-ours', 'pdf-grouped-ours'] },
+    // Names and cities in seven scripts (five fallback fonts, right-to-left runs), against the same
+    // report in Latin, Greek and Cyrillic (DejaVu alone).
+    { title: 'pdf, 10 columns, mixed scripts', rows: 10_000, cases: ['pdf-ours', 'pdf-ours-mixed'] },
+    { title: 'pdf, 10 columns, mixed scripts', rows: 100_000, cases: ['pdf-ours', 'pdf-ours-mixed'] },
   ];
+  const only = process.env.BENCH_REPORTS;
   console.log(`Report writers on ${os.cpus().length} cores, Node ${process.version}; one child process per run.`);
   for (const group of groups) {
+    if (only && !group.title.startsWith(only)) continue;
     console.log(`\n${group.title}, ${group.rows} rows`);
+    // The first case is the baseline; ours are compared with it and with any other baseline.
     const baseline: Measure[] = [];
-    for (const name of group.cases) {
+    for (const [i, name] of group.cases.entries()) {
       const m = await measure(name, group.rows);
       results.push(m);
-      console.log(line(m, name.endsWith('ours') ? baseline[0] : undefined));
-      if (name.endsWith('ours')) baseline.slice(1).forEach((b) => console.log(`${''.padEnd(22)} vs ${b.case}: time ${(m.wallMs / b.wallMs).toFixed(2)}x, cpu ${(m.cpuMs / b.cpuMs).toFixed(2)}x, rss ${(m.maxRssMb / b.maxRssMb).toFixed(2)}x`));
+      const ours = OURS.has(name) && i > 0;
+      console.log(line(m, ours ? baseline[0] : undefined));
+      if (ours) baseline.slice(1).forEach((b) => console.log(`${''.padEnd(22)} vs ${b.case}: time ${(m.wallMs / b.wallMs).toFixed(2)}x, cpu ${(m.cpuMs / b.cpuMs).toFixed(2)}x, rss ${(m.maxRssMb / b.maxRssMb).toFixed(2)}x`));
       else baseline.push(m);
     }
   }

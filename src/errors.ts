@@ -248,3 +248,10 @@ export class SourceRejected extends Unprocessable {
     super(message, 'source_rejected');
   }
 }
+
+/** 422: an upload asked for as a report's logo is not a PNG or JPEG within the logo's limits. */
+export class LogoRejected extends Unprocessable {
+  constructor(message: string) {
+    super(message, 'logo_rejected');
+  }
+}

@@ -548,7 +548,7 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
       operationId: 'createReport',
       summary: 'Build a report (xlsx, pdf or csv)',
       description:
-        'Queues a `report` task from inline `columns` and `rows`, or from an uploaded spreadsheet (`source`). Answers 202 with the task and its Location; follow it with GET /v1/tasks/{id} or its events.',
+        'Queues a `report` task from inline `columns` and `rows`, from an uploaded spreadsheet (`source`), or from several such tables (`sheets`). Answers 202 with the task and its Location; follow it with GET /v1/tasks/{id} or its events.',
       tag: 'reports',
       owned: true,
       query: waitQuery,
@@ -565,10 +565,10 @@ const operations: Record<string, Partial<Record<Method, OperationSpec>>> = {
           headers: { Location: { description: 'The task, `/v1/tasks/{id}`.', schema: { type: 'string' } } },
         },
         '400': '`invalid_wait`, `invalid_json`.',
-        '404': '`source_not_found`: no file of this owner with `source.fileId`.',
+        '404': '`source_not_found`: no file of this owner with a `source.fileId`; `logo_not_found`: none with `options.logo.fileId`.',
         '413': '`payload_too_large`: the JSON body is over the server\'s REPORT_MAX_BODY_BYTES.',
         '415': '`json_required`.',
-        '422': '`invalid_report`: the message names each problem by path, e.g. `rows[3].amount: expected a number`.',
+        '422': '`invalid_report`: the message names each problem by path, e.g. `rows[3].amount: expected a number` or `sheets[1].rows[3].amount: ...`; `logo_rejected`: the logo file is over 2 MB.',
       },
     },
   },
@@ -743,15 +743,17 @@ function components(): Record<string, JsonSchema> {
       // reports/spec.ts checks this in a refinement, which JSON Schema output leaves out.
       if (zodSchema === reportRequest) {
         jsonSchema.oneOf = [
-          { required: ['source'], not: { anyOf: [{ required: ['columns'] }, { required: ['rows'] }] } },
-          { required: ['columns', 'rows'], not: { required: ['source'] } },
+          { required: ['source'], not: { anyOf: [{ required: ['columns'] }, { required: ['rows'] }, { required: ['sheets'] }] } },
+          { required: ['columns', 'rows'], not: { anyOf: [{ required: ['source'] }, { required: ['sheets'] }] } },
+          { required: ['sheets'], not: { anyOf: [{ required: ['source'] }, { required: ['columns'] }, { required: ['rows'] }] } },
         ];
       }
     },
   });
   const out: Record<string, JsonSchema> = {};
   for (const [id, { $schema: _dialect, $id: _id, ...schema }] of Object.entries(schemas)) out[id] = schema;
-  out.ReportRequest.description = 'Give `columns` and `rows` (inline data), or `source` (an uploaded CSV or xlsx file), not both.';
+  out.ReportRequest.description =
+    'Give `columns` and `rows` (inline data), or `source` (an uploaded CSV or xlsx file), or `sheets` (several tables, each one or the other; xlsx and pdf only).';
   out.Timestamp.description = 'ISO 8601 in UTC with milliseconds, e.g. `2025-01-31T09:30:00.000Z`.';
   return out;
 }

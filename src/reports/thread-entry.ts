@@ -4,7 +4,8 @@ import { AppError } from '../errors';
 import { readSourceFile } from './source';
 import type { ReportFormat, Row } from './spec';
 import { CHUNK_BYTES, type FromThread, MAX_IN_FLIGHT, type ReportJob, type ThreadError, type ToThread } from './thread-protocol';
-import type { ReportInput, ReportResult, Rows } from './writer';
+import type { ProcessingLog } from './source-table';
+import type { ReportInput, ReportResult, Rows, Table } from './writer';
 
 /** Each writer is loaded when a job first needs it: pdfkit and its font cost about 25 MB. */
 async function writer(format: ReportFormat): Promise<(input: ReportInput, out: Writable) => Promise<ReportResult>> {
@@ -61,10 +62,29 @@ class Job {
   async run(): Promise<void> {
     const { job } = this;
     let dispose: (() => Promise<void>) | undefined;
+    const disposers: (() => Promise<void>)[] = [];
     try {
       let rows: Rows;
       let columns = job.kind === 'inline' ? job.columns : [];
-      if (job.kind === 'source') {
+      let sheets: Table[] | undefined;
+      if (job.kind === 'tables') {
+        sheets = [];
+        const logs: (ProcessingLog | null)[] = [];
+        for (const [index, t] of job.tables.entries()) {
+          if ('file' in t) {
+            const table = await readSourceFile(t.file, { sheet: t.sheet, limits: job.limits, tempDir: job.tempDir, onRow: this.rowsRead() });
+            disposers.push(table.dispose);
+            sheets.push({ name: t.name, columns: table.columns, rows: table.rows });
+            logs.push(table.log);
+          } else {
+            sheets.push({ name: t.name, columns: t.columns, rows: this.pull(index) });
+            logs.push(null);
+          }
+        }
+        columns = sheets[0].columns;
+        rows = sheets[0].rows;
+        send({ type: 'ready', logs });
+      } else if (job.kind === 'source') {
         const table = await readSourceFile(job.file, { sheet: job.sheet, limits: job.limits, tempDir: job.tempDir, onRow: this.rowsRead() });
         dispose = table.dispose;
         columns = table.columns;
@@ -75,7 +95,8 @@ class Job {
         send({ type: 'ready' });
       }
       await this.writeAllowed;
-      const input = { title: job.title, columns, rows, options: job.options, tempDir: job.tempDir, onProgress: (n: number) => send({ type: 'progress', rows: n }) };
+      const logo = job.logo && { ...job.logo, data: Buffer.from(job.logo.data.buffer, job.logo.data.byteOffset, job.logo.data.byteLength) };
+      const input = { title: job.title, columns, rows, sheets, options: job.options, logo, tempDir: job.tempDir, onProgress: (n: number) => send({ type: 'progress', rows: n }) };
       const write = await writer(job.format);
       const result = await write(input, this.output());
       send({ type: 'done', rows: result.rows });
@@ -83,6 +104,7 @@ class Job {
       send({ type: 'failed', error: describe(err) });
     } finally {
       await dispose?.().catch(() => undefined);
+      for (const d of disposers) await d().catch(() => undefined);
     }
   }
 
@@ -100,11 +122,11 @@ class Job {
   }
 
   /** Inline rows, a batch at a time, asked for as the writer needs them. */
-  private async *pull(): AsyncGenerator<Row> {
+  private async *pull(table?: number): AsyncGenerator<Row> {
     for (;;) {
       const batch = await new Promise<Row[] | null>((resolve) => {
         this.onRows = resolve;
-        send({ type: 'more' });
+        send({ type: 'more', table });
       });
       this.onRows = undefined;
       if (!batch) return;

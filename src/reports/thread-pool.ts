@@ -37,8 +37,8 @@ export interface ReportThreadsOptions {
 export interface RunOptions {
   /** Aborting it stops the job at once: its thread is terminated. */
   signal?: AbortSignal;
-  /** An inline job's rows, a batch per call, undefined at the end. */
-  nextRows?: () => Row[] | undefined;
+  /** An inline job's rows (of `sheets[table]` in a tables job), a batch per call, undefined at the end. */
+  nextRows?: (table?: number) => Row[] | undefined;
   /** Rows of the source read so far, then rows written so far. */
   onProgress?: (rows: number) => void;
 }
@@ -79,7 +79,7 @@ function fromThread(error: ThreadError): Error {
  * the report and streams its bytes into `out`; `close` gives the thread back (or ends it).
  */
 export class ReportRun {
-  private readonly readyState = deferred<{ log?: ProcessingLog }>();
+  private readonly readyState = deferred<{ log?: ProcessingLog; logs?: (ProcessingLog | null)[] }>();
   private readonly doneState = deferred<{ rows: number }>();
   private settled = false;
   /** Whether the thread must not run another job (killed, dead, or left mid-job). */
@@ -101,7 +101,7 @@ export class ReportRun {
     else this.post({ type: 'start', job });
   }
 
-  get ready(): Promise<{ log?: ProcessingLog }> {
+  get ready(): Promise<{ log?: ProcessingLog; logs?: (ProcessingLog | null)[] }> {
     return this.readyState.promise;
   }
 
@@ -148,10 +148,10 @@ export class ReportRun {
     if (this.settled) return;
     switch (message.type) {
       case 'ready':
-        this.readyState.resolve({ log: message.log });
+        this.readyState.resolve({ log: message.log, logs: message.logs });
         break;
       case 'more':
-        this.post({ type: 'rows', rows: this.options.nextRows?.() ?? null });
+        this.post({ type: 'rows', rows: this.options.nextRows?.(message.table) ?? null });
         break;
       case 'chunk': {
         const { data } = message;

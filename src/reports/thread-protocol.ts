@@ -10,7 +10,7 @@ import type { ProcessingLog, SourceLimits } from './source-table';
  *                                  <-     progress {rows}      (rows of the source read so far)
  *                                  <-     ready {log}          (or failed {error})
  *   write                          ->     writes the report
- *                                  <-     more                 (inline rows: the next batch)
+ *                                  <-     more {table?}        (inline rows: the next batch of a table)
  *   rows {rows | null}             ->
  *                                  <-     chunk {data}         (at most MAX_IN_FLIGHT unacknowledged)
  *   credit                         ->     (one per chunk the output stream took)
@@ -24,6 +24,8 @@ interface JobBase {
   options: ReportOptions;
   /** The job's own temp directory, made and removed by the main thread: spools go there. */
   tempDir: string;
+  /** PDF: the logo's bytes, read and checked (logo.ts) by the main thread. */
+  logo?: { data: Uint8Array; width: number; height: number };
 }
 
 /** Rows from the request itself, handed to the thread in batches as it asks for them. */
@@ -40,7 +42,14 @@ export interface SourceJob extends JobBase {
   limits: SourceLimits;
 }
 
-export type ReportJob = InlineJob | SourceJob;
+/** Several tables (`sheets`): inline ones ask for their rows by index, source ones are spooled files. */
+export interface TablesJob extends JobBase {
+  kind: 'tables';
+  tables: ({ name: string; columns: Column[] } | { name: string; file: string; sheet?: string })[];
+  limits: SourceLimits;
+}
+
+export type ReportJob = InlineJob | SourceJob | TablesJob;
 
 export interface ThreadError {
   name: string;
@@ -53,8 +62,8 @@ export interface ThreadError {
 export type ToThread = { type: 'start'; job: ReportJob } | { type: 'write' } | { type: 'rows'; rows: Row[] | null } | { type: 'credit' };
 
 export type FromThread =
-  | { type: 'ready'; log?: ProcessingLog }
-  | { type: 'more' }
+  | { type: 'ready'; log?: ProcessingLog; logs?: (ProcessingLog | null)[] }
+  | { type: 'more'; table?: number }
   | { type: 'chunk'; data: Uint8Array }
   | { type: 'progress'; rows: number }
   | { type: 'done'; rows: number }

@@ -66,3 +66,17 @@ export function asText(value: unknown): string {
   if (typeof value === 'object' && value !== null) return JSON.stringify(value);
   return String(value);
 }
+
+/** Link schemes a `url` cell may carry: nothing that runs script or opens local files. */
+export const URL_SCHEMES = ['http:', 'https:', 'mailto:'] as const;
+
+/** The URL a `url` cell links to, or undefined when it is not an http, https or mailto URL. */
+export function linkTarget(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > 2048) return undefined;
+  try {
+    const url = new URL(value);
+    return (URL_SCHEMES as readonly string[]).includes(url.protocol) ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
+}

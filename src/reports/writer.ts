@@ -4,16 +4,37 @@ import type { Column, ReportOptions, Row } from './spec';
 
 export type Rows = Iterable<Row> | AsyncIterable<Row>;
 
+/** One table of a report with several (`sheets`). */
+export interface Table {
+  name: string;
+  columns: Column[];
+  rows: Rows;
+}
+
 /** What every format's writer takes; `rows` is read once, in order, as the output is written. */
 export interface ReportInput {
   title: string;
   columns: Column[];
+  /**
+   * Several tables (xlsx and pdf): when given, these are the report's content, in order, and
+   * `columns` and `rows` are the first one's.
+   */
+  sheets?: Table[];
   options?: ReportOptions;
   rows: Rows;
   /** Called with the number of rows written so far, every PROGRESS_EVERY rows and at the end. */
   onProgress?: (rowsDone: number) => void;
+  /** PDF: a logo checked by logo.ts (PNG or JPEG), drawn on every page. */
+  logo?: { data: Buffer; width: number; height: number };
+  /** When the report is generated (its generated-at line, `{date}`); now by default. */
+  now?: Date;
   /** Where a writer keeps temp files (the job's directory); the OS temp directory by default. */
   tempDir?: string;
+}
+
+/** The tables a writer writes: `sheets`, or the one table of `columns` and `rows`. */
+export function tablesOf(input: ReportInput): (Omit<Table, 'name'> & { name?: string })[] {
+  return input.sheets ?? [{ columns: input.columns, rows: input.rows }];
 }
 
 export interface ReportResult {

@@ -3,11 +3,15 @@ import { Unprocessable } from '../errors';
 // Types only from spec.ts: the writer does not need zod (the service loads it anyway, but a
 // standalone write of 100k rows spent a tenth of its time loading it).
 import type { Column } from './spec';
-import { asText, isBlank, MAX_CELL_TEXT, isDateOnly, toBoolean, toDate, toInteger, toNumber } from './values';
+import { asText, isBlank, linkTarget, MAX_CELL_TEXT, isDateOnly, toBoolean, toDate } from './values';
+import { sampleRows, totalSample, xlsxWidth } from './format/widths';
+import { groupColumns, Groups, summedValue, type GroupEvent } from './groups';
 import { escapeXml } from './xml';
 import { buildStyles, type ColumnStyle } from './xlsx-styles';
+import { generatedAt } from './stamp';
+import { Hyperlinks, printSetupXml, printTitlesName, sheetPrXml } from './xlsx-sheet-setup';
 import { zipStream, type ZipEntry } from './zip';
-import { CHUNK_BYTES, PROGRESS_EVERY, writeChunks, type ReportInput, type ReportResult } from './writer';
+import { CHUNK_BYTES, PROGRESS_EVERY, tablesOf, writeChunks, type ReportInput, type ReportResult } from './writer';
 
 /*
  * A purpose-built streaming xlsx writer: the sheet XML is generated row by row straight into a
@@ -66,14 +70,13 @@ function numberCell(ref: string, n: number, style: number): string {
 type CellWriter = (value: unknown, ref: string) => string;
 
 /** One function per column that turns a value into its `<c>` element; sums go to `totals`. */
-function cellWriter(column: Column, style: ColumnStyle, totals: number[], index: number): CellWriter {
+function cellWriter(column: Column, style: ColumnStyle, totals: number[], index: number, links: Hyperlinks): CellWriter {
   switch (column.type) {
     case 'number':
     case 'currency':
     case 'integer': {
-      const parse = column.type === 'integer' ? toInteger : toNumber;
       return (value, ref) => {
-        const n = parse(value);
+        const n = summedValue(column, value);
         if (n === undefined) return inlineString(ref, asText(value));
         totals[index] += n;
         return numberCell(ref, n, style.body);
@@ -94,11 +97,14 @@ function cellWriter(column: Column, style: ColumnStyle, totals: number[], index:
       };
     case 'string':
       return (value, ref) => inlineString(ref, asText(value));
+    case 'url':
+      // The cell shows the address as text (never a formula); only http, https and mailto link.
+      return (value, ref) => {
+        const target = linkTarget(value);
+        if (target && links.add(ref.slice(4, -1), target)) return inlineString(ref, asText(value), style.body);
+        return inlineString(ref, asText(value));
+      };
   }
-}
-
-function isSummed(column: Column): boolean {
-  return column.type === 'number' || column.type === 'integer' || column.type === 'currency';
 }
 
 /** From the title: Excel's sheet-name rules (31 characters, no : \ / ? * [ ], no edge apostrophes). */
@@ -107,55 +113,106 @@ export function sheetNameFrom(title: string): string {
   return name || 'Report';
 }
 
-function defaultWidth(column: Column): number {
-  const byType = { string: 24, number: 14, currency: 14, integer: 10, date: 19, boolean: 8 }[column.type];
-  // Room for the header text and the autofilter's drop-down button.
-  return Math.min(80, Math.max(byType, column.header.length + 4));
-}
-
 interface SheetState {
+  /** The sheet's place in the workbook (0: the first, selected one). */
+  index: number;
   rows: number;
   lastRow: number;
+  links: Hyperlinks;
 }
 
-async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyles>, state: SheetState): AsyncGenerator<Buffer> {
+type SheetStyles = Pick<ReturnType<typeof buildStyles>, 'header' | 'totalLabel' | 'columns'>;
+
+/** A totals or subtotal row: a label, then SUBTOTAL(9, ...) over `from`..`to` with the sums cached. */
+function totalRow(
+  columns: Column[],
+  styles: SheetStyles,
+  letters: string[],
+  r: number,
+  range: [number, number],
+  sums: number[],
+  label: { column: number; text: string },
+  groups: Groups,
+  outlineLevel: number,
+): string {
+  let xml = `<row r="${r}"${outlineLevel ? ` outlineLevel="${outlineLevel}"` : ''}>`;
+  columns.forEach((_, i) => {
+    const ref = ` r="${letters[i]}${r}"`;
+    if (groups.isSummed(i)) {
+      // SUBTOTAL(9) skips the subtotals inside its range, so groups nest and the grand total is
+      // right; the cached <v> lets readers that do not calculate (viewers, data_only) see it.
+      const f = `SUBTOTAL(9,${letters[i]}${range[0]}:${letters[i]}${range[1]})`;
+      xml += `<c${ref} s="${styles.columns[i].total}"><f>${f}</f><v>${sums[i]}</v></c>`;
+    } else if (i === label.column) {
+      xml += inlineString(ref, label.text, styles.totalLabel);
+    }
+  });
+  return xml + '</row>';
+}
+
+async function* sheetXml(input: ReportInput, styles: SheetStyles, state: SheetState): AsyncGenerator<Buffer> {
   const { columns, options = {}, onProgress } = input;
   const letters = columns.map((_, i) => columnLetter(i));
   const totals = columns.map(() => 0);
-  const writers = columns.map((c, i) => cellWriter(c, styles.columns[i], totals, i));
+  const writers = columns.map((c, i) => cellWriter(c, styles.columns[i], totals, i, state.links));
+  // A hyperlink names its cell, so url cells always carry their reference.
+  const linked = columns.map((c) => c.type === 'url');
   const keys = columns.map((c) => c.key);
-  const maxDataRows = EXCEL_MAX_ROWS - 1 - (options.totalsRow ? 1 : 0);
+  const groups = new Groups(columns, groupColumns(columns, options.groupBy));
+  const levels = groups.levels;
+  // Groups always end with a grand total.
+  const totalsRow = options.totalsRow || levels > 0;
+  const maxDataRows = EXCEL_MAX_ROWS - 1 - (totalsRow ? 1 : 0);
+  const { sample, rows } = await sampleRows(input.rows);
 
   const cols = columns
-    .map((c, i) => `<col min="${i + 1}" max="${i + 1}" width="${c.width ?? defaultWidth(c)}" customWidth="1"/>`)
+    .map((c, i) => {
+      const extra = totalsRow && groups.isSummed(i) ? [totalSample(c, sample, (v) => summedValue(c, v))] : [];
+      return `<col min="${i + 1}" max="${i + 1}" width="${xlsxWidth(c, sample, extra)}" customWidth="1"/>`;
+    })
     .join('');
   let xml =
     XML_DECL +
     `<worksheet xmlns="${MAIN_NS}" xmlns:r="${REL_NS}">` +
-    '<sheetViews><sheetView tabSelected="1" workbookViewId="0">' +
+    sheetPrXml(levels > 0) +
+    `<sheetViews><sheetView${state.index === 0 ? ' tabSelected="1"' : ''} workbookViewId="0">` +
     '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>' +
     '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>' +
-    '<sheetFormatPr defaultRowHeight="15"/>' +
+    `<sheetFormatPr defaultRowHeight="15"${levels ? ` outlineLevelRow="${levels}"` : ''}/>` +
     `<cols>${cols}</cols><sheetData>` +
     '<row r="1">' +
     columns.map((c, i) => inlineString(` r="${letters[i]}1"`, c.header, styles.header)).join('') +
     '</row>';
 
   let rowNumber = 1;
-  for await (const row of input.rows) {
-    if (state.rows === maxDataRows) {
-      throw new Unprocessable(`An xlsx sheet holds at most ${maxDataRows} rows here; use csv for more.`, 'report_too_large');
+  const starts: number[] = [];
+  const onGroup = (e: GroupEvent) => {
+    if (e.kind === 'open') {
+      starts[e.level] = rowNumber + 1;
+      return;
+    }
+    rowNumber++;
+    xml += totalRow(columns, styles, letters, rowNumber, [starts[e.level], rowNumber - 1], e.sums, { column: e.column, text: `${e.label} total` }, groups, e.level - 1);
+  };
+  const rowOpen = levels ? ` outlineLevel="${levels}">` : '>';
+  for await (const row of rows) {
+    if (levels) for (const e of groups.before(row)) onGroup(e);
+    // Room for this row, the subtotal rows every open group will still need, and the total.
+    if (rowNumber + 1 + levels + (totalsRow ? 1 : 0) > EXCEL_MAX_ROWS) {
+      const most = levels ? 'rows (with their subtotals)' : `${maxDataRows} rows`;
+      throw new Unprocessable(`An xlsx sheet holds at most ${most} here; use csv for more.`, 'report_too_large');
     }
     rowNumber++;
     const r = String(rowNumber);
-    xml += `<row r="${r}">`;
+    xml += `<row r="${r}"${rowOpen}`;
     let gap = false;
     for (let i = 0; i < keys.length; i++) {
       const value = row[keys[i]];
       if (isBlank(value)) gap = true;
-      else xml += writers[i](value, gap ? ` r="${letters[i]}${r}"` : '');
+      else xml += writers[i](value, gap || linked[i] ? ` r="${letters[i]}${r}"` : '');
     }
     xml += '</row>';
+    if (levels) groups.add(row);
     state.rows++;
     if (state.rows % PROGRESS_EVERY === 0) onProgress?.(state.rows);
     if (xml.length >= CHUNK_BYTES) {
@@ -163,53 +220,48 @@ async function* sheetXml(input: ReportInput, styles: ReturnType<typeof buildStyl
       xml = '';
     }
   }
+  for (const e of groups.end()) onGroup(e);
   state.lastRow = rowNumber;
 
-  if (options.totalsRow && state.rows > 0) {
-    const r = rowNumber + 1;
-    xml += `<row r="${r}">`;
-    columns.forEach((c, i) => {
-      const ref = ` r="${letters[i]}${r}"`;
-      if (isSummed(c)) {
-        // The cached <v> lets readers that do not calculate (viewers, data_only) see the total.
-        xml += `<c${ref} s="${styles.columns[i].total}"><f>SUM(${letters[i]}2:${letters[i]}${rowNumber})</f><v>${totals[i]}</v></c>`;
-      } else if (i === 0) {
-        xml += inlineString(ref, 'Total', styles.totalLabel);
-      }
-    });
-    xml += '</row>';
+  if (totalsRow && state.rows > 0) {
+    xml += totalRow(columns, styles, letters, rowNumber + 1, [2, rowNumber], totals, { column: firstLabelColumn(groups, columns), text: 'Total' }, groups, 0);
   }
   const filter = `A1:${letters[letters.length - 1]}${rowNumber}`;
-  const orientation = options.landscape ? 'landscape' : 'portrait';
-  xml +=
-    `</sheetData><autoFilter ref="${filter}"/>` +
-    '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>' +
-    `<pageSetup orientation="${orientation}"/></worksheet>`;
+  xml += `</sheetData><autoFilter ref="${filter}"/>${state.links.xml()}${printSetupXml(options, { title: input.title, date: generatedAt(input.now ?? new Date(), options.timeZone).date })}</worksheet>`;
   yield Buffer.from(xml, 'utf8');
   onProgress?.(state.rows);
 }
 
-function workbookXml(sheetName: string, filterRef: string): string {
-  const quoted = `'${sheetName.replace(/'/g, "''")}'`;
-  const absolute = filterRef.replace(/([A-Z]+)(\d+)/g, '$$$1$$$2');
+/** Where "Total" goes: the first column without a sum (the first column if all have one, then it has no sum shown). */
+function firstLabelColumn(groups: Groups, columns: Column[]): number {
+  const i = columns.findIndex((_, k) => !groups.isSummed(k));
+  return i < 0 ? 0 : i;
+}
+
+function workbookXml(sheets: { name: string; filterRef: string }[]): string {
+  const names = sheets.map(({ name, filterRef }, i) => {
+    const quoted = `'${name.replace(/'/g, "''")}'`;
+    const absolute = filterRef.replace(/([A-Z]+)(\d+)/g, '$$$1$$$2');
+    // Excel and LibreOffice keep the autofilter's range in this hidden name as well.
+    return `<definedName name="_xlnm._FilterDatabase" localSheetId="${i}" hidden="1">${escapeXml(quoted)}!${absolute}</definedName>${printTitlesName(quoted, i)}`;
+  });
   return (
     XML_DECL +
     `<workbook xmlns="${MAIN_NS}" xmlns:r="${REL_NS}">` +
     '<bookViews><workbookView/></bookViews>' +
-    `<sheets><sheet name="${escapeXml(sheetName)}" sheetId="1" r:id="rId1"/></sheets>` +
-    // Excel and LibreOffice keep the autofilter's range in this hidden name as well.
-    `<definedNames><definedName name="_xlnm._FilterDatabase" localSheetId="0" hidden="1">${escapeXml(quoted)}!${absolute}</definedName></definedNames>` +
+    `<sheets>${sheets.map(({ name }, i) => `<sheet name="${escapeXml(name)}" sheetId="${i + 1}" r:id="rId${i + 1}"/>`).join('')}</sheets>` +
+    `<definedNames>${names.join('')}</definedNames>` +
     '<calcPr calcId="191029" fullCalcOnLoad="1"/></workbook>'
   );
 }
 
-const CONTENT_TYPES =
+const contentTypes = (sheets: number) =>
   XML_DECL +
   '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">' +
   '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>' +
   '<Default Extension="xml" ContentType="application/xml"/>' +
   '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>' +
-  '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>' +
+  Array.from({ length: sheets }, (_, i) => `<Override PartName="/xl/worksheets/sheet${i + 1}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>`).join('') +
   '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>' +
   '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>' +
   '</Types>';
@@ -221,49 +273,67 @@ const ROOT_RELS =
   '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/>' +
   '</Relationships>';
 
-const WORKBOOK_RELS =
+/** Sheets are rId1..rIdN (as workbook.xml refers to them), then styles. */
+const workbookRels = (sheets: number) =>
   XML_DECL +
   '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">' +
-  '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>' +
-  '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>' +
+  Array.from({ length: sheets }, (_, i) => `<Relationship Id="rId${i + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet${i + 1}.xml"/>`).join('') +
+  `<Relationship Id="rId${sheets + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>` +
   '</Relationships>';
 
-function coreXml(title: string, created: Date): string {
+function coreXml(title: string, author: string, created: Date): string {
   const when = created.toISOString().replace(/\.\d{3}Z$/, 'Z');
   return (
     XML_DECL +
     '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" ' +
     'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" ' +
     'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">' +
-    `<dc:title>${escapeXml(title)}</dc:title><dc:creator>stowage</dc:creator>` +
+    `<dc:title>${escapeXml(title)}</dc:title><dc:creator>${escapeXml(author)}</dc:creator>` +
+    `<cp:lastModifiedBy>${escapeXml(author)}</cp:lastModifiedBy>` +
     `<dcterms:created xsi:type="dcterms:W3CDTF">${when}</dcterms:created>` +
     '</cp:coreProperties>'
   );
 }
 
-function* parts(input: ReportInput, state: SheetState): Generator<ZipEntry> {
-  const styles = buildStyles(input.columns);
-  const sheetName = input.options?.sheetName ?? sheetNameFrom(input.title);
+function* parts(input: ReportInput, states: SheetState[]): Generator<ZipEntry> {
+  const tables = tablesOf(input);
+  // One styles.xml for every sheet: built from all their columns, then handed out sheet by sheet.
+  const styles = buildStyles(tables.flatMap((t) => t.columns), { redNegatives: input.options?.redNegatives });
+  const names = input.sheets ? input.sheets.map((s) => s.name) : [input.options?.sheetName ?? sheetNameFrom(input.title)];
   const utf8 = (text: string) => Buffer.from(text, 'utf8');
-  yield { name: '[Content_Types].xml', data: utf8(CONTENT_TYPES) };
+  yield { name: '[Content_Types].xml', data: utf8(contentTypes(tables.length)) };
   yield { name: '_rels/.rels', data: utf8(ROOT_RELS) };
-  yield { name: 'docProps/core.xml', data: utf8(coreXml(input.title, new Date())) };
-  yield { name: 'xl/_rels/workbook.xml.rels', data: utf8(WORKBOOK_RELS) };
+  yield { name: 'docProps/core.xml', data: utf8(coreXml(input.title, input.options?.author ?? 'stowage', new Date())) };
+  yield { name: 'xl/_rels/workbook.xml.rels', data: utf8(workbookRels(tables.length)) };
   yield { name: 'xl/styles.xml', data: utf8(styles.xml) };
-  yield { name: 'xl/worksheets/sheet1.xml', data: sheetXml(input, styles, state) };
-  // Pulled only once the sheet has streamed, so the filter's range knows the last row.
-  const last = columnLetter(input.columns.length - 1);
-  yield { name: 'xl/workbook.xml', data: utf8(workbookXml(sheetName, `A1:${last}${state.lastRow}`)) };
+  let first = 0;
+  let done = 0;
+  for (const [index, table] of tables.entries()) {
+    const state: SheetState = { index, rows: 0, lastRow: 1, links: new Hyperlinks() };
+    states.push(state);
+    const sheetStyles = { ...styles, columns: styles.columns.slice(first, first + table.columns.length) };
+    first += table.columns.length;
+    const before = done;
+    const sheetInput = { ...input, columns: table.columns, rows: table.rows, onProgress: (n: number) => input.onProgress?.(before + n) };
+    yield { name: `xl/worksheets/sheet${index + 1}.xml`, data: sheetXml(sheetInput, sheetStyles, state) };
+    done += state.rows;
+    if (state.links.count) yield { name: `xl/worksheets/_rels/sheet${index + 1}.xml.rels`, data: utf8(state.links.relsXml()) };
+  }
+  // Pulled only once the sheets have streamed, so each filter's range knows its last row.
+  const sheets = tables.map((t, i) => ({ name: names[i], filterRef: `A1:${columnLetter(t.columns.length - 1)}${states[i].lastRow}` }));
+  yield { name: 'xl/workbook.xml', data: utf8(workbookXml(sheets)) };
 }
 
 /**
- * Writes one sheet: a styled, frozen header row with an autofilter; typed cells (numbers,
- * integers, currency with its format, dates as Excel dates, booleans); column widths; an optional
- * totals row of SUM formulas for the numeric columns. The title becomes the document title and,
+ * Writes one sheet (or one per table of `sheets`): a styled, frozen header row with an autofilter;
+ * typed cells (numbers, integers, currency with its format, dates as Excel dates, booleans, links);
+ * column widths from the first rows' content; an optional totals row, and with options.groupBy a
+ * subtotal row after each group (SUBTOTAL formulas with cached values, outline levels so groups
+ * fold) and a grand total. The title becomes the document title and,
  * unless options.sheetName is given, the sheet's name. Memory stays flat whatever the row count.
  */
 export async function writeXlsx(input: ReportInput, out: Writable): Promise<ReportResult> {
-  const state: SheetState = { rows: 0, lastRow: 1 };
-  await writeChunks(zipStream(parts(input, state)), out);
-  return { rows: state.rows };
+  const states: SheetState[] = [];
+  await writeChunks(zipStream(parts(input, states)), out);
+  return { rows: states.reduce((sum, s) => sum + s.rows, 0) };
 }

@@ -1,7 +1,8 @@
 import express, { Router } from 'express';
 import type { Config } from '../config';
 import type { Files } from '../files/files';
-import { BadRequest, NotFound, UnsupportedMediaType } from '../errors';
+import { BadRequest, LogoRejected, NotFound, UnsupportedMediaType } from '../errors';
+import { LOGO_MAX_BYTES } from '../reports/logo';
 import { parseReportRequest } from '../reports/spec';
 import type { TaskQueue } from '../tasks/queue';
 import type { Task } from '../tasks/task';
@@ -22,10 +23,19 @@ type ReportDeps = { reports: Config['reports']; tasks: Config['tasks']; queue: T
 export async function queueReport(deps: ReportDeps, owner: string, body: unknown): Promise<Task> {
   const request = parseReportRequest(body);
   let machineId: string | null = null;
-  if (request.kind === 'source') {
-    const source = await deps.files.get(owner, request.source.fileId);
-    if (!source) throw new NotFound('No file with that id (source.fileId).', 'source_not_found');
-    machineId = source.machine_id;
+  const sources = request.kind === 'source' ? [{ at: 'source', ref: request.source }] : [];
+  if (request.kind === 'sheets') request.sheets.forEach((s, i) => 'source' in s && sources.push({ at: `sheets[${i}].source`, ref: s.source }));
+  for (const { at, ref } of sources) {
+    const source = await deps.files.get(owner, ref.fileId);
+    if (!source) throw new NotFound(`No file with that id (${at}.fileId).`, 'source_not_found');
+    machineId ??= source.machine_id;
+  }
+  const logoId = request.options.logo?.fileId;
+  if (logoId) {
+    const logo = await deps.files.get(owner, logoId);
+    if (!logo) throw new NotFound('No file with that id (options.logo.fileId).', 'logo_not_found');
+    if (logo.size > LOGO_MAX_BYTES) throw new LogoRejected(`The logo is larger than ${LOGO_MAX_BYTES} bytes.`);
+    machineId ??= logo.machine_id;
   }
   return deps.queue.enqueue(REPORT_TASK, owner, request, { maxAttempts: deps.tasks.maxAttempts, machineId });
 }

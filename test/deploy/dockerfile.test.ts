@@ -107,3 +107,9 @@ it("HEALTHCHECK's command exits 0 against a serving stowage on PORT and 1 when n
   }
   expect(await run(await freePort())).toBe(1);
 });
+
+it('ships the PDF reports\' fallback fonts beside package.json, where the report threads look for them', () => {
+  expect(of('COPY').map((i) => i.args)).toContain('fonts ./fonts');
+  const { files } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
+  expect(files).toContain('fonts');
+});

@@ -22,10 +22,10 @@ export async function writeReportFile(writer: Writer, input: ReportInput, name: 
 
 /**
  * Runs a script with Debian's python3 (where apt's python3-openpyxl is installed, whatever other
- * python3 is first on PATH), with the file as argv[1], and parses the JSON it prints.
+ * python3 is first on PATH), with the file as argv[1] (then `args`), and parses the JSON it prints.
  */
-export function python<T>(script: string, file: string): T {
-  const out = execFileSync('/usr/bin/python3', ['-c', script, file], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+export function python<T>(script: string, file: string, args: string[] = []): T {
+  const out = execFileSync('/usr/bin/python3', ['-c', script, file, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   return JSON.parse(out) as T;
 }
 

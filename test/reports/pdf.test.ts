@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Column } from '../../src/reports/spec';
-import { displayText, writePdf } from '../../src/reports/pdf';
+import { cellText } from '../../src/reports/format';
+import { writePdf } from '../../src/reports/pdf';
 import { asyncRows, run, writeReportFile } from './helpers';
 
 const columns: Column[] = [
@@ -62,7 +63,7 @@ describe('writePdf', () => {
     expect(all.indexOf('Łukasz 2 ')).toBeLessThan(all.indexOf('Ελένη 3 '));
     expect(all).toContain('Дмитрий 1200');
     expect(all).toMatch(/2\s+Łukasz 2\s+10\.50\s+2024-03-01\s+No/);
-    expect(all).toMatch(/1,200\s+Дмитрий 1200\s+12,589\.50\s+2024-03-01\s+No/);
+    expect(all).toMatch(/1200\s+Дмитрий 1200\s+12,589\.50\s+2024-03-01\s+No/);
     // The long name wraps inside its cell: its words land on several lines, none lost.
     const plain = run('pdftotext', [file, '-']).replace(/\s+/g, ' ');
     expect(plain).toContain('Zoë Ødegård — This note is long enough that it has to wrap over several lines inside its narrow cell of the table');
@@ -88,11 +89,13 @@ describe('writePdf', () => {
     expect(texts[1]).toContain('Page 2 of 2');
   });
 
-  it('formats values for print', () => {
-    expect(displayText(columns[0], 1234567)).toBe('1,234,567');
+  it('formats values for print as Excel shows them, integers without grouping', () => {
+    const displayText = (column: Column, value: unknown) => cellText(column)(value).text;
+    expect(displayText(columns[0], 1234567)).toBe('1234567');
+    expect(displayText({ key: 'n', header: 'N', type: 'integer', numberFormat: '#,##0' }, 1234567)).toBe('1,234,567');
     expect(displayText(columns[2], 0.5)).toBe('0.50');
-    expect(displayText({ key: 'x', header: 'x', type: 'date' }, '2024-01-31T09:30:00Z')).toBe('2024-01-31 09:30');
-    expect(displayText({ key: 'x', header: 'x', type: 'number' }, 1 / 3)).toBe('0.333333');
+    expect(displayText({ key: 'x', header: 'x', type: 'date' }, '2024-01-31T09:30:00Z')).toBe('2024-01-31 09:30:00');
+    expect(displayText({ key: 'x', header: 'x', type: 'number' }, 1 / 3)).toBe('0.3333333333');
     expect(displayText(columns[4], false)).toBe('No');
     expect(displayText(columns[4], 'perhaps')).toBe('perhaps');
     expect(displayText(columns[1], null)).toBe('');

@@ -89,4 +89,23 @@ describe('parseReportRequest', () => {
     expect(message.match(/expected a whole number/g)).toHaveLength(LIMITS.maxIssuesReported);
     expect(message).toContain(`(and ${50 - LIMITS.maxIssuesReported} more)`);
   });
+
+  it('takes groupBy for xlsx and pdf by column key, refuses it for csv and for unknown keys', () => {
+    const body = (format: string, groupBy: unknown) => ({ format, title: 'T', columns, rows: [], options: { groupBy } });
+    expect(parseReportRequest(body('xlsx', ['name', 'day'])).options.groupBy).toEqual(['name', 'day']);
+    expect(parseReportRequest(body('pdf', ['name'])).options.groupBy).toEqual(['name']);
+    expect(problem(body('csv', ['name']))).toContain('options.groupBy: csv has no subtotal rows; use xlsx or pdf');
+    expect(problem(body('xlsx', ['name', 'nope']))).toContain(`options.groupBy[1]: "nope" is not one of the columns' keys`);
+    expect(problem(body('xlsx', []))).toContain('options.groupBy:');
+    expect(problem(body('pdf', ['name', 'name']))).toContain('options.groupBy[1]: "name" is already grouped by');
+  });
+
+  it('refuses, for the pdf, a number format it cannot show; the xlsx keeps any code', () => {
+    const odd = [{ key: 'n', header: 'N', type: 'number', numberFormat: '[>100]0;0.00' }, { key: 's', header: 'S', type: 'string', numberFormat: 'anything' }];
+    expect(problem({ format: 'pdf', title: 'T', columns: odd, rows: [] })).toBe(
+      'Invalid report request: columns[0].numberFormat: "[>100]0;0.00" is not a format the pdf can show (see docs/api.md#number-formats).',
+    );
+    expect(parseReportRequest({ format: 'xlsx', title: 'T', columns: odd, rows: [] }).kind).toBe('inline');
+    expect(parseReportRequest({ format: 'pdf', title: 'T', columns, rows: [] }).kind).toBe('inline');
+  });
 });

@@ -80,15 +80,19 @@ describe('writeXlsx', () => {
     expect(cell('E6')).toMatchObject({ t: 's', v: 'not a date' });
     expect(cell('F6')).toMatchObject({ t: 's', v: 'maybe' });
 
-    // Totals: SUM over the data rows with the total cached for readers that do not calculate.
+    // Totals: SUBTOTAL(9) over the data rows with the total cached for readers that do not calculate.
     expect(cell('A7')).toMatchObject({ t: 's', v: 'Total' });
-    expect(cell('B7')).toMatchObject({ t: 'n', f: 'SUM(B2:B6)', v: 3 - 7 + 9007199254740991 });
-    expect(cell('C7')).toMatchObject({ f: 'SUM(C2:C6)', v: 19.99 + 0 + 1234567.891 + 12.5 });
-    expect(cell('D7')).toMatchObject({ f: 'SUM(D2:D6)' });
+    expect(cell('B7')).toMatchObject({ t: 'n', f: 'SUBTOTAL(9,B2:B6)', v: 3 - 7 + 9007199254740991 });
+    expect(cell('C7')).toMatchObject({ f: 'SUBTOTAL(9,C2:C6)', v: 19.99 + 0 + 1234567.891 + 12.5 });
+    expect(cell('D7')).toMatchObject({ f: 'SUBTOTAL(9,D2:D6)' });
     expect(cell('E7')).toBeUndefined();
     expect(ws['!ref']).toBe('A1:F7');
     expect(ws['!autofilter']).toEqual({ ref: 'A1:F6' });
-    expect(wb.Workbook?.Names).toEqual([{ Name: '_xlnm._FilterDatabase', Sheet: 0, Hidden: true, Ref: "'Sales  Q1  draft'!$A$1:$F$6" }]);
+    expect(wb.Workbook?.Names).toEqual([
+      { Name: '_xlnm._FilterDatabase', Sheet: 0, Hidden: true, Ref: "'Sales  Q1  draft'!$A$1:$F$6" },
+      // The header row is printed at the top of every page.
+      { Name: '_xlnm.Print_Titles', Sheet: 0, Ref: "'Sales  Q1  draft'!$1:$1" },
+    ]);
   });
 
   it('is read by openpyxl with real dates, booleans, styles, widths, a frozen header and a filter', () => {
@@ -118,7 +122,7 @@ print(json.dumps({
       sheet: 'Sales  Q1  draft',
       freeze: 'A2',
       filter: 'A1:F6',
-      widths: { A: 30, B: 12, C: 14, D: 14, E: 19, F: 8 },
+      widths: { A: 30, B: 18, C: 14, D: 31, E: 21, F: 8 },
       headerBold: [true, true, true, true, true, true],
       headerFill: 'FFD9E1F2',
       formats: ['General', '0', '#,##0.00', '0.000%', 'yyyy-mm-dd', 'General'],

@@ -149,6 +149,29 @@ describe.each(CATALOG_DATABASES)('reports (catalog on %s)', (kind) => {
       expect(log).toContain('row 4: has 4 fields, expected 3');
     });
 
+    it('groups an uploaded CSV by a header: subtotal formulas with cached values; an unknown header fails the task', async () => {
+      const source = await uploadSource('orders.csv', Buffer.from('id,Region,Amount\n1000,North,10.5\n1001,North,2\n2000,South,7\n'));
+      const res = await t.http().post('/v1/reports?wait=20').send({ format: 'xlsx', title: 'Orders', source: { fileId: source }, options: { groupBy: ['Region'] } });
+      expect(res.status).toBe(201);
+      const book = XLSX.read(await download(res.body.outputs[0].links.content), { type: 'buffer' });
+      const sheet = book.Sheets[book.SheetNames[0]];
+      const table = XLSX.utils.sheet_to_json<unknown[]>(sheet, { header: 1, defval: null });
+      expect(table).toEqual([
+        ['id', 'Region', 'Amount'],
+        [1000, 'North', 10.5],
+        [1001, 'North', 2],
+        [null, 'North total', 12.5],
+        [2000, 'South', 7],
+        [null, 'South total', 7],
+        ['Total', null, 19.5],
+      ]);
+      expect(sheet.C4.f).toBe('SUBTOTAL(9,C2:C3)');
+      expect(sheet.C7.f).toBe('SUBTOTAL(9,C2:C6)');
+
+      const bad = await t.http().post('/v1/reports?wait=20').send({ format: 'pdf', title: 'Orders', source: { fileId: source }, options: { groupBy: ['Zone'] } });
+      expect(bad.body).toMatchObject({ status: 'failed', outputs: [], error: { code: 'invalid_report', message: `options.groupBy: "Zone" is not one of the columns' keys or headers.` } });
+    });
+
     it('fails at once with "File missing from storage" when the source blob is gone, and marks the file missing', async () => {
       const source = await uploadSource('data.csv', Buffer.from('a,b\n1,2\n'));
       const [record] = await allRecords(t.db);
