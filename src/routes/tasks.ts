@@ -1,10 +1,11 @@
 import { Router, type Request, type Response } from 'express';
-import { type Files, isExpired } from '../files/files';
+import type { Files } from '../files/files';
 import { NotFound } from '../errors';
 import { pageQuery } from '../http/paging';
 import type { TaskQueue } from '../tasks/queue';
 import { FINISHED, type Task, type Waiting } from '../tasks/task';
 import { WEBHOOK_TASK } from '../webhooks/events';
+import { presentFile } from './present';
 
 /** Cross-process changes (a worker in another process) are picked up this often. */
 const EVENTS_POLL_MS = 500;
@@ -26,9 +27,10 @@ export async function presentTask(task: Task, files: Pick<Files, 'getMany'>, wai
     error: task.errorCode && task.status !== 'succeeded' ? { code: task.errorCode, message: task.errorMessage } : null,
     outputs: task.outputFileIds.flatMap((id) => {
       const f = outputs.find((o) => o.id === id);
-      return f
-        ? [{ id: f.id, name: f.name, contentType: f.content_type, size: Number(f.size), sha256: f.sha256, status: isExpired(f) ? 'expired' : f.status, links: { self: `/v1/files/${f.id}`, content: `/v1/files/${f.id}/content` } }]
-        : [];
+      if (!f) return [];
+      // The file's record in brief: the fields of presentFile a task's outputs show.
+      const { id: fileId, name, contentType, size, sha256, status, links } = presentFile(f);
+      return [{ id: fileId, name, contentType, size, sha256, status, links }];
     }),
     createdAt: task.createdAt,
     updatedAt: task.updatedAt,
