@@ -5,11 +5,13 @@ import { printLoadBench, runLoadBench } from './load';
 import { runReportsBench } from './reports';
 import { formatS3Bench, runS3Bench } from './s3';
 import { formatScaleBench, runScaleBench } from './scale';
+import { runSmallFilesBench } from './small-files';
 import { runTusBench } from './tus';
 import { runUploadBench } from './upload';
 
 const benches: Record<string, () => Promise<void>> = {
   upload: () => runUploadBench(),
+  small: () => runSmallFilesBench(),
   tus: () => runTusBench(),
   s3: async () => {
     console.log('\n## 1 GiB upload through the S3 store');
