@@ -14,6 +14,16 @@ export function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return kb / 1024;
 }
 
+/**
+ * CPU time a live process has used (user + system), in ms, from /proc/<pid>/stat: steadier than
+ * wall-clock speed on a machine other work shares.
+ */
+export function cpuMs(pid: number): number {
+  // The fields after the command's name (which may hold spaces) in parentheses; utime and stime are the 14th and 15th.
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 /** Peak resident set size of a live process, from Linux's VmHWM (the high-water mark). */
 export const peakRssMb = (pid: number): number => procStatusMb(pid, 'VmHWM');
 

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type PostgresServer, startPostgres } from '../test/helpers/postgres';
-import { ROOT, type Child, peakRssMb, request, startChild, table, uploadToStowage } from './harness';
+import { ROOT, type Child, cpuMs, peakRssMb, request, startChild, table, uploadToStowage } from './harness';
 import { monotonicMicros, type StepTime, stepTimes } from './profile-steps';
 
 const run = promisify(execFile);
@@ -93,6 +93,9 @@ interface Run {
   up: number;
   down: number;
   rss: number;
+  /** The server's CPU time per file (user + system), µs. */
+  upCpu: number;
+  downCpu: number;
   steps?: { up: StepTime[]; down: StepTime[] };
 }
 
@@ -126,16 +129,21 @@ async function runOnce(side: Side, postgres: PostgresServer | undefined, profile
   let stopped = false;
   try {
     const ids: string[] = [];
+    const pid = server.child.process.pid!;
+    const cpu0 = cpuMs(pid);
     const t0 = monotonicMicros();
     const up = await rate(async (i) => void ids.push(await server.upload(`small-${i}.bin`, agent)));
     const t1 = monotonicMicros();
+    const cpu1 = cpuMs(pid);
     const down = await rate(async (i) => {
       const res = await request({ host: '127.0.0.1', port: server.child.port, path: server.downloadPath(ids[i]), agent, headers: server.headers });
       if (res.bytes !== SIZE) throw new Error(`small download answered ${res.status} with ${res.bytes} bytes`);
     });
     const t2 = monotonicMicros();
-    const rss = peakRssMb(server.child.process.pid!);
-    if (!profileDir) return { up, down, rss };
+    const cpu2 = cpuMs(pid);
+    const rss = peakRssMb(pid);
+    const measured = { up, down, rss, upCpu: ((cpu1 - cpu0) / COUNT) * 1000, downCpu: ((cpu2 - cpu1) / COUNT) * 1000 };
+    if (!profileDir) return measured;
     agent.destroy();
     await server.child.stop();
     stopped = true;
@@ -143,7 +151,7 @@ async function runOnce(side: Side, postgres: PostgresServer | undefined, profile
     const profile = path.join(profileDir, file);
     // BENCH_KEEP_PROFILE=<dir>: keep the profile, to open in Chrome's DevTools or speedscope.
     if (process.env.BENCH_KEEP_PROFILE) await fsp.copyFile(profile, path.join(process.env.BENCH_KEEP_PROFILE, `${side.name.replace(/\W+/g, '-')}.cpuprofile`));
-    return { up, down, rss, steps: { up: stepTimes(profile, t0, t1), down: stepTimes(profile, t1, t2) } };
+    return { ...measured, steps: { up: stepTimes(profile, t0, t1), down: stepTimes(profile, t1, t2) } };
   } finally {
     agent.destroy();
     if (!stopped) await server.child.stop();
@@ -193,13 +201,17 @@ export async function runSmallFilesBench(repeats = 5, options: { postgres?: bool
         runs[name].push(await runOnce(SIDES[name], postgres));
       }
     }
-    const m = (name: SideName) => ({ up: median(runs[name].map((r) => r.up)), down: median(runs[name].map((r) => r.down)), rss: Math.max(...runs[name].map((r) => r.rss)) });
+    const m = (name: SideName) => {
+      const r = runs[name];
+      return { up: median(r.map((x) => x.up)), down: median(r.map((x) => x.down)), rss: Math.max(...r.map((x) => x.rss)), upCpu: median(r.map((x) => x.upCpu)), downCpu: median(r.map((x) => x.downCpu)) };
+    };
     const row = (what: string, base: SideName, side: SideName, key: 'up' | 'down', target: string) => ({
       case: what,
       baseline: `${SIDES[base].name}: ${m(base)[key].toFixed(0)} files/s`,
       stowage: `${m(side)[key].toFixed(0)} files/s`,
       ratio: (m(side)[key] / m(base)[key]).toFixed(2),
       target,
+      'server CPU µs per file': `${m(base)[`${key}Cpu`].toFixed(0)} : ${m(side)[`${key}Cpu`].toFixed(0)}`,
     });
     table([
       row('upload', 'durable', 'stowage', 'up', '>= 0.80'),
@@ -208,11 +220,13 @@ export async function runSmallFilesBench(repeats = 5, options: { postgres?: bool
       ...(options.postgres ? [row('upload, PostgreSQL', 'durablePg', 'stowagePg', 'up', '>= 0.80'), row('download, PostgreSQL', 'bare', 'stowagePg', 'down', '>= 0.80')] : []),
       ...(compare ? [row('upload, this build against the other', 'compare', 'stowage', 'up', '-'), row('download, this build against the other', 'compare', 'stowage', 'down', '-')] : []),
       ...(compare && options.postgres ? [row('upload, PostgreSQL, this build against the other', 'comparePg', 'stowagePg', 'up', '-'), row('download, PostgreSQL, this build against the other', 'comparePg', 'stowagePg', 'down', '-')] : []),
-      ...names.map((n) => ({ case: `peak RSS, ${SIDES[n].name}`, baseline: '', stowage: `${m(n).rss.toFixed(0)} MB`, ratio: '', target: n.startsWith('stowage') ? '< 120 MB' : '' })),
+      ...names.map((n) => ({ case: `peak RSS, ${SIDES[n].name}`, baseline: '', stowage: `${m(n).rss.toFixed(0)} MB`, ratio: '', target: n.startsWith('stowage') ? '< 120 MB' : '', 'server CPU µs per file': '' })),
     ]);
     for (const n of names) {
-      const every = (key: 'up' | 'down') => runs[n].map((r) => r[key].toFixed(0)).join(', ');
-      console.log(`every run, ${SIDES[n].name}: uploads/s ${every('up')}; downloads/s ${every('down')}; peak RSS ${runs[n].map((r) => r.rss.toFixed(0)).join(', ')} MB`);
+      const every = (key: 'up' | 'down' | 'upCpu' | 'downCpu') => runs[n].map((r) => r[key].toFixed(0)).join(', ');
+      console.log(
+        `every run, ${SIDES[n].name}: uploads/s ${every('up')}; downloads/s ${every('down')}; server CPU µs per upload ${every('upCpu')}, per download ${every('downCpu')}; peak RSS ${runs[n].map((r) => r.rss.toFixed(0)).join(', ')} MB`,
+      );
     }
     console.log(`load average after: ${loadAverage()}`);
     for (const n of names.filter((x) => x.startsWith('stowage') && process.env.BENCH_PROFILE !== '0')) {
