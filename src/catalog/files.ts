@@ -68,24 +68,47 @@ export interface StoredBlob {
   size: number;
   /** Null only for a direct upload completed without a digest. */
   sha256: string | null;
+  /** When the caller knows them: the bytes its pending record reserved, and its `lifetime_ms` (read from the record otherwise). */
+  reserved?: number;
+  lifetimeMs?: number | null;
 }
 
 /**
- * Work that must be recorded together with files becoming ready (a mirror copy to make): it runs
- * on the executor of the transaction that publishes them, so a crash can't keep one without the
- * other.
+ * Work that must be recorded together with files becoming ready (a mirror copy to make, webhook
+ * deliveries): it runs on the executor of the transaction that publishes them, so a crash can't
+ * keep one without the other.
  */
-export type ReadyHook = (db: Kysely<Database>, fileIds: string[]) => Promise<void>;
+export type ReadyWork = (db: Kysely<Database>, fileIds: string[]) => Promise<void>;
+
+/**
+ * Looks up, on `db`, whether files of `owner` becoming ready need work recorded with them (the
+ * owner's webhook endpoints, a mirror): that work, or undefined when there is none, so a lone
+ * file can be published by a single statement.
+ */
+export type ReadyHook = (db: Kysely<Database>, owner: string) => Promise<ReadyWork | undefined>;
 
 /**
  * Marks pending records ready with their measured size and digest, all or none (the caller's
  * executor decides: a transaction, or the database for one statement). Clears a direct upload's
  * expiry; a lifetime asked for at upload starts now (`delete_at`). Resolves with the records' new
- * `updated_at`; throws if one was no longer pending.
+ * `updated_at`; throws if one was no longer pending. An item whose `lifetimeMs` the caller knows
+ * takes one statement; otherwise a lifetime found on the record takes a second.
  */
 export async function markFilesReady(db: Kysely<Database>, owner: string, items: StoredBlob[]): Promise<string> {
   const now = new Date().toISOString();
   for (const item of items) {
+    if (item.lifetimeMs !== undefined) {
+      const deleteAt = item.lifetimeMs === null ? null : new Date(Date.parse(now) + item.lifetimeMs).toISOString();
+      const result = await db
+        .updateTable('files')
+        .set({ status: 'ready', size: item.size, sha256: item.sha256, status_message: null, expires_at: null, updated_at: now, delete_at: deleteAt, lifetime_ms: null })
+        .where('id', '=', item.id)
+        .where('owner', '=', owner)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n) throw new NotPending(item.id);
+      continue;
+    }
     const row = await db
       .updateTable('files')
       .set({ status: 'ready', size: item.size, sha256: item.sha256, status_message: null, expires_at: null, updated_at: now })
