@@ -63,6 +63,8 @@ function stowageSide(name: string, withDatabase = false, appDir = ROOT): Side {
         // The uploads come 16 at a time from one address (127.0.0.1).
         UPLOADS_PER_CLIENT: '64',
         ...(withDatabase && postgres && { DATABASE_URL: await postgres.createDatabase() }),
+        // BENCH_NODE_OPTIONS: Node flags for stowage's process (a heap setting to try).
+        ...(process.env.BENCH_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
       };
       const { stdout } = await run(process.execPath, [CLI, 'keys', 'create', '--owner', 'bench', '--scope', 'write', '--json'], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env } });
       const { token } = JSON.parse(stdout) as { token: string };
@@ -93,6 +95,8 @@ interface Run {
   up: number;
   down: number;
   rss: number;
+  /** Peak RSS once the uploads were done (before the downloads). */
+  upRss: number;
   /** The server's CPU time per file (user + system), µs. */
   upCpu: number;
   downCpu: number;
@@ -135,6 +139,7 @@ async function runOnce(side: Side, postgres: PostgresServer | undefined, profile
     const up = await rate(async (i) => void ids.push(await server.upload(`small-${i}.bin`, agent)));
     const t1 = monotonicMicros();
     const cpu1 = cpuMs(pid);
+    const upRss = peakRssMb(pid);
     const down = await rate(async (i) => {
       const res = await request({ host: '127.0.0.1', port: server.child.port, path: server.downloadPath(ids[i]), agent, headers: server.headers });
       if (res.bytes !== SIZE) throw new Error(`small download answered ${res.status} with ${res.bytes} bytes`);
@@ -142,7 +147,7 @@ async function runOnce(side: Side, postgres: PostgresServer | undefined, profile
     const t2 = monotonicMicros();
     const cpu2 = cpuMs(pid);
     const rss = peakRssMb(pid);
-    const measured = { up, down, rss, upCpu: ((cpu1 - cpu0) / COUNT) * 1000, downCpu: ((cpu2 - cpu1) / COUNT) * 1000 };
+    const measured = { up, down, rss, upRss, upCpu: ((cpu1 - cpu0) / COUNT) * 1000, downCpu: ((cpu2 - cpu1) / COUNT) * 1000 };
     if (!profileDir) return measured;
     agent.destroy();
     await server.child.stop();
@@ -201,34 +206,37 @@ export async function runSmallFilesBench(repeats = 5, options: { postgres?: bool
         runs[name].push(await runOnce(SIDES[name], postgres));
       }
     }
-    const m = (name: SideName) => {
-      const r = runs[name];
-      return { up: median(r.map((x) => x.up)), down: median(r.map((x) => x.down)), rss: Math.max(...r.map((x) => x.rss)), upCpu: median(r.map((x) => x.upCpu)), downCpu: median(r.map((x) => x.downCpu)) };
-    };
-    const row = (what: string, base: SideName, side: SideName, key: 'up' | 'down', target: string) => ({
-      case: what,
-      baseline: `${SIDES[base].name}: ${m(base)[key].toFixed(0)} files/s`,
-      stowage: `${m(side)[key].toFixed(0)} files/s`,
-      ratio: (m(side)[key] / m(base)[key]).toFixed(2),
-      target,
-      'server CPU µs per file': `${m(base)[`${key}Cpu`].toFixed(0)} : ${m(side)[`${key}Cpu`].toFixed(0)}`,
-    });
-    table([
-      row('upload', 'durable', 'stowage', 'up', '>= 0.80'),
-      row('upload', 'bare', 'stowage', 'up', '-'),
-      row('download', 'bare', 'stowage', 'down', '>= 0.80'),
-      ...(options.postgres ? [row('upload, PostgreSQL', 'durablePg', 'stowagePg', 'up', '>= 0.80'), row('download, PostgreSQL', 'bare', 'stowagePg', 'down', '>= 0.80')] : []),
-      ...(compare ? [row('upload, this build against the other', 'compare', 'stowage', 'up', '-'), row('download, this build against the other', 'compare', 'stowage', 'down', '-')] : []),
-      ...(compare && options.postgres ? [row('upload, PostgreSQL, this build against the other', 'comparePg', 'stowagePg', 'up', '-'), row('download, PostgreSQL, this build against the other', 'comparePg', 'stowagePg', 'down', '-')] : []),
-      ...names.map((n) => ({ case: `peak RSS, ${SIDES[n].name}`, baseline: '', stowage: `${m(n).rss.toFixed(0)} MB`, ratio: '', target: n.startsWith('stowage') ? '< 120 MB' : '', 'server CPU µs per file': '' })),
-    ]);
-    for (const n of names) {
-      const every = (key: 'up' | 'down' | 'upCpu' | 'downCpu') => runs[n].map((r) => r[key].toFixed(0)).join(', ');
-      console.log(
-        `every run, ${SIDES[n].name}: uploads/s ${every('up')}; downloads/s ${every('down')}; server CPU µs per upload ${every('upCpu')}, per download ${every('downCpu')}; peak RSS ${runs[n].map((r) => r.rss.toFixed(0)).join(', ')} MB`,
-      );
+    // BENCH_REPEATS=0: the profiled runs alone.
+    if (repeats > 0) {
+      const m = (name: SideName) => {
+        const r = runs[name];
+        return { up: median(r.map((x) => x.up)), down: median(r.map((x) => x.down)), rss: Math.max(...r.map((x) => x.rss)), upCpu: median(r.map((x) => x.upCpu)), downCpu: median(r.map((x) => x.downCpu)) };
+      };
+      const row = (what: string, base: SideName, side: SideName, key: 'up' | 'down', target: string) => ({
+        case: what,
+        baseline: `${SIDES[base].name}: ${m(base)[key].toFixed(0)} files/s`,
+        stowage: `${m(side)[key].toFixed(0)} files/s`,
+        ratio: (m(side)[key] / m(base)[key]).toFixed(2),
+        target,
+        'server CPU µs per file': `${m(base)[`${key}Cpu`].toFixed(0)} : ${m(side)[`${key}Cpu`].toFixed(0)}`,
+      });
+      table([
+        row('upload', 'durable', 'stowage', 'up', '>= 0.80'),
+        row('upload', 'bare', 'stowage', 'up', '-'),
+        row('download', 'bare', 'stowage', 'down', '>= 0.80'),
+        ...(options.postgres ? [row('upload, PostgreSQL', 'durablePg', 'stowagePg', 'up', '>= 0.80'), row('download, PostgreSQL', 'bare', 'stowagePg', 'down', '>= 0.80')] : []),
+        ...(compare ? [row('upload, this build against the other', 'compare', 'stowage', 'up', '-'), row('download, this build against the other', 'compare', 'stowage', 'down', '-')] : []),
+        ...(compare && options.postgres ? [row('upload, PostgreSQL, this build against the other', 'comparePg', 'stowagePg', 'up', '-'), row('download, PostgreSQL, this build against the other', 'comparePg', 'stowagePg', 'down', '-')] : []),
+        ...names.map((n) => ({ case: `peak RSS, ${SIDES[n].name}`, baseline: '', stowage: `${m(n).rss.toFixed(0)} MB`, ratio: '', target: n.startsWith('stowage') ? '< 120 MB' : '', 'server CPU µs per file': '' })),
+      ]);
+      for (const n of names) {
+        const every = (key: 'up' | 'down' | 'upCpu' | 'downCpu') => runs[n].map((r) => r[key].toFixed(0)).join(', ');
+        console.log(
+          `every run, ${SIDES[n].name}: uploads/s ${every('up')}; downloads/s ${every('down')}; server CPU µs per upload ${every('upCpu')}, per download ${every('downCpu')}; peak RSS ${runs[n].map((r) => r.rss.toFixed(0)).join(', ')} MB (after the uploads ${runs[n].map((r) => r.upRss.toFixed(0)).join(', ')})`,
+        );
+      }
+      console.log(`load average after: ${loadAverage()}`);
     }
-    console.log(`load average after: ${loadAverage()}`);
     for (const n of names.filter((x) => x.startsWith('stowage') && process.env.BENCH_PROFILE !== '0')) {
       const profileDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stowage-bench-prof-'));
       try {
