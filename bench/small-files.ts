@@ -63,12 +63,12 @@ function stowageSide(name: string, withDatabase = false, appDir = ROOT): Side {
         // The uploads come 16 at a time from one address (127.0.0.1).
         UPLOADS_PER_CLIENT: '64',
         ...(withDatabase && postgres && { DATABASE_URL: await postgres.createDatabase() }),
-        // BENCH_NODE_OPTIONS: Node flags for stowage's process (a heap setting to try).
-        ...(process.env.BENCH_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
       };
       const { stdout } = await run(process.execPath, [CLI, 'keys', 'create', '--owner', 'bench', '--scope', 'write', '--json'], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env } });
       const { token } = JSON.parse(stdout) as { token: string };
-      const child = await startChild(CLI, { ...env, PORT: '0', HOST: '127.0.0.1' }, { cwd: dir, nodeArgs });
+      // BENCH_NODE_ARGS: Node flags for this build's process (not BENCH_COMPARE's), a heap setting to try.
+      const tried = appDir === ROOT && process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
+      const child = await startChild(CLI, { ...env, PORT: '0', HOST: '127.0.0.1' }, { cwd: dir, nodeArgs: [...tried, ...(nodeArgs ?? [])] });
       return {
         child,
         headers: { authorization: `Bearer ${token}` },
