@@ -37,12 +37,12 @@ export function readOffload(e: Parsed, volumePath: string): OffloadSettings | un
       return undefined;
     case 'nginx':
       if (prefix !== undefined && !URI_PATH.test(prefix)) {
-        throw new ConfigError([`DOWNLOAD_OFFLOAD_PREFIX: ${prefix} must be the URI path of nginx's internal location, such as ${DEFAULT_NGINX_PREFIX}`]);
+        throw new ConfigError([`DOWNLOAD_OFFLOAD_PREFIX: ${JSON.stringify(prefix)} must be the URI path of nginx's internal location, such as ${DEFAULT_NGINX_PREFIX}`]);
       }
       return { header: 'X-Accel-Redirect', prefix: prefix ?? DEFAULT_NGINX_PREFIX };
     case 'sendfile':
       if (prefix !== undefined && !path.isAbsolute(prefix)) {
-        throw new ConfigError([`DOWNLOAD_OFFLOAD_PREFIX: ${prefix} must be an absolute path (the volume's directory as the proxy sees it)`]);
+        throw new ConfigError([`DOWNLOAD_OFFLOAD_PREFIX: ${JSON.stringify(prefix)} must be an absolute path (the volume's directory as the proxy sees it)`]);
       }
       return { header: 'X-Sendfile', prefix: prefix === '/' ? '' : (prefix ?? volumePath) };
   }

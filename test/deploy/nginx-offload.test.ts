@@ -115,6 +115,10 @@ it('serves ranges from nginx (206 with the right bytes), If-Range by stowage\'s 
   expect(tail.status).toBe(206);
   expect(Buffer.from(await tail.arrayBuffer()).equals(data.subarray(data.length - 500))).toBe(true);
 
+  // Several ranges: nginx's multipart answer (stowage alone sends the whole file).
+  const several = await get({ Range: 'bytes=0-9,20-29' });
+  expect([several.status, several.headers.get('content-type')]).toEqual([206, expect.stringMatching(/^multipart\/byteranges; boundary=/)]);
+
   const matching = await get({ Range: 'bytes=0-9', 'If-Range': `"${file.sha256}"` });
   expect([matching.status, (await matching.arrayBuffer()).byteLength]).toEqual([206, 10]);
   const stale = await get({ Range: 'bytes=0-9', 'If-Range': '"another-version"' });
