@@ -66,9 +66,11 @@ it("gives nginx the config, and the volume read-only where the internal location
   expect(path.posix.relative(inNginx.at, alias)).toBe(path.posix.relative(inStowage.at, config.storage.path));
 });
 
-it("proxies to the stowage service's port, and only nginx is published", () => {
-  const upstream = conf.match(/upstream stowage \{\s*server ([\w.-]+):(\d+);/);
-  expect(upstream?.slice(1)).toEqual(['stowage', String(stowageConfig().port)]);
+it("proxies to the stowage service's port, closing idle connections before stowage does, and only nginx is published", () => {
+  const upstream = conf.match(/upstream stowage \{\s*server ([\w.-]+):(\d+);[^}]*keepalive_timeout (\d+)s;/);
+  expect(upstream?.slice(1, 3)).toEqual(['stowage', String(stowageConfig().port)]);
+  // Else nginx could send an upload on a connection stowage is closing, and answer 502.
+  expect(Number(upstream![3]) * 1000).toBeLessThan(stowageConfig().http.keepAliveTimeoutMs);
   expect(services.stowage.ports).toBeUndefined();
   expect(services.nginx.ports).toEqual(['3000:80']);
   expect(conf).toMatch(/^\s*listen 80;/m);

@@ -8,14 +8,16 @@ import { freePort, ROOT } from './service';
 /** Debian's nginx (`apt-get install nginx-light`; .ci/run installs it). */
 export const NGINX = '/usr/sbin/nginx';
 
-/** The server block docker-compose.nginx.yml gives the official nginx image. */
-export const DEPLOYED_CONFIG = path.join(ROOT, 'deploy/nginx/stowage.conf');
+/** The server block docker-compose.nginx.yml gives the official nginx image (under the repository's root). */
+export const DEPLOYED_CONFIG = 'deploy/nginx/stowage.conf';
 
 export interface Nginx {
   /** http://127.0.0.1:<port> of the deployed server block. */
   url: string;
   /** Every line nginx wrote to its error log (stderr). */
   log: string[];
+  /** The master process's; its one worker is its child. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -24,8 +26,8 @@ export interface Nginx {
  * 127.0.0.1:`port`, proxies to stowage on 127.0.0.1:`upstreamPort`, and sends files from
  * `filesDir` (stowage's STORAGE_PATH).
  */
-export function templatedServerBlock(o: { port: number; upstreamPort: number; filesDir: string }): string {
-  const text = fs.readFileSync(DEPLOYED_CONFIG, 'utf8');
+export function templatedServerBlock(o: { port: number; upstreamPort: number; filesDir: string; root?: string }): string {
+  const text = fs.readFileSync(path.join(o.root ?? ROOT, DEPLOYED_CONFIG), 'utf8');
   let templated = 0;
   const lines = text.split('\n').map((line) => {
     if (!line.includes('# templated')) return line;
@@ -44,9 +46,9 @@ export function templatedServerBlock(o: { port: number; upstreamPort: number; fi
  * with everything it writes (pid, logs, temp files) under `dir` and no root needed. As root its
  * workers run as `nobody`, another user than stowage's, as in the compose file: the files must be
  * readable by others, so `filesDir` and its parents must be searchable. `extra` is added inside
- * `http {}` (the benchmark's direct server).
+ * `http {}` (the benchmark's direct server); `root` is the repository's (the benchmark runs compiled, from dist/).
  */
-export async function startNginx(o: { dir: string; upstreamPort: number; filesDir: string; extra?: string }): Promise<Nginx> {
+export async function startNginx(o: { dir: string; upstreamPort: number; filesDir: string; extra?: string; root?: string }): Promise<Nginx> {
   const port = await freePort();
   await fsp.mkdir(o.dir, { recursive: true });
   const conf = path.join(o.dir, 'nginx.conf');
@@ -63,7 +65,7 @@ export async function startNginx(o: { dir: string; upstreamPort: number; filesDi
       '  default_type application/octet-stream;',
       `  access_log ${o.dir}/access.log;`,
       ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${o.dir}/${t}_temp;`),
-      templatedServerBlock({ port, upstreamPort: o.upstreamPort, filesDir: o.filesDir }),
+      templatedServerBlock({ port, upstreamPort: o.upstreamPort, filesDir: o.filesDir, root: o.root }),
       o.extra ?? '',
       '}',
       '',
@@ -82,6 +84,7 @@ export async function startNginx(o: { dir: string; upstreamPort: number; filesDi
   return {
     url: `http://127.0.0.1:${port}`,
     log,
+    pid: child.pid!,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
