@@ -54,5 +54,5 @@ export function readOffload(e: Parsed, volumePath: string): OffloadSettings | un
  */
 export function offloadWarning(offload: OffloadSettings | undefined, driver: string): string | undefined {
   if (!offload || driver === 'volume') return undefined;
-  return `DOWNLOAD_OFFLOAD is set, but STORAGE=${driver}: only files on the volume (STORAGE=volume) are handed to the proxy; these stream through stowage`;
+  return `DOWNLOAD_OFFLOAD is set, but new files go to STORAGE=${driver}, which the proxy can't read: they stream through stowage (only files on the volume, STORAGE_PATH, are handed to the proxy)`;
 }

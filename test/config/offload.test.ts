@@ -45,7 +45,7 @@ describe('DOWNLOAD_OFFLOAD', () => {
     expect(warning({ DOWNLOAD_OFFLOAD: 'nginx' })).toBeUndefined();
     expect(warning({ STORAGE: 's3', S3_BUCKET: 'b' })).toBeUndefined();
     expect(warning({ DOWNLOAD_OFFLOAD: 'nginx', STORAGE: 's3', S3_BUCKET: 'b' })).toBe(
-      'DOWNLOAD_OFFLOAD is set, but STORAGE=s3: only files on the volume (STORAGE=volume) are handed to the proxy; these stream through stowage',
+      "DOWNLOAD_OFFLOAD is set, but new files go to STORAGE=s3, which the proxy can't read: they stream through stowage (only files on the volume, STORAGE_PATH, are handed to the proxy)",
     );
   });
 });
