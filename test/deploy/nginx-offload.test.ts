@@ -54,7 +54,9 @@ beforeAll(async () => {
     CORS_ORIGINS: ORIGIN,
     SECRET_KEY: 'nginx-offload-test-secret-0123456789abcdef',
   };
-  [alice, bob] = await Promise.all([createKeyWithCli(env, 'alice'), createKeyWithCli(env, 'bob')]);
+  // One after the other: each creates the catalog's tables if they are not there yet.
+  alice = await createKeyWithCli(env, 'alice');
+  bob = await createKeyWithCli(env, 'bob');
   svc = runService(['serve'], { env });
   await svc.waitFor((l) => l.msg === 'listening');
   nginx = await startNginx({ dir: path.join(dir, 'nginx'), upstreamPort: port, filesDir });
