@@ -106,6 +106,24 @@ it('sends the file through nginx byte for byte, with every header stowage sets (
   expect([head.status, head.headers.get('content-length'), head.headers.get('etag')]).toEqual([200, String(data.length), `"${file.sha256}"`]);
 });
 
+it('sends a download link\'s file the same way, without credentials, with the link\'s headers too', async () => {
+  const made = await fetch(`${nginx.url}/v1/files/${file.id}/links`, {
+    method: 'POST',
+    headers: { ...bearer(alice), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ expiresIn: '1h' }),
+  });
+  expect(made.status).toBe(201);
+  const link = new URL(((await made.json()) as { url: string }).url).pathname;
+  const res = await fetch(`${nginx.url}${link}`);
+  expect(res.status).toBe(200);
+  expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(file.sha256);
+  const upstream = await fetch(`${stowageUrl}${link}`);
+  expect(upstream.headers.get('x-accel-redirect')).toMatch(/^\/_stowage_files\//);
+  const { 'x-accel-redirect': _redirect, ...expected } = endToEnd(upstream);
+  expect(endToEnd(res)).toEqual({ ...expected, 'accept-ranges': 'bytes' });
+  expect(expected).toMatchObject({ 'x-robots-tag': expect.stringContaining('noindex'), 'referrer-policy': 'no-referrer' });
+});
+
 it('serves ranges from nginx (206 with the right bytes), If-Range by stowage\'s ETag, and answers 304 and 416 as stowage', async () => {
   const get = (headers: Record<string, string>) => fetch(`${nginx.url}${file.links.content}`, { headers: { ...bearer(alice), ...headers } });
   const part = await get({ Range: 'bytes=1000000-1999999' });
