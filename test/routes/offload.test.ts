@@ -5,9 +5,9 @@ import { buildTestApp, type TestApp } from '../helpers/app';
 import { randomData, sha256 } from '../helpers/streams';
 
 /**
- * DOWNLOAD_OFFLOAD=sendfile (Apache's mod_xsendfile, Caddy): the answer names the file on the
- * volume and carries no body; a file in a store the proxy can't read streams as usual. (nginx,
- * with a real nginx in front: test/deploy/nginx-offload.test.ts.)
+ * DOWNLOAD_OFFLOAD=sendfile (Caddy, Apache's mod_xsendfile): the answer names the file on the
+ * volume and carries no body; a file in a store the proxy can't read streams as usual. (With the
+ * real proxies in front: test/deploy/caddy-offload.test.ts, nginx-offload.test.ts.)
  */
 
 let t: TestApp;
