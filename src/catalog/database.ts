@@ -1,13 +1,35 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
+import { type DialectAdapter, Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from 'kysely';
 import type { DatabaseSettings } from './database-settings';
 import { ConfigError } from '../errors';
 import { openPostgresPool } from './postgres';
 import type { Database } from './schema';
 
 export type CatalogDb = Kysely<Database>;
+
+/**
+ * Kysely's SQLite adapter takes no migration lock (it assumes one process), so two processes
+ * starting on a new catalog file both created the same tables and one failed. BEGIN IMMEDIATE
+ * takes SQLite's write lock for the whole migration (the other waits, up to busy_timeout, then
+ * finds the schema up to date).
+ */
+class SqliteCatalogAdapter extends SqliteAdapter {
+  override async acquireMigrationLock(db: Kysely<unknown>): Promise<void> {
+    await sql`begin immediate`.execute(db);
+  }
+
+  override async releaseMigrationLock(db: Kysely<unknown>): Promise<void> {
+    await sql`commit`.execute(db);
+  }
+}
+
+class SqliteCatalogDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new SqliteCatalogAdapter();
+  }
+}
 
 /**
  * Opens the embedded SQLite catalog (a file beside the volume store, or in memory). WAL lets
@@ -29,7 +51,7 @@ export function openSqlite(databasePath: string): CatalogDb {
       { cause: err },
     );
   }
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely<Database>({ dialect: new SqliteCatalogDialect({ database: sqlite }) });
 }
 
 /**
