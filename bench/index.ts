@@ -2,6 +2,7 @@
 // Each compares stowage with a baseline measured in the same run, and reports peak RSS.
 import { runHostileBench } from './hostile';
 import { printLoadBench, runLoadBench } from './load';
+import { runOffloadBench } from './offload';
 import { runReportsBench } from './reports';
 import { formatS3Bench, runS3Bench } from './s3';
 import { formatScaleBench, runScaleBench } from './scale';
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<void>> = {
   upload: () => runUploadBench(),
   small: () => runSmallFilesBench(),
   tus: () => runTusBench(),
+  offload: () => runOffloadBench(),
   s3: async () => {
     console.log('\n## 1 GiB upload through the S3 store');
     console.log(formatS3Bench(await runS3Bench()));

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
+import { type DialectAdapter, Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
 import type { DatabaseSettings } from './database-settings';
 import { ConfigError } from '../errors';
 import { openPostgresPool } from './postgres';
@@ -22,16 +22,38 @@ export function reusingStatements(sqlite: SQLite.Database, size = STATEMENT_CACH
   const statements = new Map<string, SQLite.Statement>();
   return {
     close: () => sqlite.close(),
-    prepare(sql) {
-      const cached = statements.get(sql);
-      if (cached?.busy) return sqlite.prepare(sql);
-      const statement = cached ?? sqlite.prepare(sql);
-      statements.delete(sql);
-      statements.set(sql, statement);
+    prepare(text) {
+      const cached = statements.get(text);
+      if (cached?.busy) return sqlite.prepare(text);
+      const statement = cached ?? sqlite.prepare(text);
+      statements.delete(text);
+      statements.set(text, statement);
       if (statements.size > size) statements.delete(statements.keys().next().value!);
       return statement;
     },
   };
+}
+
+/**
+ * Kysely's SQLite adapter takes no migration lock (it assumes one process), so two processes
+ * starting on a new catalog file both created the same tables and one failed. BEGIN IMMEDIATE
+ * takes SQLite's write lock for the whole migration (the other waits, up to busy_timeout, then
+ * finds the schema up to date).
+ */
+class SqliteCatalogAdapter extends SqliteAdapter {
+  override async acquireMigrationLock(db: Kysely<unknown>): Promise<void> {
+    await sql`begin immediate`.execute(db);
+  }
+
+  override async releaseMigrationLock(db: Kysely<unknown>): Promise<void> {
+    await sql`commit`.execute(db);
+  }
+}
+
+class SqliteCatalogDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new SqliteCatalogAdapter();
+  }
 }
 
 /**
@@ -54,7 +76,7 @@ export function openSqlite(databasePath: string): CatalogDb {
       { cause: err },
     );
   }
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
+  return new Kysely<Database>({ dialect: new SqliteCatalogDialect({ database: reusingStatements(sqlite) }) });
 }
 
 /**

@@ -18,6 +18,7 @@ import { proxyFields, readTrustProxy, type TrustProxy } from './proxy';
 import { httpFields, type HttpSettings, readHttp } from './http';
 import { expiryFields, type ExpirySettings, readExpiry } from './expiry';
 import { readWebhooks, webhookFields, type WebhookSettings } from './webhooks';
+import { offloadFields, type OffloadSettings, readOffload } from './offload';
 
 const byteSize = z
   .string()
@@ -123,6 +124,7 @@ const schema = z.object({
     .default(128),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...objectStorageFields({ byteSize, positiveInt }),
+  ...offloadFields(),
   ...authFields({ positiveInt }),
   ...httpFields({ positiveInt }),
   ...expiryFields(),
@@ -183,7 +185,8 @@ export interface Config {
     /** STORAGE_MIRROR: the store every ready file is copied to in the background, and read from when the primary lost it. */
     mirror?: 's3' | 'volume';
   };
-  downloads: DownloadSettings;
+  /** How downloads leave: through stowage, redirected to the bucket, or (a volume's) handed to the proxy in front. */
+  downloads: DownloadSettings & { offload?: OffloadSettings };
   directUploads: DirectUploadSettings;
   /** Absolute path of the SQLite file, or ':memory:' (unused when `database` is PostgreSQL). */
   databasePath: string;
@@ -311,7 +314,7 @@ export function loadConfig(env?: Env, cwd = process.cwd()): Config {
       s3: objectStorage.s3,
       mirror,
     },
-    downloads: objectStorage.downloads,
+    downloads: { ...objectStorage.downloads, offload: readOffload(e, volumePath) },
     directUploads: objectStorage.directUploads,
     databasePath,
     database: readDatabase(e, databasePath),

@@ -500,6 +500,16 @@ export class Files {
   }
 
   /**
+   * The store key of a ready file's blob on the volume, once seen there, for a proxy in front to
+   * send (DOWNLOAD_OFFLOAD). Undefined for a file in any other store (the proxy can't read it),
+   * and for a blob gone from the volume: `open` then serves the mirror's copy or says file_missing.
+   */
+  async volumeKey(record: FileRecord): Promise<string | undefined> {
+    if (record.store !== 'volume') return undefined;
+    return (await this.reachableStore(record).head(record.key)) ? record.key : undefined;
+  }
+
+  /**
    * A presigned GET of the blob, when its store can make one and holds the blob (a vanished blob
    * is left to `open`, for the mirror or a clear file_missing). The bucket then sends the same
    * Content-Disposition (attachment unless the caller says inline) and Content-Type a proxied

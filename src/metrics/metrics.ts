@@ -32,7 +32,7 @@ export class ServiceMetrics implements TaskMetrics {
   });
   private readonly downloads = new Counter({
     name: 'stowage_downloads_total',
-    help: 'Downloads (GET content) by outcome: full, partial, not_modified, interrupted, or an error code.',
+    help: 'Downloads (GET content) by outcome: full, partial, not_modified, redirected, offloaded, interrupted, or an error code.',
     labelNames: ['outcome'],
     registers: [this.registry],
   });

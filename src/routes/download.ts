@@ -68,7 +68,9 @@ function presignSeconds(configured: number, notAfter: Date | undefined): number 
  * store only an existence check. Every download carries `Content-Security-Policy: sandbox`, so
  * even a file a browser renders runs no script with this origin's rights. With
  * DOWNLOAD_MODE=redirect, a store that can presign answers with a redirect to the bucket instead,
- * the URL expiring no later than the link it came from.
+ * the URL expiring no later than the link it came from. With DOWNLOAD_OFFLOAD, a GET of a file on
+ * the volume answers with the headers and `X-Accel-Redirect` or `X-Sendfile` instead of a body:
+ * the proxy in front sends the bytes.
  */
 export function downloadContent(
   deps: { downloads: Config['downloads']; files: Files; metrics: ServiceMetrics },
@@ -113,6 +115,18 @@ export function downloadContent(
     } catch (err) {
       res.setHeader('Content-Range', `bytes */${size}`);
       throw err;
+    }
+    // The proxy in front sends the bytes from the volume, and the range (an unsatisfiable one was
+    // answered above, in the API's error shape); a HEAD is answered here, as cheaply.
+    const offload = req.method === 'GET' ? downloads.offload : undefined;
+    const key = offload && (await files.volumeKey(record));
+    if (offload && key) {
+      res.setHeader(offload.header, `${offload.prefix}/${key}`);
+      // The proxy says it itself (nginx would send both).
+      res.removeHeader('Accept-Ranges');
+      res.end();
+      metrics.download('offloaded');
+      return;
     }
     if (range) {
       res.status(206);

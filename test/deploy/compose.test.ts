@@ -1,66 +1,19 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import Ajv from 'ajv';
-import draft7 from 'ajv/dist/refs/json-schema-draft-07.json';
-import { parseDocument } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config';
-import { ROOT } from '../helpers/service';
 import { cliCommands, commandOf } from './cli-commands';
+import { composeValidator as validator, containerEnvOf, readCompose } from './compose-file';
 
 /**
- * docker-compose.yml as Compose reads it: no container engine runs here, so the file is parsed
- * with a real YAML parser (anchors and merge keys resolved), validated against the Compose
- * Specification's JSON schema, and its settings checked against stowage's config and each other.
- *
- * compose-spec.schema.json is vendored from the npm package dclint 3.1.0
- * (schemas/compose.schema.json), byte for byte compose-spec/compose-spec's
- * schema/compose-spec.json at commit 58a2548 (2025-07-21).
+ * docker-compose.yml as Compose reads it (see compose-file.ts), its settings checked against
+ * stowage's config and each other.
  */
 
-interface Service {
-  image?: string;
-  build?: unknown;
-  command?: string[];
-  environment?: Record<string, string>;
-  depends_on?: Record<string, { condition: string }>;
-  healthcheck?: { test: string[] };
-  volumes?: string[];
-}
-interface ComposeFile {
-  services: Record<string, Service>;
-  volumes?: Record<string, unknown>;
-}
-
-const text = fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8');
-const document = parseDocument(text, { merge: true });
-const compose = document.toJS() as ComposeFile;
+const { document, compose } = readCompose('docker-compose.yml');
 const { services } = compose;
 const STOWAGE_SERVICES = ['stowage', 'worker'];
 
-function validator() {
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  // The schema names the draft-07 meta-schema by its https address.
-  ajv.addMetaSchema(draft7, 'https://json-schema.org/draft-07/schema');
-  return ajv.compile(JSON.parse(fs.readFileSync(path.join(__dirname, 'compose-spec.schema.json'), 'utf8')));
-}
-
-/** Compose's interpolation of `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}` and `$$`. */
-function interpolate(value: string, env: Record<string, string | undefined>): string {
-  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}/g, (whole, name?: string, colon?: string, op?: string, arg?: string) => {
-    if (whole === '$$') return '$';
-    const set = env[name!];
-    const missing = set === undefined || (colon === ':' && set === '');
-    if (op === '?' && missing) throw new Error(`required variable ${name} is missing a value: ${arg}`);
-    if (op === '-' && missing) return arg!;
-    return set ?? '';
-  });
-}
-
 /** A stowage service's environment as its container gets it, given the shell's. */
-function containerEnv(service: string, shell: Record<string, string | undefined>): Record<string, string> {
-  const env = services[service].environment ?? {};
-  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(String(v), shell)]));
-}
+const containerEnv = (service: string, shell: Record<string, string | undefined>) => containerEnvOf(services[service], shell);
 
 it('parses as YAML without errors or warnings, with its anchors and merge keys resolved', () => {
   expect(document.errors).toEqual([]);
