@@ -16,7 +16,7 @@ interface CpuProfile {
 const STEPS: [string, RegExp][] = [
   ['multipart parse (busboy, multer, storage engine)', /node_modules\/(busboy|multer|streamsearch|append-field)\/|src\/uploads\//],
   ['sha256', /src\/storage\/(sha256-meter|put-hashed)/],
-  ['store write, fsync, rename', /src\/storage\//],
+  ['volume store (open, write, fsync, rename; open to read)', /src\/storage\//],
   ['quotas, webhook endpoints', /src\/(quotas|webhooks)\//],
   ['catalog (kysely, driver)', /node_modules\/(kysely|better-sqlite3|pg|pg-protocol|pg-pool|pg-types|postgres-[a-z]+)\/|src\/catalog\//],
   ['logging (pino)', /node_modules\/(pino|pino-http|pino-std-serializers|sonic-boom|fast-redact|quick-format-unescaped|safe-stable-stringify|fast-safe-stringify|on-exit-leak-free|thread-stream)\/|src\/http\/logging/],
