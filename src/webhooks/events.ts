@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { compiledOnce } from '../catalog/compiled';
 import type { FileRecord, ReadyHook } from '../catalog/files';
 import type { Database } from '../catalog/schema';
 import { newTaskRow } from '../tasks/queue';
@@ -11,6 +12,9 @@ export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 
 /** Task kind of one event's delivery to one endpoint. */
 export const WEBHOOK_TASK = 'webhook';
+
+/** Every upload asks for its owner's endpoints: compiled once. */
+const endpointsOf = compiledOnce((db, owner: string) => db.selectFrom('webhook_endpoints').select(['id', 'events']).where('owner', '=', owner));
 
 /** The endpoint id of WEBHOOK_URL (rows of `webhook_endpoints` have random ids). */
 export const DEFAULT_ENDPOINT = 'default';
@@ -62,7 +66,7 @@ export class WebhookEvents {
 
   /** The endpoints that take `type` for `owner`: WEBHOOK_URL's and the owner's own. */
   private async endpointsFor(db: Kysely<Database>, owner: string, type: WebhookEventType): Promise<string[]> {
-    const rows = await db.selectFrom('webhook_endpoints').select(['id', 'events']).where('owner', '=', owner).execute();
+    const { rows } = await endpointsOf(db, owner);
     return [
       ...(this.o.defaultEndpoint ? [DEFAULT_ENDPOINT] : []),
       ...rows.filter((r) => r.events === null || (JSON.parse(r.events) as string[]).includes(type)).map((r) => r.id),
