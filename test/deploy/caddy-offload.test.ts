@@ -4,8 +4,9 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
-import { bearer, createKeyWithCli, freePort, ROOT, runService, type CliKey, type ServiceProcess } from '../helpers/service';
+import { bearer, freePort, ROOT, type CliKey, type ServiceProcess } from '../helpers/service';
 import { makeTempDir } from '../helpers/tmp';
+import { OFFLOAD_ORIGIN, startOffloadingService } from '../helpers/offload';
 
 /**
  * DOWNLOAD_OFFLOAD=sendfile behind Debian's Caddy running deploy/caddy/Caddyfile (only its
@@ -13,8 +14,8 @@ import { makeTempDir } from '../helpers/tmp';
  * sends the file that X-Sendfile names, and its ranges.
  */
 
-const ORIGIN = 'https://app.example';
 let dir: string;
+let port: number;
 let stowageUrl: string;
 let caddyUrl: string;
 let caddy: ChildProcess;
@@ -53,24 +54,7 @@ function caddyfile(port: number, upstreamPort: number): string {
 
 beforeAll(async () => {
   dir = await makeTempDir();
-  const filesDir = path.join(dir, 'files');
-  const port = await freePort();
-  stowageUrl = `http://127.0.0.1:${port}`;
-  const env = {
-    PORT: String(port),
-    STORAGE: 'volume',
-    STORAGE_PATH: filesDir,
-    DATABASE_PATH: path.join(dir, 'stowage.db'),
-    DOWNLOAD_OFFLOAD: 'sendfile',
-    TRUST_PROXY: '1',
-    CORS_ORIGINS: ORIGIN,
-    SECRET_KEY: 'caddy-offload-test-secret-0123456789abcdef',
-  };
-  // One after the other: each creates the catalog's tables if they are not there yet.
-  alice = await createKeyWithCli(env, 'alice');
-  bob = await createKeyWithCli(env, 'bob');
-  svc = runService(['serve'], { env });
-  await svc.waitFor((l) => l.msg === 'listening');
+  ({ svc, url: stowageUrl, port, alice, bob } = await startOffloadingService(dir, 'sendfile'));
 
   const caddyPort = await freePort();
   caddyUrl = `http://127.0.0.1:${caddyPort}`;
@@ -108,7 +92,7 @@ afterAll(async () => {
 });
 
 it("sends the file through Caddy byte for byte with stowage's headers (stowage itself sends none of the bytes)", async () => {
-  const headers = { ...bearer(alice), Origin: ORIGIN };
+  const headers = { ...bearer(alice), Origin: OFFLOAD_ORIGIN };
   const res = await fetch(`${caddyUrl}${file.links.content}`, { headers });
   expect(res.status).toBe(200);
   expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(file.sha256);
@@ -122,7 +106,7 @@ it("sends the file through Caddy byte for byte with stowage's headers (stowage i
   expect(expected).toMatchObject({
     'content-disposition': 'attachment; filename=data.bin',
     'content-security-policy': 'sandbox',
-    'access-control-allow-origin': ORIGIN,
+    'access-control-allow-origin': OFFLOAD_ORIGIN,
   });
 });
 

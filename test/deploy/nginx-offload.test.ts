@@ -2,8 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { startNginx, type Nginx } from '../helpers/nginx';
-import { bearer, createKeyWithCli, freePort, runService, type CliKey, type ServiceProcess } from '../helpers/service';
+import { bearer, type CliKey, type ServiceProcess } from '../helpers/service';
 import { makeTempDir } from '../helpers/tmp';
+import { OFFLOAD_ORIGIN, startOffloadingService } from '../helpers/offload';
 
 /**
  * DOWNLOAD_OFFLOAD=nginx behind Debian's nginx running deploy/nginx/stowage.conf (only its
@@ -11,8 +12,8 @@ import { makeTempDir } from '../helpers/tmp';
  * headers, nginx sends the bytes and the ranges from the volume.
  */
 
-const ORIGIN = 'https://app.example';
 let dir: string;
+let port: number;
 let filesDir: string;
 let stowageUrl: string;
 let svc: ServiceProcess;
@@ -41,24 +42,7 @@ beforeAll(async () => {
   dir = await makeTempDir();
   // nginx's workers run as another user (nobody, as root): they reach the files through here.
   await fsp.chmod(dir, 0o755);
-  filesDir = path.join(dir, 'files');
-  const port = await freePort();
-  stowageUrl = `http://127.0.0.1:${port}`;
-  const env = {
-    PORT: String(port),
-    STORAGE: 'volume',
-    STORAGE_PATH: filesDir,
-    DATABASE_PATH: path.join(dir, 'stowage.db'),
-    DOWNLOAD_OFFLOAD: 'nginx',
-    TRUST_PROXY: '1',
-    CORS_ORIGINS: ORIGIN,
-    SECRET_KEY: 'nginx-offload-test-secret-0123456789abcdef',
-  };
-  // One after the other: each creates the catalog's tables if they are not there yet.
-  alice = await createKeyWithCli(env, 'alice');
-  bob = await createKeyWithCli(env, 'bob');
-  svc = runService(['serve'], { env });
-  await svc.waitFor((l) => l.msg === 'listening');
+  ({ svc, url: stowageUrl, port, filesDir, alice, bob } = await startOffloadingService(dir, 'nginx'));
   nginx = await startNginx({ dir: path.join(dir, 'nginx'), upstreamPort: port, filesDir });
   const res = await upload(alice, data, 'data.bin');
   expect(res.status).toBe(201);
@@ -73,7 +57,7 @@ afterAll(async () => {
 
 it('sends the file through nginx byte for byte, with every header stowage sets (stowage itself sends none of the bytes)', async () => {
   expect(file.sha256).toBe(sha256(data));
-  const headers = { ...bearer(alice), Origin: ORIGIN };
+  const headers = { ...bearer(alice), Origin: OFFLOAD_ORIGIN };
   const res = await fetch(`${nginx.url}${file.links.content}`, { headers });
   expect(res.status).toBe(200);
   const body = Buffer.from(await res.arrayBuffer());
@@ -97,7 +81,7 @@ it('sends the file through nginx byte for byte, with every header stowage sets (
     'cache-control': 'private, no-cache',
     'content-security-policy': 'sandbox',
     'x-content-type-options': 'nosniff',
-    'access-control-allow-origin': ORIGIN,
+    'access-control-allow-origin': OFFLOAD_ORIGIN,
     'accept-ranges': 'bytes',
   });
 
