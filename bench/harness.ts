@@ -14,6 +14,16 @@ export function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return kb / 1024;
 }
 
+/**
+ * CPU time a live process has used (user + system), in ms, from /proc/<pid>/stat: steadier than
+ * wall-clock speed on a machine other work shares.
+ */
+export function cpuMs(pid: number): number {
+  // The fields after the command's name (which may hold spaces) in parentheses; utime and stime are the 14th and 15th.
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 /** Peak resident set size of a live process, from Linux's VmHWM (the high-water mark). */
 export const peakRssMb = (pid: number): number => procStatusMb(pid, 'VmHWM');
 
@@ -24,8 +34,8 @@ export interface Child {
 }
 
 /** Starts a server script and waits for the JSON log line that carries its port. */
-export async function startChild(script: string, env: Record<string, string>, options: { cwd?: string } = {}): Promise<Child> {
-  const child = spawn(process.execPath, [script], {
+export async function startChild(script: string, env: Record<string, string>, options: { cwd?: string; nodeArgs?: string[] } = {}): Promise<Child> {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -111,12 +121,15 @@ function fileBody(file: string, head: Buffer, tail: Buffer): Readable {
   );
 }
 
-/** POSTs one file of `size` bytes (`block` repeated, or read from `file`) to stowage's API; resolves with its id. */
-export async function uploadToStowage(port: number, name: string, size: number, block: Buffer, agent?: http.Agent, file?: string): Promise<string> {
+/**
+ * POSTs one file of `size` bytes (`block` repeated, or read from `file`) to stowage's API; resolves
+ * with its id. `token`: an API key, sent as a deployed client would.
+ */
+export async function uploadToStowage(port: number, name: string, size: number, block: Buffer, agent?: http.Agent, file?: string, token?: string): Promise<string> {
   const form = multipart(name, size, block, file);
   const res = await request({
     host: '127.0.0.1', port, method: 'POST', path: '/v1/files', agent,
-    headers: { 'content-type': form.contentType, 'content-length': form.length },
+    headers: { 'content-type': form.contentType, 'content-length': form.length, ...(token && { authorization: `Bearer ${token}` }) },
     body: form.body(),
   });
   if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${res.body}`);

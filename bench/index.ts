@@ -6,11 +6,13 @@ import { runOffloadBench } from './offload';
 import { runReportsBench } from './reports';
 import { formatS3Bench, runS3Bench } from './s3';
 import { formatScaleBench, runScaleBench } from './scale';
+import { runSmallFilesBench } from './small-files';
 import { runTusBench } from './tus';
 import { runUploadBench } from './upload';
 
 const benches: Record<string, () => Promise<void>> = {
   upload: () => runUploadBench(),
+  small: () => runSmallFilesBench(),
   tus: () => runTusBench(),
   offload: () => runOffloadBench(),
   s3: async () => {

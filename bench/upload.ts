@@ -1,30 +1,27 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { runSmallFilesBench } from './small-files';
 import { ROOT, type Child, mbps, peakRssMb, repeatedBody, request, startChild, table, uploadToStowage } from './harness';
 
 const GiB = 1024 ** 3;
 const BLOCK = randomBytes(1024 * 1024);
-const SMALL_SIZE = 16 * 1024;
-const SMALL_COUNT = 2000;
-const SMALL_CONCURRENCY = 16;
 
 interface Target {
   name: string;
   start(dir: string): Promise<Child>;
-  upload(port: number, name: string, size: number, block: Buffer, agent?: http.Agent): Promise<string>;
+  upload(port: number, name: string, size: number, block: Buffer): Promise<string>;
   downloadPath(id: string): string;
 }
 
 const bare: Target = {
   name: 'bare pipeline(req, createWriteStream)',
   start: (dir) => startChild(path.join(ROOT, 'dist/bench/bare-server.js'), { BARE_DIR: dir }),
-  async upload(port, _name, size, block, agent) {
+  async upload(port, _name, size, block) {
     const res = await request({
-      host: '127.0.0.1', port, method: 'POST', path: '/', agent,
+      host: '127.0.0.1', port, method: 'POST', path: '/',
       headers: { 'content-length': size },
       body: repeatedBody(block, size / block.length),
     });
@@ -46,8 +43,6 @@ const stowage: Target = {
     startChild(path.join(ROOT, 'dist/src/cli/index.js'), {
       PORT: '0', HOST: '127.0.0.1', STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'),
       MAX_UPLOAD_BYTES: '2gb', LOG_LEVEL: 'info',
-      // The small uploads come 16 at a time from one address (127.0.0.1).
-      UPLOADS_PER_CLIENT: '64',
     }),
   upload: uploadToStowage,
   downloadPath: (id) => `/v1/files/${id}/content`,
@@ -77,42 +72,6 @@ async function settle(dir: string): Promise<void> {
   execFileSync('sync');
 }
 
-async function runSmall(target: Target) {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stowage-bench-'));
-  const child = await target.start(dir);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: SMALL_CONCURRENCY });
-  const block = BLOCK.subarray(0, SMALL_SIZE);
-  try {
-    const ids: string[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < SMALL_COUNT) {
-        next++;
-        ids.push(await target.upload(child.port, `small-${next}.bin`, SMALL_SIZE, block, agent));
-      }
-    };
-    let t = performance.now();
-    await Promise.all(Array.from({ length: SMALL_CONCURRENCY }, worker));
-    const upMs = performance.now() - t;
-    let i = 0;
-    const reader = async () => {
-      while (i < ids.length) {
-        const id = ids[i++];
-        const res = await request({ host: '127.0.0.1', port: child.port, path: target.downloadPath(id), agent });
-        if (res.bytes !== SMALL_SIZE) throw new Error(`small download got ${res.bytes} bytes`);
-      }
-    };
-    t = performance.now();
-    await Promise.all(Array.from({ length: SMALL_CONCURRENCY }, reader));
-    const downMs = performance.now() - t;
-    return { up: SMALL_COUNT / (upMs / 1000), down: SMALL_COUNT / (downMs / 1000), rss: peakRssMb(child.process.pid!) };
-  } finally {
-    agent.destroy();
-    await child.stop();
-    await settle(dir);
-  }
-}
-
 type Run = { up: number; down: number; rss: number };
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -123,35 +82,31 @@ const medians = (runs: Run[]): Run => ({
 });
 
 /**
- * 1 GiB and many small files through stowage's volume store against a bare Node server, in the
- * same run. Each server runs as its own child process so its peak RSS is its own. Each side runs
- * `repeats` times, taking turns to go first; the figures are medians (peak RSS: the highest),
- * because single runs on a shared 2-core VM vary by 20% or more.
+ * 1 GiB through stowage's volume store against a bare Node server, in the same run, then the
+ * small files (small-files.ts). Each server runs as its own child process so its peak RSS is its
+ * own. Each side runs `repeats` times, taking turns to go first; the figures are medians (peak
+ * RSS: the highest), because single runs on a shared 2-core VM vary by 20% or more.
  */
 export async function runUploadBench(repeats = 7): Promise<void> {
-  console.log(`\n## Uploads and downloads (volume store), medians of ${repeats}`);
+  console.log(`\n## 1 GiB uploads and downloads (volume store), medians of ${repeats} (load average ${os.loadavg()[0].toFixed(1)})`);
   const sides = { bare, durable, stowage };
   const large: Record<keyof typeof sides, Run[]> = { bare: [], durable: [], stowage: [] };
-  const small: Record<'bare' | 'stowage', Run[]> = { bare: [], stowage: [] };
   for (let i = 0; i < repeats; i++) {
     // Which side goes first rotates: a run's speed depends on what ran just before it (the
     // disk's leftover work, the page cache), so a fixed order would favour one side.
     const order = (['bare', 'durable', 'stowage'] as const).map((_, j, all) => all[(i + j) % all.length]);
     for (const side of order) large[side].push(await runLarge(sides[side]));
-    for (const side of order) if (side !== 'durable') small[side].push(await runSmall(sides[side]));
   }
-  const [lb, ld, ls, sb, ss] = [medians(large.bare), medians(large.durable), medians(large.stowage), medians(small.bare), medians(small.stowage)];
+  const [lb, ld, ls] = [medians(large.bare), medians(large.durable), medians(large.stowage)];
   table([
     { case: '1 GiB upload', bare: `${lb.up.toFixed(0)} MB/s`, stowage: `${ls.up.toFixed(0)} MB/s`, ratio: (ls.up / lb.up).toFixed(2), target: '>= 0.80' },
     { case: '1 GiB upload vs bare + fsync', bare: `${ld.up.toFixed(0)} MB/s`, stowage: `${ls.up.toFixed(0)} MB/s`, ratio: (ls.up / ld.up).toFixed(2), target: '-' },
     { case: '1 GiB download', bare: `${lb.down.toFixed(0)} MB/s`, stowage: `${ls.down.toFixed(0)} MB/s`, ratio: (ls.down / lb.down).toFixed(2), target: '>= 0.80' },
     { case: 'peak RSS, 1 GiB', bare: `${lb.rss.toFixed(0)} MB`, stowage: `${ls.rss.toFixed(0)} MB`, ratio: (ls.rss / lb.rss).toFixed(2), target: '< 150 MB' },
-    { case: `${SMALL_COUNT} x 16 KiB upload (c=${SMALL_CONCURRENCY})`, bare: `${sb.up.toFixed(0)} files/s`, stowage: `${ss.up.toFixed(0)} files/s`, ratio: (ss.up / sb.up).toFixed(2), target: '-' },
-    { case: `${SMALL_COUNT} x 16 KiB download`, bare: `${sb.down.toFixed(0)} files/s`, stowage: `${ss.down.toFixed(0)} files/s`, ratio: (ss.down / sb.down).toFixed(2), target: '-' },
-    { case: 'peak RSS, small files', bare: `${sb.rss.toFixed(0)} MB`, stowage: `${ss.rss.toFixed(0)} MB`, ratio: (ss.rss / sb.rss).toFixed(2), target: '-' },
   ]);
   const every = (runs: Run[]) => runs.map((r) => r.up.toFixed(0)).join(', ');
   console.log(`1 GiB upload, every run in MB/s: bare ${every(large.bare)}; bare + fsync ${every(large.durable)}; stowage ${every(large.stowage)}`);
+  await runSmallFilesBench();
 }
 
 if (require.main === module) {

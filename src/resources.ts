@@ -119,9 +119,12 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const events = new WebhookEvents({ defaultEndpoint: config.webhooks.endpoint !== undefined, taskKinds: [REPORT_TASK] });
   const mirrorHook = mirrorOnReady(stores);
   // Every publish asks the catalog for the owner's endpoints: one added by the CLI counts at once.
-  const onReady: ReadyHook = async (trx, fileIds) => {
-    await mirrorHook?.(trx, fileIds);
-    await events.fileReady(trx, fileIds);
+  const onReady: ReadyHook = async (db, owner) => {
+    const work = [await mirrorHook?.(db, owner), await events.fileReady(db, owner)].filter((w) => w !== undefined);
+    if (work.length === 0) return undefined;
+    return async (trx, fileIds) => {
+      for (const w of work) await w(trx, fileIds);
+    };
   };
   const files = new Files({ db, catalog, stores, onReady, placement: config.placement, instance: instance.id, quotas, events });
   const queue = new TaskQueue(db, (trx, owner, outputs) => files.publish(owner, outputs, trx), wakeups, config.placement?.machineId, instances, events.taskFinished);

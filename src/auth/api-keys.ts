@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { compiledOnce } from '../catalog/compiled';
 import type { CatalogDb } from '../catalog/database';
 import type { Selectable } from 'kysely';
 import type { ApiKeysTable } from '../catalog/schema';
@@ -24,6 +25,9 @@ export interface CreatedKey {
 }
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** Every request with a key asks for it: compiled once. */
+const keyByHash = compiledOnce((db, hash: string) => db.selectFrom('api_keys').selectAll().where('token_hash', '=', hash));
 
 /**
  * API keys for servers and scripts: `stw_` + 32 random bytes (base64url), sent as
@@ -87,7 +91,7 @@ export class ApiKeys {
 
   /** The principal a token proves, or Unauthorized with why not. */
   async verify(token: string, now = new Date()): Promise<Principal> {
-    const key = await this.db.selectFrom('api_keys').selectAll().where('token_hash', '=', hashToken(token)).executeTakeFirst();
+    const [key] = (await keyByHash(this.db, hashToken(token))).rows;
     if (!key) throw new Unauthorized('The API key is not valid.', 'token_invalid');
     if (key.revoked_at !== null) throw new Unauthorized('The API key has been revoked.', 'token_revoked');
     if (key.expires_at !== null && key.expires_at <= now.toISOString()) throw new Unauthorized('The API key has expired.', 'token_expired');

@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { compiledOnce } from './compiled';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { Placement } from './placement';
 import type { CatalogDb } from './database';
@@ -52,6 +53,21 @@ export function pendingRecord(
   };
 }
 
+/** Every column of a file record, in the order the compiled insert takes them. */
+const FILE_COLUMNS = Object.keys(pendingRecord({ id: '', owner: '', originalName: '', name: '', contentType: '', store: '', key: '' })) as (keyof FileRecord)[];
+
+/** The hot queries of uploads and downloads, compiled once (see compiledOnce). */
+const insertFile = compiledOnce((db, ...values: unknown[]) => db.insertInto('files').values(Object.fromEntries(FILE_COLUMNS.map((c, i) => [c, values[i]])) as FileRecord));
+const fileOf = compiledOnce((db, owner: string, id: string) => db.selectFrom('files').selectAll().where('id', '=', id).where('owner', '=', owner));
+const markReady = compiledOnce((db, id: string, owner: string, size: number, sha256: string | null, now: string, deleteAt: string | null) =>
+  db
+    .updateTable('files')
+    .set({ status: 'ready', size, sha256, status_message: null, expires_at: null, updated_at: now, delete_at: deleteAt, lifetime_ms: null })
+    .where('id', '=', id)
+    .where('owner', '=', owner)
+    .where('status', '=', 'pending'),
+);
+
 /** A pending upload and the row of the process writing it, when it has one. */
 export interface PendingUpload {
   record: FileRecord;
@@ -68,24 +84,41 @@ export interface StoredBlob {
   size: number;
   /** Null only for a direct upload completed without a digest. */
   sha256: string | null;
+  /** When the caller knows them: the bytes its pending record reserved, and its `lifetime_ms` (read from the record otherwise). */
+  reserved?: number;
+  lifetimeMs?: number | null;
 }
 
 /**
- * Work that must be recorded together with files becoming ready (a mirror copy to make): it runs
- * on the executor of the transaction that publishes them, so a crash can't keep one without the
- * other.
+ * Work that must be recorded together with files becoming ready (a mirror copy to make, webhook
+ * deliveries): it runs on the executor of the transaction that publishes them, so a crash can't
+ * keep one without the other.
  */
-export type ReadyHook = (db: Kysely<Database>, fileIds: string[]) => Promise<void>;
+export type ReadyWork = (db: Kysely<Database>, fileIds: string[]) => Promise<void>;
+
+/**
+ * Looks up, on `db`, whether files of `owner` becoming ready need work recorded with them (the
+ * owner's webhook endpoints, a mirror): that work, or undefined when there is none, so a lone
+ * file can be published by a single statement.
+ */
+export type ReadyHook = (db: Kysely<Database>, owner: string) => Promise<ReadyWork | undefined>;
 
 /**
  * Marks pending records ready with their measured size and digest, all or none (the caller's
  * executor decides: a transaction, or the database for one statement). Clears a direct upload's
  * expiry; a lifetime asked for at upload starts now (`delete_at`). Resolves with the records' new
- * `updated_at`; throws if one was no longer pending.
+ * `updated_at`; throws if one was no longer pending. An item whose `lifetimeMs` the caller knows
+ * takes one statement; otherwise a lifetime found on the record takes a second.
  */
 export async function markFilesReady(db: Kysely<Database>, owner: string, items: StoredBlob[]): Promise<string> {
   const now = new Date().toISOString();
   for (const item of items) {
+    if (item.lifetimeMs !== undefined) {
+      const deleteAt = item.lifetimeMs === null ? null : new Date(Date.parse(now) + item.lifetimeMs).toISOString();
+      const result = await markReady(db, item.id, owner, item.size, item.sha256, now, deleteAt);
+      if (!result.numAffectedRows) throw new NotPending(item.id);
+      continue;
+    }
     const row = await db
       .updateTable('files')
       .set({ status: 'ready', size: item.size, sha256: item.sha256, status_message: null, expires_at: null, updated_at: now })
@@ -161,7 +194,7 @@ export class FileCatalog {
   ): Promise<FileRecord> {
     const placement = file.store === 'volume' ? this.placement : undefined;
     const record = pendingRecord(file, { machine_id: placement?.machineId ?? null, region: placement?.region ?? null, ...announced });
-    await db.insertInto('files').values(record).execute();
+    await insertFile(db, ...FILE_COLUMNS.map((c) => record[c] ?? null));
     return record;
   }
 
@@ -275,7 +308,7 @@ export class FileCatalog {
   }
 
   async get(owner: string, id: string): Promise<FileRecord | undefined> {
-    return this.db.selectFrom('files').selectAll().where('id', '=', id).where('owner', '=', owner).executeTakeFirst();
+    return (await fileOf(this.db, owner, id)).rows[0];
   }
 
   /** Changes a ready file of the owner not past its `delete_at`; undefined when it has no such file. */

@@ -250,8 +250,9 @@ export class Files {
 
   /**
    * Pending to ready, all or none, with the ready hooks, on `db` when the caller runs a
-   * transaction of its own. Resolves with the records' new `updated_at`. One file and no hook is
-   * a single statement, atomic without a transaction (the common upload, kept cheap). A record
+   * transaction of its own. Resolves with the records' new `updated_at`. One file whose lifetime
+   * the caller knows, and no work for the hooks, is a single statement, atomic without a
+   * transaction (the common upload, kept cheap). A record
    * that is no longer pending (removed meanwhile by the doctor or an operator) fails it with 409
    * `upload_cancelled`; the caller discards what it stored.
    */
@@ -268,16 +269,16 @@ export class Files {
 
   private async markReady(owner: string, items: StoredBlob[], db?: Kysely<Database>): Promise<string> {
     const { onReady, quotas } = this.deps;
-    if (db) {
+    const work = items.length > 0 ? await onReady?.(db ?? this.deps.db, owner) : undefined;
+    const mark = async (on: Kysely<Database>) => {
       // Files larger than they reserved are checked against the owner's quota (refused past it).
-      const at = quotas ? await quotas.settle(db, owner, items, (trx) => markFilesReady(trx, owner, items)) : await markFilesReady(db, owner, items);
-      if (onReady && items.length > 0) await onReady(db, items.map((i) => i.id));
+      const at = quotas ? await quotas.settle(on, owner, items, (trx) => markFilesReady(trx, owner, items)) : await markFilesReady(on, owner, items);
+      await work?.(on, items.map((i) => i.id));
       return at;
-    }
-    if (items.length === 1 && !onReady) {
-      return quotas ? quotas.settle(this.deps.db, owner, items, (on) => markFilesReady(on, owner, items)) : markFilesReady(this.deps.db, owner, items);
-    }
-    return this.deps.db.transaction().execute((trx) => this.markReady(owner, items, trx));
+    };
+    // One statement (a lone file, nothing to record with it, its lifetime known) is atomic alone.
+    if (db || (items.length === 1 && !work && items[0].lifetimeMs !== undefined)) return mark(db ?? this.deps.db);
+    return this.deps.db.transaction().execute(mark);
   }
 
   /** Pending to failed with a reason the client reads (a direct upload that didn't verify), and its blob removed. */

@@ -21,7 +21,7 @@ export const MIRROR_MAX_ATTEMPTS = 20;
 export function mirrorOnReady(stores: StoreSet): ReadyHook | undefined {
   const mirror = stores.mirror;
   if (!mirror) return undefined;
-  return async (db, fileIds) => {
+  return async () => async (db, fileIds) => {
     const files = await db
       .selectFrom('files')
       .select(['id', 'owner', 'machine_id'])

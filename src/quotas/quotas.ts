@@ -85,10 +85,14 @@ export class Quotas {
    * under the usage lock, in a transaction (the caller's, or one of its own), which a refusal
    * rolls back with QuotaExceeded. Files within their reservations are never refused.
    */
-  async settle<T>(db: Kysely<Database>, owner: string, items: { id: string; size: number }[], mark: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  async settle<T>(db: Kysely<Database>, owner: string, items: { id: string; size: number; reserved?: number }[], mark: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+    const size = items.reduce((sum, i) => sum + i.size, 0);
+    // Reservations the caller knows (a request's Content-Length) need no query, and files within them no limits.
+    const known = items.every((i) => i.reserved !== undefined) ? items.reduce((sum, i) => sum + i.reserved!, 0) : undefined;
+    if (known !== undefined && size <= known) return mark(db);
     const limits = await this.limitsFor(owner, db);
     if (limits.bytes === undefined) return mark(db);
-    const growth = items.reduce((sum, i) => sum + i.size, 0) - (await reservedBytes(db, items.map((i) => i.id)));
+    const growth = size - (known ?? (await reservedBytes(db, items.map((i) => i.id))));
     if (growth <= 0) return mark(db);
     const limit = limits.bytes;
     const check = async (trx: Kysely<Database>) => {

@@ -170,7 +170,11 @@ export function uploadFiles(
       lifetimeMs = requestLifetime(req);
       const late = files.filter((f) => lifetimeMs !== undefined && Number(f.record.lifetime_ms) !== lifetimeMs).map((f) => f.record.id);
       if (lifetimeMs !== undefined && late.length > 0) await deps.files.setLifetime(late, lifetimeMs);
-      updatedAt = await deps.files.publish(req.owner, files.map(({ record, size, sha256 }) => ({ id: record.id, size, sha256 })));
+      // What each record reserved and its lifetime, as this request wrote them: publishing needn't read them back.
+      updatedAt = await deps.files.publish(
+        req.owner,
+        files.map(({ record, size, sha256 }) => ({ id: record.id, size, sha256, reserved: Number(record.size), lifetimeMs: lifetimeMs ?? (record.lifetime_ms === null ? null : Number(record.lifetime_ms)) })),
+      );
     } catch (err) {
       await deps.files.discardUnpublished(files.map((f) => f.record), err);
       throw err;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { FileRecord } from '../catalog/files';
+import { compiledOnce } from '../catalog/compiled';
+import type { FileRecord, ReadyHook } from '../catalog/files';
 import type { Database } from '../catalog/schema';
 import { newTaskRow } from '../tasks/queue';
 import type { Task } from '../tasks/task';
@@ -11,6 +12,9 @@ export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 
 /** Task kind of one event's delivery to one endpoint. */
 export const WEBHOOK_TASK = 'webhook';
+
+/** Every upload asks for its owner's endpoints: compiled once. */
+const endpointsOf = compiledOnce((db, owner: string) => db.selectFrom('webhook_endpoints').select(['id', 'events']).where('owner', '=', owner));
 
 /** The endpoint id of WEBHOOK_URL (rows of `webhook_endpoints` have random ids). */
 export const DEFAULT_ENDPOINT = 'default';
@@ -57,11 +61,19 @@ export class WebhookEvents {
   /** Queues `type` with `data` for every endpoint of `owner` that takes it. */
   async emit(db: Kysely<Database>, owner: string, type: WebhookEventType, items: unknown[]): Promise<void> {
     if (items.length === 0) return;
-    const rows = await db.selectFrom('webhook_endpoints').select(['id', 'events']).where('owner', '=', owner).execute();
-    const endpoints = [
+    await this.queue(db, owner, type, await this.endpointsFor(db, owner, type), items);
+  }
+
+  /** The endpoints that take `type` for `owner`: WEBHOOK_URL's and the owner's own. */
+  private async endpointsFor(db: Kysely<Database>, owner: string, type: WebhookEventType): Promise<string[]> {
+    const { rows } = await endpointsOf(db, owner);
+    return [
       ...(this.o.defaultEndpoint ? [DEFAULT_ENDPOINT] : []),
       ...rows.filter((r) => r.events === null || (JSON.parse(r.events) as string[]).includes(type)).map((r) => r.id),
     ];
+  }
+
+  private async queue(db: Kysely<Database>, owner: string, type: WebhookEventType, endpoints: string[], items: unknown[]): Promise<void> {
     if (endpoints.length === 0) return;
     const timestamp = new Date().toISOString();
     const tasks = items.flatMap((data) => {
@@ -73,10 +85,19 @@ export class WebhookEvents {
     await db.insertInto('tasks').values(tasks).execute();
   }
 
-  /** The ready hook (`Files`): `file.ready` for files just published, in the publishing transaction. */
-  readonly fileReady = async (db: Kysely<Database>, fileIds: string[]): Promise<void> => {
-    const records = await db.selectFrom('files').selectAll().where('id', 'in', fileIds).execute();
-    await this.fileEvent(db, 'file.ready', records);
+  /**
+   * The ready hook (`Files`): `file.ready` for files of `owner` about to be published, queued in
+   * the publishing transaction; nothing to do (and no record read) when no endpoint takes it.
+   * The endpoints are looked up before that transaction, as a read inside it would see them on
+   * PostgreSQL: one added meanwhile hears of the files published after.
+   */
+  readonly fileReady: ReadyHook = async (db, owner) => {
+    const endpoints = await this.endpointsFor(db, owner, 'file.ready');
+    if (endpoints.length === 0) return undefined;
+    return async (trx, fileIds) => {
+      const records = await trx.selectFrom('files').selectAll().where('id', 'in', fileIds).execute();
+      await this.queue(trx, owner, 'file.ready', endpoints, records.map(fileEventData));
+    };
   };
 
   /** `file.deleted`, `file.missing` or `file.expired` for records, grouped by owner. */
