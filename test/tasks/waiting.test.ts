@@ -86,9 +86,11 @@ describe.each(CATALOG_DATABASES)('a task no worker can run (catalog on %s)', (ki
   it('a running task whose worker vanished (its lease ran out) waits too', async () => {
     t = await buildTestApp(await database.env());
     const { id } = (await t.http().post('/v1/reports').send(REPORT)).body;
-    // Claimed by a worker that then died without a word: its 1 ms lease has run out by the time it is read.
-    const claimed = await new TaskQueue(t.db).claim('lost-worker', [REPORT_TASK], 1);
+    // Claimed by a worker that then died without a word: its lease ran out a minute ago. (A 1 ms
+    // lease could still hold when the task was read within the same millisecond or the next.)
+    const claimed = await new TaskQueue(t.db).claim('lost-worker', [REPORT_TASK], 60_000);
     expect(claimed?.id).toBe(id);
+    await t.db.updateTable('tasks').set({ running_until: ago(60_000).toISOString() }).where('id', '=', id).execute();
     expect(await task(id)).toMatchObject({ status: 'running', waiting: NO_WORKER });
     // A worker elsewhere will take it over.
     await otherWorker();
