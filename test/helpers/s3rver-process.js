@@ -9,6 +9,21 @@ const fs = require('node:fs/promises');
 const http = require('node:http');
 const path = require('node:path');
 const S3rver = require('s3rver');
+const FilesystemStore = require('s3rver/lib/stores/filesystem');
+
+// After deleting an object s3rver removes its key's now-empty directories, racing a concurrent
+// PUT under the same prefix: the PUT's write stream then fails with ENOENT, unhandled, and the
+// whole server dies (two processes probing `.stowage-probe/` at once did). S3 has no directories:
+// delete the object's files and leave the directories.
+FilesystemStore.prototype.deleteObject = async function deleteObject(bucket, key) {
+  await Promise.all(
+    ['object', 'object.md5', 'metadata.json'].map((type) =>
+      fs.unlink(this.getResourcePath(bucket, key, type)).catch((err) => {
+        if (err.code !== 'ENOENT') throw err;
+      }),
+    ),
+  );
+};
 
 /** s3rver's directory of in-progress multipart uploads inside a bucket. */
 const UPLOADS_DIR = '._S3rver_uploads';

@@ -18,6 +18,8 @@ import { makeTempDir } from './tmp';
  *   response down to the range it asked for, as it must for any server that ignores Range.
  * - Truncated ListObjectsV2 pages fail with InternalError unless Node has the legacy OpenSSL
  *   provider (DES continuation tokens): the child process is started with it.
+ * - Deleting an object removed its key's empty directories, racing a concurrent PUT under the
+ *   same prefix (which then crashed s3rver): the child process leaves the directories.
  * - Multipart ETags have no `-N` suffix; signatures are not verified (any secret is accepted,
  *   an unknown access key id is refused).
  * - ListMultipartUploads answers NotImplemented, ListParts and AbortMultipartUpload 405 (the last

@@ -121,6 +121,18 @@ describe('S3Store against s3rver', () => {
     expect(second.cursor).toBeUndefined();
   });
 
+  it('probes from many stores at once (web, worker and release start together) all succeed, round after round', async () => {
+    // Each probe writes, reads and deletes an object under .stowage-probe/; s3rver used to remove
+    // that directory after one delete while another probe was writing into it, and crash.
+    const stores = Array.from({ length: 16 }, () => new S3Store(bucket.storeOptions({ prefix: 'p/' })));
+    try {
+      for (let round = 0; round < 40; round++) await Promise.all(stores.map((s) => s.probe()));
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+    expect(await bucket.objectKeys()).toEqual([]);
+  });
+
   it('lists the incomplete multipart uploads under its prefix begun before a time, with their bytes, a page at a time; aborting one twice is fine', async () => {
     const inspector = server.client();
     const begin = async (Key: string, parts: number[]) => {
