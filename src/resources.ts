@@ -33,7 +33,6 @@ import type { Store } from './storage/store';
 import type { StoreSet } from './storage/store-set';
 import { openStores } from './storage/open-stores';
 import { startLeftoverSweeper } from './sweeper';
-import { postgresWakeups } from './tasks/pg-wakeups';
 import { TaskQueue } from './tasks/queue';
 import { REPORT_TASK, reportHandler } from './tasks/report-task';
 import { type TaskHandler, Worker } from './tasks/worker';
@@ -113,7 +112,8 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   };
   const workDir = path.join(config.scratch.workRoot, instance.id);
   const settings = config.database;
-  const wakeups = settings.kind === 'postgres' && isPostgres(db) ? postgresWakeups(db, settings, log) : undefined;
+  // Loaded only on PostgreSQL: modules a server never runs still hold heap.
+  const wakeups = settings.kind === 'postgres' && isPostgres(db) ? (await import('./tasks/pg-wakeups')).postgresWakeups(db, settings, log) : undefined;
   const catalog = new FileCatalog(db, config.placement);
   const quotas = new Quotas(db, config.quotas);
   const events = new WebhookEvents({ defaultEndpoint: config.webhooks.endpoint !== undefined, taskKinds: [REPORT_TASK] });
