@@ -13,7 +13,6 @@ import { DEFAULT_GRACE_MS } from './doctor/context';
 import { PeriodicDoctor } from './doctor/periodic';
 import { ApiKeys } from './auth/api-keys';
 import { Authenticator } from './auth/authenticator';
-import { JwtVerifier } from './auth/jwt';
 import { Links } from './auth/links';
 import { Sessions } from './auth/sessions';
 import { Signer } from './auth/signed-tokens';
@@ -33,7 +32,6 @@ import type { Store } from './storage/store';
 import type { StoreSet } from './storage/store-set';
 import { openStores } from './storage/open-stores';
 import { startLeftoverSweeper } from './sweeper';
-import { postgresWakeups } from './tasks/pg-wakeups';
 import { TaskQueue } from './tasks/queue';
 import { REPORT_TASK, reportHandler } from './tasks/report-task';
 import { type TaskHandler, Worker } from './tasks/worker';
@@ -113,7 +111,8 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   };
   const workDir = path.join(config.scratch.workRoot, instance.id);
   const settings = config.database;
-  const wakeups = settings.kind === 'postgres' && isPostgres(db) ? postgresWakeups(db, settings, log) : undefined;
+  // Loaded only where used (pg, jose): modules a server never runs still hold heap.
+  const wakeups = settings.kind === 'postgres' && isPostgres(db) ? (await import('./tasks/pg-wakeups')).postgresWakeups(db, settings, log) : undefined;
   const catalog = new FileCatalog(db, config.placement);
   const quotas = new Quotas(db, config.quotas);
   const events = new WebhookEvents({ defaultEndpoint: config.webhooks.endpoint !== undefined, taskKinds: [REPORT_TASK] });
@@ -143,7 +142,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const sessions = new Sessions(links);
   const authenticator = new Authenticator({
     keys,
-    jwt: auth.jwt && new JwtVerifier(auth.jwt),
+    jwt: auth.jwt && new (await import('./auth/jwt')).JwtVerifier(auth.jwt),
     sessions,
     metricsToken: config.metricsToken,
     devMode: auth.loopback && !auth.jwt && !(await keys.anyActive()),

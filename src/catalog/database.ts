@@ -4,7 +4,6 @@ import SQLite from 'better-sqlite3';
 import { type DialectAdapter, Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
 import type { DatabaseSettings } from './database-settings';
 import { ConfigError } from '../errors';
-import { openPostgresPool } from './postgres';
 import type { Database } from './schema';
 
 export type CatalogDb = Kysely<Database>;
@@ -85,7 +84,8 @@ export function openSqlite(databasePath: string): CatalogDb {
  */
 export function openDatabase(settings: DatabaseSettings, onIdleError: (err: Error) => void = () => undefined): CatalogDb {
   if (settings.kind === 'sqlite') return openSqlite(settings.path);
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: openPostgresPool(settings, onIdleError) }) });
+  // pg is loaded with the first query, so a SQLite server never loads it.
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: async () => (await import('./postgres')).openPostgresPool(settings, onIdleError) }) });
 }
 
 /** Whether `db` talks to PostgreSQL (row locks, LISTEN/NOTIFY) rather than SQLite. */

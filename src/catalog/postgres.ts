@@ -2,7 +2,31 @@ import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import { parse, toClientConfig } from 'pg-connection-string';
 import type { PostgresSettings } from './database-settings';
-import { markIfUnavailable } from './unavailable';
+import { markUnavailable } from './unavailable';
+
+/** SQLSTATEs of a server shutting down or starting: admin_shutdown, crash_shutdown, cannot_connect_now. */
+const GOING_AWAY = new Set(['57P01', '57P02', '57P03']);
+/** Socket errors of a server that is not there (or a network that isn't). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/**
+ * node-postgres's own words for a connection lost or never made: "Connection terminated
+ * unexpectedly", "... due to connection timeout", the pool's "timeout exceeded when trying to
+ * connect", and a client that already lost its connection being "not queryable".
+ */
+const LOST = /Connection terminated|timeout exceeded when trying to connect|not queryable/i;
+
+function isConnectionFailure(err: unknown): boolean {
+  // Class 08: connection exceptions.
+  if (err instanceof pg.DatabaseError) return GOING_AWAY.has(err.code ?? '') || (err.code ?? '').startsWith('08');
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && UNREACHABLE.has(code)) return true;
+  return err instanceof Error && LOST.test(err.message);
+}
+
+/** Marks `err`, thrown by node-postgres, when it says the database is unavailable; returns it. */
+function markIfUnavailable(err: unknown): unknown {
+  return err && typeof err === 'object' && isConnectionFailure(err) ? markUnavailable(err) : err;
+}
 
 /** PostgreSQL's type oid for int8 (bigint), which also types count(*). */
 const INT8_OID = 20;

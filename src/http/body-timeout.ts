@@ -72,7 +72,7 @@ export function bodyTimeouts(settings: { bodyIdleTimeoutMs: number; requestTimeo
     }
   };
 
-  return (req, _res, next) => {
+  return (req, res, next) => {
     if (hasBody(req) && !req.complete && req.socket) {
       const now = Date.now();
       // Destroyed without an error: nothing may be listening for one yet (an 'error' nobody hears
@@ -80,6 +80,10 @@ export function bodyTimeouts(settings: { bodyIdleTimeoutMs: number; requestTimeo
       const watch: Watch = { req, bytesRead: req.socket.bytesRead, lastProgressAt: now, deadline: now + requestMs, onTimeout: () => req.destroy() };
       active.add(watch);
       watches.set(req, watch);
+      // Dropped when the response ends, not at the next tick: held up to a second, every finished
+      // request (and what its route's onTimeout holds) outlived the young generation and piled up
+      // in the old one.
+      res.once('close', () => active.delete(watch));
       timer ??= setInterval(check, tickMs).unref();
     }
     next();

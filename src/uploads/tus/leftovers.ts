@@ -1,8 +1,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../../config';
-import { s3Http } from '../../storage/s3-http';
 import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from '../../storage/s3-options';
 
 /** What the tus store holds for one upload: a directory's `<id>` and `<id>.json`; a bucket's `<id>`, `<id>.info` and `<id>.part`. */
@@ -81,21 +80,27 @@ function directoryPlace(store: string, directory: string): TusUploadPlace {
 }
 
 function bucketPlace(s3: S3StoreOptions): TusUploadPlace {
-  const when = s3.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
-  const client = new S3Client({
-    region: s3.region,
-    endpoint: s3.endpoint,
-    forcePathStyle: s3.forcePathStyle,
-    credentials: s3.credentials,
-    requestChecksumCalculation: when,
-    responseChecksumValidation: when,
-    // As the store's own calls: a silent endpoint fails the doctor's run instead of hanging it.
-    ...s3Http({
-      connectTimeoutMs: s3.connectTimeoutMs ?? DEFAULT_S3_CONNECT_TIMEOUT_MS,
-      requestTimeoutMs: s3.requestTimeoutMs ?? DEFAULT_S3_REQUEST_TIMEOUT_MS,
-      maxAttempts: 3,
-    }),
-  });
+  // The AWS SDK is loaded when the doctor first looks (about 3 MB of heap a server would hold for nothing).
+  let sdk: Promise<{ sdk: typeof import('@aws-sdk/client-s3'); client: S3Client }> | undefined;
+  const connect = () =>
+    (sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('../../storage/s3-http')]).then(([loaded, { s3Http }]) => {
+      const when = s3.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
+      const client = new loaded.S3Client({
+        region: s3.region,
+        endpoint: s3.endpoint,
+        forcePathStyle: s3.forcePathStyle,
+        credentials: s3.credentials,
+        requestChecksumCalculation: when,
+        responseChecksumValidation: when,
+        // As the store's own calls: a silent endpoint fails the doctor's run instead of hanging it.
+        ...s3Http({
+          connectTimeoutMs: s3.connectTimeoutMs ?? DEFAULT_S3_CONNECT_TIMEOUT_MS,
+          requestTimeoutMs: s3.requestTimeoutMs ?? DEFAULT_S3_REQUEST_TIMEOUT_MS,
+          maxAttempts: 3,
+        }),
+      });
+      return { sdk: loaded, client };
+    }));
   const prefix = `${s3.prefix ?? ''}${TUS_DIR}/`;
   return {
     store: 's3',
@@ -104,6 +109,7 @@ function bucketPlace(s3: S3StoreOptions): TusUploadPlace {
       let token: string | undefined;
       let current: StoredTusUpload | undefined;
       let page: StoredTusUpload[] = [];
+      const { sdk: { ListObjectsV2Command }, client } = await connect();
       do {
         const res = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, ContinuationToken: token }));
         for (const object of res.Contents ?? []) {
@@ -127,6 +133,7 @@ function bucketPlace(s3: S3StoreOptions): TusUploadPlace {
       if (page.length) yield page;
     },
     async remove(upload) {
+      const { sdk: { DeleteObjectCommand }, client } = await connect();
       for (const key of upload.names) await client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
     },
   };

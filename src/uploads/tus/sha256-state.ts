@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSHA256 } from 'hash-wasm';
 
 /** A running SHA-256 whose state can be saved with an upload's offset and loaded on any instance. */
 export interface SavableSha256 {
@@ -46,10 +45,15 @@ function nativeHasher(n: NativeSha256, state: Buffer): SavableSha256 {
   };
 }
 
+/** hash-wasm, loaded only where the native hasher was not built. */
+async function wasmSha256() {
+  return (await import('hash-wasm')).createSHA256();
+}
+
 /** A new SHA-256, native when it was built. */
 export async function newSha256(): Promise<SavableSha256> {
   if (native) return nativeHasher(native, native.init());
-  const hasher = (await createSHA256()).init();
+  const hasher = (await wasmSha256()).init();
   return { update: (chunk) => hasher.update(chunk), save: () => hasher.save(), digest: () => hasher.digest('hex') };
 }
 
@@ -61,7 +65,7 @@ export async function loadSha256(saved: Uint8Array): Promise<SavableSha256 | und
   const isNative = saved.length === NATIVE_TAG.length + (native?.stateSize ?? 112) && Buffer.from(saved.subarray(0, NATIVE_TAG.length)).equals(NATIVE_TAG);
   if (isNative) return native && nativeHasher(native, Buffer.from(saved.subarray(NATIVE_TAG.length)));
   if (native) return undefined;
-  const hasher = await createSHA256();
+  const hasher = await wasmSha256();
   try {
     hasher.load(saved);
   } catch {

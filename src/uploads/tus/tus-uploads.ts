@@ -59,9 +59,11 @@ const caller = new AsyncLocalStorage<TusCaller>();
  * Resumable uploads through `@tus/server`, one per file: the upload id is the id of a `pending`
  * file record made at creation (its owner fixed then), and the finished bytes are stored and
  * published through `Files` like any upload. @tus/server is an ES module, loaded (with Node's
- * require of ES modules) on first use.
+ * require of ES modules) on first use: the sweep at start needs the store alone, so a server no
+ * client sends a resumable upload never loads it (about 1 MB of heap).
  */
 export class TusUploads {
+  private stored?: Promise<ReadableStore>;
   private loaded?: Promise<{ server: Server; store: ReadableStore }>;
   /**
    * Upload ids are this prefix plus the file id: in a bucket, `<S3_PREFIX>.tus/`, a dot directory
@@ -135,7 +137,7 @@ export class TusUploads {
    * the doctor reports it (`tus_leftover`).
    */
   async sweep(now = new Date()): Promise<number> {
-    const { store } = await this.load();
+    const store = await this.store();
     let removed = 0;
     for (const record of await this.deps.files.expiredUploads(now, 500)) {
       const id = this.uploadIdOf(record.id);
@@ -197,14 +199,20 @@ export class TusUploads {
     return this.loaded;
   }
 
+  private store(): Promise<ReadableStore> {
+    this.stored ??= this.dataStore().then((data) => {
+      const hashed = addHashing(data, this.deps.hashes, (id) => this.fileIdOf(id), data.readRange?.bind(data));
+      return addChecksums(hashed, path.join(this.deps.workDir, 'tus-chunks'), () => caller.getStore()?.checksum) as ReadableStore;
+    });
+    return this.stored;
+  }
+
   private async build(): Promise<{ server: Server; store: ReadableStore }> {
     const { Server, MemoryLocker } = await import('@tus/server');
     const { files } = this.deps;
     const uploadIdOf = (id: string) => this.uploadIdOf(id);
     const fileIdOf = (id: string) => this.fileIdOf(id);
-    const data = await this.dataStore();
-    const hashed = addHashing(data, this.deps.hashes, fileIdOf, data.readRange?.bind(data));
-    const store = addChecksums(hashed, path.join(this.deps.workDir, 'tus-chunks'), () => caller.getStore()?.checksum) as ReadableStore;
+    const store = await this.store();
     const server = new Server({
       path: TUS_PATH,
       datastore: store,
