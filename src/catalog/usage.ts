@@ -99,10 +99,10 @@ const fromRow = (r: { owner: string; max_bytes: number | null; max_files: number
   updatedAt: r.updated_at,
 });
 
-/** Owners' own quotas, set by the operator. */
 /** Every upload asks for its owner's: compiled once. */
 const overrideOf = compiledOnce((db, owner: string) => db.selectFrom('quotas').selectAll().where('owner', '=', owner));
 
+/** Owners' own quotas, set by the operator. */
 export class QuotaOverrides {
   constructor(private readonly db: Kysely<Database>) {}
 

@@ -2,6 +2,31 @@ import type { Readable } from 'node:stream';
 import { StandardRetryStrategy } from '@smithy/core/retry';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { idleTimeout } from './idle-timeout';
+import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from './s3-options';
+
+/**
+ * An S3 client's configuration for a bucket of `options`: its endpoint, credentials and checksum
+ * mode, and HTTP with the timeouts below (`maxAttempts` counts the first one). Every client that
+ * talks to the bucket (the store's, the doctor's) is made from it.
+ */
+export function s3ClientConfig(options: S3StoreOptions, maxAttempts: number) {
+  const checksums = options.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
+  return {
+    region: options.region,
+    endpoint: options.endpoint,
+    forcePathStyle: options.forcePathStyle,
+    credentials: options.credentials,
+    requestChecksumCalculation: checksums,
+    responseChecksumValidation: checksums,
+    // Without timeouts an endpoint that accepts a connection and never answers hangs a call (and
+    // start-up) for ever: see s3Http.
+    ...s3Http({
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_S3_CONNECT_TIMEOUT_MS,
+      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_S3_REQUEST_TIMEOUT_MS,
+      maxAttempts,
+    }),
+  } as const;
+}
 
 /**
  * How the S3 client talks HTTP so that no call can hang on an endpoint that accepts a connection

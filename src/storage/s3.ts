@@ -20,7 +20,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BlobNotFound, StorePermissionMissing, StoreUnavailable } from '../errors';
-import { isStall, s3Http } from './s3-http';
+import { isStall, s3ClientConfig } from './s3-http';
 import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from './s3-options';
 import {
   assertValidKey,
@@ -202,21 +202,10 @@ export class S3Store implements Store {
     this.endpointName = options.endpoint ?? `AWS S3 (${options.region})`;
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_S3_CONNECT_TIMEOUT_MS;
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_S3_REQUEST_TIMEOUT_MS;
-    const checksums = options.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
-    const config = {
-      region: options.region,
-      endpoint: options.endpoint,
-      forcePathStyle: options.forcePathStyle,
-      credentials: options.credentials,
-      requestChecksumCalculation: checksums,
-      responseChecksumValidation: checksums,
-    } as const;
-    // Without timeouts an endpoint that accepts a connection and never answers hangs a call (and
-    // start-up) for ever: see s3Http.
-    const timeouts = { connectTimeoutMs: this.connectTimeoutMs, requestTimeoutMs: this.requestTimeoutMs };
-    this.client = new S3Client({ ...config, ...s3Http({ ...timeouts, maxAttempts: 3 }) });
-    this.probeClient = new S3Client({ ...config, ...s3Http({ ...timeouts, maxAttempts: 1 }) });
-    this.presignClient = new S3Client({ ...config, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+    this.client = new S3Client(s3ClientConfig(options, 3));
+    this.probeClient = new S3Client(s3ClientConfig(options, 1));
+    const { region, endpoint, forcePathStyle, credentials } = options;
+    this.presignClient = new S3Client({ region, endpoint, forcePathStyle, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
     // lib-storage only rejects once every part reader stops, and a reader filling a part waits for
     // the body: a slow client would keep sending for minutes into an upload that already failed.
     // Seeing a put's call fail (after its retries) lets `put` stop the body at once.

@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../../config';
-import { DEFAULT_S3_CONNECT_TIMEOUT_MS, DEFAULT_S3_REQUEST_TIMEOUT_MS, type S3StoreOptions } from '../../storage/s3-options';
+import type { S3StoreOptions } from '../../storage/s3-options';
 
 /** What the tus store holds for one upload: a directory's `<id>` and `<id>.json`; a bucket's `<id>`, `<id>.info` and `<id>.part`. */
 export interface StoredTusUpload {
@@ -83,22 +83,9 @@ function bucketPlace(s3: S3StoreOptions): TusUploadPlace {
   // The AWS SDK is loaded when the doctor first looks (about 3 MB of heap a server would hold for nothing).
   let sdk: Promise<{ sdk: typeof import('@aws-sdk/client-s3'); client: S3Client }> | undefined;
   const connect = () =>
-    (sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('../../storage/s3-http')]).then(([loaded, { s3Http }]) => {
-      const when = s3.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
-      const client = new loaded.S3Client({
-        region: s3.region,
-        endpoint: s3.endpoint,
-        forcePathStyle: s3.forcePathStyle,
-        credentials: s3.credentials,
-        requestChecksumCalculation: when,
-        responseChecksumValidation: when,
-        // As the store's own calls: a silent endpoint fails the doctor's run instead of hanging it.
-        ...s3Http({
-          connectTimeoutMs: s3.connectTimeoutMs ?? DEFAULT_S3_CONNECT_TIMEOUT_MS,
-          requestTimeoutMs: s3.requestTimeoutMs ?? DEFAULT_S3_REQUEST_TIMEOUT_MS,
-          maxAttempts: 3,
-        }),
-      });
+    (sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('../../storage/s3-http')]).then(([loaded, { s3ClientConfig }]) => {
+      // As the store's own calls: a silent endpoint fails the doctor's run instead of hanging it.
+      const client = new loaded.S3Client(s3ClientConfig(s3, 3));
       return { sdk: loaded, client };
     }));
   const prefix = `${s3.prefix ?? ''}${TUS_DIR}/`;
