@@ -155,7 +155,8 @@ it('50 reports queued at once are built exactly once, shared by two worker proce
 });
 
 it('a worker killed mid-task loses nothing: the other worker finishes the task, once', async () => {
-  const { env, auth } = await deployment({ TASK_LEASE_SECONDS: '1', WORKER_CONCURRENCY: '1' });
+  // A 3 s lease: a 1 s one can run out on a busy CI machine while the survivor works (see lease.test.ts).
+  const { env, auth } = await deployment({ TASK_LEASE_SECONDS: '3', WORKER_CONCURRENCY: '1' });
   const base = await web(env);
   const workers = await Promise.all([worker(env), worker(env)]);
 

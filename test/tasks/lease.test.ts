@@ -16,7 +16,9 @@ afterEach(async () => {
  */
 it('a task whose worker is killed mid-task completes on another worker, exactly once', async () => {
   dir = await makeTempDir('stowage-lease-');
-  const env = { STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), TASK_LEASE_SECONDS: '1', WORKER_CONCURRENCY: '1', HOME: dir };
+  // 3 s, not 1: on a busy 2-core CI machine a worker's event loop can stall past a 1 s lease
+  // (heartbeats every lease/3), and the survivor then loses its own attempt and takes a third.
+  const env = { STORAGE: 'volume', STORAGE_PATH: path.join(dir, 'files'), TASK_LEASE_SECONDS: '3', WORKER_CONCURRENCY: '1', HOME: dir };
   const port = await freePort();
   const key = await createKeyWithCli(env, 'alice', 'write', { cwd: dir });
   const auth = bearer(key);
