@@ -1,3 +1,5 @@
+import { watch } from 'node:fs';
+import { on } from 'node:events';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,4 +15,20 @@ export async function listFilesDeep(dir: string): Promise<string[]> {
     .filter((e) => e.isFile())
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
     .sort();
+}
+
+/**
+ * Resolves once `file`'s size passes `ok`. Change events are queued from before the first stat,
+ * so a write that lands between a stat and the next wait still wakes it (awaiting `once` after
+ * each stat could miss the last change and wait for ever).
+ */
+export async function untilFileSize(file: string, ok: (size: number) => boolean): Promise<void> {
+  const watcher = watch(file);
+  const changes = on(watcher, 'change');
+  try {
+    while (!ok((await fsp.stat(file)).size)) await changes.next();
+  } finally {
+    watcher.close();
+    await changes.return?.();
+  }
 }

@@ -2,10 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
-import { once } from 'node:events';
 import path from 'node:path';
 import { type HttpRequest, Upload } from 'tus-js-client';
-import { listFilesDeep, makeTempDir } from '../helpers/tmp';
+import { listFilesDeep, makeTempDir, untilFileSize } from '../helpers/tmp';
 import { bearer, createKeyWithCli, freePort, runService, type ServiceProcess } from '../helpers/service';
 import { s3Env } from '../helpers/s3env';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
@@ -425,9 +424,7 @@ describe('resumable uploads (tus) against the built server', () => {
     });
     first.write(data.subarray(0, MiB));
     const partial = path.join(srv.dir, 'files', '.tus', id);
-    const watcher = fs.watch(partial);
-    while ((await fsp.stat(partial)).size < MiB) await once(watcher, 'change');
-    watcher.close();
+    await untilFileSize(partial, (size) => size >= MiB);
 
     // A second PATCH from the same offset, with other bytes: refused, nothing of it stored.
     const other = randomBytes(data.length);
@@ -467,9 +464,7 @@ describe('resumable uploads (tus) against the built server', () => {
       });
       first.write(data.subarray(0, MiB / 2));
       const partial = path.join(shared, '.tus', id);
-      const watcher = fs.watch(partial);
-      while ((await fsp.stat(partial)).size === 0) await once(watcher, 'change');
-      watcher.close();
+      await untilFileSize(partial, (size) => size > 0);
 
       const other = await fetch(`${b.endpoint}/${id}`, { method: 'PATCH', headers: patchHeaders(0), body: randomBytes(MiB) });
       expect(other.status).toBe(423);
@@ -503,9 +498,7 @@ describe('resumable uploads (tus) against the built server', () => {
     });
     first.write(data.subarray(0, MiB / 2));
     const partial = path.join(srv.dir, 'files', '.tus', one.pathname.split('/').pop()!);
-    const watcher = fs.watch(partial);
-    while ((await fsp.stat(partial)).size === 0) await once(watcher, 'change');
-    watcher.close();
+    await untilFileSize(partial, (size) => size > 0);
 
     const busy = await fetch(two, { method: 'PATCH', headers: patchHeaders, body: data });
     expect(busy.status).toBe(503);
