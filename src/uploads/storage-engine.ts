@@ -137,13 +137,19 @@ export class StoreStorageEngine implements StorageEngine {
     // busboy ends a file that hits the size limit early; abort so the truncated part is dropped.
     const controller = new AbortController();
     const onLimit = () => controller.abort(new Error('File size limit reached'));
-    const onClose = () => {
-      if (!req.readableEnded) controller.abort(this.aborted.get(req) ?? new ClientDisconnected());
-    };
-    const storing = this.storing.get(req) ?? new Set<AbortController>();
-    this.storing.set(req, storing.add(controller));
+    let storing = this.storing.get(req);
+    if (!storing) {
+      const parts = (storing = new Set<AbortController>());
+      this.storing.set(req, parts);
+      // One listener per request, not one per part: a part is still storing while the next streams
+      // in, and a form of many small files piled up listeners (Node's leak warning from the 11th).
+      req.once('close', () => {
+        if (req.readableEnded) return;
+        for (const part of parts) part.abort(this.aborted.get(req) ?? new ClientDisconnected());
+      });
+    }
+    storing.add(controller);
     file.stream.once('limit', onLimit);
-    req.once('close', onClose);
     // The store reads a pipe, not the part itself: a store that gives up destroys what it reads,
     // and a destroyed part stream makes multer answer with its AbortError (500) instead of the
     // store's reason (507 full, 503 unavailable). The part's rest is drained instead.
@@ -190,7 +196,6 @@ export class StoreStorageEngine implements StorageEngine {
       storing.delete(controller);
       stopWatching();
       file.stream.off('limit', onLimit);
-      req.off('close', onClose);
     }
   }
 }
