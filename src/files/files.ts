@@ -493,6 +493,22 @@ export class Files {
     }
   }
 
+  /**
+   * A ready file's bytes (or `length` of them from `start`) in one buffer, from a store that can
+   * read so (`Store.read`). Undefined from other stores, and when the blob isn't in its store:
+   * `open` then reads the mirror's copy or says file_missing.
+   */
+  async read(record: FileRecord, start: number, length: number): Promise<Buffer | undefined> {
+    const store = this.reachableStore(record);
+    if (!store.read) return undefined;
+    try {
+      return await store.read(record.key, start, length);
+    } catch (err) {
+      if (!(err instanceof BlobNotFound)) throw err;
+      return undefined;
+    }
+  }
+
   /** For HEAD: resolves when the bytes can be read (from the store or the mirror), as `open` judges. */
   async ensureReadable(record: FileRecord, log: Logger): Promise<void> {
     const store = this.reachableStore(record);

@@ -60,6 +60,13 @@ export class MemoryStore implements Store {
     return Readable.from([data], { objectMode: false });
   }
 
+  async read(key: string, start: number, length: number): Promise<Buffer> {
+    const entry = this.blobs.get(key);
+    if (!entry) throw new BlobNotFound(key);
+    if (start + length > entry.data.length) throw new Error(`The blob ${key} ends before byte ${start + length}.`);
+    return Buffer.from(entry.data.subarray(start, start + length));
+  }
+
   async head(key: string): Promise<BlobInfo | undefined> {
     const entry = this.blobs.get(key);
     return entry && { key, size: entry.data.length, modifiedAt: entry.modifiedAt };

@@ -80,6 +80,12 @@ export interface Store {
   readonly location: string;
   put(key: string, body: Readable, options?: PutOptions): Promise<{ size: number }>;
   get(key: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Stores on local disk or in memory: `length` bytes from `start` in one buffer, for a small
+   * download that is cheaper without a stream. Rejects with BlobNotFound for a missing key, and
+   * with an error when the blob ends before `start + length`, never with fewer bytes.
+   */
+  read?(key: string, start: number, length: number): Promise<Buffer>;
   head(key: string): Promise<BlobInfo | undefined>;
   delete(key: string): Promise<void>;
   list(options?: ListOptions): Promise<ListPage>;

@@ -14,6 +14,8 @@ export interface StoreHarness {
 export interface StoreCapabilities {
   /** `copy`: server-side copies inside the store. */
   copy?: boolean;
+  /** `read`: a blob's bytes in one buffer (small downloads). */
+  read?: boolean;
 }
 
 /**
@@ -163,6 +165,32 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
     } else {
       it('makes no server-side copies (the capability is declared to the contract with its tests)', () => {
         expect(h.store.copy).toBeUndefined();
+      });
+    }
+
+    if (capabilities.read) {
+      it('reads a blob, or a part of it, into one buffer', async () => {
+        const data = randomData(40_000);
+        await h.store.put('s/one', chunked(data));
+        expect(await h.store.read!('s/one', 0, data.length)).toEqual(data);
+        expect(await h.store.read!('s/one', 1000, 10)).toEqual(data.subarray(1000, 1010));
+        expect(await h.store.read!('s/one', data.length - 1, 1)).toEqual(data.subarray(-1));
+        await h.store.put('s/empty', chunked(Buffer.alloc(0)));
+        expect((await h.store.read!('s/empty', 0, 0)).length).toBe(0);
+      });
+
+      it('rejects a read of a missing key with BlobNotFound', async () => {
+        await expect(h.store.read!('no/such/key', 0, 1)).rejects.toBeInstanceOf(BlobNotFound);
+      });
+
+      it('rejects a read past the blob\'s end rather than answer with fewer bytes', async () => {
+        await h.store.put('s/short', chunked(Buffer.from('0123456789')));
+        await expect(h.store.read!('s/short', 0, 11)).rejects.toThrow(/ends before byte 11/);
+        await expect(h.store.read!('s/short', 8, 3)).rejects.toThrow(/ends before byte 11/);
+      });
+    } else {
+      it('has no buffered reads (the capability is declared to the contract with its tests)', () => {
+        expect(h.store.read).toBeUndefined();
       });
     }
 

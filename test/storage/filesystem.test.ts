@@ -14,7 +14,7 @@ for (const driver of ['volume', 'tmp'] as const) {
       physicalKeys: () => listFilesDeep(path.join(dir, 'files')),
       cleanup: () => fsp.rm(dir, { recursive: true, force: true }),
     };
-  });
+  }, { read: true });
 }
 
 // Temp files a crash left are swept by their writer, not at start-up: test/faults/leftover-rules.test.ts.

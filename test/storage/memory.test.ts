@@ -10,7 +10,7 @@ storeContract('memory', async () => {
     physicalKeys: async () => (await store.list()).items.map((i) => i.key),
     cleanup: async () => {},
   };
-});
+}, { read: true });
 
 describe('MemoryStore cap', () => {
   it('refuses a write past MEMORY_STORE_MAX_BYTES and keeps nothing of it', async () => {
