@@ -4,7 +4,7 @@ import { Links } from '../../src/auth/links';
 import { Signer } from '../../src/auth/signed-tokens';
 import { buildTestApp, TEST_SECRET_KEY, type TestApp } from '../helpers/app';
 import { makeTempDir } from '../helpers/tmp';
-import { randomData, sha256 } from '../helpers/streams';
+import { binary, randomData, sha256 } from '../helpers/streams';
 import { sessionCookie } from '../helpers/session';
 
 let t: TestApp;
@@ -14,12 +14,6 @@ afterEach(async () => {
   await t?.close();
   await Promise.all(dirs.splice(0).map((d) => fsp.rm(d, { recursive: true, force: true })));
 });
-
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 /** Uploads one file as `owner` and answers its id. */
 async function uploadAs(owner: string, name: string, data: Buffer, type = 'text/plain'): Promise<string> {

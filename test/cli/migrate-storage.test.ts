@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import request from 'supertest';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
 import { s3Env } from '../helpers/s3env';
 import { runService, type ServiceProcess } from '../helpers/service';
-import { randomData, sha256 } from '../helpers/streams';
+import { binary, randomData, sha256 } from '../helpers/streams';
 import { makeTempDir } from '../helpers/tmp';
 
 const FILES = 8;
@@ -66,12 +65,6 @@ function total(): number {
 async function volumeBlobs(): Promise<string[]> {
   const entries = await fsp.readdir(path.join(dir, 'files'), { recursive: true, withFileTypes: true });
   return entries.filter((e) => e.isFile() && !e.parentPath.includes('.tmp')).map((e) => e.name);
-}
-
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
 }
 
 async function expectAllDownloadable(storage: string) {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type request from 'supertest';
 
 export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
@@ -35,4 +36,11 @@ export function failingAfter(data: Buffer, error = new Error('client went away')
 
 export function randomData(size: number): Buffer {
   return randomBytes(size);
+}
+
+/** A supertest parser for binary bodies, which supertest buffers only when asked to: `.buffer(true).parse(binary)`. */
+export function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('end', () => done(null, Buffer.concat(chunks)));
 }

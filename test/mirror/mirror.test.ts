@@ -2,13 +2,12 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
-import request from 'supertest';
 import { TaskQueue } from '../../src/tasks/queue';
 import type { Worker } from '../../src/tasks/worker';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
 import { s3Env } from '../helpers/s3env';
-import { randomData, sha256 } from '../helpers/streams';
+import { binary, randomData, sha256 } from '../helpers/streams';
 import { makeTempDir } from '../helpers/tmp';
 import { mirrorTaskOf, objectBytes, startWorker, taskReaches } from './helpers';
 
@@ -39,12 +38,6 @@ function worker(options?: Parameters<typeof startWorker>[1]): Worker {
   const w = startWorker(t, options);
   workers.push(w);
   return w;
-}
-
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
 }
 
 async function upload(data: Buffer, name = 'data.bin') {

@@ -1,4 +1,3 @@
-import request from 'supertest';
 import { directUploadResponse, partUrlsResponse } from '../../src/api/schemas';
 import { runChecks } from '../../src/doctor/doctor';
 import { doctorDeps } from '../../src/resources';
@@ -9,7 +8,7 @@ import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { CATALOG_DATABASES, useCatalogDatabase } from '../helpers/postgres';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
 import { s3Env } from '../helpers/s3env';
-import { randomData, sha256 } from '../helpers/streams';
+import { binary, randomData, sha256 } from '../helpers/streams';
 
 const MIB = 1024 * 1024;
 
@@ -26,12 +25,6 @@ interface PartUrl {
   partNumber: number;
   size: number;
   url: string;
-}
-
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
 }
 
 /** Asks for parts unless the body says otherwise (a size past 5 GiB goes up in parts anyway). */

@@ -1,10 +1,9 @@
-import request from 'supertest';
 import { sweepExpiredUploads, startPendingUploadSweeper } from '../../src/uploads/pending-sweeper';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
 import { s3Env } from '../helpers/s3env';
 import { CATALOG_DATABASES, useCatalogDatabase } from '../helpers/postgres';
-import { randomData, sha256 } from '../helpers/streams';
+import { binary, randomData, sha256 } from '../helpers/streams';
 
 let server: S3TestServer;
 let bucket: S3TestBucket;
@@ -14,12 +13,6 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 afterEach(async () => t?.close());
-
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 function begin(body: object, owner = 'alice') {
   return t.http(owner).post('/v1/uploads').send(body);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { parsePrometheus } from '../helpers/prometheus';
-import { randomData, sha256 } from '../helpers/streams';
+import { binary, randomData, sha256 } from '../helpers/streams';
 
 /**
  * Small files (up to 64 KiB) are read from a volume or memory store into one buffer and sent
@@ -12,13 +12,6 @@ import { randomData, sha256 } from '../helpers/streams';
 
 let t: TestApp;
 afterEach(async () => t?.close());
-
-/** supertest buffers binary bodies only when asked to. */
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 const SIZES = [0, 1, 16 * 1024, 64 * 1024, 64 * 1024 + 1, 300_000];
 

@@ -4,17 +4,10 @@ import request from 'supertest';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import type { Env } from '../../src/config';
 import { CATALOG_DATABASES, useCatalogDatabase } from '../helpers/postgres';
-import { randomData, sha256 } from '../helpers/streams';
+import { binary, randomData, sha256 } from '../helpers/streams';
 
 let t: TestApp;
 afterEach(async () => t?.close());
-
-/** supertest buffers binary bodies only when asked to. */
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 /** Uploads `files` in one form with `owner`'s key (or through the agent given). */
 async function upload(files: { name: string; data: Buffer; type?: string }[], as: string | ReturnType<TestApp['http']> = 'anonymous') {

@@ -1,8 +1,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import request from 'supertest';
 import { buildTestApp, type TestApp } from '../helpers/app';
-import { randomData, sha256 } from '../helpers/streams';
+import { binary, randomData, sha256 } from '../helpers/streams';
 
 /**
  * DOWNLOAD_OFFLOAD=sendfile (Caddy, Apache's mod_xsendfile): the answer names the file on the
@@ -12,12 +11,6 @@ import { randomData, sha256 } from '../helpers/streams';
 
 let t: TestApp;
 afterEach(() => t?.close());
-
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 it('answers a download of a volume file with X-Sendfile naming the file, its headers and no body', async () => {
   t = await buildTestApp({ DOWNLOAD_OFFLOAD: 'sendfile' });

@@ -1,21 +1,15 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type request from 'supertest';
 import type { Worker } from '../../src/tasks/worker';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { pngClaiming, renderedImage } from '../helpers/images';
+import { binary } from '../helpers/streams';
 import { makeTempDir } from '../helpers/tmp';
 import { python, run } from '../reports/helpers';
 
 let t: TestApp;
 let worker: Worker;
 let dir: string;
-
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 async function upload(owner: string, name: string, data: Buffer, type: string): Promise<string> {
   const res = await t.http(owner).post('/v1/files').attach('file', data, { filename: name, contentType: type });

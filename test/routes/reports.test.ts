@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import request from 'supertest';
 import * as XLSX from 'xlsx';
 import { Readable } from 'node:stream';
 import { zipStream } from '../../src/reports/zip';
-import { readAll } from '../helpers/streams';
+import { binary, readAll } from '../helpers/streams';
 import { Worker } from '../../src/tasks/worker';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { makeTempDir } from '../helpers/tmp';
@@ -15,12 +14,6 @@ import { bigCsv, inlineStringBomb, sharedStringsBomb, toBuffer } from '../helper
 
 let t: TestApp;
 let worker: Worker;
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
-
 const columns = [
   { key: 'name', header: 'Name', type: 'string' },
   { key: 'qty', header: 'Quantity', type: 'integer' },

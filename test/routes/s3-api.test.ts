@@ -8,7 +8,7 @@ import { openResources } from '../../src/resources';
 import { allRecords, buildTestApp, LogCapture, type TestApp } from '../helpers/app';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
 import { s3Env } from '../helpers/s3env';
-import { randomData, sha256 } from '../helpers/streams';
+import { binary, randomData, sha256 } from '../helpers/streams';
 
 const MiB = 1024 * 1024;
 
@@ -28,12 +28,6 @@ afterEach(async () => {
   listening = undefined;
   await t?.close();
 });
-
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 function upload(files: { name: string; data: Buffer; type?: string }[]) {
   let req = t.http().post('/v1/files');

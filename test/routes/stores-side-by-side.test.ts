@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import request from 'supertest';
 import { allRecords, buildTestApp, type TestApp } from '../helpers/app';
 import { startS3Server, type S3TestBucket, type S3TestServer } from '../helpers/s3server';
 import { s3Env } from '../helpers/s3env';
-import { randomData, sha256 } from '../helpers/streams';
+import { binary, randomData, sha256 } from '../helpers/streams';
 import { makeTempDir } from '../helpers/tmp';
 
 let server: S3TestServer;
@@ -24,12 +23,6 @@ afterEach(async () => {
   await t?.close();
   await fsp.rm(dir, { recursive: true, force: true });
 });
-
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 it('after switching to STORAGE=s3, files kept on the volume still download and delete; new ones go to the bucket', async () => {
   const old = randomData(50_000);
