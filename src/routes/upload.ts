@@ -185,7 +185,7 @@ export function uploadFiles(
     for (const f of files) {
       deps.metrics.uploadStored(f.size);
       req.log.info(
-        { event: 'upload', fileId: f.record.id, owner: req.owner, size: f.size, durationMs: Date.now() - started, outcome: 'stored' },
+        { event: 'upload', fileId: f.record.id, size: f.size, durationMs: Date.now() - started, outcome: 'stored' },
         'upload stored',
       );
     }
@@ -202,7 +202,7 @@ export function uploadFiles(
     err = linkLimitError(err, uploads, req.principal?.upload) ?? err;
     deps.metrics.uploadFailed(outcomeOf(err));
     req.log.warn(
-      { event: 'upload', owner: req.owner, durationMs: Date.now() - (res.locals.startedAt as number), outcome: 'failed', err },
+      { event: 'upload', durationMs: Date.now() - (res.locals.startedAt as number), outcome: 'failed', err },
       'upload failed',
     );
     next(err);

@@ -24,9 +24,43 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-/** A pino logger whose lines tests can read and wait for (instead of sleeping). */
+/**
+ * The keys that appear more than once at the top of a JSON object's text. JSON.parse keeps the
+ * last silently, but log processors differ: a line must not say `owner` twice.
+ */
+export function repeatedTopLevelKeys(json: string): string[] {
+  const seen = new Set<string>();
+  const repeated: string[] = [];
+  let depth = 0;
+  let keyNext = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (json[end] !== '"') end += json[end] === '\\' ? 2 : 1;
+      if (depth === 1 && keyNext) {
+        const key = JSON.parse(json.slice(i, end + 1)) as string;
+        if (seen.has(key)) repeated.push(key);
+        seen.add(key);
+        keyNext = false;
+      }
+      i = end;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      keyNext = depth === 1;
+    } else if (c === '}' || c === ']') depth--;
+    else if (c === ',' && depth === 1) keyNext = true;
+  }
+  return repeated;
+}
+
+/**
+ * A pino logger whose lines tests can read and wait for (instead of sleeping). A line that names a
+ * key twice is kept in `malformed`; a test app's `close` fails on it.
+ */
 export class LogCapture {
   readonly lines: LogLine[] = [];
+  readonly malformed: string[] = [];
   private waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   readonly log: Logger;
 
@@ -38,7 +72,9 @@ export class LogCapture {
       buffered += text;
       let nl: number;
       while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buffered.slice(0, nl)) as LogLine;
+        const text = buffered.slice(0, nl);
+        const line = JSON.parse(text) as LogLine;
+        if (repeatedTopLevelKeys(text).length) this.malformed.push(text);
         buffered = buffered.slice(nl + 1);
         this.lines.push(line);
         this.waiters = this.waiters.filter((w) => !(w.match(line) && (w.resolve(line), true)));
@@ -162,6 +198,7 @@ export async function buildTestApp(env: Env = {}, existingDir?: string, options:
     close: async () => {
       await resources.close();
       if (!existingDir) await fsp.rm(dir, { recursive: true, force: true });
+      if (logs.malformed.length) throw new Error(`log lines that name a key twice:\n${logs.malformed.join('\n')}`);
     },
   };
 }
