@@ -111,11 +111,12 @@ it('builds a large report off the event loop: /healthz answers at once throughou
   // On the main thread this report kept the loop busy most of the time (reading, typing and
   // writing every row), and blocked it for hundreds of milliseconds at a time. Here the loop only
   // moves bytes: measured 0.2 of the time busy, /healthz in 2.6 ms (median), the loop at most
-  // 44 ms late; the bounds leave room for a machine busy with other work.
+  // 44 ms late; the bounds leave room for a machine busy with other work (a CI rehearsal beside
+  // another test run measured 0.54 busy).
   const sorted = answers.map((a) => a.ms).sort((a, b) => a - b);
   expect(answers.length).toBeGreaterThan(10);
   expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(50);
-  expect(utilization).toBeLessThan(0.5);
+  expect(utilization).toBeLessThan(0.7);
   expect(delay.percentile(50) / 1e6).toBeLessThan(30);
   // One thread did both jobs of this test's life; it waits for the next.
   await t.http().post('/v1/reports?wait=20').send(inline(10));
