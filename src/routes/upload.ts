@@ -200,11 +200,10 @@ export function uploadFiles(
   const failed: ErrorRequestHandler = async (err: unknown, req, res, next) => {
     await engine.settled(req);
     err = linkLimitError(err, uploads, req.principal?.upload) ?? err;
-    deps.metrics.uploadFailed(outcomeOf(err));
-    req.log.warn(
-      { event: 'upload', durationMs: Date.now() - (res.locals.startedAt as number), outcome: 'failed', err },
-      'upload failed',
-    );
+    const code = outcomeOf(err);
+    deps.metrics.uploadFailed(code);
+    // The code the client saw; the error handler logs a server-side failure with its stack.
+    req.log.warn({ event: 'upload', durationMs: Date.now() - (res.locals.startedAt as number), outcome: 'failed', code }, 'upload failed');
     next(err);
   };
 

@@ -72,13 +72,16 @@ describe('request logs', () => {
     expect(everything()).not.toContain(jwt.split('.')[2]);
   });
 
-  it("say the owner once on an upload's lines, stored or failed", async () => {
+  it("say the owner once on an upload's lines, stored or failed, and a failure's code", async () => {
     t = await buildTestApp();
     await t.http('alice').post('/v1/files').attach('file', Buffer.from('hello'), 'a.txt').expect(201);
     await t.http('alice').post('/v1/files').field('note', 'no file').expect(400);
     const lines = [await t.logs.waitFor((l) => l.msg === 'upload stored'), await t.logs.waitFor((l) => l.msg === 'upload failed')];
     for (const line of lines) expect(line).toMatchObject({ auth: expect.stringMatching(/^api_key:/), owner: 'alice' });
     expect(t.logs.malformed).toEqual([]);
+    // A client's mistake is named by its code, without a stack trace of the server's code.
+    expect(lines[1]).toMatchObject({ event: 'upload', outcome: 'failed', code: 'no_files' });
+    expect(lines[1]).not.toHaveProperty('err');
   });
 
   it('redact authorization and cookie headers wherever a request or response is logged with them', async () => {

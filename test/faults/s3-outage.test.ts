@@ -159,7 +159,8 @@ it('s3rver killed mid-upload: 503 store_unavailable while the body is still bein
   // Answered while the client was still sending, with most of the 200 MiB not sent.
   expect(res.sentBeforeAnswer).toBeLessThan(total / 2);
   // The log names the network failure behind it, not the teardown of the upload's stream.
-  const failed = await svc.waitFor((l) => l.msg === 'upload failed');
+  expect(await svc.waitFor((l) => l.msg === 'upload failed')).toMatchObject({ outcome: 'failed', code: 'store_unavailable' });
+  const failed = await svc.waitFor((l) => l.msg === 'request failed');
   const err = failed.err as { type: string; message: string; code: string };
   expect(err).toMatchObject({ type: 'StoreUnavailable', code: 'store_unavailable' });
   expect(err.message).toMatch(/ECONNREFUSED|ECONNRESET|socket hang up/);
