@@ -66,7 +66,7 @@ it('answers 503 busy with Retry-After beyond the per-client and total caps, befo
 
   // A client that gives up frees its slot once its upload is cleaned up.
   other.destroy();
-  await t.logs.waitFor((l) => l.msg === 'upload failed' && l.outcome === 'failed' && (l.err as { code?: string })?.code !== 'busy');
+  await t.logs.waitFor((l) => l.msg === 'upload failed' && l.outcome === 'failed' && l.code !== 'busy');
   const form = oneFileForm('after.txt', Buffer.from('room again'));
   const again = new RawClient(port, { localAddress: '127.0.0.3' });
   clients.push(again);
