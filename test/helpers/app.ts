@@ -28,7 +28,7 @@ export interface LogLine {
  * The keys that appear more than once at the top of a JSON object's text. JSON.parse keeps the
  * last silently, but log processors differ: a line must not say `owner` twice.
  */
-export function repeatedTopLevelKeys(json: string): string[] {
+function repeatedTopLevelKeys(json: string): string[] {
   const seen = new Set<string>();
   const repeated: string[] = [];
   let depth = 0;
